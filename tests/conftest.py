@@ -1,0 +1,47 @@
+"""Shared fixtures: every test runs offline, in its own workspace and config dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private workspace, config and cache folder, so no test sees the user's files."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TUITRAIN_WORKSPACE", str(home / "runs"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    return home
+
+
+@pytest.fixture
+def workspace(isolated_env: Path) -> Path:
+    return isolated_env / "runs"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tuitrain ARGS` as a real process, the way a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tuitrain", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,3 @@
+from tuitrain.cli.main import main
+
+raise SystemExit(main())

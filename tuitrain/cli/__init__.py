@@ -1,0 +1,1 @@
+"""The command line. tuitrain.cli.main is the console script's entry point."""

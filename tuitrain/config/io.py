@@ -1,0 +1,158 @@
+"""Config files: TOML in, validated Config out, and back to TOML losslessly.
+
+Layers, lowest first: schema defaults <- the preset the file names <- the file <-
+`--set` overrides. Lists (concepts, prompts) are replaced whole, never merged by
+position.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
+
+from tuitrain.config.errors import ConfigError, ConfigProblem, problems_from_validation
+from tuitrain.config.migrate import migrate
+from tuitrain.config.schema import Config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+Data = dict[str, Any]
+
+HEADER = (
+    "# tuitrain config. Every option, its default and its range: docs/options.md\n"
+    "# Check it with: tuitrain check <this file>\n\n"
+)
+
+
+def read_toml(path: Path) -> Data:
+    """Parse a TOML file; any failure is a ConfigError naming the file (and line)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem("no such file")], source) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem("is a folder, not a config file")], source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(f"not UTF-8 text ({exc.reason} at byte {exc.start})")], source) from None
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(f"cannot read: {exc.strerror}")], source) from None
+    return parse_toml(text, source)
+
+
+def parse_toml(text: str, source: str | None = None) -> Data:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(exc)], source) from None
+
+
+def _syntax_problem(exc: Exception) -> ConfigProblem:
+    msg = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if match and line is None:
+        line, column = int(match.group(1)), int(match.group(2))
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg)
+    reason = reason.splitlines()[0] if reason else "invalid TOML"
+    return ConfigProblem(f"TOML syntax error: {reason}", line=line, column=column)
+
+
+def deep_merge(base: Data, over: Data) -> Data:
+    """`over` on top of `base`; tables merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_config(data: Data, source: str | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Validate raw data (from TOML) into a Config, reporting every problem at once."""
+    from tuitrain.config.overrides import apply_overrides
+    from tuitrain.config.presets import PresetNotFound, load_preset_data
+
+    data, problems = migrate(data)
+    if problems:
+        raise ConfigError(problems, source)
+    preset = data.get("preset")
+    if isinstance(preset, str) and preset:
+        try:
+            data = deep_merge(load_preset_data(preset), data)
+        except PresetNotFound as exc:
+            raise ConfigError([ConfigProblem(str(exc), key="preset")], source) from None
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, Config)
+        if overrides:
+            problems = [_blame_override(p, overrides) for p in problems]
+        raise ConfigError(problems, source) from None
+
+
+def _blame_override(problem: ConfigProblem, overrides: Sequence[str]) -> ConfigProblem:
+    """A bad value that came from `--set` is reported as the command line's, not the file's."""
+    from dataclasses import replace
+
+    from tuitrain.config.overrides import SOURCE
+
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if problem.key == key or problem.key.startswith(key + ".") or problem.key.startswith(key + "["):
+            return replace(problem, source=SOURCE)
+    return problem
+
+
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Config:
+    path = Path(path)
+    return parse_config(read_toml(path), str(path), overrides)
+
+
+def config_data(config: Config) -> Data:
+    """The config as plain TOML-ready data; unset optional values are left out."""
+    return config.model_dump(mode="python", exclude_none=True)
+
+
+def dump_config(config: Config) -> str:
+    return HEADER + tomli_w.dumps(config_data(config))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + fsync + rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(config: Config, path: str | os.PathLike[str]) -> None:
+    atomic_write_text(Path(path), dump_config(config))
+
+
+def resolve_path(value: str, base_dir: Path) -> Path:
+    """A path from the config: `~` expanded, relative paths taken from the config's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base_dir / p)

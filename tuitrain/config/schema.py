@@ -1,0 +1,314 @@
+"""The config schema: every option tuitrain has, in one place.
+
+Sections are TOML tables. Each option is declared with `option(...)`, which
+carries its default, help text, level (essential / advanced) and form tab.
+Value-dependent rules live in validators here too, so the CLI, the form and the
+trainer all reject the same configs with the same messages.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from tuitrain.config.fields import Section, option
+from tuitrain.families import FAMILY_NAMES
+
+SCHEMA_VERSION = 1
+
+# Built from the family registry, so a new family is one registry entry.
+FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
+
+CaptionSource = Literal["per-image", "prompt-file", "filename", "instance"]
+
+
+class ModelSection(Section):
+    group = "model"
+
+    family: FamilyName = option(
+        "sd15",
+        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl.",
+        level="essential",
+    )
+    base: str = option(
+        "",
+        "Base model: a hub id (e.g. stabilityai/stable-diffusion-xl-base-1.0), a local diffusers "
+        "folder, or a local single-file .safetensors checkpoint. Relative paths are relative to the "
+        "config file.",
+        level="essential",
+    )
+    vae: str = option(
+        "",
+        "Optional separate VAE (hub id, diffusers folder or .safetensors), e.g. an fp16-safe SDXL VAE. "
+        "Empty: the base model's VAE.",
+    )
+    variant: str = option("", "Hub weight variant to download, e.g. fp16. Empty: the default weights.")
+    prediction: Literal["auto", "epsilon", "v_prediction"] = option(
+        "auto",
+        "What the denoiser predicts. auto: read it from the base model's scheduler config "
+        "(SD 2.x 768 models predict v).",
+    )
+    clip_skip: int = option(
+        0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
+    )
+
+
+class Concept(Section):
+    """One folder of training images and how to caption them."""
+
+    group = "data"
+
+    path: str = option(
+        ...,
+        "Folder of training images. Relative paths are relative to the config file.",
+        level="essential",
+    )
+    name: str = option("", "Display name. Empty: the folder name without a leading 'NN_' repeat count.")
+    caption: CaptionSource = option(
+        "per-image",
+        "Where captions come from: per-image (a text file next to each image), prompt-file (one "
+        "prompt per line, picked at random), filename (the file name, numbering stripped, _ as "
+        "spaces), instance (instance_prompt for every image).",
+    )
+    caption_extension: str = option(".txt", "Extension of per-image caption files.")
+    prompt_file: str = option("", "Prompt file for caption = prompt-file (relative to the concept folder).")
+    instance_prompt: str = option("", "Caption for every image when caption = instance (e.g. 'photo of sks dog').")
+    repeats: int | None = option(
+        None,
+        "How many times each image is seen per epoch. Unset: taken from a folder name like "
+        "'10_faery' (kohya style), else 1.",
+        ge=1,
+        le=10000,
+    )
+    recursive: bool = option(False, "Also take images from sub-folders.")
+
+    @model_validator(mode="after")
+    def _caption_needs(self) -> Concept:
+        if self.caption == "instance" and not self.instance_prompt.strip():
+            raise ValueError("instance_prompt: required when caption = 'instance'")
+        if not self.caption_extension.startswith("."):
+            raise ValueError(f"caption_extension: must start with '.', got {self.caption_extension!r}")
+        return self
+
+
+class DataSection(Section):
+    group = "data"
+
+    resolution: int = option(
+        512,
+        "Training resolution: images are bucketed to about resolution x resolution pixels.",
+        level="essential",
+        ge=256,
+        le=4096,
+    )
+    concepts: list[Concept] = option(
+        default_factory=list,
+        help="Image folders to train on ([[data.concepts]] tables).",
+        level="essential",
+    )
+    bucketing: bool = option(
+        True, "Aspect-ratio buckets: train on each image at its own aspect ratio instead of a centre square."
+    )
+    bucket_step: int = option(64, "Bucket sides are multiples of this many pixels.", ge=8, le=256)
+    max_aspect_ratio: float = option(2.0, "Widest (or tallest) bucket allowed, as long side / short side.", ge=1.0, le=8.0)
+    flip: bool = option(False, "Random horizontal flip (do not use for asymmetric subjects or text).")
+    crop_jitter: bool = option(False, "Random crop position inside the bucket instead of the centre.")
+    shuffle_tags: bool = option(False, "Shuffle comma-separated tags of each caption every time it is used.")
+    keep_tags: int = option(0, "With shuffle_tags: keep this many leading tags in place.", ge=0, le=100)
+    caption_dropout: float = option(
+        0.0, "Probability of training a sample with an empty caption.", ge=0.0, le=1.0
+    )
+    cache_latents: bool = option(True, "Encode images with the VAE once and cache the latents on disk.")
+    cache_text_embeddings: bool = option(
+        True, "Cache text encoder outputs on disk (ignored while the text encoder trains)."
+    )
+    workers: int = option(2, "Background data-loading workers.", ge=0, le=64)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution_multiple_of_8(cls, value: int) -> int:
+        # Checked on its own too, so the mistake shows even when the table has other errors.
+        if value % 8:
+            raise ValueError(f"must be a multiple of 64 (e.g. {round(value / 64) * 64}), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _resolution_fits_steps(self) -> DataSection:
+        if self.resolution % self.bucket_step:
+            raise ValueError(
+                f"resolution: must be a multiple of data.bucket_step ({self.bucket_step}), got {self.resolution}"
+            )
+        return self
+
+
+class TrainingSection(Section):
+    group = "training"
+
+    method: Literal["lora", "embedding", "finetune"] = option(
+        "lora", "What to train: lora (an adapter), embedding (textual inversion), finetune (the model).",
+        level="essential",
+    )
+    epochs: int = option(10, "Passes over the data set (ignored when max_steps is set).", level="essential", ge=1, le=100000)
+    max_steps: int | None = option(None, "Stop after this many optimizer steps instead of counting epochs.", ge=1)
+    batch_size: int = option(1, "Images per step per GPU.", level="essential", ge=1, le=1024)
+    gradient_accumulation: int = option(1, "Accumulate gradients over this many batches per optimizer step.", ge=1, le=1024)
+    learning_rate: float = option(
+        1e-4, "Learning rate of the trained weights (use 1.0 with Prodigy).", level="essential", gt=0.0, le=10.0
+    )
+    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts"] = option(
+        "constant", "Learning-rate schedule over the run."
+    )
+    lr_warmup_steps: int = option(0, "Steps of linear warm-up from 0 to the learning rate.", ge=0)
+    lr_cycles: int = option(1, "Restarts for cosine_with_restarts.", ge=1, le=1000)
+    max_grad_norm: float = option(1.0, "Clip gradients to this norm (0: no clipping).", ge=0.0)
+    mixed_precision: Literal["auto", "bf16", "fp16", "fp32"] = option(
+        "auto", "Compute precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."
+    )
+    gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: less VRAM, ~20-30% slower.")
+    noise_offset: float = option(0.0, "Noise offset (0.05-0.1 helps very dark and bright images; 0: off).", ge=0.0, le=1.0)
+    min_snr_gamma: float = option(0.0, "Min-SNR loss weighting gamma (5 is common; 0: off).", ge=0.0, le=100.0)
+    seed: int = option(42, "Seed for noise, shuffling and augmentations: the same seed repeats the run.", ge=0)
+    device: str = option("auto", "Device to train on: auto, cpu, cuda, cuda:1, ...")
+
+    @model_validator(mode="after")
+    def _device_name(self) -> TrainingSection:
+        d = self.device
+        ok = d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit())
+        if not ok:
+            raise ValueError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {d!r}")
+        return self
+
+
+class OptimizerSection(Section):
+    group = "optimizer"
+
+    name: Literal["adamw", "adamw8bit", "prodigy", "lion8bit", "adafactor"] = option(
+        "adamw",
+        "adamw (fused on CUDA), adamw8bit and lion8bit (bitsandbytes, GPU only), prodigy "
+        "(learning-rate free: set learning_rate = 1), adafactor.",
+        level="essential",
+    )
+    weight_decay: float = option(0.01, "Decoupled weight decay.", ge=0.0, le=10.0)
+    beta1: float = option(0.9, "First-moment decay (Adam, Lion, Prodigy).", ge=0.0, lt=1.0)
+    beta2: float = option(0.999, "Second-moment decay (Adam, Lion, Prodigy).", ge=0.0, lt=1.0)
+    eps: float = option(1e-8, "Numerical epsilon (Adam, Prodigy).", gt=0.0, le=1.0)
+    d_coef: float = option(1.0, "Prodigy: scales the estimated step size (lower it if training overshoots).", gt=0.0, le=100.0)
+    use_bias_correction: bool = option(False, "Prodigy: Adam-style bias correction.")
+    safeguard_warmup: bool = option(False, "Prodigy: avoid a too-large step-size estimate during warm-up.")
+    decouple: bool = option(True, "Prodigy: AdamW-style decoupled weight decay.")
+    relative_step: bool = option(False, "Adafactor: its own time-dependent learning rate (ignores learning_rate).")
+    scale_parameter: bool = option(False, "Adafactor: scale the learning rate by the parameter's RMS.")
+
+
+class LoraSection(Section):
+    group = "lora"
+
+    rank: int = option(16, "LoRA rank (dim): capacity of the adapter.", level="essential", ge=1, le=1024)
+    alpha: float = option(
+        16.0, "LoRA alpha: the update is scaled by alpha / rank.", level="essential", gt=0.0, le=4096.0
+    )
+    dropout: float = option(0.0, "Dropout on the LoRA path.", ge=0.0, lt=1.0)
+    use_dora: bool = option(False, "DoRA: weight-decomposed LoRA (slower, sometimes better).")
+    train_attention: bool = option(True, "Adapt the UNet's attention projections.")
+    train_ff: bool = option(False, "Also adapt the UNet's feed-forward layers.")
+    train_conv: bool = option(False, "Also adapt the UNet's 3x3 convolutions (LoCon).")
+    conv_rank: int = option(8, "Rank of the convolution adapters (with train_conv).", ge=1, le=1024)
+    conv_alpha: float = option(8.0, "Alpha of the convolution adapters (with train_conv).", gt=0.0, le=4096.0)
+    train_text_encoder: bool = option(False, "Also train LoRA on the text encoder(s).")
+    text_encoder_lr: float | None = option(
+        None, "Learning rate of the text-encoder LoRA. Unset: training.learning_rate.", gt=0.0, le=10.0
+    )
+
+    @model_validator(mode="after")
+    def _something_trains(self) -> LoraSection:
+        if not (self.train_attention or self.train_ff or self.train_conv or self.train_text_encoder):
+            raise ValueError(
+                "train_attention: no layer would train (train_attention, train_ff, train_conv and "
+                "train_text_encoder are all false)"
+            )
+        return self
+
+
+class SamplePrompt(Section):
+    """One sample image drawn during training; unset values come from [sampling]."""
+
+    group = "sampling"
+
+    prompt: str = option(..., "What to draw.", level="essential")
+    negative_prompt: str | None = option(None, "Negative prompt. Unset: sampling.negative_prompt.")
+    seed: int | None = option(None, "Seed. Unset: sampling.seed.", ge=0)
+    steps: int | None = option(None, "Denoising steps. Unset: sampling.steps.", ge=1, le=1000)
+    cfg: float | None = option(None, "Classifier-free guidance scale. Unset: sampling.cfg.", ge=0.0, le=100.0)
+    width: int | None = option(None, "Width in pixels. Unset: data.resolution.", ge=64, le=8192)
+    height: int | None = option(None, "Height in pixels. Unset: data.resolution.", ge=64, le=8192)
+
+    @model_validator(mode="after")
+    def _size_multiple_of_8(self) -> SamplePrompt:
+        for key in ("width", "height"):
+            value = getattr(self, key)
+            if value is not None and value % 8:
+                raise ValueError(f"{key}: must be a multiple of 8, got {value}")
+        return self
+
+
+class SamplingSection(Section):
+    group = "sampling"
+
+    every_epochs: int = option(1, "Draw samples every N epochs (0: never by epoch).", ge=0)
+    every_steps: int = option(0, "Draw samples every N steps (0: never by step).", ge=0)
+    before_training: bool = option(False, "Draw one round of samples before the first step, as a baseline.")
+    prompts: list[SamplePrompt] = option(
+        default_factory=list, help="Sample prompts ([[sampling.prompts]] tables).", level="essential"
+    )
+    negative_prompt: str = option("", "Default negative prompt.")
+    seed: int = option(42, "Default seed: the same seed every time makes epochs comparable.", ge=0)
+    steps: int = option(25, "Default denoising steps.", ge=1, le=1000)
+    cfg: float = option(7.0, "Default classifier-free guidance scale.", ge=0.0, le=100.0)
+    sampler: Literal["default", "ddim", "euler", "euler_a", "dpmpp_2m", "unipc"] = option(
+        "default", "Sampler (diffusers scheduler). default: the base model's own."
+    )
+
+
+class SavingSection(Section):
+    group = "saving"
+
+    every_epochs: int = option(1, "Save the trained weights every N epochs (0: never by epoch).", ge=0)
+    every_steps: int = option(0, "Save every N steps (0: never by step).", ge=0)
+    keep_last: int = option(0, "Keep only the newest N saves (0: keep all). The final save is always kept.", ge=0)
+    name: str = option("", "Output file name stem. Empty: the run's name.")
+    dtype: Literal["fp16", "bf16", "fp32"] = option("fp16", "Precision of saved weights.")
+    diffusers_format: bool = option(False, "Also save in diffusers/peft format (a folder) beside the .safetensors.")
+    backup_every_steps: int = option(0, "Resumable backup every N steps (0: off).", ge=0)
+    backup_every_minutes: float = option(30.0, "Resumable backup every N minutes (0: off).", ge=0.0)
+    backup_keep_last: int = option(2, "Keep the newest N backups.", ge=1)
+    backup_on_stop: bool = option(True, "Back up when the run is stopped, so it can resume where it stopped.")
+
+
+class Config(BaseModel):
+    """A whole training config. Missing keys take their defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    version: int = option(SCHEMA_VERSION, "Config format version (tuitrain migrates older files).", ge=1)
+    description: str = option("", "One line saying what this config (or preset) is for.", group="model")
+    preset: str = option(
+        "", "The preset this config started from (its values are the baseline the form compares with).",
+        group="model",
+    )
+    model: ModelSection = option(default_factory=ModelSection, help="The base model.")
+    data: DataSection = option(default_factory=DataSection, help="Training images and how they are read.")
+    training: TrainingSection = option(default_factory=TrainingSection, help="The training run.")
+    optimizer: OptimizerSection = option(default_factory=OptimizerSection, help="The optimizer.")
+    lora: LoraSection = option(default_factory=LoraSection, help="The LoRA adapter (training.method = 'lora').")
+    sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
+    saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
+
+    @model_validator(mode="after")
+    def _version_supported(self) -> Config:
+        if self.version > SCHEMA_VERSION:
+            raise ValueError(
+                f"version: this file is format {self.version}, newer than this tuitrain supports "
+                f"({SCHEMA_VERSION}); upgrade tuitrain"
+            )
+        return self

@@ -1,0 +1,80 @@
+"""The layout of one run directory. Every path a run has is named here, once.
+
+    <workspace>/<run>/
+      config.toml      the config this run trains with (a snapshot)
+      events.jsonl     append-only event log (tuitrain.runs.events)
+      trainer.log      the trainer's stdout/stderr
+      trainer.pid      which process is the live trainer (tuitrain.runs.pidfile)
+      control.sock     the live trainer's command socket (owner-only)
+      samples/         sample images and their prompts
+      checkpoints/     resumable backups
+      output/          the usable .safetensors files
+      cache/           cached latents and text embeddings
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def valid_run_name(name: str) -> bool:
+    """Run names become folder names: letters, digits, '.', '_', '-'; no leading dot."""
+    return bool(_NAME.match(name))
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "trainer.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "trainer.pid"
+
+    @property
+    def socket(self) -> Path:
+        # AF_UNIX paths are limited to ~107 bytes: connect with a path relative to
+        # the run directory when the absolute one is longer.
+        return self.root / "control.sock"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
+
+    def create_folders(self) -> None:
+        for folder in (self.root, self.samples, self.checkpoints, self.output, self.cache):
+            folder.mkdir(parents=True, exist_ok=True)
