@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
+from typing import Any
 
-from tuitrain.runs.events import tail_events
+from tuitrain.runs.events import decode_line, tail_events
 from tuitrain.runs.layout import RunDir
 from tuitrain.runs.pidfile import is_alive, read_pidfile
 
@@ -35,20 +37,54 @@ class RunStatus:
 _FINISHED = {"completed": RunState.FINISHED, "stopped": RunState.STOPPED, "failed": RunState.FAILED}
 
 
+_LIFECYCLE = ("started", "finished", "paused", "resumed")
+_LIFECYCLE_MARKS = tuple(f'"{t}"'.encode() for t in _LIFECYCLE)  # cheap pre-filter; decoded to be sure
+# path -> (inode, bytes scanned, last lifecycle event, last "started" event)
+_scan_cache: dict[Path, tuple[int, int, dict[str, Any] | None, dict[str, Any] | None]] = {}
+
+
+def _lifecycle_events(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(last lifecycle event, last "started" event) of the whole log.
+
+    A 100k-step run has its "started" event megabytes back; remember what was
+    scanned so a screen refreshing every few seconds reads only what was added.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        _scan_cache.pop(path, None)
+        return None, None
+    inode, done, last, started = _scan_cache.get(path, (st.st_ino, 0, None, None))
+    if inode != st.st_ino or st.st_size < done:
+        done, last, started = 0, None, None
+    with open(path, "rb") as fh:
+        fh.seek(done)
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break
+            done += len(line)
+            if any(mark in line for mark in _LIFECYCLE_MARKS):
+                event = decode_line(line)
+                if event is not None and event["type"] in _LIFECYCLE:
+                    last = event
+                    if event["type"] == "started":
+                        started = event
+    _scan_cache[path] = (st.st_ino, done, last, started)
+    return last, started
+
+
 def run_status(run: RunDir) -> RunStatus:
-    events = tail_events(run.events)
+    events = tail_events(run.events, max_bytes=64 * 1024)
     proc = read_pidfile(run.pidfile)
     alive = proc is not None and is_alive(proc)
+    last, started = _lifecycle_events(run.events)
 
     step: int | None = None
-    total: int | None = None
+    total = started.get("total_steps") if started else None
+    total = total if isinstance(total, int) else None
     for event in events:
         if isinstance(event.get("step"), int):
             step = event["step"]
-        if event["type"] == "started" and isinstance(event.get("total_steps"), int):
-            total = event["total_steps"]
-
-    last = next((e for e in reversed(events) if e["type"] in ("started", "finished", "paused", "resumed")), None)
     if last is None:
         if alive:
             return RunStatus(RunState.RUNNING, "starting", step, total)

@@ -1,0 +1,124 @@
+"""The command line as a user runs it: real processes, exit codes, files on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuitrain.config import load_config
+
+
+def test_help_lists_every_fixed_command(cli) -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("new", "check", "train", "attach", "cull", "config", "presets", "demo"):
+        assert command in out.stdout
+
+
+def test_presets_lists_each_with_description(cli) -> None:
+    out = cli("presets")
+    assert out.returncode == 0
+    names = [line.split()[0] for line in out.stdout.splitlines()[:6]]
+    assert names == ["sd15-lora", "sd15-lora-lazy", "sd15-lora-prodigy", "sd2-lora", "sdxl-lora", "sdxl-lora-prodigy"]
+    assert "Prodigy" in out.stdout
+
+
+def test_new_makes_a_run_whose_config_validates(cli, workspace: Path, tmp_path: Path) -> None:
+    data = tmp_path / "faery"
+    data.mkdir()
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"x")
+    out = cli("new", "demo1", "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
+              "--set", "lora.rank=8")
+    assert out.returncode == 0, out.stderr
+    run = workspace / "demo1"
+    for sub in ("samples", "checkpoints", "output"):
+        assert (run / sub).is_dir()
+    config = load_config(run / "config.toml")
+    assert config.preset == "sd15-lora" and config.lora.rank == 8
+    assert config.data.concepts[0].path == str(data.resolve())
+    assert config.model.base == str(model.resolve())
+    check = cli("check", "demo1")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "valid config" in check.stdout
+
+
+def test_workspace_flag_beats_the_environment(cli, tmp_path: Path) -> None:
+    out = cli("--workspace", str(tmp_path / "ws"), "new", "r1", "--preset", "sdxl-lora")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "ws" / "r1" / "config.toml").is_file()
+    assert "r1" in cli("--workspace", str(tmp_path / "ws"), "runs").stdout
+
+
+def test_new_refuses_to_overwrite_and_bad_names(cli, workspace: Path) -> None:
+    assert cli("new", "r", "--preset", "sd15-lora").returncode == 0
+    before = (workspace / "r" / "config.toml").read_bytes()
+    again = cli("new", "r", "--preset", "sdxl-lora")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (workspace / "r" / "config.toml").read_bytes() == before
+    bad = cli("new", "../escape", "--preset", "sd15-lora")
+    assert bad.returncode == 2 and "not a usable run name" in bad.stderr
+    missing = cli("new", "r2", "--data", "/nonexistent/folder")
+    assert missing.returncode == 2 and "--data /nonexistent/folder: no such folder" in missing.stderr
+    assert not (workspace / "r2").exists()
+
+
+def test_check_prints_one_line_per_mistake_and_no_traceback(cli, tmp_path: Path) -> None:
+    cases = {
+        "type.toml": ("[training]\nbatch_size = \"four\"\n", 'training.batch_size: must be an integer, got "four"'),
+        "range.toml": ("[training]\nlearning_rate = -1\n", "training.learning_rate: must be > 0, got -1"),
+        "unknown.toml": ("[lora]\nrnak = 8\n", "lora.rnak: unknown key (did you mean lora.rank?)"),
+        "syntax.toml": ("[lora]\nrank = = 8\n", ":2:8: TOML syntax error: Invalid value"),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        out = cli("check", str(path))
+        assert out.returncode == 2, (name, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert lines == [f"{path}{expected}" if expected.startswith(":") else f"{path}: {expected}"], lines
+        assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_check_all_mistakes_of_one_file(cli, tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[training]\nbatch_size = "four"\nlearning_rate = -1\n[lora]\nrnak = 8\n')
+    out = cli("check", str(path))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 3
+
+
+def test_check_exit_1_when_valid_but_cannot_train(cli, tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nbase = "/no/such/model.safetensors"\n')
+    out = cli("check", str(path))
+    assert out.returncode == 1
+    assert "model.base: /no/such/model.safetensors: no such file or folder" in out.stdout
+    assert "data.concepts: no image folder configured" in out.stdout
+
+
+def test_check_unknown_run_names_the_workspace(cli, workspace: Path) -> None:
+    cli("new", "alpha", "--preset", "sd15-lora")
+    out = cli("check", "alpah")
+    assert out.returncode == 2
+    assert "did you mean alpha?" in out.stderr and str(workspace) in out.stderr
+
+
+def test_check_with_overrides(cli, workspace: Path) -> None:
+    cli("new", "r", "--preset", "sd15-lora")
+    out = cli("check", "r", "--set", "lora.rank=-3")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "--set: lora.rank: must be >= 1, got -3"
+
+
+def test_commands_not_built_yet_say_so(cli) -> None:
+    out = cli("train", "x")
+    assert out.returncode == 2 and "not part of this version" in out.stderr
+
+
+def test_user_presets_are_listed_and_shadow_builtins(cli, isolated_env: Path) -> None:
+    folder = isolated_env / "config" / "tuitrain" / "presets"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text('description = "my style"\n[lora]\nrank = 4\n')
+    out = cli("presets")
+    assert "mine" in out.stdout and "my style (user)" in out.stdout
+    assert cli("new", "r", "--preset", "mine").returncode == 0
