@@ -44,6 +44,12 @@ class ModelSection(Section):
         "Empty: the base model's VAE.",
     )
     variant: str = option("", "Hub weight variant to download, e.g. fp16. Empty: the default weights.")
+    config: str = option(
+        "",
+        "Architecture configs for a single-file base model: a diffusers-format folder (model_index.json, "
+        "component configs, tokenizers). Empty: the family's public configs shipped with tuitrain, so single "
+        "files load offline.",
+    )
     prediction: Literal["auto", "epsilon", "v_prediction"] = option(
         "auto",
         "What the denoiser predicts. auto: read it from the base model's scheduler config "

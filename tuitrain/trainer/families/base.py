@@ -1,0 +1,106 @@
+"""The interface every model family implements, and the objective helpers they share.
+
+The training loop calls only these methods, so it knows no family: a new family
+(Flux, SD3, PixArt) is a new adapter module plus a registry entry.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from tuitrain.families import FamilyInfo
+
+# Text conditioning of one batch, by name (e.g. "hidden", "pooled"); tensors have a batch dim.
+Conditioning = dict[str, torch.Tensor]
+
+
+@dataclass
+class ModelParts:
+    """The pieces of a loaded base model the trainer touches."""
+
+    pipeline: Any  # the diffusers pipeline (used for sampling and LoRA export)
+    denoiser: torch.nn.Module  # UNet (or transformer, for later families)
+    vae: torch.nn.Module
+    text_encoders: list[torch.nn.Module]
+    tokenizers: list[Any]
+    noise_scheduler: Any  # a diffusers training scheduler (DDPMScheduler for SD)
+    prediction_type: str  # "epsilon" | "v_prediction" | "flow"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LatentBatch:
+    """A batch as the denoiser's objective sees it."""
+
+    latents: torch.Tensor  # scaled VAE latents [B, C, h, w]
+    conditioning: Conditioning
+    # per-sample (original_h, original_w, crop_top, crop_left, target_h, target_w), for SDXL
+    size_info: torch.Tensor | None = None
+
+
+class FamilyAdapter(ABC):
+    info: FamilyInfo
+
+    # Module names (suffixes) LoRA targets inside the denoiser and text encoders.
+    attention_modules: tuple[str, ...] = ()
+    feed_forward_modules: tuple[str, ...] = ()
+    conv_modules: tuple[str, ...] = ()
+    text_encoder_modules: tuple[str, ...] = ()
+
+    @abstractmethod
+    def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        """Pick the components out of a loaded pipeline; `prediction` is model.prediction."""
+
+    @abstractmethod
+    def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
+        """Text encoder outputs for a list of captions."""
+
+    @abstractmethod
+    def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+        """The denoiser's output for noisy latents."""
+
+    def encode_images(self, parts: ModelParts, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [-1, 1] -> scaled latents (mean of the posterior: deterministic, cacheable)."""
+        vae = parts.vae
+        latents = vae.encode(pixels.to(vae.dtype)).latent_dist.mean
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        return (latents - shift) * vae.config.scaling_factor
+
+    def noise_and_target(
+        self, parts: ModelParts, latents: torch.Tensor, generator: torch.Generator | None, noise_offset: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy latents, timesteps, target) for the family's objective (DDPM: epsilon or v)."""
+        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        if noise_offset:
+            # Offset noise (per image and channel) lets the model learn very dark / bright images.
+            noise = noise + noise_offset * torch.randn(
+                (latents.shape[0], latents.shape[1], 1, 1), generator=generator, device=latents.device, dtype=latents.dtype
+            )
+        sched = parts.noise_scheduler
+        timesteps = torch.randint(
+            0, sched.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=latents.device
+        ).long()
+        noisy = sched.add_noise(latents, noise, timesteps)
+        if parts.prediction_type == "epsilon":
+            target = noise
+        elif parts.prediction_type == "v_prediction":
+            target = sched.get_velocity(latents, noise, timesteps)
+        else:
+            raise ValueError(f"unsupported prediction type {parts.prediction_type!r}")
+        return noisy, timesteps, target
+
+    def loss_weights(self, parts: ModelParts, timesteps: torch.Tensor, min_snr_gamma: float) -> torch.Tensor | None:
+        """Min-SNR weighting (Hang et al. 2023) through diffusers' compute_snr; None when off."""
+        if not min_snr_gamma:
+            return None
+        from diffusers.training_utils import compute_snr
+
+        snr = compute_snr(parts.noise_scheduler, timesteps)
+        clipped = torch.clamp(snr, max=min_snr_gamma)
+        if parts.prediction_type == "v_prediction":
+            return clipped / (snr + 1)
+        return clipped / snr

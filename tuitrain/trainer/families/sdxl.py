@@ -1,0 +1,74 @@
+"""Stable Diffusion XL: two text encoders, pooled embedding, size and crop conditioning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.sd import (
+    CLIP_ATTENTION_AND_MLP,
+    UNET_ATTENTION,
+    UNET_CONV,
+    UNET_FEED_FORWARD,
+    tokenize,
+    training_scheduler,
+)
+
+
+class StableDiffusionXLAdapter(FamilyAdapter):
+    info = FAMILIES["sdxl"]
+    attention_modules = UNET_ATTENTION
+    feed_forward_modules = UNET_FEED_FORWARD
+    conv_modules = UNET_CONV
+    text_encoder_modules = CLIP_ATTENTION_AND_MLP
+
+    def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        scheduler, prediction_type = training_scheduler(pipeline, prediction)
+        return ModelParts(
+            pipeline=pipeline,
+            denoiser=pipeline.unet,
+            vae=pipeline.vae,
+            text_encoders=[pipeline.text_encoder, pipeline.text_encoder_2],
+            tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2],
+            noise_scheduler=scheduler,
+            prediction_type=prediction_type,
+        )
+
+    def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
+        # SDXL conditions on the penultimate layer of both encoders (no final norm), as
+        # the reference pipeline does; clip_skip moves further back from there.
+        layer = -2 - max(0, clip_skip - 1)
+        hidden_states = []
+        pooled = None
+        for encoder, tokenizer in zip(parts.text_encoders, parts.tokenizers):
+            ids = tokenize(tokenizer, captions, encoder.device)
+            out = encoder(ids, output_hidden_states=True)
+            hidden_states.append(out.hidden_states[layer])
+            pooled = out[0]  # text_embeds of the projection model (the second encoder)
+        assert pooled is not None
+        return {"hidden": torch.cat(hidden_states, dim=-1), "pooled": pooled}
+
+    def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+        if batch.size_info is None:
+            raise ValueError("SDXL needs the size/crop conditioning of each sample")
+        cond = batch.conditioning
+        added = {"text_embeds": cond["pooled"].to(noisy.dtype), "time_ids": batch.size_info.to(noisy.device, noisy.dtype)}
+        return parts.denoiser(
+            noisy, timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype), added_cond_kwargs=added,
+            return_dict=False,
+        )[0]
+
+
+def size_conditioning(
+    original_size: tuple[int, int], scaled_crop: tuple[int, int, int, int], bucket: tuple[int, int]
+) -> list[int]:
+    """SDXL's micro-conditioning from the bucketing: (orig_h, orig_w, crop_top, crop_left, target_h, target_w).
+
+    Sizes are (width, height) as the dataset engine gives them; the crop's top-left is
+    in the resized image, as in the SDXL paper and the reference training scripts.
+    """
+    (orig_w, orig_h), (left, top, _, _), (bucket_w, bucket_h) = original_size, scaled_crop, bucket
+    return [orig_h, orig_w, top, left, bucket_h, bucket_w]

@@ -1,0 +1,1 @@
+"""Finding and loading a base model offline: hub id, diffusers folder or single .safetensors."""
