@@ -27,7 +27,7 @@ def _errors(text: str) -> list[str]:
         ("[lora]\ndropout = 1.0", "c.toml: lora.dropout: must be < 1, got 1"),
         ("[model]\nfamily = \"sd3.5\"",
          "c.toml: model.family: must be one of 'sd15', 'sd2' or 'sdxl', got \"sd3.5\""),
-        ("[data]\nresolution = 500", "c.toml: data.resolution: must be a multiple of 64 (e.g. 512), got 500"),
+        ("[data]\nresolution = 500", "c.toml: data.resolution: must be a multiple of 8 (e.g. 512), got 500"),
         ("[data]\nresolution = 520", "c.toml: data.resolution: must be a multiple of data.bucket_step (64), got 520"),
         ("[training]\nlearnig_rate = 1e-4", "c.toml: training.learnig_rate: unknown key (did you mean training.learning_rate?)"),
         ("[training]\nrank = 8", "c.toml: training.rank: unknown key (did you mean lora.rank?)"),

@@ -105,7 +105,7 @@ class DataSection(Section):
         512,
         "Training resolution: images are bucketed to about resolution x resolution pixels.",
         level="essential",
-        ge=256,
+        ge=64,
         le=4096,
     )
     concepts: list[Concept] = option(
@@ -136,7 +136,7 @@ class DataSection(Section):
     def _resolution_multiple_of_8(cls, value: int) -> int:
         # Checked on its own too, so the mistake shows even when the table has other errors.
         if value % 8:
-            raise ValueError(f"must be a multiple of 64 (e.g. {round(value / 64) * 64}), got {value}")
+            raise ValueError(f"must be a multiple of 8 (e.g. {round(value / 64) * 64}), got {value}")
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,144 @@
+"""Training samples from the dataset engine, in bucketed batches, in a resumable order.
+
+The order of an epoch is a pure function of (seed, epoch), so a resumed run only
+needs to know the epoch and how many batches of it were done.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from tuitrain.config import Config
+from tuitrain.config.io import resolve_path
+from tuitrain.dataset import (
+    BucketSpec,
+    CaptionOptions,
+    ConceptScan,
+    ConceptSpec,
+    apply_caption_options,
+    assign_buckets,
+    load_rgb,
+    scan_concept,
+)
+from tuitrain.dataset.buckets import BucketAssignment
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training image (repeats are separate entries in the epoch order, not here)."""
+
+    index: int
+    path: Path
+    concept: int
+    assignment: BucketAssignment
+    mtime_ns: int
+    file_size: int
+
+
+class TrainingData:
+    """The scanned concepts of a config and their samples."""
+
+    def __init__(self, config: Config, config_dir: Path, cache_dir: Path | None = None) -> None:
+        self.config = config
+        self.bucket_spec = BucketSpec(
+            resolution=config.data.resolution,
+            step=config.data.bucket_step,
+            max_aspect=config.data.max_aspect_ratio,
+            enabled=config.data.bucketing,
+        )
+        self.scans: list[ConceptScan] = []
+        self.samples: list[Sample] = []
+        self.repeats: list[int] = []
+        for ci, concept in enumerate(config.data.concepts):
+            spec = ConceptSpec(
+                path=resolve_path(concept.path, config_dir),
+                caption=concept.caption,
+                repeats=concept.repeats,
+                caption_extension=concept.caption_extension,
+                prompt_file=Path(concept.prompt_file) if concept.prompt_file else None,
+                instance_prompt=concept.instance_prompt,
+                recursive=concept.recursive,
+                name=concept.name,
+            )
+            scan = scan_concept(spec, cache_dir=cache_dir)
+            self.scans.append(scan)
+            for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
+                self.samples.append(
+                    Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size)
+                )
+                self.repeats.append(scan.repeats)
+        self.caption_options = CaptionOptions(
+            shuffle_tags=config.data.shuffle_tags,
+            keep_tags=config.data.keep_tags,
+            dropout=config.data.caption_dropout,
+        )
+
+    def base_caption(self, sample: Sample, rng: random.Random) -> str:
+        """The caption before shuffling/dropout (drawn from the prompt file when that is the source)."""
+        scan = self.scans[sample.concept]
+        image = next(i for i in scan.images if i.path == sample.path)
+        return scan.caption_for(image, rng)
+
+    def caption(self, sample: Sample, rng: random.Random) -> str:
+        return apply_caption_options(self.base_caption(sample, rng), self.caption_options, rng)
+
+
+def epoch_batches(
+    samples: Sequence[Sample], repeats: Sequence[int], batch_size: int, seed: int, epoch: int
+) -> list[list[int]]:
+    """The batches of one epoch: same-bucket sample indices, shuffled, remainders dropped.
+
+    A bucket holding n samples (with repeats) gives n // batch_size batches; the
+    pre-flight report names the images that this drops.
+    """
+    rng = random.Random(f"{seed}:{epoch}")
+    by_bucket: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for sample, count in zip(samples, repeats):
+        by_bucket[sample.assignment.bucket].extend([sample.index] * count)
+    batches: list[list[int]] = []
+    for bucket in sorted(by_bucket):
+        items = by_bucket[bucket]
+        rng.shuffle(items)
+        for start in range(0, len(items) - batch_size + 1, batch_size):
+            batches.append(items[start : start + batch_size])
+    rng.shuffle(batches)
+    return batches
+
+
+def steps_per_epoch(samples: Sequence[Sample], repeats: Sequence[int], batch_size: int, accumulation: int) -> int:
+    batches = len(epoch_batches(samples, repeats, batch_size, seed=0, epoch=0))
+    return batches // accumulation
+
+
+def load_pixels(
+    sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """The image exactly as the trainer sees it: resized, cropped to its bucket, in [-1, 1], CHW.
+
+    `jitter` moves the crop's top-left inside the resized image (crop_jitter).
+    """
+    a = sample.assignment
+    image = load_rgb(sample.path)
+    image = image.resize(a.scaled_size, Image.Resampling.LANCZOS)
+    left, top, right, bottom = a.scaled_crop
+    if jitter is not None:
+        left, top = jitter
+        right, bottom = left + a.bucket[0], top + a.bucket[1]
+    image = image.crop((left, top, right, bottom))
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    pixels = data.view(image.height, image.width, 3).permute(2, 0, 1).float()
+    return pixels / 127.5 - 1.0
+
+
+def random_crop_origin(sample: Sample, rng: random.Random) -> tuple[int, int]:
+    a = sample.assignment
+    return (rng.randint(0, a.scaled_size[0] - a.bucket[0]), rng.randint(0, a.scaled_size[1] - a.bucket[1]))
