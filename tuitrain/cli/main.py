@@ -93,7 +93,7 @@ COMMANDS = {
     None: "cmd_tui",
     "new": "cmd_new",
     "check": "cmd_check",
-    "train": "cmd_pending",
+    "train": "cmd_train",
     "attach": "cmd_pending",
     "cull": "cmd_pending",
     "config": "cmd_pending",

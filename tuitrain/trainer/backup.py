@@ -1,0 +1,104 @@
+"""Resumable backups: everything needed to continue a run as if it never stopped.
+
+A backup is a folder checkpoints/step-NNNNNNNN/ with the adapter weights
+(safetensors), the training state (optimizer, LR schedule, RNG, position; loaded
+with torch.load(weights_only=True), so no code runs on load) and a manifest of
+SHA-256 hashes written last. The folder is built under a temporary name and
+renamed into place, so a crash leaves either a whole backup or none; a backup
+whose manifest is missing or does not match its files is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+MANIFEST = "manifest.json"
+WEIGHTS = "adapter.safetensors"
+STATE = "state.pt"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_backup(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any], keep_last: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{step:08d}"
+    tmp = folder / f".tmp-step-{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / WEIGHTS)
+    torch.save(state, tmp / STATE)
+    manifest = {"step": step, "files": {name: _sha256(tmp / name) for name in (WEIGHTS, STATE)}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest))
+    for name in (WEIGHTS, STATE, MANIFEST):
+        _fsync(tmp / name)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync(folder)
+    backups = sorted(p for p in folder.glob("step-*") if p.is_dir())
+    for old in backups[: max(0, len(backups) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+@dataclass
+class Backup:
+    path: Path
+    step: int
+    weights: dict[str, torch.Tensor]
+    state: dict[str, Any]
+
+
+def _check(path: Path) -> str | None:
+    """Why this backup cannot be used, or None when it is whole."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return "no manifest (the backup was interrupted)"
+    for name, digest in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if _sha256(file) != digest:
+            return f"{name} is damaged (checksum mismatch)"
+    return None
+
+
+def latest_backup(folder: Path, warn: Any = print) -> Backup | None:
+    """The newest whole backup; damaged ones are reported through `warn` and skipped."""
+    for path in sorted((p for p in folder.glob("step-*") if p.is_dir()), reverse=True):
+        problem = _check(path)
+        if problem:
+            warn(f"skipping backup {path.name}: {problem}")
+            continue
+        try:
+            state = torch.load(path / STATE, map_location="cpu", weights_only=True)
+            weights = load_file(path / WEIGHTS)
+        except Exception as exc:  # hashes matched but the content is not ours
+            warn(f"skipping backup {path.name}: cannot be read ({exc})")
+            continue
+        return Backup(path, int(state["step"]), weights, state)
+    return None

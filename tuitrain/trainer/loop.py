@@ -1,0 +1,429 @@
+"""The training loop: one readable file that knows neither the model family nor the file formats.
+
+Everything that differs between families is behind FamilyAdapter; LoRA specifics
+are in methods/lora.py; formats in export/. Determinism: every random draw is
+seeded from (seed, epoch, position), so a run resumed from a backup continues
+exactly as the uninterrupted run would have (bit-exact on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from tuitrain.config import Config
+from tuitrain.runs import RunDir
+from tuitrain.runs.control import ControlServer
+from tuitrain.runs.pidfile import write_pidfile
+from tuitrain.trainer import backup as backups
+from tuitrain.trainer.cache import TensorCache, latent_fields, model_identity, text_fields
+from tuitrain.trainer.data import TrainingData, epoch_batches, load_pixels, random_crop_origin
+from tuitrain.trainer.families import get_adapter
+from tuitrain.trainer.families.base import LatentBatch
+from tuitrain.trainer.families.sdxl import size_conditioning
+from tuitrain.trainer.optim import build_optimizer, build_scheduler
+
+
+class TrainingError(RuntimeError):
+    """A failure with a message meant for the user (bad data, no memory, NaN loss)."""
+
+
+@dataclass
+class Position:
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (0-based)
+    batch: int = 0  # batches of the current epoch done
+
+
+OOM_ADVICE = (
+    "out of GPU memory. Try, in order: training.gradient_checkpointing = true; "
+    "optimizer.name = 'adamw8bit'; data.cache_latents = true and data.cache_text_embeddings = true; "
+    "a smaller training.batch_size (raise training.gradient_accumulation to keep the effective batch); "
+    "a lower lora.rank or data.resolution."
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"training.device: {name!r} asked for, but no CUDA GPU is available")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+class Trainer:
+    def __init__(self, run: RunDir, config: Config, config_dir: Path, display: Callable[[dict[str, Any]], None] | None = None,
+                 listen: bool = True) -> None:
+        self.run = run
+        self.config = config
+        self.config_dir = config_dir
+        self.display = display
+        self.control = ControlServer(run.events, run.socket if listen else None)
+        self.stop_requested = False
+        self.paused = False
+        self.pos = Position()
+        self.started_at = time.time()
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, type_: str, **fields: Any) -> None:
+        event = self.control.emit(type_, **fields)
+        if self.display is not None:
+            self.display(event)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit("warning" if level == "warning" else "log", level=level, message=message)
+
+    # -- setup ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        self.device = resolve_device(cfg.training.device)
+        self.compute_dtype = resolve_precision(cfg.training.mixed_precision, self.device)
+        if self.compute_dtype == torch.float16:
+            self.log("fp16 training: gradients are scaled to avoid underflow", "info")
+
+        self.data = TrainingData(cfg, self.config_dir)
+        if not self.data.samples:
+            raise TrainingError("no usable training images (run `tuitrain check` on this run for the reasons)")
+
+        from tuitrain.trainer.loading import load_pipeline
+
+        self.adapter = get_adapter(cfg.model.family)
+        pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
+        self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
+        # Frozen weights in the compute dtype; the adapter's own weights stay fp32.
+        for module in (self.parts.denoiser, *self.parts.text_encoders):
+            module.requires_grad_(False)
+            module.to(self.device, dtype=self.compute_dtype)
+        # The VAE only encodes (once, when latents are cached) and decodes samples: fp32 avoids
+        # the SDXL VAE's fp16 overflow for little cost.
+        self.parts.vae.requires_grad_(False)
+        self.parts.vae.to(self.device, dtype=torch.float32)
+
+        self.method = self._make_method()
+        if cfg.training.gradient_checkpointing:
+            self.parts.denoiser.enable_gradient_checkpointing()
+        self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
+        self.latent_cache = TensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
+        self.text_cache = TensorCache(self.run.cache, "text") if self._text_cacheable() else None
+
+        batches = len(epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, 0))
+        self.steps_per_epoch = batches // cfg.training.gradient_accumulation
+        if self.steps_per_epoch == 0:
+            raise TrainingError(
+                f"an epoch has no full step: {batches} batches of {cfg.training.batch_size} with gradient_accumulation "
+                f"{cfg.training.gradient_accumulation}; lower training.batch_size or add images/repeats"
+            )
+        self.total_steps = cfg.training.max_steps or cfg.training.epochs * self.steps_per_epoch
+        self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+
+        lr = cfg.training.learning_rate
+        self.optimizer = build_optimizer(self.method.param_groups(lr, cfg.lora.text_encoder_lr), cfg.optimizer, lr, self.device)
+        self.scheduler = build_scheduler(self.optimizer, cfg.training, self.total_steps)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.compute_dtype == torch.float16)
+
+    def _make_method(self):  # type: ignore[no-untyped-def]
+        from tuitrain.trainer.methods.lora import inject_lora
+
+        cfg, adapter = self.config, self.adapter
+        if cfg.training.method != "lora":
+            raise TrainingError(f"training.method: {cfg.training.method!r} is not available in this version (lora is)")
+        encoders = self.parts.text_encoders if cfg.lora.train_text_encoder else []
+        return inject_lora(
+            self.parts.denoiser, encoders, cfg.lora,
+            unet_target_modules=list(adapter.attention_modules),
+            unet_ff_modules=list(adapter.feed_forward_modules),
+            unet_conv_modules=list(adapter.conv_modules),
+            text_encoder_target_modules=list(adapter.text_encoder_modules),
+        )
+
+    def _text_cacheable(self) -> bool:
+        d = self.config.data
+        fixed = all(c.caption != "prompt-file" for c in self.config.data.concepts)
+        return d.cache_text_embeddings and fixed and not d.shuffle_tags and d.caption_dropout == 0 and not self.config.lora.train_text_encoder
+
+    # -- one batch --------------------------------------------------------------------------
+    def _sample_rng(self, epoch: int, batch: int, slot: int) -> random.Random:
+        return random.Random(f"{self.config.training.seed}:{epoch}:{batch}:{slot}")
+
+    def _latents(self, sample, rng: random.Random) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        d = self.config.data
+        flip = d.flip and rng.random() < 0.5
+        origin = random_crop_origin(sample, rng) if d.crop_jitter else None
+        a = sample.assignment
+        crop = (origin + (origin[0] + a.bucket[0], origin[1] + a.bucket[1])) if origin else a.scaled_crop
+        key = latent_fields(self.model_id, sample.path, sample.file_size, sample.mtime_ns, a.bucket, crop, flip,
+                            self.compute_dtype)
+        if self.latent_cache is not None and origin is None:
+            hit = self.latent_cache.get(key)
+            if hit is not None:
+                return hit["latents"]
+        pixels = load_pixels(sample, flip=flip, jitter=origin).unsqueeze(0).to(self.device)
+        with torch.no_grad():
+            latents = self.adapter.encode_images(self.parts, pixels.to(self.parts.vae.dtype))[0].float().cpu()
+        if self.latent_cache is not None and origin is None:
+            self.latent_cache.put(key, {"latents": latents})
+        return latents
+
+    def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        clip_skip = self.config.model.clip_skip
+        if self.text_cache is None:
+            grad = self.config.lora.train_text_encoder
+            with torch.set_grad_enabled(grad):
+                return self.adapter.encode_text(self.parts, captions, clip_skip)
+        rows: list[dict[str, torch.Tensor]] = []
+        for caption in captions:
+            key = text_fields(self.model_id, caption, clip_skip, self.compute_dtype)
+            hit = self.text_cache.get(key)
+            if hit is None:
+                with torch.no_grad():
+                    hit = {k: v[0].float().cpu() for k, v in self.adapter.encode_text(self.parts, [caption], clip_skip).items()}
+                self.text_cache.put(key, hit)
+            rows.append(hit)
+        return {k: torch.stack([r[k] for r in rows]).to(self.device) for k in rows[0]}
+
+    def batch_loss(self, indices: list[int], epoch: int, batch_no: int) -> torch.Tensor:
+        samples = [self.data.samples[i] for i in indices]
+        rngs = [self._sample_rng(epoch, batch_no, slot) for slot in range(len(samples))]
+        latents = torch.stack([self._latents(s, r) for s, r in zip(samples, rngs)]).to(self.device)
+        captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
+        size_info = torch.tensor([
+            size_conditioning(s.assignment.original_size, s.assignment.scaled_crop, s.assignment.bucket) for s in samples
+        ])
+        batch = LatentBatch(latents, self._conditioning(captions), size_info)
+        # Noise depends only on (seed, epoch, batch): a resumed run draws the same noise.
+        gen = torch.Generator(device=self.device).manual_seed(
+            (self.config.training.seed * 1_000_003 + epoch * 100_003 + batch_no) % 2**63
+        )
+        noisy, timesteps, target = self.adapter.noise_and_target(self.parts, latents, gen, self.config.training.noise_offset)
+        with torch.autocast(self.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
+            pred = self.adapter.predict(self.parts, noisy.to(self.compute_dtype), timesteps, batch)
+        loss = torch.nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        weights = self.adapter.loss_weights(self.parts, timesteps, self.config.training.min_snr_gamma)
+        if weights is not None:
+            loss = loss * weights
+        return loss.mean()
+
+    # -- state ------------------------------------------------------------------------------
+    def state(self, pos: Position) -> dict[str, Any]:
+        return {
+            "step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        }
+
+    def backup(self, pos: Position) -> None:
+        s = self.config.saving
+        path = backups.write_backup(self.run.checkpoints, pos.step, self.method.state_dict(), self.state(pos),
+                                    keep_last=s.backup_keep_last)
+        self.last_backup_time = time.monotonic()
+        self.emit("backup", step=pos.step, epoch=pos.epoch, path=str(path))
+
+    def resume(self) -> Position:
+        from tuitrain.trainer.methods.lora import load_lora_state
+
+        found = backups.latest_backup(self.run.checkpoints, warn=lambda m: self.log(m, "warning"))
+        if found is None:
+            return Position()
+        load_lora_state(self.method, found.weights)
+        st = found.state
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.scaler.load_state_dict(st["scaler"])
+        torch.set_rng_state(st["torch_rng"])
+        random.setstate(st["python_rng"])
+        self.log(f"resumed from {found.path.name} (step {found.step})")
+        return Position(st["step"], st["epoch"], st["batch"])
+
+    # -- outputs ----------------------------------------------------------------------------
+    def save(self, pos: Position, final: bool = False) -> Path:
+        from tuitrain.trainer.export.kohya_lora import save_kohya_lora
+        from tuitrain.trainer.export.metadata import lora_metadata
+
+        cfg = self.config
+        name = cfg.saving.name or self.run.name
+        stem = name if final else f"{name}-step{pos.step:06d}"
+        metadata = lora_metadata(
+            family=cfg.model.family, rank=cfg.lora.rank, alpha=cfg.lora.alpha, output_name=stem,
+            training_started_at=self.started_at, steps=pos.step, epoch=pos.epoch, resolution=cfg.data.resolution,
+            v_prediction=self.parts.prediction_type == "v_prediction",
+            conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
+            conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
+            use_dora=cfg.lora.use_dora,
+        )
+        # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
+        encoders = self.parts.text_encoders
+        path = save_kohya_lora(self.run.output / f"{stem}.safetensors", self.parts.denoiser, encoders,
+                               save_dtype=cfg.saving.dtype, metadata=metadata)
+        if not final and cfg.saving.keep_last:
+            saved = sorted(self.run.output.glob(f"{name}-step*.safetensors"))
+            for old in saved[: -cfg.saving.keep_last]:
+                old.unlink(missing_ok=True)
+        self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final)
+        return path
+
+    def sample(self, pos: Position) -> None:
+        from tuitrain.trainer.sampling import draw_samples
+
+        for index, (path, prompt) in enumerate(draw_samples(self, pos)):
+            self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
+
+    def memory(self) -> None:
+        if self.device.type == "cuda":
+            self.emit("memory", allocated=torch.cuda.memory_allocated(), reserved=torch.cuda.memory_reserved(),
+                      peak=torch.cuda.max_memory_allocated(), total=torch.cuda.get_device_properties(self.device).total_memory)
+        else:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            self.emit("memory", rss=rss)
+
+    # -- commands ---------------------------------------------------------------------------
+    def handle_commands(self, pos: Position) -> None:
+        """Run the commands received; while paused, wait here (still serving commands)."""
+        while True:
+            for cmd in self.control.poll():
+                if cmd == "pause" and not self.paused:
+                    self.paused = True
+                    self.emit("paused", step=pos.step)
+                elif cmd == "resume" and self.paused:
+                    self.paused = False
+                    self.emit("resumed", step=pos.step)
+                elif cmd == "stop":
+                    self.stop_requested = True
+                elif cmd == "save":
+                    self.save(pos)
+                elif cmd == "sample":
+                    self.sample(pos)
+                elif cmd == "backup":
+                    self.backup(pos)
+            if not self.paused or self.stop_requested:
+                return
+            time.sleep(0.1)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self) -> Position:
+        cfg = self.config
+        pos = self.pos = self.resume()
+        self.emit("started", run=self.run.name, total_steps=self.total_steps, total_epochs=self.total_epochs,
+                  steps_per_epoch=self.steps_per_epoch, pid=os.getpid(), resumed_from=pos.step or None,
+                  family=cfg.model.family, method=cfg.training.method, images=len(self.data.samples),
+                  device=str(self.device), dtype=str(self.compute_dtype).removeprefix("torch."))
+        self.last_backup_time = time.monotonic()
+        if cfg.sampling.before_training and pos.step == 0:
+            self.sample(pos)
+        accumulation = cfg.training.gradient_accumulation
+        params = self.method.trainable_parameters()
+        t_last = time.monotonic()
+        while pos.step < self.total_steps and not self.stop_requested:
+            batches = epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, pos.epoch)
+            batches = batches[: self.steps_per_epoch * accumulation]
+            while pos.batch < len(batches) and pos.step < self.total_steps:
+                self.handle_commands(pos)
+                if self.stop_requested:
+                    break
+                losses = []
+                for _ in range(accumulation):
+                    loss = self.batch_loss(batches[pos.batch], pos.epoch, pos.batch)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(
+                            f"loss is {loss.item()} at step {pos.step + 1}: stopping; the last good backup is intact. "
+                            "Lower training.learning_rate, or use bf16 instead of fp16."
+                        )
+                    self.scaler.scale(loss / accumulation).backward()
+                    losses.append(loss.item())
+                    pos.batch += 1
+                self.scaler.unscale_(self.optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.training.max_grad_norm or float("inf"))
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                pos.step += 1
+                now = time.monotonic()
+                self.emit("step", step=pos.step, epoch=pos.epoch + 1, loss=sum(losses) / len(losses),
+                          lr=self.scheduler.get_last_lr()[0], grad_norm=float(grad_norm), it_per_s=1 / max(now - t_last, 1e-9))
+                t_last = now
+                if pos.step % 10 == 0:
+                    self.memory()
+                self._on_step_schedules(pos)
+            if pos.batch >= len(batches):
+                pos.epoch += 1
+                pos.batch = 0
+                self.emit("epoch", epoch=pos.epoch, step=pos.step)
+                self._on_epoch_schedules(pos)
+        return pos
+
+    def _on_step_schedules(self, pos: Position) -> None:
+        s, every = self.config.saving, lambda n: n and pos.step % n == 0
+        if every(self.config.sampling.every_steps):
+            self.sample(pos)
+        if every(s.every_steps) and pos.step < self.total_steps:
+            self.save(pos)
+        minutes = s.backup_every_minutes and time.monotonic() - self.last_backup_time > s.backup_every_minutes * 60
+        if (every(s.backup_every_steps) or minutes) and pos.step < self.total_steps:
+            self.backup(pos)
+
+    def _on_epoch_schedules(self, pos: Position) -> None:
+        s, every = self.config.saving, lambda n: n and pos.epoch % n == 0
+        if every(self.config.sampling.every_epochs):
+            self.sample(pos)
+        if every(s.every_epochs) and pos.step < self.total_steps:
+            self.save(pos)
+
+
+def run_training(run: RunDir, config: Config, config_dir: Path, display: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """Train `run` to the end (or until stopped); returns a process exit code."""
+    write_pidfile(run.pidfile)
+    trainer = Trainer(run, config, config_dir, display)
+    trainer.pos = pos = Position()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        trainer.stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        trainer.setup()
+        pos = trainer.train()
+        if trainer.stop_requested:
+            trainer.save(pos)
+            if config.saving.backup_on_stop:
+                trainer.backup(pos)
+            trainer.emit("finished", status="stopped", reason="stopped by request", step=pos.step)
+            return 0
+        trainer.save(pos, final=True)
+        trainer.emit("finished", status="completed", reason="", step=pos.step)
+        return 0
+    except Exception as exc:  # every failure ends as an event, never a silent death
+        message = str(exc)
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            message = OOM_ADVICE
+        log_path = run.root / "trainer-error.txt"
+        log_path.write_text(traceback.format_exc())
+        known = isinstance(exc, TrainingError) or type(exc).__name__ in ("ModelLoadError", "OptimizerUnavailable")
+        trainer.emit("error", message=message, traceback_path=str(log_path))
+        trainer.emit("finished", status="failed", reason=message, step=trainer.pos.step)
+        if not known:
+            raise
+        return 1
+    finally:
+        trainer.control.close()

@@ -1,0 +1,26 @@
+"""The trainer process entry point: `python -m tuitrain.trainer.main RUN_DIR` (used by --detach)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tuitrain.config import ConfigError, load_config
+from tuitrain.runs import RunDir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    run = RunDir(Path(args[0]).resolve())
+    try:
+        config = load_config(run.config)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    from tuitrain.trainer.loop import run_training
+
+    return run_training(run, config, run.root)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

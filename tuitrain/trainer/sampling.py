@@ -1,0 +1,83 @@
+"""Sample images during training, with the adapter active, through the family's own pipeline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from tuitrain.trainer.loop import Position, Trainer
+
+SAMPLERS = {
+    "ddim": "DDIMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+
+
+def sample_prompts(trainer: Trainer) -> list[dict]:
+    """The configured prompts, each filled in from [sampling]; without any, the first two captions."""
+    s = trainer.config.sampling
+    prompts = [p.model_dump() for p in s.prompts]
+    if not prompts:
+        import random
+
+        captions = []
+        for sample in trainer.data.samples:
+            caption = trainer.data.base_caption(sample, random.Random(0))
+            if caption and caption not in captions:
+                captions.append(caption)
+            if len(captions) == 2:
+                break
+        prompts = [{"prompt": c} for c in captions or [""]]
+    res = trainer.config.data.resolution
+    return [
+        {
+            "prompt": p["prompt"],
+            "negative_prompt": p.get("negative_prompt") if p.get("negative_prompt") is not None else s.negative_prompt,
+            "seed": p.get("seed") if p.get("seed") is not None else s.seed,
+            "steps": p.get("steps") or s.steps,
+            "cfg": p.get("cfg") if p.get("cfg") is not None else s.cfg,
+            "width": p.get("width") or res,
+            "height": p.get("height") or res,
+        }
+        for p in prompts
+    ]
+
+
+@torch.no_grad()
+def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
+    pipe = trainer.parts.pipeline
+    sampler = trainer.config.sampling.sampler
+    original_scheduler = pipe.scheduler
+    if sampler != "default":
+        import diffusers
+
+        pipe.scheduler = getattr(diffusers, SAMPLERS[sampler]).from_config(pipe.scheduler.config)
+    was_training = trainer.parts.denoiser.training
+    trainer.parts.denoiser.eval()
+    folder = trainer.run.samples
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for index, p in enumerate(sample_prompts(trainer)):
+            generator = torch.Generator(device=trainer.device).manual_seed(p["seed"])
+            with torch.autocast(trainer.device.type, dtype=trainer.compute_dtype,
+                                enabled=trainer.compute_dtype != torch.float32):
+                image = pipe(
+                    prompt=p["prompt"], negative_prompt=p["negative_prompt"] or None, num_inference_steps=p["steps"],
+                    guidance_scale=p["cfg"], width=p["width"], height=p["height"], generator=generator,
+                ).images[0]
+            stem = f"step{pos.step:06d}-e{pos.epoch:04d}-p{index:02d}"
+            path = folder / f"{stem}.png"
+            image.save(path)
+            (folder / f"{stem}.json").write_text(json.dumps({**p, "step": pos.step, "epoch": pos.epoch}))
+            yield path, p["prompt"]
+    finally:
+        pipe.scheduler = original_scheduler
+        trainer.parts.denoiser.train(was_training)
