@@ -1,0 +1,152 @@
+"""The trained LoRA as the kohya-format .safetensors that ComfyUI, A1111/Forge and diffusers load.
+
+Keys are `<prefix>_<module path with . -> _>` plus `.lora_down.weight` [r, in(, k, k)],
+`.lora_up.weight` [out, r(, 1, 1)] and a float32 0-dim `.alpha` (scale = alpha / r),
+with prefix `lora_unet` for the UNet and `lora_te` (one text encoder: SD 1.x/2.x) or
+`lora_te1` / `lora_te2` (SDXL). UNet paths are diffusers' module paths: ComfyUI maps
+`lora_unet_<diffusers path>` (comfy/lora.py, model_lora_keys_unet) and diffusers
+reads them back (lora_conversion_utils._convert_unet_lora_key). Text-encoder paths
+are CLIP's original `text_model.encoder.layers.N...` spelling, which ComfyUI's
+model_lora_keys_clip expects, whatever module nesting the installed transformers uses.
+
+diffusers.utils.convert_state_dict_to_kohya is not used: it names the SD 1.x text
+encoder `lora_te1` and writes alpha = rank as int64, both wrong for us.
+
+DoRA: `.dora_scale` holds peft's magnitude, which is per *output* channel of W + s*BA,
+shaped [out, 1] / [out, 1, 1, 1] (keepdim, so it broadcasts against the weight; a
+1-D [out] mis-broadcasts in ComfyUI, Comfy-Org/ComfyUI#12938). That is the
+"wd_on_output" layout of LyCORIS / OneTrainer's decompose_output_axis; loaders that
+only know the input-axis layout ([1, in], A1111's built-in Lora) do not apply it, and
+diffusers drops dora_scale keys altogether when loading kohya files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tuitrain.trainer.export.atomic import atomic_save_safetensors, fsync_dir, fsync_path
+from tuitrain.trainer.export.metadata import safetensors_hashes
+from tuitrain.trainer.methods.lora import ADAPTER, LoraHandles, LoraLayerWeights, lora_layers
+
+SAVE_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+UNET_PREFIX = "lora_unet"
+# CLIP's top-level submodules that the original layout nests under `text_model.`.
+_CLIP_INNER = ("embeddings.", "encoder.", "final_layer_norm")
+_MAGNITUDE = "lora_magnitude_vector"
+
+
+def text_encoder_prefixes(count: int) -> tuple[str, ...]:
+    """kohya's text-encoder prefixes: one encoder is `lora_te`, SDXL's two are `lora_te1`/`lora_te2`."""
+    if count == 1:
+        return ("lora_te",)
+    if count == 2:
+        return ("lora_te1", "lora_te2")
+    raise ValueError(f"kohya LoRA files have no names for {count} text encoders")
+
+
+def clip_path(path: str) -> str:
+    """A CLIP module path in the original `text_model.` layout (transformers 5 flattens CLIPTextModel)."""
+    return f"text_model.{path}" if path.startswith(_CLIP_INNER) else path
+
+
+def kohya_name(prefix: str, path: str) -> str:
+    return f"{prefix}_{path.replace('.', '_')}"
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return tensor.detach().to(device="cpu", dtype=dtype).contiguous()
+
+
+def _add_layers(
+    out: dict[str, torch.Tensor], prefix: str, layers: Mapping[str, LoraLayerWeights], dtype: torch.dtype
+) -> None:
+    for path, layer in layers.items():
+        name = kohya_name(prefix, path)
+        if f"{name}.lora_down.weight" in out:
+            raise ValueError(f"two modules map to the kohya name {name!r}")
+        out[f"{name}.lora_down.weight"] = _cast(layer.down, dtype)
+        out[f"{name}.lora_up.weight"] = _cast(layer.up, dtype)
+        out[f"{name}.alpha"] = torch.tensor(layer.alpha, dtype=torch.float32)
+        if layer.magnitude is not None:
+            shape = (layer.up.shape[0], *[1] * (layer.up.dim() - 1))
+            out[f"{name}.dora_scale"] = _cast(layer.magnitude.reshape(shape), dtype)
+
+
+def kohya_state_dict(
+    unet: nn.Module, text_encoders: list[nn.Module], *, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """The kohya-named tensors of every LoRA layer in the UNet and text encoders."""
+    out: dict[str, torch.Tensor] = {}
+    _add_layers(out, UNET_PREFIX, lora_layers(unet), dtype)
+    for prefix, encoder in zip(text_encoder_prefixes(len(text_encoders)), text_encoders):
+        layers = {clip_path(path): layer for path, layer in lora_layers(encoder).items()}
+        _add_layers(out, prefix, layers, dtype)
+    return out
+
+
+def save_kohya_lora(
+    path: str | os.PathLike[str],
+    unet: nn.Module,
+    text_encoders: list[nn.Module],
+    *,
+    save_dtype: str,
+    metadata: Mapping[str, str],
+) -> Path:
+    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes.
+
+    The hashes are computed from the tensors first, so the file is written once.
+    """
+    tensors = kohya_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype])
+    if not tensors:
+        raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
+    header = {**metadata, **safetensors_hashes(tensors, metadata)}
+    return atomic_save_safetensors(tensors, path, header)
+
+
+def save_diffusers_lora(
+    folder: str | os.PathLike[str],
+    pipeline_cls: type,
+    handles: LoraHandles,
+    *,
+    save_dtype: str,
+    weight_name: str = "pytorch_lora_weights.safetensors",
+) -> Path:
+    """The diffusers/peft format (saving.diffusers_format) through `pipeline_cls.save_lora_weights`.
+
+    Written in a temporary sibling folder and moved file by file with os.replace, so
+    the target folder never holds a partial weight file. The peft config goes into the
+    header, so conv rank/alpha patterns and DoRA reload as trained.
+    """
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    dtype = SAVE_DTYPES[save_dtype]
+    by_component: dict[str, dict[str, torch.Tensor]] = {name: {} for name in handles.adapted}
+    for key, value in handles.state_dict().items():
+        component, _, rest = key.partition(".")
+        if component != "unet" and rest.endswith(_MAGNITUDE):
+            # transformers 5 loads text-encoder adapters by renaming `lora_*` to
+            # `lora_*.<adapter>`; a bare `lora_magnitude_vector` then misses its
+            # `.weight` and the DoRA magnitude silently stays at its initial value.
+            rest += ".weight"
+        by_component[component][rest] = _cast(value, dtype)
+    kwargs: dict[str, object] = {}
+    models = handles.models()
+    for name, layers in by_component.items():
+        kwargs[f"{name}_lora_layers"] = layers
+        kwargs[f"{name}_lora_adapter_metadata"] = models[name].peft_config[ADAPTER].to_dict()
+    if not kwargs:
+        raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as temp:
+        pipeline_cls.save_lora_weights(temp, weight_name=weight_name, safe_serialization=True, **kwargs)
+        for written in sorted(Path(temp).iterdir()):
+            fsync_path(written)
+            os.replace(written, target / written.name)
+    fsync_dir(target)
+    return target / weight_name
+

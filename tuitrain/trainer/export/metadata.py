@@ -1,0 +1,128 @@
+"""Header metadata that A1111, ComfyUI, Civitai and kohya tools read from a LoRA file.
+
+Key names and value formats follow kohya sd-scripts (train_network.py, the `ss_*`
+keys; library/train_util.py, the hashes) and Stability's ModelSpec (`modelspec.*`,
+as kohya's library/sai_model_spec.py writes it). Every value is a string: the
+safetensors header only holds strings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+
+from tuitrain.families import FAMILIES
+
+NETWORK_MODULE = "networks.lora"
+MODELSPEC_VERSION = "1.0.0"
+# kohya's determine_implementation: "diffusers" unless the keys are in sgm naming.
+# Ours are diffusers module paths for every family.
+MODELSPEC_IMPLEMENTATION = "diffusers"
+# An SD 2.x model that predicts epsilon is the 512 "base" architecture, not 768-v.
+_SD2_EPSILON_ARCHITECTURE = "stable-diffusion-v2-512"
+
+
+def _header_length(blob: bytes) -> int:
+    return int.from_bytes(blob[:8], "little")
+
+
+def tensor_data_sha256(blob: bytes) -> str:
+    """sha256 of a serialized safetensors file after its 8-byte length and JSON header.
+
+    kohya's addnet_hash_safetensors: the hash covers the tensor bytes only, so
+    editing the header (user metadata) does not change it.
+    """
+    return hashlib.sha256(blob[8 + _header_length(blob):]).hexdigest()
+
+
+def legacy_hash(blob: bytes) -> str:
+    """kohya's addnet_hash_legacy: sha256 of 64 KiB at offset 1 MiB, first 8 hex digits."""
+    return hashlib.sha256(blob[0x100000:0x110000]).hexdigest()[:8]
+
+
+def safetensors_hashes(tensors: Mapping[str, object], metadata: Mapping[str, str]) -> dict[str, str]:
+    """`sshs_model_hash` and `sshs_legacy_hash` as kohya's precalculate_safetensors_hashes computes them.
+
+    kohya serializes the tensors with only the `ss_*` metadata (the legacy hash reads
+    a window that can include the header) and hashes that, so the values are known
+    before the real file is written once.
+    """
+    from safetensors.torch import save
+
+    ss_only = {key: value for key, value in metadata.items() if key.startswith("ss_")}
+    blob = save(dict(tensors), metadata=ss_only)  # type: ignore[arg-type]
+    return {"sshs_model_hash": tensor_data_sha256(blob), "sshs_legacy_hash": legacy_hash(blob)}
+
+
+def _number(value: float) -> str:
+    """4.0 -> "4.0", 2.5 -> "2.5": floats as kohya's str(float) writes them."""
+    return str(float(value))
+
+
+def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str = "lora") -> str:
+    """e.g. "stable-diffusion-xl-v1-base/lora"; SD 2.x epsilon models are the 512 architecture."""
+    base = FAMILIES[family].modelspec_architecture
+    if family == "sd2" and v_prediction is False:
+        base = _SD2_EPSILON_ARCHITECTURE
+    return f"{base}/{adapter}"
+
+
+def lora_metadata(
+    *,
+    family: str,
+    rank: int,
+    alpha: float,
+    output_name: str,
+    training_started_at: float,
+    steps: int,
+    epoch: int,
+    resolution: int | tuple[int, int],
+    v_prediction: bool | None = None,
+    conv_rank: int | None = None,
+    conv_alpha: float | None = None,
+    use_dora: bool = False,
+    title: str | None = None,
+    extra: Mapping[str, str] | None = None,
+    now: float | None = None,
+) -> dict[str, str]:
+    """The header of a kohya-format LoRA file (hashes are added by the writer)."""
+    info = FAMILIES[family]
+    now = time.time() if now is None else now
+    width, height = (resolution, resolution) if isinstance(resolution, int) else resolution
+    network_args: dict[str, str] = {}
+    if conv_rank is not None:
+        network_args["conv_dim"] = str(conv_rank)
+        network_args["conv_alpha"] = _number(conv_alpha if conv_alpha is not None else conv_rank)
+    if use_dora:
+        # LyCORIS's name for DoRA; the decomposition is per output channel (peft's).
+        network_args["dora_wd"] = "True"
+        network_args["wd_on_output"] = "True"
+    meta = {
+        "ss_base_model_version": info.ss_base_model_version,
+        "ss_network_module": NETWORK_MODULE,
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": _number(alpha),
+        "ss_output_name": output_name,
+        "ss_v2": str(family == "sd2"),
+        "ss_training_started_at": str(training_started_at),
+        "ss_training_finished_at": str(now),
+        "ss_steps": str(steps),
+        "ss_epoch": str(epoch),
+        "ss_resolution": f"({width}, {height})",
+        "modelspec.sai_model_spec": MODELSPEC_VERSION,
+        "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction),
+        "modelspec.implementation": MODELSPEC_IMPLEMENTATION,
+        "modelspec.title": title or output_name,
+        "modelspec.resolution": f"{width}x{height}",
+        "modelspec.date": _dt.datetime.fromtimestamp(int(now)).isoformat(),
+    }
+    if network_args:
+        meta["ss_network_args"] = json.dumps(network_args)
+    if v_prediction is not None:
+        meta["modelspec.prediction_type"] = "v" if v_prediction else "epsilon"
+    for key, value in (extra or {}).items():
+        meta[key] = str(value)
+    return meta

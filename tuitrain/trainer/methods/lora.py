@@ -1,0 +1,241 @@
+"""LoRA training through peft, the same integration diffusers' own LoRA scripts use.
+
+Family-agnostic: the family adapter says which module names to adapt; this module
+turns the [lora] config section into one peft adapter per model (UNet, each text
+encoder), freezes everything else, and reads the trained layers back out for export
+and resume.
+
+Convolutions get their own rank/alpha through peft's rank_pattern/alpha_pattern in
+the UNet's single adapter rather than a second adapter: one adapter means one
+forward path, one state dict, one `peft_config` for diffusers' save_lora_weights to
+record, and what diffusers reloads is a single adapter again. The patterns are
+keyed by exact module paths, so nothing but the intended convolutions can match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from tuitrain.config.schema import LoraSection
+
+ADAPTER = "default"
+# diffusers' component names, in the order the family lists its text encoders.
+TEXT_ENCODER_NAMES: tuple[str, ...] = ("text_encoder", "text_encoder_2", "text_encoder_3")
+_ADAPTABLE = (nn.Linear, nn.Conv2d)
+
+
+@dataclass
+class LoraLayerWeights:
+    """One adapted layer in kohya terms: y += (alpha / rank) * up(down(x)), DoRA optional."""
+
+    down: torch.Tensor  # [r, in] or [r, in, k, k]
+    up: torch.Tensor  # [out, r] or [out, r, 1, 1]
+    alpha: float  # scale * rank, so scale = alpha / rank holds for the file
+    magnitude: torch.Tensor | None = None  # DoRA: per-output-channel magnitude, shape [out]
+
+    @property
+    def rank(self) -> int:
+        return int(self.down.shape[0])
+
+
+@dataclass
+class LoraHandles:
+    """What the trainer needs after injection: the models and their trainable groups."""
+
+    unet: nn.Module
+    text_encoders: list[nn.Module]
+    unet_params: list[nn.Parameter] = field(default_factory=list)
+    text_encoder_params: list[nn.Parameter] = field(default_factory=list)
+    # Component names of the models that carry an adapter, in save order.
+    adapted: list[str] = field(default_factory=list)
+
+    def models(self) -> dict[str, nn.Module]:
+        """Every adapted model by its diffusers component name."""
+        named = {"unet": self.unet, **dict(zip(TEXT_ENCODER_NAMES, self.text_encoders))}
+        return {name: named[name] for name in self.adapted}
+
+    def param_groups(self, unet_lr: float, text_encoder_lr: float | None = None) -> list[dict]:
+        """Optimizer groups: the text encoders may train at their own rate."""
+        groups = []
+        if self.unet_params:
+            groups.append({"params": self.unet_params, "lr": unet_lr})
+        if self.text_encoder_params:
+            groups.append({"params": self.text_encoder_params, "lr": text_encoder_lr or unet_lr})
+        return groups
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The adapter weights in peft naming, prefixed by component ("unet.", "text_encoder.").
+
+        The same layout diffusers' save_lora_weights writes, so resume files and the
+        diffusers export share one naming.
+        """
+        from peft.utils import get_peft_model_state_dict
+
+        out: dict[str, torch.Tensor] = {}
+        for name, model in self.models().items():
+            for key, value in get_peft_model_state_dict(model, adapter_name=ADAPTER).items():
+                out[f"{name}.{key}"] = value.detach()
+        return out
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [*self.unet_params, *self.text_encoder_params]
+
+
+def match_modules(model: nn.Module, suffixes: Iterable[str]) -> list[str]:
+    """Full paths of the Linear/Conv2d modules named by `suffixes` (peft's rule: equal or '.'-suffix)."""
+    wanted = tuple(suffixes)
+    if not wanted:
+        return []
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, _ADAPTABLE) and any(name == s or name.endswith("." + s) for s in wanted)
+    ]
+
+
+def _is_spatial_conv(module: nn.Module) -> bool:
+    """3x3-style convolutions take conv_rank/conv_alpha; 1x1 ones act as linear layers (as kohya does)."""
+    return isinstance(module, nn.Conv2d) and tuple(module.kernel_size) != (1, 1)
+
+
+def _require(names: list[str], what: str, option: str, suffixes: Iterable[str]) -> list[str]:
+    if not names:
+        raise ValueError(f"lora.{option}: no {what} module matches {sorted(suffixes)}")
+    return names
+
+
+def _unet_config(unet: nn.Module, cfg: LoraSection, linear: list[str], conv: list[str]):  # type: ignore[no-untyped-def]
+    from peft import LoraConfig
+
+    modules = dict(unet.named_modules())
+    targets = sorted(set(linear) | set(conv))
+    spatial = [name for name in targets if _is_spatial_conv(modules[name])]
+    return LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        use_dora=cfg.use_dora,
+        target_modules=targets,
+        rank_pattern={re.escape(name): cfg.conv_rank for name in spatial},
+        alpha_pattern={re.escape(name): cfg.conv_alpha for name in spatial},
+    )
+
+
+def _text_config(cfg: LoraSection, targets: list[str]):  # type: ignore[no-untyped-def]
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        use_dora=cfg.use_dora,
+        target_modules=targets,
+    )
+
+
+def _lora_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The adapter's own parameters (lora_A/B, DoRA magnitude), found by peft's naming."""
+    return [p for name, p in model.named_parameters() if "lora_" in name and f".{ADAPTER}" in name]
+
+
+def inject_lora(
+    unet: nn.Module,
+    text_encoders: list[nn.Module],
+    lora_cfg: LoraSection,
+    *,
+    unet_target_modules: list[str],
+    unet_ff_modules: list[str],
+    unet_conv_modules: list[str],
+    text_encoder_target_modules: list[str],
+) -> LoraHandles:
+    """Add the configured LoRA to the UNet (and text encoders); freeze all base weights.
+
+    Raises ValueError when an enabled group matches no module, so a wrong family
+    module list fails at start instead of training nothing.
+    """
+    for model in (unet, *text_encoders):
+        model.requires_grad_(False)
+
+    linear: list[str] = []
+    if lora_cfg.train_attention:
+        linear += _require(match_modules(unet, unet_target_modules), "UNet attention", "train_attention",
+                           unet_target_modules)
+    if lora_cfg.train_ff:
+        linear += _require(match_modules(unet, unet_ff_modules), "UNet feed-forward", "train_ff", unet_ff_modules)
+    conv: list[str] = []
+    if lora_cfg.train_conv:
+        conv = _require(match_modules(unet, unet_conv_modules), "UNet convolution", "train_conv", unet_conv_modules)
+
+    handles = LoraHandles(unet=unet, text_encoders=list(text_encoders))
+    if linear or conv:
+        unet.add_adapter(_unet_config(unet, lora_cfg, linear, conv), adapter_name=ADAPTER)
+        handles.adapted.append("unet")
+    if lora_cfg.train_text_encoder:
+        for index, encoder in enumerate(text_encoders):
+            targets = _require(match_modules(encoder, text_encoder_target_modules), "text-encoder",
+                               "train_text_encoder", text_encoder_target_modules)
+            encoder.add_adapter(_text_config(lora_cfg, targets), adapter_name=ADAPTER)
+            handles.adapted.append(TEXT_ENCODER_NAMES[index])
+
+    # add_adapter marks the adapter trainable; set it explicitly so a frozen-by-default
+    # peft version cannot silently train nothing.
+    if "unet" in handles.adapted:
+        handles.unet_params = _lora_parameters(unet)
+    for name, model in handles.models().items():
+        if name != "unet":
+            handles.text_encoder_params += _lora_parameters(model)
+    for param in handles.trainable_parameters():
+        param.requires_grad_(True)
+    return handles
+
+
+def lora_layers(model: nn.Module) -> dict[str, LoraLayerWeights]:
+    """Every peft LoRA layer in `model`, by module path, with the scale it applies."""
+    from peft.tuners.lora import LoraLayer
+
+    layers: dict[str, LoraLayerWeights] = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, LoraLayer) or ADAPTER not in module.lora_A:
+            continue
+        down = module.lora_A[ADAPTER].weight.detach()
+        up = module.lora_B[ADAPTER].weight.detach()
+        magnitude = None
+        if module.use_dora.get(ADAPTER, False):
+            magnitude = module.lora_magnitude_vector[ADAPTER].weight.detach().reshape(-1)
+        # alpha from the applied scale, so the file reproduces it whatever peft derived it from.
+        alpha = float(module.scaling[ADAPTER]) * int(down.shape[0])
+        layers[name] = LoraLayerWeights(down=down, up=up, alpha=alpha, magnitude=magnitude)
+    return layers
+
+
+def load_lora_state(handles: LoraHandles, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Put a saved adapter (LoraHandles.state_dict() layout) back into injected models, for resume.
+
+    Strict: a key the models do not have, or an adapter weight the file lacks, is an
+    error, because a resume that silently restarts some layers from scratch is worse
+    than one that stops.
+    """
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+    models = handles.models()
+    parts: dict[str, dict[str, torch.Tensor]] = {name: {} for name in models}
+    for key, value in state_dict.items():
+        component, _, rest = key.partition(".")
+        if component not in parts:
+            raise ValueError(f"saved LoRA has weights for {component!r}, which has no adapter in this run")
+        parts[component][rest] = value
+    for name, model in models.items():
+        expected = set(get_peft_model_state_dict(model, adapter_name=ADAPTER))
+        given = set(parts[name])
+        if expected != given:
+            missing, extra = sorted(expected - given)[:3], sorted(given - expected)[:3]
+            raise ValueError(f"saved LoRA does not fit {name}: missing {missing}, unexpected {extra}")
+        result = set_peft_model_state_dict(model, parts[name], adapter_name=ADAPTER)
+        unexpected = getattr(result, "unexpected_keys", None) or []
+        if unexpected:
+            raise ValueError(f"saved LoRA does not fit {name}: unexpected {unexpected[:3]}")
