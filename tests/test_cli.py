@@ -25,6 +25,10 @@ def test_presets_lists_each_with_description(cli) -> None:
 def test_new_makes_a_run_whose_config_validates(cli, workspace: Path, tmp_path: Path) -> None:
     data = tmp_path / "faery"
     data.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (512, 512), "red").save(data / "a.png")
+    (data / "a.txt").write_text("a red faery")
     model = tmp_path / "model.safetensors"
     model.write_bytes(b"x")
     out = cli("new", "demo1", "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
@@ -39,7 +43,28 @@ def test_new_makes_a_run_whose_config_validates(cli, workspace: Path, tmp_path: 
     assert config.model.base == str(model.resolve())
     check = cli("check", "demo1")
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "valid config" in check.stdout
+    assert "valid config" in check.stdout and "CAN TRAIN" in check.stdout
+
+
+def test_check_reports_what_the_trainer_will_see(cli, tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "data" / "5_fox"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (800, 600), "red").save(folder / "wide.jpg")
+    (folder / "broken.png").write_text("not an image")
+    out = cli("check", "--data", str(tmp_path / "data"), "--batch-size", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["can_train"] is True
+    text = cli("check", "--data", str(tmp_path / "data"), "--batch-size", "2").stdout
+    assert "5_fox/broken.png" in text and "576x448" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = cli("check", "--data", str(empty))
+    assert none.returncode == 1 and "CANNOT TRAIN" in none.stdout
 
 
 def test_workspace_flag_beats_the_environment(cli, tmp_path: Path) -> None:
@@ -111,7 +136,7 @@ def test_check_with_overrides(cli, workspace: Path) -> None:
 
 
 def test_commands_not_built_yet_say_so(cli) -> None:
-    out = cli("train", "x")
+    out = cli("attach", "x")
     assert out.returncode == 2 and "not part of this version" in out.stderr
 
 

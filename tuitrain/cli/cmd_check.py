@@ -63,26 +63,55 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         return _check_data(args)
 
+    from tuitrain.dataspec import config_preflight
+
     _, config_path = target(args)
     config = load_config(config_path, args.overrides)
     problems = config_readiness(config, config_path.parent)
+    report = config_preflight(config, config_path.parent) if config.data.concepts else None
+    can_train = not problems and report is not None and report.can_train
     if args.json:
-        json.dump({"config": str(config_path), "valid": True, "summary": _summary(config), "problems": problems},
-                  sys.stdout, indent=2)
+        json.dump({
+            "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),
+            "problems": problems, "data": report.to_dict() if report else None,
+        }, sys.stdout, indent=2)
         print()
-    else:
-        s = _summary(config)
-        print(f"{config_path}: valid config")
-        print(f"  {s['family']} {s['method']} at {s['resolution']}px, {s['optimizer']} lr {s['learning_rate']:g}, "
-              f"rank {s['rank']} / alpha {s['alpha']:g}, batch {s['batch_size']}, "
-              + (f"{s['max_steps']} steps" if s["max_steps"] else f"{s['epochs']} epochs"))
-        for line in problems:
-            print(f"  cannot train: {line}")
-    return EXIT_CANNOT_TRAIN if problems else 0
+        return 0 if can_train else EXIT_CANNOT_TRAIN
+    s = _summary(config)
+    print(f"{config_path}: valid config")
+    print(f"  {s['family']} {s['method']} at {s['resolution']}px, {s['optimizer']} lr {s['learning_rate']:g}, "
+          f"rank {s['rank']} / alpha {s['alpha']:g}, batch {s['batch_size']}, "
+          + (f"{s['max_steps']} steps" if s["max_steps"] else f"{s['epochs']} epochs"))
+    if report is not None:
+        _print_report(report)
+    for line in problems:
+        print(f"cannot train: {line}")
+    return 0 if can_train else EXIT_CANNOT_TRAIN
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    # Plain text on purpose: file names may contain [brackets] that Rich would read as markup.
+    Console(highlight=False, soft_wrap=True).print(report.render(), markup=False)
 
 
 def _check_data(args: argparse.Namespace) -> int:
+    from tuitrain.dataset import BucketSpec, discover_concepts, preflight
+
     folder = Path(args.data).expanduser()
     if not folder.is_dir():
         raise UserError(f"--data {args.data}: no such folder")
-    raise UserError("the data report is not built yet")
+    resolution = args.resolution or 512
+    batch_size = args.batch_size or 1
+    if resolution < 64 or resolution % 8:
+        raise UserError(f"--resolution {resolution}: must be a multiple of 8, at least 64")
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    report = preflight(discover_concepts(folder), BucketSpec(resolution=resolution), batch_size=batch_size)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        _print_report(report)
+    return 0 if report.can_train else EXIT_CANNOT_TRAIN

@@ -1,0 +1,119 @@
+"""Content hashes for finding duplicates: SHA-256 for exact copies, dHash for near copies.
+
+The perceptual hash is written here (a dHash on a 9x8 grey thumbnail) instead
+of using imagehash, which pulls in numpy and scipy: the TUI side stays light.
+Hashing decodes every image, which is also the pre-flight's full check that
+each file really decodes (a truncated file fails here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from tuitrain.dataset.decode import load_rgb
+
+NEAR_DUPLICATE_DISTANCE = 6  # of 64 bits; resized or re-saved copies land at 0-4
+_HASH_DRAFT = (64, 64)  # JPEGs decode at 1/8 scale or so: plenty for a 9x8 hash
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Hashes of one file, or why its pixels could not be decoded."""
+
+    sha256: str | None = None
+    dhash: int | None = None
+    error: str | None = None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dhash(image: Image.Image) -> int:
+    """64-bit difference hash: is each pixel of a 9x8 grey thumbnail brighter than its right neighbour."""
+    small = image.convert("L").resize((9, 8), Image.Resampling.BOX)
+    pixels = small.tobytes()  # one byte per pixel in mode L
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            left = pixels[row * 9 + col]
+            right = pixels[row * 9 + col + 1]
+            bits = (bits << 1) | (left > right)
+    return bits
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def hash_file(path: Path) -> ImageHashes:
+    """Both hashes of one image; never raises (a failure is returned as `error`)."""
+    try:
+        sha = file_sha256(path)
+    except OSError as error:
+        return ImageHashes(error=f"cannot read: {error.strerror or error}")
+    try:
+        image = load_rgb(path, draft_size=_HASH_DRAFT)
+    except PermissionError:
+        return ImageHashes(sha256=sha, error="permission denied")
+    except Exception as error:  # any decoder failure is a property of the file, reported as such
+        return ImageHashes(sha256=sha, error=f"cannot decode: {error}")
+    return ImageHashes(sha256=sha, dhash=dhash(image))
+
+
+def hash_files(paths: Sequence[Path], *, workers: int | None = None) -> list[ImageHashes]:
+    """hash_file for many files on a few threads (Pillow and hashlib release the GIL while working)."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    if len(paths) < 2 or workers == 1:
+        return [hash_file(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tuitrain-hash") as pool:
+        return list(pool.map(hash_file, paths))
+
+
+def exact_duplicates(hashes: Iterable[tuple[Path, str]]) -> list[list[Path]]:
+    """Groups of files with identical bytes, each sorted, groups sorted by their first file."""
+    by_digest: dict[str, list[Path]] = defaultdict(list)
+    for path, digest in hashes:
+        by_digest[digest].append(path)
+    return sorted((sorted(group) for group in by_digest.values() if len(group) > 1), key=lambda g: g[0])
+
+
+def near_duplicates(
+    hashes: Sequence[tuple[Path, int]], *, max_distance: int = NEAR_DUPLICATE_DISTANCE
+) -> list[list[Path]]:
+    """Groups of files whose dHashes differ in at most max_distance bits (linked transitively).
+
+    Every pair is compared: with int.bit_count that is about 50 ms for 1,000
+    images and a few seconds for 10,000, and unlike bucketing tricks it stays
+    that fast when a photo shoot gives many similar hashes.
+    """
+    parent = list(range(len(hashes)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    values = [value for _, value in hashes]
+    for first, value in enumerate(values):
+        for offset, other in enumerate(values[first + 1 :]):
+            if (value ^ other).bit_count() <= max_distance:
+                parent[root(first + 1 + offset)] = root(first)
+
+    groups: dict[int, list[Path]] = defaultdict(list)
+    for index, (path, _) in enumerate(hashes):
+        groups[root(index)].append(path)
+    return sorted((sorted(group) for group in groups.values() if len(group) > 1), key=lambda g: g[0])

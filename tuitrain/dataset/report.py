@@ -1,0 +1,436 @@
+"""The pre-flight check: can this data train, and what will the trainer actually do with it?
+
+Batching contract (as in tuitrain.trainer.data.epoch_batches): each batch is
+batch_size x num_gpus samples from a single bucket, a bucket's incomplete last
+batch is dropped each epoch, and gradient accumulation gathers batches from any
+buckets into one optimizer step. So a bucket with n samples (images x repeats)
+gives n // per_batch batches, skips n % per_batch samples per epoch (random
+ones, as the order is shuffled), and never trains when n < per_batch: the
+classic silent failure this report exists to name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
+from tuitrain.dataset.hashing import ImageHashes, exact_duplicates, hash_files, near_duplicates
+from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
+from tuitrain.dataset.scancache import ScanCache
+from tuitrain.dataset.spec import BucketSpec, ConceptSpec
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BucketStats:
+    size: Size
+    images: int
+    samples: int  # images x repeats
+    batches_per_epoch: int
+    skipped_per_epoch: int
+    samples_by_concept: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketIssue:
+    """A bucket that loses samples: all of them (never_trains) or a few each epoch."""
+
+    size: Size
+    samples: int
+    needed: int  # samples one batch takes
+    never_trains: bool
+    skipped_per_epoch: int
+    images: tuple[Path, ...]
+    fixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConceptStats:
+    name: str
+    path: Path
+    caption: str
+    repeats: int
+    images: int
+    samples: int
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class PreflightReport:
+    """Everything `tuitrain check` says; `scans` and `assignments` are for the TUI, not serialised."""
+
+    settings: dict[str, Any]
+    root: Path
+    concepts: list[ConceptStats] = field(default_factory=list)
+    buckets: list[BucketStats] = field(default_factory=list)
+    bucket_issues: list[BucketIssue] = field(default_factory=list)
+    batches_per_epoch: int = 0
+    steps_per_epoch: int = 0  # optimizer steps: batches // gradient_accumulation
+    epochs: int = 0
+    total_steps: int = 0
+    upscaled: list[BucketAssignment] = field(default_factory=list)
+    missing_captions: list[Path] = field(default_factory=list)
+    empty_captions: list[Path] = field(default_factory=list)
+    exact_duplicates: list[list[Path]] = field(default_factory=list)
+    near_duplicates: list[list[Path]] = field(default_factory=list)
+    unreadable: list[FileProblem] = field(default_factory=list)
+    notes: list[tuple[Path, str]] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
+    scans: list[ConceptScan] = field(default_factory=list)
+    assignments: dict[Path, BucketAssignment] = field(default_factory=dict)
+    concept_of: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def can_train(self) -> bool:
+        return not self.blocking
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data with stable keys; bump REPORT_VERSION when a key changes meaning."""
+        return {
+            "version": REPORT_VERSION,
+            "can_train": self.can_train,
+            "blocking": list(self.blocking),
+            "settings": dict(self.settings),
+            "root": _text(self.root),
+            "concepts": [
+                {
+                    "name": c.name,
+                    "path": _text(c.path),
+                    "caption": c.caption,
+                    "repeats": c.repeats,
+                    "images": c.images,
+                    "samples": c.samples,
+                    "errors": list(c.errors),
+                    "warnings": list(c.warnings),
+                }
+                for c in self.concepts
+            ],
+            "buckets": [
+                {
+                    "width": b.size[0],
+                    "height": b.size[1],
+                    "images": b.images,
+                    "samples": b.samples,
+                    "batches_per_epoch": b.batches_per_epoch,
+                    "skipped_per_epoch": b.skipped_per_epoch,
+                    "samples_by_concept": dict(b.samples_by_concept),
+                }
+                for b in self.buckets
+            ],
+            "bucket_issues": [
+                {
+                    "width": i.size[0],
+                    "height": i.size[1],
+                    "samples": i.samples,
+                    "needed": i.needed,
+                    "never_trains": i.never_trains,
+                    "skipped_per_epoch": i.skipped_per_epoch,
+                    "images": [_text(p) for p in i.images],
+                    "fixes": list(i.fixes),
+                }
+                for i in self.bucket_issues
+            ],
+            "steps": {
+                "samples_per_batch": self.settings["samples_per_batch"],
+                "samples_per_step": self.settings["samples_per_step"],
+                "batches_per_epoch": self.batches_per_epoch,
+                "per_epoch": self.steps_per_epoch,
+                "epochs": self.epochs,
+                "total": self.total_steps,
+            },
+            "upscaled": [
+                {
+                    "path": _text(a.path),
+                    "width": a.original_size[0],
+                    "height": a.original_size[1],
+                    "bucket": list(a.bucket),
+                    "scale": round(a.scale, 4),
+                }
+                for a in self.upscaled
+            ],
+            "missing_captions": [_text(p) for p in self.missing_captions],
+            "empty_captions": [_text(p) for p in self.empty_captions],
+            "exact_duplicates": [[_text(p) for p in group] for group in self.exact_duplicates],
+            "near_duplicates": [[_text(p) for p in group] for group in self.near_duplicates],
+            "unreadable": [{"path": _text(p.path), "reason": p.reason} for p in self.unreadable],
+            "notes": [{"path": _text(path), "note": note} for path, note in self.notes],
+            "images": [
+                {
+                    "path": _text(path),
+                    "concept": self.concept_of.get(path, ""),
+                    "width": a.original_size[0],
+                    "height": a.original_size[1],
+                    "bucket": list(a.bucket),
+                    "crop_box": list(a.crop_box),
+                }
+                for path, a in self.assignments.items()
+            ],
+        }
+
+    def render(self, *, max_items: int = 25) -> str:
+        """The human report, plain text within 80 columns (print it without Rich markup)."""
+        from tuitrain.dataset.report_text import render_report
+
+        return render_report(self, max_items=max_items)
+
+
+def _text(path: Path | None) -> str:
+    return "" if path is None else os.fspath(path)
+
+
+def preflight(
+    concepts: Sequence[ConceptSpec],
+    buckets: BucketSpec,
+    *,
+    batch_size: int = 1,
+    gradient_accumulation: int = 1,
+    num_gpus: int = 1,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    cache_dir: Path | None = None,
+    full_check: bool = True,
+) -> PreflightReport:
+    """Scan every concept and work out buckets, steps and every problem.
+
+    full_check decodes every image (in parallel, hashes cached like the scan)
+    to find files that do not decode and duplicates; without it the report
+    relies on headers only.
+    """
+    per_batch = batch_size * num_gpus
+    report = PreflightReport(
+        settings={
+            "resolution": buckets.resolution,
+            "bucketing": buckets.enabled,
+            "bucket_step": buckets.step,
+            "max_aspect": buckets.max_aspect,
+            "batch_size": batch_size,
+            "gradient_accumulation": gradient_accumulation,
+            "num_gpus": num_gpus,
+            "samples_per_batch": per_batch,
+            "samples_per_step": per_batch * gradient_accumulation,
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "full_check": full_check,
+        },
+        root=_common_root(concepts),
+    )
+    report.blocking.extend(_setting_errors(buckets, batch_size, gradient_accumulation, num_gpus, epochs, max_steps))
+    if not concepts:
+        report.blocking.append("no concept folders given")
+    if report.blocking:
+        return report
+
+    report.scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concepts]
+    usable: list[tuple[ImageInfo, ConceptScan]] = []
+    for scan in report.scans:
+        report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
+        report.unreadable.extend(scan.problems)
+        usable.extend((image, scan) for image in scan.images)
+    if full_check:
+        usable = _decode_check(usable, report, cache_dir)
+
+    for scan in report.scans:
+        images = [image for image, owner in usable if owner is scan]
+        kept = {image.path for image in images}
+        report.missing_captions.extend(p for p in scan.missing_captions if p in kept)
+        report.empty_captions.extend(p for p in scan.empty_captions if p in kept)
+        report.concepts.append(
+            ConceptStats(
+                name=scan.name,
+                path=Path(scan.spec.path),
+                caption=scan.spec.caption,
+                repeats=scan.repeats,
+                images=len(images),
+                samples=len(images) * max(scan.repeats, 0),
+                errors=tuple(scan.errors),
+                warnings=tuple(scan.warnings),
+            )
+        )
+    for image, _scan in usable:
+        report.notes.extend((image.path, note) for note in image.notes)
+
+    _fill_buckets(report, usable, buckets, per_batch, batch_size, num_gpus)
+    report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation
+    _fill_steps(report, epochs, max_steps)
+    if not usable:
+        report.blocking.append(f"no usable image ({len(report.unreadable)} files could not be read)")
+    elif report.batches_per_epoch == 0:
+        report.blocking.append(
+            f"no bucket has the {per_batch} samples one batch needs, so nothing would train "
+            "(see the bucket problems for fixes)"
+        )
+    elif report.steps_per_epoch == 0:
+        report.blocking.append(
+            f"only {report.batches_per_epoch} batch(es) per epoch, fewer than gradient_accumulation "
+            f"{gradient_accumulation}: not one optimizer step"
+        )
+    return report
+
+
+def _setting_errors(
+    buckets: BucketSpec, batch_size: int, accumulation: int, gpus: int, epochs: int, max_steps: int | None
+) -> list[str]:
+    errors = []
+    for name, value in (("batch_size", batch_size), ("gradient_accumulation", accumulation), ("num_gpus", gpus)):
+        if value < 1:
+            errors.append(f"{name} must be at least 1, got {value}")
+    if max_steps is None and epochs < 1:
+        errors.append(f"epochs must be at least 1, got {epochs}")
+    if max_steps is not None and max_steps < 1:
+        errors.append(f"max_steps must be at least 1, got {max_steps}")
+    if buckets.resolution < 1 or buckets.step < 1:
+        errors.append("resolution and bucket step must be positive")
+    if buckets.max_aspect < 1:
+        errors.append(f"max_aspect must be at least 1, got {buckets.max_aspect}")
+    return errors
+
+
+def _common_root(concepts: Sequence[ConceptSpec]) -> Path:
+    """The folder paths are shown relative to: the parent of the concept folders."""
+    parents = [os.path.abspath(Path(spec.path).parent) for spec in concepts]
+    if not parents:
+        return Path(".")
+    try:
+        return Path(os.path.commonpath(parents))
+    except ValueError:  # different drives on Windows
+        return Path(parents[0])
+
+
+def _decode_check(
+    usable: list[tuple[ImageInfo, ConceptScan]], report: PreflightReport, cache_dir: Path | None
+) -> list[tuple[ImageInfo, ConceptScan]]:
+    """Hash every image (decoding it) and drop the ones that fail to decode; cached per file."""
+    caches = {id(scan): _cache_of(scan, cache_dir) for scan in report.scans}
+    results: dict[Path, ImageHashes] = {}
+    todo: list[ImageInfo] = []
+    for image, scan in usable:
+        entry = caches[id(scan)].lookup(image.rel, image.file_size, image.mtime_ns)
+        if entry is not None and "sha256" in entry:
+            results[image.path] = ImageHashes(entry["sha256"], entry.get("dhash"), entry.get("decode_error"))
+        else:
+            todo.append(image)
+    for image, hashes in zip(todo, hash_files([image.path for image in todo])):
+        results[image.path] = hashes
+    for image, scan in usable:
+        hashes = results[image.path]
+        if hashes.sha256 is not None and hashes.error != "permission denied":  # permissions can change
+            caches[id(scan)].store(
+                image.rel,
+                image.file_size,
+                image.mtime_ns,
+                sha256=hashes.sha256,
+                dhash=hashes.dhash,
+                decode_error=hashes.error,
+            )
+    for cache in caches.values():
+        cache.save(prune=False)
+
+    kept = []
+    for image, scan in usable:
+        hashes = results[image.path]
+        if hashes.error:
+            report.unreadable.append(FileProblem(image.path, hashes.error))
+        else:
+            kept.append((image, scan))
+    report.exact_duplicates = exact_duplicates((image.path, results[image.path].sha256 or "") for image, _ in kept)
+    exact_sets = [set(group) for group in report.exact_duplicates]
+    report.near_duplicates = [
+        group
+        for group in near_duplicates([(image.path, results[image.path].dhash or 0) for image, _ in kept])
+        if not any(set(group) <= exact for exact in exact_sets)  # already listed as exact copies
+    ]
+    return kept
+
+
+def _cache_of(scan: ConceptScan, cache_dir: Path | None) -> ScanCache:
+    return ScanCache.for_folder(Path(scan.spec.path), recursive=scan.spec.recursive, cache_dir=cache_dir)
+
+
+def _fill_buckets(
+    report: PreflightReport,
+    usable: list[tuple[ImageInfo, ConceptScan]],
+    spec: BucketSpec,
+    per_batch: int,
+    batch_size: int,
+    gpus: int,
+) -> None:
+    assignments = assign_buckets([image for image, _ in usable], spec)
+    members: dict[Size, list[tuple[BucketAssignment, ConceptScan]]] = defaultdict(list)
+    for assignment, (image, scan) in zip(assignments, usable):
+        report.assignments[image.path] = assignment
+        report.concept_of[image.path] = scan.name
+        members[assignment.bucket].append((assignment, scan))
+        if assignment.upscaled:
+            report.upscaled.append(assignment)
+
+    for size in sorted(members):
+        entries = [(a, s) for a, s in members[size] if s.repeats > 0]
+        samples = sum(scan.repeats for _, scan in entries)
+        batches, skipped = divmod(samples, per_batch)
+        by_concept: dict[str, int] = defaultdict(int)
+        for _, scan in entries:
+            by_concept[scan.name] += scan.repeats
+        report.buckets.append(
+            BucketStats(size, len(members[size]), samples, batches, skipped, tuple(sorted(by_concept.items())))
+        )
+        if entries and skipped:
+            report.bucket_issues.append(
+                BucketIssue(
+                    size=size,
+                    samples=samples,
+                    needed=per_batch,
+                    never_trains=batches == 0,
+                    skipped_per_epoch=skipped,
+                    images=tuple(sorted(a.path for a, _ in entries if a.path is not None)),
+                    fixes=tuple(_fixes(size, entries, samples, per_batch, spec, batch_size, gpus)),
+                )
+            )
+    report.batches_per_epoch = sum(bucket.batches_per_epoch for bucket in report.buckets)
+
+
+def _fixes(
+    size: Size,
+    entries: list[tuple[BucketAssignment, ConceptScan]],
+    samples: int,
+    per_batch: int,
+    spec: BucketSpec,
+    batch_size: int,
+    gpus: int,
+) -> list[str]:
+    """Concrete ways out, with numbers, for a bucket that loses samples."""
+    missing = per_batch - samples % per_batch
+    if samples >= per_batch:  # only a partial last batch is lost, and different samples each epoch
+        return [f"add {missing} more samples of about {size[0]}x{size[1]} to fill the last batch"]
+    fixes = []
+    smaller_batch = samples // gpus
+    if 1 <= smaller_batch < batch_size:
+        fixes.append(f"lower batch_size to {smaller_batch}")
+    concepts = {scan.name: scan for _, scan in entries}
+    if len(concepts) == 1:
+        scan = next(iter(concepts.values()))
+        repeats = math.ceil(per_batch / len(entries))
+        fixes.append(f"raise repeats of '{scan.name}' from {scan.repeats} to {repeats}")
+    fixes.append(f"add {missing} more samples of about {size[0]}x{size[1]} (images x repeats)")
+    if spec.enabled:
+        fixes.append(
+            "crop these images to a more common aspect ratio, or turn bucketing off "
+            f"(everything centre-cropped to {spec.resolution}x{spec.resolution})"
+        )
+    return fixes
+
+
+def _fill_steps(report: PreflightReport, epochs: int, max_steps: int | None) -> None:
+    if max_steps is not None:
+        report.total_steps = max_steps
+        report.epochs = math.ceil(max_steps / report.steps_per_epoch) if report.steps_per_epoch else 0
+    else:
+        report.epochs = epochs
+        report.total_steps = epochs * report.steps_per_epoch

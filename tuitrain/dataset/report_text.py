@@ -1,0 +1,177 @@
+"""The pre-flight report as text a person reads in an 80-column terminal.
+
+Plain text on purpose: file names may contain '[' and would be eaten as Rich
+markup, so the CLI prints this with markup off.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuitrain.dataset.report import PreflightReport
+
+WIDTH = 80
+
+
+def shown(path: Path | None, root: Path) -> str:
+    """A path relative to the report root, printable even when the name is not valid UTF-8."""
+    if path is None:
+        return ""
+    try:
+        text = os.path.relpath(path, root)
+    except ValueError:
+        text = os.fspath(path)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _wrapped(text: str, first: str, *, rest: str | None = None) -> list[str]:
+    """Wrap to 80 columns; `first` prefixes the first line, `rest` (default: as wide, blank) the others."""
+    rest = " " * len(first) if rest is None else rest
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)
+    return lines or [first]
+
+
+def _listing(lines: Sequence[str], max_items: int, indent: str = "    ") -> list[str]:
+    out = []
+    for line in lines[:max_items]:
+        out.extend(_wrapped(line, indent + "- "))
+    if len(lines) > max_items:
+        out.append(f"{indent}... and {len(lines) - max_items} more (see --json)")
+    return out
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def render_report(report: PreflightReport, *, max_items: int = 25) -> str:
+    root = report.root
+    s = report.settings
+    lines = ["tuitrain pre-flight check: " + ("CAN TRAIN" if report.can_train else "CANNOT TRAIN"), ""]
+    buckets = (
+        f"buckets of ~{s['resolution']}x{s['resolution']} (step {s['bucket_step']}, max aspect {s['max_aspect']:g})"
+        if s["bucketing"]
+        else f"all centre-cropped to {s['resolution']}x{s['resolution']}"
+    )
+    lines += _wrapped(f"Settings: {buckets}; {_per_step_text(s)}.", "", rest="  ")
+
+    if report.concepts:
+        lines += ["", "Concepts"]
+        rows = [["name", "images", "repeats", "samples", "caption"]]
+        rows += [[c.name, str(c.images), str(c.repeats), str(c.samples), c.caption] for c in report.concepts]
+        lines += _table(rows, right={1, 2, 3})
+        for concept in report.concepts:
+            for message in concept.errors + concept.warnings:
+                lines += _wrapped(f"{concept.name}: {message}", "  ! ")
+
+    if report.buckets:
+        lines += ["", "Buckets"]
+        rows = [["size", "images", "samples", "batches/epoch", "skipped/epoch"]]
+        rows += [
+            [
+                f"{b.size[0]}x{b.size[1]}",
+                str(b.images),
+                str(b.samples),
+                str(b.batches_per_epoch),
+                str(b.skipped_per_epoch),
+            ]
+            for b in report.buckets
+        ]
+        lines += _table(rows, right={1, 2, 3, 4})
+
+    lines += ["", _steps_text(report)]
+
+    for issue in (i for i in report.bucket_issues if i.never_trains):
+        lines += [""]
+        lines += _wrapped(
+            f"Bucket {issue.size[0]}x{issue.size[1]} NEVER TRAINS: {issue.samples} samples, "
+            f"fewer than the {issue.needed} one batch needs. Its images:",
+            "",
+            rest="  ",
+        )
+        lines += _listing([shown(p, root) for p in issue.images], max_items)
+        lines += ["  Fix it by one of:"]
+        lines += _listing(list(issue.fixes), max_items)
+    partial = [i for i in report.bucket_issues if not i.never_trains]
+    if partial:
+        lines += ["", "Buckets that skip a few samples each epoch (different ones each epoch):"]
+        lines += _listing(
+            [f"{i.size[0]}x{i.size[1]}: skips {i.skipped_per_epoch} of {i.samples}; {i.fixes[0]}" for i in partial],
+            max_items,
+        )
+
+    sections: list[tuple[str, list[str], int]] = [
+        (
+            "Unreadable files, not used",
+            [f"{shown(p.path, root)}: {p.reason}" for p in report.unreadable],
+            len(report.unreadable),  # every bad file is named, however many
+        ),
+        ("Missing captions", [shown(p, root) for p in report.missing_captions], max_items),
+        ("Empty captions", [shown(p, root) for p in report.empty_captions], max_items),
+        (
+            "Smaller than their bucket, will be upscaled",
+            [
+                f"{shown(a.path, root)}: {a.original_size[0]}x{a.original_size[1]} -> "
+                f"{a.bucket[0]}x{a.bucket[1]} (x{a.scale:.2f})"
+                for a in report.upscaled
+            ],
+            max_items,
+        ),
+        (
+            "Exact duplicates (same bytes)",
+            [" = ".join(shown(p, root) for p in group) for group in report.exact_duplicates],
+            max_items,
+        ),
+        (
+            "Near duplicates (look alike)",
+            [" ~ ".join(shown(p, root) for p in group) for group in report.near_duplicates],
+            max_items,
+        ),
+        ("Handled automatically", [f"{shown(p, root)}: {note}" for p, note in report.notes], max_items),
+    ]
+    for title, items, limit in sections:
+        if items:
+            lines += ["", f"{title} ({len(items)})"]
+            lines += _listing(items, limit)
+    if not s.get("full_check", True):
+        lines += ["", "(quick check: images were not decoded; duplicates were not looked for)"]
+
+    lines += [""]
+    if report.can_train:
+        lines += ["Verdict: this data can train."]
+    else:
+        lines += ["Verdict: this data cannot train:"]
+        lines += _listing(report.blocking, len(report.blocking), indent="  ")
+    return "\n".join(lines)
+
+
+def _per_step_text(settings: dict[str, object]) -> str:
+    parts = [f"batch {settings['batch_size']}"]
+    if settings["gradient_accumulation"] != 1:
+        parts.append(f"accumulation {settings['gradient_accumulation']}")
+    if settings["num_gpus"] != 1:
+        parts.append(f"{settings['num_gpus']} GPUs")
+    if len(parts) == 1:
+        return f"{parts[0]} per step"
+    return f"{' x '.join(parts)} = {settings['samples_per_step']} samples per step"
+
+
+def _steps_text(report: PreflightReport) -> str:
+    per_epoch = f"{report.steps_per_epoch} per epoch"
+    accumulation = report.settings["gradient_accumulation"]
+    if accumulation != 1:
+        per_epoch = f"{report.batches_per_epoch} batches / accumulation {accumulation} = {per_epoch}"
+    if report.settings.get("max_steps") is not None:
+        return f"Steps: {per_epoch}; max_steps {report.total_steps} = about {report.epochs} epochs"
+    epochs = "epoch" if report.epochs == 1 else "epochs"
+    return f"Steps: {per_epoch} x {report.epochs} {epochs} = {report.total_steps} steps"

@@ -1,0 +1,47 @@
+"""The config's view of the dataset engine: one place turns config sections into its specs.
+
+`tuitrain check`, the TUI and the trainer all go through here, so what the
+pre-flight report shows is exactly what the trainer reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuitrain.config import Config
+from tuitrain.config.io import resolve_path
+from tuitrain.dataset import BucketSpec, ConceptSpec, PreflightReport, preflight
+
+
+def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
+    return [
+        ConceptSpec(
+            path=resolve_path(c.path, config_dir),
+            caption=c.caption,
+            repeats=c.repeats,
+            caption_extension=c.caption_extension,
+            prompt_file=Path(c.prompt_file) if c.prompt_file else None,
+            instance_prompt=c.instance_prompt,
+            recursive=c.recursive,
+            name=c.name,
+        )
+        for c in config.data.concepts
+    ]
+
+
+def bucket_spec(config: Config) -> BucketSpec:
+    d = config.data
+    return BucketSpec(resolution=d.resolution, step=d.bucket_step, max_aspect=d.max_aspect_ratio, enabled=d.bucketing)
+
+
+def config_preflight(config: Config, config_dir: Path, *, full_check: bool = True) -> PreflightReport:
+    t = config.training
+    return preflight(
+        concept_specs(config, config_dir),
+        bucket_spec(config),
+        batch_size=t.batch_size,
+        gradient_accumulation=t.gradient_accumulation,
+        epochs=t.epochs,
+        max_steps=t.max_steps,
+        full_check=full_check,
+    )
