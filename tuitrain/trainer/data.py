@@ -16,18 +16,16 @@ import torch
 from PIL import Image
 
 from tuitrain.config import Config
-from tuitrain.config.io import resolve_path
 from tuitrain.dataset import (
-    BucketSpec,
     CaptionOptions,
     ConceptScan,
-    ConceptSpec,
     apply_caption_options,
     assign_buckets,
     load_rgb,
     scan_concept,
 )
 from tuitrain.dataset.buckets import BucketAssignment
+from tuitrain.dataspec import bucket_spec, concept_specs
 
 
 @dataclass(frozen=True)
@@ -47,26 +45,11 @@ class TrainingData:
 
     def __init__(self, config: Config, config_dir: Path, cache_dir: Path | None = None) -> None:
         self.config = config
-        self.bucket_spec = BucketSpec(
-            resolution=config.data.resolution,
-            step=config.data.bucket_step,
-            max_aspect=config.data.max_aspect_ratio,
-            enabled=config.data.bucketing,
-        )
+        self.bucket_spec = bucket_spec(config)
         self.scans: list[ConceptScan] = []
         self.samples: list[Sample] = []
         self.repeats: list[int] = []
-        for ci, concept in enumerate(config.data.concepts):
-            spec = ConceptSpec(
-                path=resolve_path(concept.path, config_dir),
-                caption=concept.caption,
-                repeats=concept.repeats,
-                caption_extension=concept.caption_extension,
-                prompt_file=Path(concept.prompt_file) if concept.prompt_file else None,
-                instance_prompt=concept.instance_prompt,
-                recursive=concept.recursive,
-                name=concept.name,
-            )
+        for ci, spec in enumerate(concept_specs(config, config_dir)):
             scan = scan_concept(spec, cache_dir=cache_dir)
             self.scans.append(scan)
             for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
