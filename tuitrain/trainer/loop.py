@@ -99,6 +99,9 @@ class Trainer:
         if self.compute_dtype == torch.float16:
             self.log("fp16 training: gradients are scaled to avoid underflow", "info")
 
+        # Seed before anything draws random numbers (LoRA initialisation does): same seed, same run.
+        random.seed(cfg.training.seed)
+        torch.manual_seed(cfg.training.seed)
         self.data = TrainingData(cfg, self.config_dir)
         if not self.data.samples:
             raise TrainingError("no usable training images (run `tuitrain check` on this run for the reasons)")
