@@ -402,8 +402,7 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
     def request_stop(signum: int, frame: Any) -> None:
         trainer.stop_requested = True
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         trainer.setup()
         pos = trainer.train()
@@ -430,3 +429,5 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
         return 1
     finally:
         trainer.control.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,170 @@
+"""`tuitrain train` end to end on tiny models: it learns, saves, obeys commands and resumes exactly."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.trainer.conftest import make_dataset
+from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs.control import send_command
+from tuitrain.runs.events import iter_events
+
+
+def _new_run(cli, name: str, model: Path, data: Path, *sets: str) -> RunDir:
+    out = cli("new", name, "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
+              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "lora.rank=4",
+              "--set", "lora.alpha=4", "--set", "training.learning_rate=1e-3", "--set", "training.lr_warmup_steps=0",
+              "--set", "sampling.every_epochs=0", "--set", "saving.every_epochs=0", *(a for s in sets for a in ("--set", s)))
+    assert out.returncode == 0, out.stderr
+    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
+
+
+def _events(run: RunDir) -> list[dict]:
+    return [e for _, e in iter_events(run.events)]
+
+
+def _train(run: RunDir, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name, *extra], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@torch.no_grad()
+def _eval_loss(model: Path, lora: Path | None, data: Path) -> float:
+    """Mean denoising loss on the training images at fixed noise and timesteps."""
+    from diffusers import StableDiffusionPipeline
+
+    from tuitrain.trainer.families import get_adapter
+    from tuitrain.trainer.families.base import LatentBatch
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, local_files_only=True)
+    if lora is not None:
+        pipe.load_lora_weights(str(lora))
+    adapter = get_adapter("sd15")
+    parts = adapter.parts(pipe, "auto")
+    from PIL import Image
+
+    images = sorted(data.glob("*.png"))
+    pixels = torch.stack([
+        torch.tensor(list(Image.open(p).convert("RGB").getdata()), dtype=torch.float32).view(64, 64, 3).permute(2, 0, 1)
+        / 127.5 - 1 for p in images
+    ])
+    latents = adapter.encode_images(parts, pixels)
+    cond = adapter.encode_text(parts, ["a red square with a blue mark"] * len(images))
+    gen = torch.Generator().manual_seed(123)
+    losses = []
+    for _ in range(8):
+        noisy, t, target = adapter.noise_and_target(parts, latents, gen)
+        pred = adapter.predict(parts, noisy, t, LatentBatch(latents, cond))
+        losses.append(torch.nn.functional.mse_loss(pred, target).item())
+    return sum(losses) / len(losses)
+
+
+def test_training_lowers_the_loss_against_the_untrained_model(cli, tiny_model, tmp_path: Path) -> None:
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
+    run = _new_run(cli, "learn", model, data, "training.epochs=40", "sampling.every_epochs=40",
+                   "sampling.steps=3")
+    out = _train(run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    events = _events(run)
+    assert events[0]["type"] == "started" and events[0]["total_steps"] == 160
+    assert events[-1] == {**events[-1], "type": "finished", "status": "completed"}
+    lora = run.output / "learn.safetensors"
+    assert lora.is_file()
+    samples = [e for e in events if e["type"] == "sample"]
+    assert samples and Path(samples[0]["path"]).is_file() and samples[0]["prompt"] == "a red square with a blue mark"
+    before, after = _eval_loss(model, None, data), _eval_loss(model, lora, data)
+    # the LoRA, loaded by diffusers' own loader, fits the training images measurably better
+    assert after < before * 0.9, (before, after)
+    assert run_status(run).state is RunState.FINISHED
+
+
+def test_sigkill_then_resume_ends_with_the_same_weights(cli, tiny_model, tmp_path: Path) -> None:
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
+    common = ("training.epochs=8", "saving.backup_every_steps=3", "saving.backup_keep_last=2")
+    straight = _new_run(cli, "straight", model, data, *common)
+    assert _train(straight).returncode == 0
+    reference = load_file(straight.output / "straight.safetensors")
+
+    broken = _new_run(cli, "broken", model, data, *common)
+    assert cli("train", "broken", "--detach").returncode == 0
+    kill_at = random.Random().randint(4, 26)
+    deadline = time.monotonic() + 120
+    pid = None
+    while time.monotonic() < deadline:
+        steps = [e["step"] for e in _events(broken) if e["type"] == "step"]
+        started = [e for e in _events(broken) if e["type"] == "started"]
+        if started:
+            pid = started[0]["pid"]
+        if steps and steps[-1] >= kill_at:
+            break
+        time.sleep(0.02)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert run_status(broken).state is RunState.FAILED  # a dead trainer is never "running"
+    assert not (broken.output / "broken.safetensors").exists()
+
+    out = _train(broken)
+    assert out.returncode == 0, out.stderr[-3000:]
+    resumed = [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
+    assert resumed and resumed % 3 == 0 and resumed <= kill_at
+    result = load_file(broken.output / "broken.safetensors")
+    assert result.keys() == reference.keys()
+    for key in reference:
+        assert torch.equal(result[key], reference[key]), key
+
+
+def test_commands_over_the_socket_pause_save_and_stop(cli, tiny_model, tmp_path: Path) -> None:
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
+    run = _new_run(cli, "ctl", model, data, "training.epochs=500")
+    assert cli("train", "ctl", "--detach").returncode == 0
+
+    def wait_for(kind: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [e for e in _events(run) if e["type"] == kind]
+            if found:
+                return found[-1]
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event; log: {run.log.read_text()[-2000:]}")
+
+    wait_for("step")
+    send_command(run.socket, "pause")
+    paused = wait_for("paused")
+    assert run_status(run).state is RunState.PAUSED
+    time.sleep(0.5)
+    steps = [e["step"] for e in _events(run) if e["type"] == "step"]
+    assert max(steps) <= paused["step"] + 1  # nothing trains while paused
+    send_command(run.socket, "save")
+    saved = wait_for("saved")
+    assert Path(saved["path"]).is_file()
+    send_command(run.socket, "resume")
+    wait_for("resumed")
+    send_command(run.socket, "stop")
+    finished = wait_for("finished")
+    assert finished["status"] == "stopped"
+    assert wait_for("backup")["step"] == finished["step"]
+    assert run_status(run).state is RunState.STOPPED
+
+
+def test_bad_base_model_fails_with_a_message_not_a_hang(cli, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data")
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"this is not a checkpoint")
+    run = _new_run(cli, "bad", fake, data)
+    out = _train(run)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stdout + out.stderr
+    finished = _events(run)[-1]
+    assert finished["type"] == "finished" and finished["status"] == "failed"
+    assert str(fake) in finished["reason"]

@@ -1,0 +1,169 @@
+"""Trainer features, in-process on tiny models: families, caches, failures, stop, samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from tests.trainer.conftest import make_dataset
+from tuitrain.config import parse_config
+from tuitrain.runs import RunDir
+from tuitrain.runs.events import iter_events
+from tuitrain.trainer.loop import run_training
+
+
+def _train(tmp_path: Path, model_path: Path, data_dir: Path, name: str = "r", **sections: dict[str, Any]) -> tuple[RunDir, int]:
+    base = {
+        "model": {"family": "sd15", "base": str(model_path)},
+        "data": {"resolution": 64, "concepts": [{"path": str(data_dir)}]},
+        "training": {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "seed": 3},
+        "lora": {"rank": 4, "alpha": 4},
+        "sampling": {"every_epochs": 0},
+        "saving": {"every_epochs": 0},
+    }
+    for key, values in sections.items():
+        base[key] = {**base.get(key, {}), **values}
+    config = parse_config(base)
+    run = RunDir(tmp_path / name)
+    run.create_folders()
+    return run, run_training(run, config, tmp_path)
+
+
+def _events(run: RunDir, kind: str | None = None) -> list[dict]:
+    events = [e for _, e in iter_events(run.events)]
+    return [e for e in events if kind is None or e["type"] == kind]
+
+
+@pytest.mark.parametrize("family", ["sdxl", "sd2"])
+def test_other_families_train_and_save_loadable_loras(tiny_model, tmp_path: Path, family: str) -> None:
+    from diffusers import DiffusionPipeline
+
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model(family), data, model={"family": family},
+                       lora={"rank": 4, "alpha": 2, "train_text_encoder": True})
+    assert code == 0, _events(run)[-1]
+    started = _events(run, "started")[0]
+    assert started["family"] == family and started["total_steps"] == 4
+    path = run.output / "r.safetensors"
+    with safe_open(path, "pt") as f:
+        keys, meta = set(f.keys()), f.metadata()
+    prefixes = {k.split("_")[1] for k in keys}
+    if family == "sdxl":
+        assert {"unet", "te1", "te2"} <= prefixes and meta["ss_base_model_version"] == "sdxl_base_v1-0"
+    else:
+        assert {"unet", "te"} <= prefixes and meta["ss_v2"] == "True"
+        assert meta["modelspec.architecture"].endswith("/lora")
+    pipe = DiffusionPipeline.from_pretrained(tiny_model(family), local_files_only=True)
+    pipe.load_lora_weights(str(path))  # diffusers' own loader takes it
+    assert pipe.get_active_adapters()
+
+
+def test_caches_are_reused_and_a_change_recaches_only_what_changed(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    model = tiny_model("sd15")
+    run, code = _train(tmp_path, model, data)
+    assert code == 0
+    latents = lambda: sorted((run.cache / "latents").rglob("*.safetensors"))  # noqa: E731
+    texts = lambda: sorted((run.cache / "text").rglob("*.safetensors"))  # noqa: E731
+    first_latents, first_texts = latents(), texts()
+    assert len(first_latents) == 4 and len(first_texts) == 1  # one caption shared by all four
+
+    os.remove(run.output / "r.safetensors")
+    (run.root / "events.jsonl").unlink()
+    _, code = _train(tmp_path, model, data)  # unchanged data: nothing new is encoded
+    assert code == 0 and latents() == first_latents and texts() == first_texts
+
+    # a changed image and a changed caption: exactly one new latent and one new text entry
+    Image.new("RGB", (64, 64), (0, 200, 0)).save(data / "img0.png")
+    (data / "img1.txt").write_text("a green square")
+    _, code = _train(tmp_path, model, data)
+    assert code == 0
+    assert len(set(latents()) - set(first_latents)) == 1
+    assert len(set(texts()) - set(first_texts)) == 1
+
+    # a different resolution (other buckets) re-encodes every image
+    _, code = _train(tmp_path, model, data, data={"resolution": 128})
+    assert code == 0 and len(latents()) == 4 + 1 + 4
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_backup(tiny_model, tmp_path: Path, monkeypatch) -> None:
+    from tuitrain.trainer.families.sd import StableDiffusionAdapter
+
+    original = StableDiffusionAdapter.predict
+    calls = {"n": 0}
+
+    def poisoned(self, parts, noisy, timesteps, batch):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        out = original(self, parts, noisy, timesteps, batch)
+        return out * float("nan") if calls["n"] >= 6 else out
+
+    monkeypatch.setattr(StableDiffusionAdapter, "predict", poisoned)
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 10},
+                       saving={"backup_every_steps": 2})
+    assert code == 1
+    finished = _events(run, "finished")[-1]
+    assert finished["status"] == "failed" and "loss is nan" in finished["reason"]
+    assert _events(run, "error")[-1]["message"] == finished["reason"]
+    assert not (run.output / "r.safetensors").exists()  # no LoRA saved from a broken state
+    from tuitrain.trainer.backup import latest_backup
+
+    backup = latest_backup(run.checkpoints)
+    assert backup is not None and backup.step == 4
+    assert all(torch.isfinite(t).all() for t in backup.weights.values())
+
+
+def test_interrupt_saves_backs_up_and_says_stopped(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    run_dir = tmp_path / "r"
+    timer = None
+
+    def interrupt_when_stepping() -> None:
+        while not (run_dir / "events.jsonl").exists() or '"step"' not in (run_dir / "events.jsonl").read_text():
+            threading.Event().wait(0.02)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C
+
+    timer = threading.Thread(target=interrupt_when_stepping, daemon=True)
+    timer.start()
+    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 1000})
+    timer.join(5)
+    assert code == 0
+    finished = _events(run, "finished")[-1]
+    assert finished["status"] == "stopped" and finished["step"] < 2000
+    saved = _events(run, "saved")[-1]
+    assert Path(saved["path"]).is_file()
+    assert _events(run, "backup")[-1]["step"] == finished["step"]
+
+
+def test_samples_follow_the_prompts_settings(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(
+        tmp_path, tiny_model("sd15"), data,
+        sampling={"every_epochs": 1, "steps": 2, "sampler": "euler_a",
+                  "prompts": [{"prompt": "a fox", "seed": 9, "width": 96, "height": 64}, {"prompt": "moss"}]},
+    )
+    assert code == 0
+    samples = _events(run, "sample")
+    assert [(s["epoch"], s["prompt"]) for s in samples] == [(1, "a fox"), (1, "moss"), (2, "a fox"), (2, "moss")]
+    first = Path(samples[0]["path"])
+    assert Image.open(first).size == (96, 64)
+    meta = json.loads(first.with_suffix(".json").read_text())
+    assert meta["seed"] == 9 and meta["steps"] == 2 and meta["prompt"] == "a fox"
+    # the same seed and prompt draws the same picture from the same weights
+    assert Image.open(Path(samples[1]["path"])).size == (64, 64)
+
+
+def test_an_epoch_with_no_full_batch_is_refused_with_the_fix(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=1)
+    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"batch_size": 4})
+    assert code == 1
+    assert "lower training.batch_size" in _events(run, "finished")[-1]["reason"]

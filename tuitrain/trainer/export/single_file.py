@@ -1,0 +1,75 @@
+"""A pipeline as one original-layout .safetensors checkpoint (A1111, ComfyUI, from_single_file).
+
+The inverse of diffusers' single-file conversion: the UNet goes to
+'model.diffusion_model.*' (input_blocks / middle_block / output_blocks), the VAE to
+'first_stage_model.*' (down.N.block.M, mid.attn_1 with 1x1-conv q/k/v), and the text
+encoders to their family's place: transformers layout under
+'cond_stage_model.transformer.' (SD 1.x) or 'conditioner.embedders.0.transformer.'
+(SDXL), OpenCLIP layout under 'cond_stage_model.model.' (SD 2.x) or
+'conditioner.embedders.1.model.' (SDXL). Every weight must find a name: an unknown
+one is an error here, not a silently incomplete file there.
+
+SD 2.x note: the diffusers text encoder has 23 of OpenCLIP's 24 layers and no
+projection (SD 2.x uses the penultimate layer), so those are not written; A1111 and
+ComfyUI do not use them either.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.export.atomic import atomic_save_safetensors
+from tuitrain.trainer.loading.clip import hf_to_open_clip, hf_to_transformers_layout
+from tuitrain.trainer.loading.header import TEXT_ENCODER_PREFIXES
+from tuitrain.trainer.loading.layout import unet_to_ldm, vae_to_ldm
+
+
+def to_ldm_state_dict(pipe: Any, family: str) -> dict[str, torch.Tensor]:
+    """Every weight of `pipe` under its original single-file name."""
+    if family not in TEXT_ENCODER_PREFIXES:
+        raise ValueError(f"no single-file layout for family {family!r}")
+    state = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
+    state.update(vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))
+    encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if family == "sdxl" else [])
+    for encoder, prefix in zip(encoders, TEXT_ENCODER_PREFIXES[family]):
+        weights = encoder.state_dict()
+        layout = hf_to_open_clip(weights) if prefix.endswith(".model.") else hf_to_transformers_layout(weights)
+        state.update({prefix + k: v for k, v in layout.items()})
+    return state
+
+
+def _metadata(pipe: Any, family: str) -> dict[str, str]:
+    info = FAMILIES[family]
+    prediction = pipe.scheduler.config.get("prediction_type", info.prediction)
+    return {
+        "format": "pt",
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": info.modelspec_architecture,
+        "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
+        if family == "sdxl" else "https://github.com/Stability-AI/stablediffusion",
+        "modelspec.resolution": f"{info.default_resolution}x{info.default_resolution}",
+        "modelspec.prediction_type": "v" if prediction == "v_prediction" else "epsilon",
+    }
+
+
+def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype: torch.dtype | None = None) -> Path:
+    """Write `pipe` as one original-layout checkpoint at `path` (atomically); dtype None keeps each weight's."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, value in to_ldm_state_dict(pipe, family).items():
+        value = value.detach().to("cpu")
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        value = value.contiguous()
+        storage = value.untyped_storage().data_ptr()
+        if storage in seen and value.numel():  # safetensors refuses tensors that share memory
+            value = value.clone()
+            storage = value.untyped_storage().data_ptr()
+        seen.add(storage)
+        tensors[key] = value
+    return atomic_save_safetensors(tensors, path, metadata=_metadata(pipe, family))

@@ -1,0 +1,173 @@
+"""The public architecture configs of each family, shipped inside tuitrain.
+
+diffusers' `from_single_file` needs a diffusers-format folder (model_index.json,
+component configs, tokenizer files) to know what a checkpoint's weights are; given
+none, it asks the hub, which is why single files would not load offline. The configs
+of the public base models live in configs/<family>/ (sources: configs/README.txt).
+The CLIP BPE merges, shared by every family's tokenizers, are shipped once, gzipped;
+the first load builds a complete folder (vocab.json + merges.txt included) in the
+user cache, named by a digest of the shipped files so an upgrade rebuilds it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from tuitrain.resources import user_cache_dir
+from tuitrain.trainer.loading.errors import ModelLoadError
+
+DATA_DIR = Path(__file__).resolve().parent / "configs"
+MERGES_FILE = DATA_DIR / "clip-bpe-merges.txt.gz"
+CLIP_VOCAB_SIZE = 49408
+
+PIPELINE_CLASS = {"sd15": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+# Components a family's config folder must describe (tokenizers are checked for their files).
+COMPONENTS = {
+    "sd15": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+    "sd2": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+    "sdxl": ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
+}
+SHIPPED_FAMILIES = tuple(PIPELINE_CLASS)
+
+
+def read_json(path: Path, field: str) -> dict[str, Any]:
+    """A JSON object from `path`; errors name `field` and the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{field}: '{path}' is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{field}: '{path}' is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{field}: '{path}' is not a JSON object")
+    return data
+
+
+def _bytes_to_unicode() -> list[str]:
+    """The 256 printable stand-ins for bytes that every CLIP / GPT-2 BPE vocabulary starts with."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = list(printable)
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in chars]
+
+
+@lru_cache(maxsize=1)
+def clip_bpe_files() -> tuple[str, str]:
+    """(vocab.json, merges.txt) text of the CLIP tokenizer, built from the shipped merges.
+
+    The vocabulary is the OpenAI CLIP one: 256 byte characters, the same with '</w>',
+    one token per merge in order, then the two specials (49408 tokens in all).
+    """
+    merges_text = gzip.decompress(MERGES_FILE.read_bytes()).decode("utf-8")
+    merges = merges_text.split("\n")[1:]  # line 0 is "#version: 0.2"
+    merges = [m for m in merges if m]
+    base = _bytes_to_unicode()
+    tokens = base + [c + "</w>" for c in base] + ["".join(m.split()) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    if len(tokens) != CLIP_VOCAB_SIZE or len(set(tokens)) != CLIP_VOCAB_SIZE:
+        raise RuntimeError(f"{MERGES_FILE} is damaged: it gives {len(tokens)} tokens, CLIP has {CLIP_VOCAB_SIZE}")
+    vocab = json.dumps({tok: i for i, tok in enumerate(tokens)}, ensure_ascii=False)
+    return vocab, merges_text
+
+
+def _digest(family: str) -> str:
+    sha = hashlib.sha256(MERGES_FILE.read_bytes())
+    for path in sorted((DATA_DIR / family).rglob("*")):
+        if path.is_file():
+            sha.update(path.relative_to(DATA_DIR).as_posix().encode())
+            sha.update(path.read_bytes())
+    return sha.hexdigest()[:12]
+
+
+def _build(family: str, target: Path) -> None:
+    shutil.copytree(DATA_DIR / family, target)
+    vocab, merges = clip_bpe_files()
+    for tokenizer_dir in sorted(p.parent for p in target.glob("*/tokenizer_config.json")):
+        (tokenizer_dir / "vocab.json").write_text(vocab, encoding="utf-8")
+        (tokenizer_dir / "merges.txt").write_text(merges, encoding="utf-8")
+
+
+def shipped_config_dir(family: str) -> Path:
+    """A complete diffusers-format config folder of `family`'s public base model.
+
+    Built once into the user cache (atomically: a finished folder is renamed into
+    place); if the cache is not writable, into a fresh temporary folder.
+    """
+    if family not in SHIPPED_FAMILIES or not (DATA_DIR / family / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"model.config: tuitrain ships no architecture config for family {family!r}; "
+            "set model.config to a diffusers-format folder of the model"
+        )
+    digest = _digest(family)
+    parent = user_cache_dir() / "model-configs"
+    target = parent / f"{family}-{digest}"
+    if (target / "model_index.json").is_file():
+        return target
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=parent))
+    except OSError:
+        fallback = Path(tempfile.mkdtemp(prefix=f"tuitrain-{family}-config-")) / family
+        _build(family, fallback)
+        return fallback
+    try:
+        _build(family, staging / family)
+        try:
+            os.rename(staging / family, target)
+        except OSError:
+            if not (target / "model_index.json").is_file():  # not a lost race with another process
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _has_tokenizer_files(folder: Path) -> bool:
+    return (folder / "tokenizer.json").is_file() or (
+        (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
+    )
+
+
+def check_config_dir(folder: Path, family: str, field: str = "model.config") -> dict[str, Any]:
+    """Check that `folder` is a diffusers-format config folder of `family`; returns model_index.json."""
+    if not folder.exists():
+        raise ModelLoadError(f"{field}: folder not found: '{folder}'")
+    if not folder.is_dir():
+        raise ModelLoadError(f"{field}: '{folder}' is a file; it must be a diffusers-format folder (with model_index.json)")
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"{field}: '{folder}' has no model_index.json; it must be a diffusers-format folder "
+            "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+        )
+    index = read_json(folder / "model_index.json", field)
+    wanted = PIPELINE_CLASS[family]
+    declared = index.get("_class_name")
+    if declared != wanted:
+        raise ModelLoadError(
+            f"{field}: '{folder / 'model_index.json'}' describes a {declared}, but model.family = '{family}' "
+            f"needs a {wanted} folder"
+        )
+    for name in COMPONENTS[family]:
+        part = folder / name
+        if name.startswith("tokenizer"):
+            if not _has_tokenizer_files(part):
+                raise ModelLoadError(
+                    f"{field}: '{folder}' has no tokenizer files in {name}/ (vocab.json + merges.txt, or tokenizer.json)"
+                )
+        else:
+            config_name = "scheduler_config.json" if name == "scheduler" else "config.json"
+            read_json(part / config_name, field)
+    return index
