@@ -167,3 +167,15 @@ def test_an_epoch_with_no_full_batch_is_refused_with_the_fix(tiny_model, tmp_pat
     run, code = _train(tmp_path, tiny_model("sd15"), data, training={"batch_size": 4})
     assert code == 1
     assert "lower training.batch_size" in _events(run, "finished")[-1]["reason"]
+
+
+def test_bf16_mixed_precision_trains_on_cpu_and_fp16_says_it_needs_a_gpu(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model("sd15"), data, "bf16", training={"mixed_precision": "bf16"})
+    assert code == 0, _events(run)[-1]
+    assert _events(run, "started")[0]["dtype"] == "bfloat16"
+    steps = _events(run, "step")
+    assert len(steps) == 4 and all(s["loss"] == s["loss"] for s in steps)  # finite, not NaN
+    run, code = _train(tmp_path, tiny_model("sd15"), data, "fp16", training={"mixed_precision": "fp16"})
+    assert code == 1
+    assert "fp16 needs a CUDA GPU" in _events(run, "finished")[-1]["reason"]

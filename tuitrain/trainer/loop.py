@@ -52,13 +52,22 @@ OOM_ADVICE = (
 )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"training.device: {name!r} asked for, but no CUDA GPU is available")
-    return device
+def make_accelerator(device_name: str, precision: str):  # type: ignore[no-untyped-def]
+    """An accelerate Accelerator for training.device and training.mixed_precision."""
+    from accelerate import Accelerator
+
+    if device_name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError(f"training.device: {device_name!r} asked for, but no CUDA GPU is available")
+        if ":" in device_name:
+            torch.cuda.set_device(int(device_name.split(":")[1]))
+    cpu = device_name == "cpu" or (device_name == "auto" and not torch.cuda.is_available())
+    device = torch.device("cpu") if cpu else torch.device("cuda")
+    dtype = resolve_precision(precision, device)
+    if cpu and dtype == torch.float16:
+        raise TrainingError("training.mixed_precision: fp16 needs a CUDA GPU; on the CPU use bf16 or fp32 (or auto)")
+    mixed = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "no"}[dtype]
+    return Accelerator(cpu=cpu, mixed_precision=mixed)
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
@@ -94,7 +103,8 @@ class Trainer:
     # -- setup ------------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.config
-        self.device = resolve_device(cfg.training.device)
+        self.accelerator = make_accelerator(cfg.training.device, cfg.training.mixed_precision)
+        self.device = self.accelerator.device
         self.compute_dtype = resolve_precision(cfg.training.mixed_precision, self.device)
         if self.compute_dtype == torch.float16:
             self.log("fp16 training: gradients are scaled to avoid underflow", "info")
@@ -140,7 +150,10 @@ class Trainer:
         lr = cfg.training.learning_rate
         self.optimizer = build_optimizer(self.method.param_groups(lr, cfg.lora.text_encoder_lr), cfg.optimizer, lr, self.device)
         self.scheduler = build_scheduler(self.optimizer, cfg.training, self.total_steps)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.compute_dtype == torch.float16)
+        # accelerate owns devices, autocast, fp16 loss scaling and (later) multi-GPU wrapping.
+        self.parts.denoiser, self.optimizer, self.scheduler = self.accelerator.prepare(
+            self.parts.denoiser, self.optimizer, self.scheduler
+        )
 
     def _make_method(self):  # type: ignore[no-untyped-def]
         from tuitrain.trainer.methods.lora import inject_lora
@@ -216,7 +229,7 @@ class Trainer:
             (self.config.training.seed * 1_000_003 + epoch * 100_003 + batch_no) % 2**63
         )
         noisy, timesteps, target = self.adapter.noise_and_target(self.parts, latents, gen, self.config.training.noise_offset)
-        with torch.autocast(self.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
+        with self.accelerator.autocast():
             pred = self.adapter.predict(self.parts, noisy.to(self.compute_dtype), timesteps, batch)
         loss = torch.nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
         weights = self.adapter.loss_weights(self.parts, timesteps, self.config.training.min_snr_gamma)
@@ -229,7 +242,8 @@ class Trainer:
         return {
             "step": pos.step, "epoch": pos.epoch, "batch": pos.batch,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else {},
+            "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
 
@@ -250,7 +264,8 @@ class Trainer:
         st = found.state
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
-        self.scaler.load_state_dict(st["scaler"])
+        if self.accelerator.scaler is not None and st["scaler"]:
+            self.accelerator.scaler.load_state_dict(st["scaler"])
         torch.set_rng_state(st["torch_rng"])
         random.setstate(st["python_rng"])
         self.log(f"resumed from {found.path.name} (step {found.step})")
@@ -351,13 +366,11 @@ class Trainer:
                             f"loss is {loss.item()} at step {pos.step + 1}: stopping; the last good backup is intact. "
                             "Lower training.learning_rate, or use bf16 instead of fp16."
                         )
-                    self.scaler.scale(loss / accumulation).backward()
+                    self.accelerator.backward(loss / accumulation)
                     losses.append(loss.item())
                     pos.batch += 1
-                self.scaler.unscale_(self.optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.training.max_grad_norm or float("inf"))
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
+                grad_norm = self.accelerator.clip_grad_norm_(params, cfg.training.max_grad_norm or float("inf"))
+                self.optimizer.step()  # with fp16, accelerate's scaler skips steps whose gradients overflowed
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 pos.step += 1
@@ -429,5 +442,11 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
         return 1
     finally:
         trainer.control.close()
+        # accelerate keeps one global state per process; a trainer process trains one run, so
+        # clearing it here only matters when runs share a process (tests, notebooks).
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -67,8 +67,7 @@ def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
     try:
         for index, p in enumerate(sample_prompts(trainer)):
             generator = torch.Generator(device=trainer.device).manual_seed(p["seed"])
-            with torch.autocast(trainer.device.type, dtype=trainer.compute_dtype,
-                                enabled=trainer.compute_dtype != torch.float32):
+            with trainer.accelerator.autocast():
                 image = pipe(
                     prompt=p["prompt"], negative_prompt=p["negative_prompt"] or None, num_inference_steps=p["steps"],
                     guidance_scale=p["cfg"], width=p["width"], height=p["height"], generator=generator,
