@@ -96,7 +96,17 @@ def test_damaged_cache_entry_is_remade_not_trusted(tmp_path: Path) -> None:
     cache.put(fields, {"t": torch.ones(3)})
     (entry,) = list((tmp_path / "latents").rglob("*.safetensors"))
     entry.write_bytes(entry.read_bytes()[:20])
-    assert cache.get(fields) is None and not entry.exists()
+    assert cache.get(fields)["t"].sum() == 3  # this process still holds what it wrote
+    later = TensorCache(tmp_path, "latents")  # the next run reads the disk
+    assert later.get(fields) is None and not entry.exists()
+
+
+def test_memory_layer_respects_its_budget(tmp_path: Path) -> None:
+    cache = TensorCache(tmp_path, "latents", memory_budget=100)
+    cache.put({"a": 1}, {"t": torch.ones(20)})  # 80 bytes: kept
+    cache.put({"b": 1}, {"t": torch.ones(20)})  # would exceed 100: disk only
+    assert cache._memory_bytes == 80 and len(cache._memory) == 1
+    assert cache.get({"b": 1})["t"].sum() == 20  # still found, on disk
 
 
 def test_model_identity_follows_the_weights(tmp_path: Path) -> None:
