@@ -1,0 +1,173 @@
+"""LoRA training-step speed, peak VRAM and MFU for the full-size SD1.5 and SDXL UNets.
+
+Random weights built from the public configs shipped in tuitrain (speed does not
+depend on the weights' values), LoRA rank 16 on the attention layers through
+tuitrain's own inject_lora, bf16 autocast, AdamW (fused), latents and text
+embeddings precomputed (as with tuitrain's caches). Reports seconds per step and
+peak VRAM at batch 1 and at every batch size up to the largest that fits, and MFU:
+FLOPs per image x batch / step time / the GPU's dense bf16 peak.
+
+FLOPs per image, one LoRA step (fwd+bwd, frozen base), from DESIGN.md:
+SD1.5 @512 1.73 TF, SDXL @1024 14.2 TF.
+Goals on an H100 (issue 4): SD1.5 batch 1 <= 0.09 s/step; SDXL batch 1 <= 0.30 s/step;
+SDXL batch 8 >= 35 % MFU.
+
+Run on a CUDA machine:  python bench/train_gpu.py [--out bench/results/]
+Smoke test on CPU (tiny models, no figures worth keeping):  python bench/train_gpu.py --tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+FLOPS_PER_IMAGE = {"sd15": 1.73e12, "sdxl": 14.2e12}
+RESOLUTION = {"sd15": 512, "sdxl": 1024}
+# Dense bf16 peak, TFLOP/s (vendor figures; SXM parts).
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
+
+
+def gpu_peak(name: str) -> float | None:
+    for key, value in PEAK_TFLOPS.items():
+        if key in name:
+            return value * 1e12
+    return None
+
+
+def build_unet(family: str, tiny: bool):  # type: ignore[no-untyped-def]
+    from diffusers import UNet2DConditionModel
+
+    if tiny:
+        from tuitrain.trainer.tiny import build_tiny_pipeline
+
+        return build_tiny_pipeline(family).unet
+    from tuitrain.trainer.loading import shipped_config_dir
+
+    config = UNet2DConditionModel.load_config(shipped_config_dir(family) / "unet")
+    with torch.device("cuda"):
+        return UNet2DConditionModel.from_config(config)
+
+
+def conditioning(unet, family: str, batch: int, device: torch.device) -> dict:  # type: ignore[no-untyped-def]
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dim = unet.config.cross_attention_dim
+    hidden = torch.randn(batch, 77, dim, device=device, dtype=dtype)
+    if family != "sdxl":
+        return {"encoder_hidden_states": hidden}
+    pooled_dim = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
+    res = RESOLUTION[family]
+    return {
+        "encoder_hidden_states": hidden,
+        "added_cond_kwargs": {
+            "text_embeds": torch.randn(batch, pooled_dim, device=device, dtype=dtype),
+            "time_ids": torch.tensor([[res, res, 0, 0, res, res]] * batch, device=device, dtype=dtype),
+        },
+    }
+
+
+def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.device) -> dict:
+    from tuitrain.config.schema import LoraSection
+    from tuitrain.trainer.families import get_adapter
+    from tuitrain.trainer.methods.lora import inject_lora
+
+    torch.manual_seed(0)
+    unet = build_unet(family, tiny).to(device)
+    unet.requires_grad_(False)
+    if device.type == "cuda":
+        unet.to(dtype=torch.bfloat16)
+    adapter = get_adapter(family)
+    handles = inject_lora(
+        unet, [], LoraSection(rank=16, alpha=16),
+        unet_target_modules=list(adapter.attention_modules), unet_ff_modules=list(adapter.feed_forward_modules),
+        unet_conv_modules=list(adapter.conv_modules), text_encoder_target_modules=list(adapter.text_encoder_modules),
+    )
+    params = handles.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=1e-4, fused=device.type == "cuda")
+    side = (RESOLUTION[family] // 8) if not tiny else 8
+    latents = torch.randn(batch, 4, side, side, device=device)
+    cond = conditioning(unet, family, batch, device)
+
+    def step() -> None:
+        noise = torch.randn_like(latents)
+        t = torch.randint(0, 1000, (batch,), device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            pred = unet(latents + noise, t, **cond).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(3):  # warm-up: allocator, cuDNN/cuBLAS heuristics
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - t0) / steps
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
+    del unet, optimizer, handles
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return {"family": family, "batch": batch, "s_per_step": seconds, "peak_vram_gib": peak / 2**30}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="CPU smoke test with tiny models")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--families", default="sd15,sdxl")
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--out", type=Path, help="folder for a results file named after the GPU")
+    args = parser.parse_args()
+    device = torch.device("cpu" if args.tiny else "cuda")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
+    peak = gpu_peak(name) if device.type == "cuda" else None
+    lines = [f"device: {name}; torch {torch.__version__}; bf16; LoRA rank 16 (attention); AdamW"]
+    results = []
+    for family in args.families.split(","):
+        batch = 1
+        while batch <= args.max_batch:
+            try:
+                r = measure(family, batch, args.tiny, args.steps if batch == 1 else max(5, args.steps // 2), device)
+            except torch.cuda.OutOfMemoryError:
+                lines.append(f"{family} batch {batch}: out of memory (largest that fits: {batch // 2})")
+                torch.cuda.empty_cache()
+                break
+            if peak and not args.tiny:
+                r["mfu"] = FLOPS_PER_IMAGE[family] * batch / r["s_per_step"] / peak
+            results.append(r)
+            mfu = f"  MFU {r['mfu'] * 100:5.1f} %" if "mfu" in r else ""
+            lines.append(f"{family} @{RESOLUTION[family]} batch {batch:3d}: {r['s_per_step']:.4f} s/step  "
+                         f"{batch / r['s_per_step']:7.2f} img/s  peak {r['peak_vram_gib']:6.2f} GiB{mfu}")
+            print(lines[-1], flush=True)
+            if args.tiny and batch >= 2:
+                break
+            batch *= 2
+    print("\n".join(lines[:1]))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = name.replace(" ", "_").replace("/", "_")
+        (args.out / f"train_gpu-{stem}.txt").write_text("\n".join(lines) + "\n")
+        (args.out / f"train_gpu-{stem}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
