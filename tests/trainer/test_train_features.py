@@ -179,3 +179,51 @@ def test_bf16_mixed_precision_trains_on_cpu_and_fp16_says_it_needs_a_gpu(tiny_mo
     run, code = _train(tmp_path, tiny_model("sd15"), data, "fp16", training={"mixed_precision": "fp16"})
     assert code == 1
     assert "fp16 needs a CUDA GPU" in _events(run, "finished")[-1]["reason"]
+
+
+def test_diffusers_format_is_saved_beside_and_loads(tiny_model, tmp_path: Path) -> None:
+    from diffusers import DiffusionPipeline
+
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model("sd15"), data, saving={"diffusers_format": True, "every_epochs": 1,
+                                                                    "keep_last": 1})
+    assert code == 0
+    folder = run.output / "r-diffusers"
+    assert (folder / "pytorch_lora_weights.safetensors").is_file()
+    assert sorted(p.name for p in run.output.iterdir()) == [
+        "r-diffusers", "r-step000002-diffusers", "r-step000002.safetensors", "r.safetensors"]
+    pipe = DiffusionPipeline.from_pretrained(tiny_model("sd15"), local_files_only=True)
+    pipe.load_lora_weights(str(folder))
+    assert pipe.get_active_adapters()
+
+
+def test_a_damaged_newest_backup_is_skipped_and_the_previous_one_resumes(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3},
+                       saving={"backup_every_steps": 2, "backup_keep_last": 3})
+    assert code == 0
+    backups = sorted(run.checkpoints.glob("step-*"))
+    assert [b.name for b in backups] == ["step-00000002", "step-00000004"]
+    state = backups[-1] / "state.pt"
+    state.write_bytes(state.read_bytes()[:-100])  # a disk that lost the tail of the file
+    (run.output / "r.safetensors").unlink()
+    _, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3},
+                     saving={"backup_every_steps": 2, "backup_keep_last": 3})
+    assert code == 0
+    warnings = [e["message"] for e in _events(run, "warning")]
+    assert any("skipping backup step-00000004: state.pt is damaged" in w for w in warnings)
+    assert _events(run, "started")[-1]["resumed_from"] == 2
+
+
+def test_out_of_memory_ends_with_advice(tiny_model, tmp_path: Path, monkeypatch) -> None:
+    from tuitrain.trainer.families.sd import StableDiffusionAdapter
+
+    def oom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(StableDiffusionAdapter, "predict", oom)
+    data = make_dataset(tmp_path / "data", count=4)
+    run, code = _train(tmp_path, tiny_model("sd15"), data)
+    assert code == 1
+    reason = _events(run, "finished")[-1]["reason"]
+    assert "out of GPU memory" in reason and "gradient_checkpointing" in reason and "batch_size" in reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import signal
 import time
 import traceback
@@ -291,10 +292,16 @@ class Trainer:
         encoders = self.parts.text_encoders
         path = save_kohya_lora(self.run.output / f"{stem}.safetensors", self.parts.denoiser, encoders,
                                save_dtype=cfg.saving.dtype, metadata=metadata)
+        if cfg.saving.diffusers_format:
+            from tuitrain.trainer.export.kohya_lora import save_diffusers_lora
+
+            save_diffusers_lora(self.run.output / f"{stem}-diffusers", type(self.parts.pipeline), self.method,
+                                save_dtype=cfg.saving.dtype)
         if not final and cfg.saving.keep_last:
             saved = sorted(self.run.output.glob(f"{name}-step*.safetensors"))
             for old in saved[: -cfg.saving.keep_last]:
                 old.unlink(missing_ok=True)
+                shutil.rmtree(old.with_name(old.stem + "-diffusers"), ignore_errors=True)
         self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final)
         return path
 
@@ -434,7 +441,9 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
             message = OOM_ADVICE
         log_path = run.root / "trainer-error.txt"
         log_path.write_text(traceback.format_exc())
-        known = isinstance(exc, TrainingError) or type(exc).__name__ in ("ModelLoadError", "OptimizerUnavailable")
+        known = isinstance(exc, (TrainingError, torch.cuda.OutOfMemoryError)) or type(exc).__name__ in (
+            "ModelLoadError", "OptimizerUnavailable"
+        )
         trainer.emit("error", message=message, traceback_path=str(log_path))
         trainer.emit("finished", status="failed", reason=message, step=trainer.pos.step)
         if not known:
