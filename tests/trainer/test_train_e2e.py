@@ -33,7 +33,8 @@ def _events(run: RunDir) -> list[dict]:
     return [e for _, e in iter_events(run.events)]
 
 
-def _train(run: RunDir, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _train(run: RunDir, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    # ~20 s on an idle 2-core machine; the limit only guards against a hang.
     return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name, *extra], capture_output=True,
                           text=True, timeout=timeout)
 
@@ -69,6 +70,33 @@ def _eval_loss(model: Path, lora: Path | None, data: Path) -> float:
     return sum(losses) / len(losses)
 
 
+@torch.no_grad()
+def _data_latent_means(model: Path, data: Path) -> torch.Tensor:
+    from diffusers import StableDiffusionPipeline
+    from PIL import Image
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, local_files_only=True)
+    pixels = torch.stack([
+        torch.tensor(list(Image.open(p).convert("RGB").getdata()), dtype=torch.float32).view(64, 64, 3).permute(2, 0, 1)
+        / 127.5 - 1 for p in sorted(data.glob("*.png"))
+    ])
+    latents = pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+    return latents.mean(dim=(0, 2, 3))
+
+
+@torch.no_grad()
+def _sample_latent_means(model: Path, lora: Path | None) -> torch.Tensor:
+    """Per-channel mean of latents drawn for the training caption (4 seeds)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, local_files_only=True)
+    if lora is not None:
+        pipe.load_lora_weights(str(lora))
+    latents = pipe(["a red square with a blue mark"] * 4, num_inference_steps=20, guidance_scale=1.0, height=64,
+                   width=64, output_type="latent", generator=torch.Generator().manual_seed(0)).images
+    return latents.mean(dim=(0, 2, 3))
+
+
 def test_training_lowers_the_loss_against_the_untrained_model(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     run = _new_run(cli, "learn", model, data, "training.epochs=40", "sampling.every_epochs=40",
@@ -85,6 +113,11 @@ def test_training_lowers_the_loss_against_the_untrained_model(cli, tiny_model, t
     before, after = _eval_loss(model, None, data), _eval_loss(model, lora, data)
     # the LoRA, loaded by diffusers' own loader, fits the training images measurably better
     assert after < before * 0.9, (before, after)
+    # and what it draws moves toward the training images: compared in the VAE's latent space
+    # (the tiny VAE is untrained, so its decoded colours mean nothing; its latents do)
+    target = _data_latent_means(model, data)
+    far, near = _sample_latent_means(model, None), _sample_latent_means(model, lora)
+    assert (near - target).norm() < 0.7 * (far - target).norm(), (target, far, near)
     assert run_status(run).state is RunState.FINISHED
 
 
