@@ -10,7 +10,6 @@ whose manifest is missing or does not match its files is skipped with a message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,25 +20,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from tuitrain.dataset.hashing import file_sha256 as _sha256
+from tuitrain.trainer.export.atomic import fsync_dir, fsync_path
+
 MANIFEST = "manifest.json"
 WEIGHTS = "adapter.safetensors"
 STATE = "state.pt"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_backup(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any], keep_last: int) -> Path:
@@ -53,11 +39,11 @@ def write_backup(folder: Path, step: int, weights: dict[str, torch.Tensor], stat
     manifest = {"step": step, "files": {name: _sha256(tmp / name) for name in (WEIGHTS, STATE)}}
     (tmp / MANIFEST).write_text(json.dumps(manifest))
     for name in (WEIGHTS, STATE, MANIFEST):
-        _fsync(tmp / name)
+        fsync_path(tmp / name)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _fsync(folder)
+    fsync_dir(folder)
     backups = sorted(p for p in folder.glob("step-*") if p.is_dir())
     for old in backups[: max(0, len(backups) - keep_last)]:
         shutil.rmtree(old, ignore_errors=True)

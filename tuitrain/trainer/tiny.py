@@ -18,25 +18,12 @@ TINY_TEXT_DIM = 32
 TINY_MAX_TOKENS = 77
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """The byte -> printable character table every CLIP/GPT-2 BPE vocabulary is built on."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
-    )
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
-
-
 def write_byte_level_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
     """A CLIPTokenizer with no merges: 512 character tokens plus the two specials."""
     folder.mkdir(parents=True, exist_ok=True)
-    chars = list(_bytes_to_unicode().values())
+    from tuitrain.trainer.loading.config_folders import bytes_to_unicode
+
+    chars = bytes_to_unicode()
     tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
     vocab = {tok: i for i, tok in enumerate(tokens)}
     if pad_token not in vocab:

@@ -51,7 +51,7 @@ def read_json(path: Path, field: str) -> dict[str, Any]:
     return data
 
 
-def _bytes_to_unicode() -> list[str]:
+def bytes_to_unicode() -> list[str]:
     """The 256 printable stand-ins for bytes that every CLIP / GPT-2 BPE vocabulary starts with."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars = list(printable)
@@ -74,7 +74,7 @@ def clip_bpe_files() -> tuple[str, str]:
     merges_text = gzip.decompress(MERGES_FILE.read_bytes()).decode("utf-8")
     merges = merges_text.split("\n")[1:]  # line 0 is "#version: 0.2"
     merges = [m for m in merges if m]
-    base = _bytes_to_unicode()
+    base = bytes_to_unicode()
     tokens = base + [c + "</w>" for c in base] + ["".join(m.split()) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     if len(tokens) != CLIP_VOCAB_SIZE or len(set(tokens)) != CLIP_VOCAB_SIZE:
