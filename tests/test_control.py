@@ -86,3 +86,27 @@ def test_stale_socket_of_a_dead_trainer_is_replaced(tmp_path: Path) -> None:
         _wait(lambda: received.extend(server.poll()) or received == ["save"])
     finally:
         server.close()
+
+
+def test_a_client_reset_mid_stream_leaves_no_traceback(tmp_path: Path, capsys) -> None:
+    import threading
+
+    server = ControlServer(tmp_path / "events.jsonl", tmp_path / "control.sock")
+    errors: list[BaseException] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        client = _connect(tmp_path / "control.sock")
+        _wait(lambda: len(server._clients) == 1)
+        for i in range(200):
+            server.emit("step", step=i)
+        time.sleep(0.2)  # the events now sit unread in the client's receive buffer
+        client.sendall(b'{"cmd": "pa')  # half a command, then gone without reading: the server's
+        client.close()  # reader gets ECONNRESET, as when a TUI is killed mid-stream
+        for i in range(200):
+            server.emit("step", step=i)
+        _wait(lambda: len(server._clients) == 0)
+    finally:
+        threading.excepthook = previous
+        server.close()
+    assert errors == []

@@ -105,14 +105,17 @@ class ControlServer:
             threading.Thread(target=self._write, args=(client,), daemon=True).start()
 
     def _read(self, client: _Client) -> None:
-        with client.conn.makefile("rb") as reader:
-            for line in reader:
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(message, dict) and message.get("cmd") in COMMANDS:
-                    self.commands.put(message)
+        try:
+            with client.conn.makefile("rb") as reader:
+                for line in reader:
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(message, dict) and message.get("cmd") in COMMANDS:
+                        self.commands.put(message)
+        except OSError:
+            pass  # a client that vanished mid-line (a killed TUI) is not the trainer's problem
         client.close()
 
     def _write(self, client: _Client) -> None:
