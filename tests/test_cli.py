@@ -136,7 +136,7 @@ def test_check_with_overrides(cli, workspace: Path) -> None:
 
 
 def test_commands_not_built_yet_say_so(cli) -> None:
-    out = cli("attach", "x")
+    out = cli("config", "x")
     assert out.returncode == 2 and "not part of this version" in out.stderr
 
 

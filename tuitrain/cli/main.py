@@ -73,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cull", help="review a folder of images: cull, restore, fix captions")
     p.add_argument("folder", metavar="DIR")
+    p.add_argument("--resolution", type=int, metavar="N", help="training resolution for bucket flags (default 512)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="batch size for bucket flags (default 1)")
+    p.add_argument(
+        "--image-protocol",
+        choices=["auto", "kitty", "sixel", "halfcell", "unicode"],
+        help="how pictures are drawn (default: the settings file, else auto)",
+    )
+    p.add_argument("--list-trash", action="store_true", help="list what is in the trash, without the TUI")
+    p.add_argument("--undo", action="store_true", help="restore the most recently culled image, without the TUI")
+    p.add_argument("--empty-trash", action="store_true", help="delete the trash for good (asks first)")
+    p.add_argument("--yes", action="store_true", help="with --empty-trash: do not ask")
 
     p = sub.add_parser("config", help="edit a run's config in a form")
     p.add_argument("target", metavar="RUN|CONFIG")
@@ -94,8 +105,8 @@ COMMANDS = {
     "new": "cmd_new",
     "check": "cmd_check",
     "train": "cmd_train",
-    "attach": "cmd_pending",
-    "cull": "cmd_pending",
+    "attach": "cmd_attach",
+    "cull": "cmd_cull",
     "config": "cmd_pending",
     "presets": "cmd_presets",
     "runs": "cmd_runs",

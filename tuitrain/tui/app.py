@@ -1,88 +1,194 @@
-"""The tuitrain Textual app and its home screen (the runs of the workspace)."""
+"""The tuitrain Textual app: themes, user settings and key remapping, help, and the first screen.
+
+Never imports torch: the trainer is another process. Screens are imported when
+first shown, so `tuitrain` draws its first frame without loading the review's
+image stack.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textual.app import App, ComposeResult
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
 
-from tuitrain.runs import list_runs, run_status
+from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
+from tuitrain.tui.home import HomeScreen
+from tuitrain.tui.image_protocol import CONCRETE, ProtocolChoice, requested_protocol
 from tuitrain.tui.themes import available_themes
 
-STATE_STYLE = {
-    "never started": "dim",
-    "running": "bold green",
-    "paused": "yellow",
-    "finished": "cyan",
-    "stopped": "yellow",
-    "failed": "bold red",
-}
+if TYPE_CHECKING:
+    from tuitrain.tui.review.source import ReviewSource
+
+__all__ = ["HomeScreen", "TuitrainApp", "known_binding_ids"]
 
 
-class HomeScreen(Screen[None]):
-    """Every run in the workspace and its state, refreshed while the screen is open."""
+def _binding_classes() -> list[type[DOMNode]]:
+    from tuitrain.tui.help import HelpScreen
+    from tuitrain.tui.new_run import NewRunScreen
+    from tuitrain.tui.review.report import ReportScreen
+    from tuitrain.tui.review.screen import FilterInput, ReviewScreen
+    from tuitrain.tui.review.widgets import CaptionEditor
 
-    BINDINGS = [
-        Binding("r", "refresh", "Refresh"),
-        Binding("q", "app.quit", "Quit"),
-    ]
+    return [TuitrainApp, HomeScreen, ReviewScreen, CaptionEditor, FilterInput, ReportScreen, HelpScreen, NewRunScreen]
 
-    def __init__(self, workspace: Path) -> None:
-        super().__init__()
-        self.workspace = workspace
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"Workspace: {self.workspace}", id="workspace")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Static(id="hint")
-        yield Footer()
+PALETTE_ID = "app.command_palette"  # Textual's palette key is a class setting, not a Binding with an id
 
-    def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        table.add_columns("run", "state", "step", "family", "preset")
-        self.action_refresh()
-        self.set_interval(2.0, self.action_refresh)
 
-    def action_refresh(self) -> None:
-        from tuitrain.config import ConfigError, load_config
+def known_binding_ids() -> dict[str, Binding]:
+    """Every remappable binding, by id (what [keys] in settings.toml may name)."""
+    found: dict[str, Binding] = {PALETTE_ID: Binding("ctrl+p", "command_palette", "Command palette", id=PALETTE_ID)}
+    for cls in _binding_classes():
+        for binding in cls.BINDINGS:
+            if isinstance(binding, Binding) and binding.id:
+                found.setdefault(binding.id, binding)
+    return found
 
-        table = self.query_one("#runs", DataTable)
-        table.clear()
-        runs = list_runs(self.workspace)
-        for run in runs:
-            status = run_status(run)
-            try:
-                config = load_config(run.config)
-                family, preset = config.model.family, config.preset or "-"
-            except ConfigError:
-                family, preset = "?", "config has errors"
-            step = f"{status.step}/{status.total_steps}" if status.step is not None and status.total_steps else ""
-            style = STATE_STYLE.get(status.state.value, "")
-            table.add_row(run.name, f"[{style}]{status.state.value}[/]", step, family, preset, key=run.name)
-        hint = self.query_one("#hint", Static)
-        if runs:
-            hint.update("")
-        else:
-            hint.update("No runs yet. Create one:  tuitrain new NAME --preset sd15-lora --data DIR")
+
+def default_protocol(loaded: LoadedSettings) -> ProtocolChoice:
+    """Without a choice made before start-up (tests, embedding), no probing: a fixed protocol."""
+    try:
+        requested = requested_protocol(loaded.settings.image_protocol)
+    except ValueError:
+        requested = "halfcell"
+    protocol = requested if requested in CONCRETE else "halfcell"
+    return ProtocolChoice(protocol, requested, "not probed: half-cells" if protocol != requested else "chosen")
 
 
 class TuitrainApp(App[None]):
     TITLE = "tuitrain"
+    HELP_GROUP = "Everywhere"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        review: ReviewSource | None = None,
+        image_protocol: ProtocolChoice | None = None,
+        settings: LoadedSettings | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        loaded = settings or load_settings()
+        if palette := loaded.settings.keys.get(PALETTE_ID):
+            self.COMMAND_PALETTE_BINDING = palette  # read by App.__init__
         super().__init__()
         self.workspace = workspace
+        self.review_source = review
+        self.loaded_settings = loaded
+        self.image_protocol = image_protocol or default_protocol(self.loaded_settings)
+        self.cache_dir = cache_dir
+        self._reported_clashes: set[frozenset[str]] = set()
+
+    # --- start-up --------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        problems = list(self.loaded_settings.problems)
+        problems += self._apply_themes()
+        problems += self._apply_keymap()
+        for message in problems:
+            self.notify(message, title="Settings", severity="warning", timeout=12)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.review_source is not None:
+            from tuitrain.tui.review.screen import ReviewScreen
+
+            self.push_screen(ReviewScreen(self.review_source, self.image_protocol.protocol, cache_dir=self.cache_dir))
+        else:
+            self.push_screen(HomeScreen(self.workspace))
+
+    def _apply_themes(self) -> list[str]:
         themes, problems = available_themes()
         for theme in themes:
             self.register_theme(theme)
-        if any(t.name == "tuitrain-dark" for t in themes):
-            self.theme = "tuitrain-dark"
-        for message in problems:
-            self.notify(message, severity="warning", timeout=10)
-        self.push_screen(HomeScreen(self.workspace))
+        wanted = self.loaded_settings.settings.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            near = difflib.get_close_matches(wanted, list(self.available_themes), n=1)
+            hint = f"did you mean {near[0]}?" if near else "see the command palette's Theme list"
+            problems.append(f"theme: no theme named {wanted!r} ({hint})")
+            if DEFAULT_THEME in self.available_themes:
+                self.theme = DEFAULT_THEME
+        return problems
+
+    def _apply_keymap(self) -> list[str]:
+        if not self.loaded_settings.settings.keys:
+            return []
+        known = known_binding_ids()
+        keymap: dict[str, str] = {}
+        problems = []
+        for binding_id, keys in self.loaded_settings.settings.keys.items():
+            if binding_id == PALETTE_ID:
+                continue  # applied in __init__
+            if binding_id in known:
+                keymap[binding_id] = keys
+                continue
+            near = difflib.get_close_matches(binding_id, list(known), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else " (press ? to see the ids)"
+            problems.append(f"keys.{binding_id}: no such binding{hint}")
+        if keymap:
+            self.set_keymap(keymap)
+        return problems
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A remapped key that another binding already uses: say so once, naming both."""
+        names = frozenset(f"{b.id or b.action} ({b.key})" for b in clashed_bindings)
+        if names in self._reported_clashes:
+            return
+        self._reported_clashes.add(names)
+        self.notify(
+            "keys: the remapped key is also bound to " + ", ".join(sorted(names)) + "; the remapped one wins",
+            title="Settings",
+            severity="warning",
+            timeout=12,
+        )
+
+    def _remember_theme(self, theme: object) -> None:
+        name = getattr(theme, "name", str(theme))
+        problem = save_setting("theme", name, self.loaded_settings.path)
+        if problem:
+            self.notify(problem, title="Settings", severity="warning", timeout=10)
+        else:
+            self.loaded_settings.settings.theme = name
+
+    # --- help and command palette ---------------------------------------------------
+
+    def action_help(self) -> None:
+        from tuitrain.tui.help import HelpScreen, binding_rows
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        keys = {key: self.get_key_display(active.binding) for key, active in screen.active_bindings.items()}
+        rows = binding_rows(screen.active_bindings.values(), keys)
+        if not any(row[3] == PALETTE_ID for row in rows):
+            rows.append(("Everywhere", "Command palette", self.COMMAND_PALETTE_BINDING, PALETTE_ID))
+        notes = [
+            f"Image protocol: {self.image_protocol.protocol} ({self.image_protocol.reason}); "
+            "set image_protocol in settings.toml or TUITRAIN_IMAGE_PROTOCOL."
+        ]
+        title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
+        self.push_screen(HelpScreen(title, rows, notes))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's commands (Theme, Quit, ...) plus every action of the current screen."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Every key binding of this screen", self.action_help)
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is self or not binding.description or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            callback = partial(self.run_action, binding.action, active.node)
+            yield SystemCommand(binding.description, f"{binding.id or binding.action}  (key: {binding.key})", callback)

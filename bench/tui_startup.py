@@ -1,0 +1,120 @@
+"""Time from starting `tuitrain` / `tuitrain cull DIR` to its first frame, in a pseudo-terminal.
+
+Target (issue 5): first frame under 0.7 s on the 2-core dev machine; the TUI never imports torch.
+
+Each command runs --runs times (interleaved, so machine noise hits all alike) in a
+120x40 pseudo-terminal; "first frame" is the moment the screen's own text has
+arrived (the home screen's workspace line; the review's title with its count),
+"first picture" the first half-cells of the review's image.
+
+"auto" outside tmux lets textual-image ask the terminal what it supports; the
+pseudo-terminal answers the device-attributes query as xterm does (no Sixel)
+and, like most terminals, not the Kitty-graphics one, which therefore waits for
+its 0.1 s time-out. Inside tmux (how tuitrain is meant to be used), auto picks
+half-cells without asking, so it starts like the "halfcell" rows. Bytecode
+caches are written as an installed tuitrain has them, and a warm-up run of each
+command comes first.
+Run: python bench/tui_startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tui_pty import Terminal, contains  # noqa: E402
+
+HALF_CELLS = "\u2580" * 8
+
+
+def folder_of_images(count: int = 200) -> Path:
+    """200 small JPEGs with captions: the scan, not decoding, is what startup pays for."""
+    folder = Path(tempfile.mkdtemp(prefix="tuitrain-bench-startup-")) / "10_faery"
+    folder.mkdir()
+    for index in range(count):
+        Image.new("RGB", (768, 512), (index % 256, 80, 160)).save(folder / f"img_{index:03d}.jpg", quality=85)
+        (folder / f"img_{index:03d}.txt").write_text(f"photo {index}\n")
+    return folder
+
+
+def run_once(
+    command: list[str], env: dict[str, str], frame: tuple[str, ...], picture: bool
+) -> tuple[float, float | None]:
+    term = Terminal(command, (120, 40), env, answer_da1=True)
+    try:
+        first = term.wait_for(contains(*frame), term.started, timeout=20)
+        if first is None:
+            raise SystemExit(f"no first frame from {' '.join(command)}")
+        shown = term.wait_for(contains(HALF_CELLS), term.started, timeout=20) if picture else None
+        term.send(b"q")
+        term.process.wait(timeout=10)
+        return first - term.started, (shown - term.started) if shown is not None else None
+    finally:
+        term.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    folder = folder_of_images()
+    home = Path(tempfile.mkdtemp(prefix="tuitrain-bench-home-"))
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLORTERM": "truecolor",
+        "TUITRAIN_WORKSPACE": str(home / "runs"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+    env.pop("TMUX", None)
+    # As installed: bytecode caches are written (this dev machine sets PYTHONDONTWRITEBYTECODE,
+    # which would make every run compile tuitrain from source); one warm-up run writes them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    base = [sys.executable, "-m", "tuitrain"]
+    subprocess.run([*base, "new", "faery", "--preset", "sd15-lora", "--data", str(folder)], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([*base, "check", "--data", str(folder)], env=env, capture_output=True)  # warm the scan cache
+    halfcell = {**env, "TUITRAIN_IMAGE_PROTOCOL": "halfcell"}
+    cases = {
+        "tuitrain (halfcell)": ([*base], halfcell, ("workspace", "faery"), False),
+        "tuitrain (auto)": ([*base], env, ("workspace", "faery"), False),
+        "tuitrain cull DIR (halfcell)": ([*base, "cull", str(folder)], halfcell, ("10_faery", "1/200"), True),
+        "tuitrain cull DIR (auto)": ([*base, "cull", str(folder)], env, ("10_faery", "1/200"), True),
+    }
+    for command, case_env, frame, picture in cases.values():
+        run_once(command, case_env, frame, picture)  # warm-up: bytecode and scan caches
+    floor: list[float] = []
+    frames: dict[str, list[float]] = {name: [] for name in cases}
+    pictures: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        floor.append(time.perf_counter() - started)
+        for name, (command, case_env, frame, picture) in cases.items():
+            first, shown = run_once(command, case_env, frame, picture)
+            frames[name].append(first)
+            if shown is not None:
+                pictures[name].append(shown)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"{args.runs} runs, 120x40 pty, 200-image folder; load average {load} on {os.cpu_count()} cores")
+    print(f"python -c pass: median {statistics.median(floor):.3f} s")
+    print(f"{'command':<30} {'first frame':>12} {'min':>7} {'max':>7} {'first picture':>14}")
+    for name in cases:
+        med = statistics.median(frames[name])
+        pic = f"{statistics.median(pictures[name]):.3f}" if pictures[name] else "-"
+        verdict = "OK" if med < 0.7 else "OVER"
+        print(f"{name:<30} {med:10.3f} s {min(frames[name]):7.3f} {max(frames[name]):7.3f} {pic:>12} s  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The home screen: runs with their state, and its actions (new run, review, and the two not built yet)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Select
+
+from tests.tui.conftest import HALFCELL, make_dataset, notifications, settled, wait_until
+from tuitrain.config import load_config
+from tuitrain.runs import RunDir
+from tuitrain.runs.events import append_event, make_event
+from tuitrain.runs.pidfile import write_pidfile
+from tuitrain.tui.app import HomeScreen, TuitrainApp
+from tuitrain.tui.new_run import NewRunScreen
+from tuitrain.tui.review.screen import ReviewScreen
+
+
+def rows(app: TuitrainApp) -> dict[str, list[object]]:
+    table = app.screen.query_one("#runs", DataTable)
+    return {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
+
+
+async def test_home_lists_runs_with_state(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("new", "fresh", "--preset", "sd15-lora").returncode == 0
+    assert cli("new", "crashed", "--preset", "sdxl-lora").returncode == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    crashed = RunDir(workspace / "crashed")
+    write_pidfile(crashed.pidfile, dead.pid)
+    append_event(crashed.events, make_event("started", total_steps=40))
+    append_event(crashed.events, make_event("step", step=12, loss=0.2))
+
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        found = rows(app)
+        assert set(found) == {"fresh", "crashed"}
+        assert "never started" in str(found["fresh"][1])
+        assert "failed" in str(found["crashed"][1]) and found["crashed"][2] == "12/40"  # never a stale "running"
+        assert found["crashed"][3] == "sdxl" and found["crashed"][4] == "sdxl-lora"
+        assert app.theme == "tuitrain-dark"
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_home_with_no_runs_says_how_to_make_one(workspace: Path) -> None:
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        hint = app.screen.query_one("#hint")
+        assert "tuitrain new" in str(hint.render()) and "Press n" in str(hint.render())
+
+
+async def test_n_creates_a_run_like_tuitrain_new(workspace: Path, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "10_faery")
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        assert isinstance(app.screen, NewRunScreen)
+        app.screen.query_one("#new-name", Input).value = "bad name!"
+        await pilot.press("enter")
+        assert "not a usable run name" in str(app.screen.query_one("#new-error").render())
+        app.screen.query_one("#new-name", Input).value = "faery"
+        app.screen.query_one("#new-preset", Select).value = "sd15-lora"
+        app.screen.query_one("#new-data", Input).value = str(data)
+        await pilot.click("#new-create")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        assert "faery" in rows(app)
+    config = load_config(workspace / "faery" / "config.toml")
+    assert config.preset == "sd15-lora" and config.data.concepts[0].path == str(data)
+
+
+async def test_review_opens_the_runs_data_with_its_settings(cli, workspace: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = make_dataset(tmp_path / "10_faery")
+    assert cli("new", "faery", "--preset", "sd15-lora", "--data", str(data)).returncode == 0
+    assert cli("new", "empty", "--preset", "sd15-lora").returncode == 0
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("d")  # "empty" is first: it has no data folder, and says so
+        assert isinstance(app.screen, HomeScreen)
+        assert any("no data folder" in message for message in notifications(app))
+        await pilot.press("down", "enter")  # Enter on a row reviews it too
+        screen = await settled(pilot, "a.bmp")
+        assert isinstance(screen, ReviewScreen)
+        assert screen.source.buckets.resolution == 512  # the config's, not the cull default's
+        assert screen.model.current is not None and screen.model.current.concept.effective_repeats == 10
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_config_and_dashboard_say_they_are_not_built_yet(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("new", "faery", "--preset", "sd15-lora").returncode == 0
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.press("o")
+        messages = notifications(app)
+        assert any("config editor is not built yet" in m and "config.toml" in m for m in messages)
+        assert any("dashboard is not built yet" in m and "trainer.log" in m for m in messages)
+        assert isinstance(app.screen, HomeScreen)

@@ -1,0 +1,40 @@
+"""`tuitrain attach RUN`: the live dashboard of a run, from any login.
+
+It replays the run's whole history (loss curve, samples, log) and follows it
+live; leaving it (d, or q then d) never stops the trainer. A run that was never
+started opens too: t starts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tuitrain.cli.common import target
+from tuitrain.cli.main import UserError
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuitrain.settings import load_settings
+    from tuitrain.tui.image_protocol import ProtocolResolver, requested_protocol
+
+    run_dir, config_path = target(args)
+    if run_dir is None:
+        raise UserError(f"{args.target}: a config file is not a run; `tuitrain train {args.target}` makes one")
+    settings = load_settings()
+    try:
+        requested = requested_protocol(settings.settings.image_protocol)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    resolver = ProtocolResolver(requested)  # asks the terminal while Textual imports
+    from tuitrain.tui.dashboard.app import AttachApp
+
+    app = AttachApp(run_dir, resolver.result().protocol, settings)
+    how = app.run()
+    from tuitrain.runs import RunState, run_status
+
+    state = run_status(run_dir).state
+    if how == "detach" and state in (RunState.RUNNING, RunState.PAUSED):
+        print(f"Detached: {run_dir.name} keeps training. Back to it: tuitrain attach {run_dir.name}")
+    elif how == "stop":
+        print(f"Stopping {run_dir.name}: the trainer saves, then stops (tuitrain runs shows when).")
+    return 0

@@ -1,0 +1,169 @@
+"""The home screen: every run of the workspace with its state, and what to do with it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from tuitrain.runs import RunDir, list_runs, run_status
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+STATE_STYLE = {
+    "never started": "dim",
+    "running": "bold green",
+    "paused": "yellow",
+    "finished": "cyan",
+    "stopped": "yellow",
+    "failed": "bold red",
+}
+REFRESH_SECONDS = 2.0
+
+
+def config_summary(run: RunDir) -> tuple[str, str, str]:
+    """(family, preset, data folders) from the raw config file: cheap enough for every refresh.
+
+    Validation is left to the actions that need it (review, check): a broken
+    config still lists, and says so.
+    """
+    try:
+        data: dict[str, Any] = tomllib.loads(run.config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return "?", "config unreadable", ""
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    concepts = data.get("data", {}).get("concepts", []) if isinstance(data.get("data"), dict) else []
+    folders = [Path(str(c.get("path", ""))).name for c in concepts if isinstance(c, dict)]
+    return str(model.get("family", "-")), str(data.get("preset") or "-"), ", ".join(folders) or "-"
+
+
+class HomeScreen(Screen[None]):
+    """Runs and their state (refreshed every few seconds); n, d, e, o act on them."""
+
+    HELP_GROUP = "Home"
+    BINDINGS = [
+        Binding("n", "new_run", "New run", id="home.new"),
+        Binding("d", "review", "Review data", id="home.review"),
+        Binding("e", "edit_config", "Edit config", id="home.config"),
+        Binding("o", "dashboard", "Dashboard", id="home.dashboard"),
+        Binding("r", "refresh", "Refresh", id="home.refresh"),
+    ]
+
+    DEFAULT_CSS = """
+    HomeScreen #workspace { height: 1; background: $panel; padding: 0 1; }
+    HomeScreen #runs { height: 1fr; }
+    HomeScreen #hint { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, workspace: Path) -> None:
+        super().__init__()
+        self.workspace = workspace
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]tuitrain[/b]  ·  workspace {escape(str(self.workspace))}", id="workspace")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static(id="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("run", "state", "step", "family", "preset", "data")
+        self.action_refresh()
+        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def action_refresh(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        selected = self.selected_run()
+        table.clear()
+        runs = list_runs(self.workspace)
+        for run in runs:
+            status = run_status(run)
+            family, preset, data = config_summary(run)
+            step = f"{status.step}/{status.total_steps}" if status.step is not None and status.total_steps else ""
+            style = STATE_STYLE.get(status.state.value, "")
+            table.add_row(run.name, f"[{style}]{status.state.value}[/]", step, family, preset, data, key=run.name)
+        if selected is not None and selected.name in {run.name for run in runs}:
+            table.move_cursor(row=table.get_row_index(selected.name))
+        hint = self.query_one("#hint", Static)
+        if runs:
+            hint.update("Enter or d reviews a run's images · n makes a new run · ? lists every key")
+        else:
+            hint.update("No runs yet. Press n to create one (or: tuitrain new NAME --preset sd15-lora --data DIR)")
+
+    def selected_run(self) -> RunDir | None:
+        table = self.query_one("#runs", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key((table.cursor_row, 0))
+        return RunDir(self.workspace / str(row_key.value))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_review()
+
+    def action_new_run(self) -> None:
+        from tuitrain.tui.new_run import NewRunScreen
+
+        def created(name: str | None) -> None:
+            if name:
+                self.action_refresh()
+                table = self.query_one("#runs", DataTable)
+                table.move_cursor(row=table.get_row_index(name))
+                self.notify(f"Created run {name}. d reviews its images; edit its config.toml to finish it.")
+
+        self.app.push_screen(NewRunScreen(self.workspace), created)
+
+    def action_review(self) -> None:
+        from tuitrain.config import ConfigError
+        from tuitrain.tui.review.screen import ReviewScreen
+        from tuitrain.tui.review.source import ReviewSource
+
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected: press n to make one", severity="warning")
+            return
+        try:
+            source = ReviewSource.from_config(run.config, title=run.name)
+        except ConfigError as exc:
+            title = f"{run.name}: the config has errors"
+            self.notify("\n".join(exc.lines()), title=title, severity="error", timeout=15)
+            return
+        if not source.concepts:
+            self.notify(
+                f"{run.name} has no data folder yet: add [[data.concepts]] path = \"...\" to {run.config}",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self.app.push_screen(ReviewScreen(source, self.app.image_protocol.protocol))  # type: ignore[attr-defined]
+
+    def action_edit_config(self) -> None:
+        run = self.selected_run()
+        where = f"{run.config}" if run else "the run's config.toml"
+        self.notify(
+            f"The config editor is not built yet. For now, edit {where} in your editor and check it with "
+            f"`tuitrain check {run.name if run else 'RUN'}`.",
+            title="Not available yet",
+            severity="warning",
+            timeout=10,
+        )
+
+    def action_dashboard(self) -> None:
+        run = self.selected_run()
+        where = f"{run.log}" if run else "the run's trainer.log"
+        self.notify(
+            f"The live dashboard is not built yet. Meanwhile the state column updates here, "
+            f"and {where} has the trainer's output.",
+            title="Not available yet",
+            severity="warning",
+            timeout=10,
+        )

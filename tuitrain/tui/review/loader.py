@@ -1,0 +1,230 @@
+"""Pictures for the review screen, made off the event loop so a held arrow key never freezes it.
+
+One display thread serves the newest wish only: holding Right asks for many
+images a second, and a wish replaces any wish that has not started. Once the
+screen has drawn a picture, the same thread decodes its neighbours (through the
+dataset engine's PreviewCache, which keeps the decoded copies) and prepares
+their on-screen form (`render`, e.g. half-cell rows) while no new wish waits,
+so the next keypress usually finds its picture ready to draw. One decoding
+thread, not more: on two cores the event loop needs the other one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from tuitrain.dataset import PreviewCache, PreviewError, load_rgb
+
+Size = tuple[int, int]
+Box = tuple[int, int, int, int]
+DIM = 0.3  # brightness of what the bucket crop throws away
+PAUSE_AT_MOST = 0.5  # seconds neighbour work waits for the screen to finish drawing
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """What to draw: `box` is the pixel room on screen; crop_box (original pixels) is dimmed around.
+
+    neighbours are the requests likely to come next, prepared ahead while the thread is idle.
+    """
+
+    token: int
+    path: Path
+    box: Size
+    actual_size: bool = False
+    crop_box: Box | None = None
+    original_size: Size | None = None
+    neighbours: tuple[PreviewRequest, ...] = ()
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Requests with equal keys give the same picture."""
+        return (self.path, self.box, self.actual_size, self.crop_box)
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """A picture (and its prepared on-screen form, if the loader has a renderer) or why there is none."""
+
+    request: PreviewRequest
+    image: Image.Image | None
+    payload: object
+    error: str | None
+    seconds: float
+
+
+def dim_outside(image: Image.Image, box: Box) -> Image.Image:
+    """A copy with everything outside box darkened: what the bucket crop cuts away."""
+    left, top, right, bottom = box
+    left, top = max(0, left), max(0, top)
+    right, bottom = min(image.width, right), min(image.height, bottom)
+    dark = image.point(lambda value: int(value * DIM))
+    if right > left and bottom > top:
+        dark.paste(image.crop((left, top, right, bottom)), (left, top))
+    return dark
+
+
+def scale_box(box: Box, original: Size, shown: Size, offset: tuple[int, int] = (0, 0)) -> Box:
+    """A box in original pixels mapped onto a picture of the shown size (offset: where it was cut from)."""
+    sx, sy = shown[0] / original[0], shown[1] / original[1]
+    left, top, right, bottom = box
+    dx, dy = offset
+    return (round((left - dx) * sx), round((top - dy) * sy), round((right - dx) * sx), round((bottom - dy) * sy))
+
+
+class PreviewLoader:
+    """The display thread plus the dataset engine's PreviewCache (which decodes neighbours in parallel)."""
+
+    def __init__(
+        self,
+        deliver: Callable[[PreviewResult], None],
+        *,
+        render: Callable[[Image.Image], object] | None = None,
+        cache: PreviewCache | None = None,
+        keep: int = 4,  # the picture shown and its neighbours: each is ~20,000 objects for the GC to walk
+    ) -> None:
+        self.cache = cache or PreviewCache(max_items=48, workers=1)
+        self._deliver = deliver
+        self._render = render
+        self._keep = keep
+        self._ready: OrderedDict[tuple[object, ...], tuple[Image.Image, object]] = OrderedDict()
+        self._wish: PreviewRequest | None = None
+        self._ahead: list[PreviewRequest] = []
+        self._paused = False
+        self._paused_at = 0.0
+        self._condition = threading.Condition()
+        self._closed = False
+        self._full: tuple[tuple[str, int, int], Image.Image] | None = None  # last full-size decode (for 1:1)
+        self._thread = threading.Thread(target=self._run, name="tuitrain-preview-display", daemon=True)
+        self._thread.start()
+
+    def want(self, request: PreviewRequest) -> PreviewResult | None:
+        """Ask for a picture; replaces the previous wish (and its neighbours) if not started yet.
+
+        A picture prepared ahead comes back at once (drawn in the same frame as the
+        keypress's text); otherwise the thread delivers it later. Work on neighbours
+        waits for `resume()`, so it does not compete with drawing the frame.
+        """
+        with self._condition:
+            self._paused, self._paused_at = True, time.monotonic()
+            self._ahead = list(request.neighbours)
+            for neighbour in reversed(request.neighbours):  # the likeliest next ones are evicted last
+                if neighbour.key in self._ready:
+                    self._ready.move_to_end(neighbour.key)
+            ready = self._ready.get(request.key)
+            if ready is not None:
+                self._ready.move_to_end(request.key)
+                self._wish = None
+                return PreviewResult(request, ready[0], ready[1], None, 0.0)
+            self._wish = request
+            self._condition.notify()
+        return None
+
+    def is_ready(self, request: PreviewRequest) -> bool:
+        """Is this picture prepared (so `want` would return it at once)?"""
+        with self._condition:
+            return request.key in self._ready
+
+    def _held(self) -> bool:
+        """Paused for the screen, but never for long (a screen that forgets to resume)."""
+        return self._paused and time.monotonic() - self._paused_at < PAUSE_AT_MOST
+
+    def resume(self) -> None:
+        """The screen has drawn: prepare the neighbours now."""
+        with self._condition:
+            self._paused = False
+            self._condition.notify()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+        self._thread.join(timeout=5)
+        self.cache.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while self._wish is None and (self._held() or not self._ahead) and not self._closed:
+                    self._condition.wait(timeout=PAUSE_AT_MOST)
+                if self._closed:
+                    return
+                if self._wish is not None:
+                    request, self._wish, show = self._wish, None, True
+                else:
+                    request, show = self._ahead.pop(0), False
+            if show:
+                self._show(request)
+                continue
+            with self._condition:
+                if request.key in self._ready:
+                    continue
+            try:
+                self._prepare(request)
+            except Exception:  # noqa: S110 - a neighbour that fails is reported when it is shown
+                pass
+
+    def _show(self, request: PreviewRequest) -> None:
+        started = time.perf_counter()
+        try:
+            image, payload = self._prepare(request)
+            error = None
+        except PreviewError as exc:
+            image, payload, error = None, None, str(exc) or "cannot preview"
+        except Exception as exc:  # never let one bad file kill the display thread
+            image, payload, error = None, None, f"cannot preview: {type(exc).__name__}: {exc}"
+        self._deliver(PreviewResult(request, image, payload, error, time.perf_counter() - started))
+
+    def _prepare(self, request: PreviewRequest) -> tuple[Image.Image, object]:
+        """The picture and its rendered form, from the ready LRU or made now."""
+        with self._condition:
+            ready = self._ready.get(request.key)
+            if ready is not None:
+                self._ready.move_to_end(request.key)
+                return ready
+        image = self._picture(request)
+        payload = self._render(image) if self._render is not None else None
+        with self._condition:
+            self._ready[request.key] = (image, payload)
+            while len(self._ready) > self._keep:
+                self._ready.popitem(last=False)
+        return image, payload
+
+    def _picture(self, request: PreviewRequest) -> Image.Image:
+        if request.actual_size:
+            return self._actual_size(request)
+        image = self.cache.get(request.path, request.box)
+        if request.crop_box is not None and request.original_size is not None:
+            image = dim_outside(image, scale_box(request.crop_box, request.original_size, image.size))
+        return image
+
+    def _actual_size(self, request: PreviewRequest) -> Image.Image:
+        """The middle of the image at one image pixel per screen pixel (full decode, kept for reuse)."""
+        try:
+            stat = os.stat(request.path)
+        except OSError as exc:
+            raise PreviewError(exc.strerror or str(exc)) from None
+        key = (os.fspath(request.path), stat.st_mtime_ns, stat.st_size)
+        if self._full is not None and self._full[0] == key:
+            full = self._full[1]
+        else:
+            self._full = None  # let the old one go before decoding a new one (24 MP is 72 MB)
+            try:
+                full = load_rgb(request.path)
+            except Exception as exc:
+                raise PreviewError(f"cannot decode: {exc}") from None
+            self._full = (key, full)
+        width, height = min(request.box[0], full.width), min(request.box[1], full.height)
+        left, top = (full.width - width) // 2, (full.height - height) // 2
+        image = full.crop((left, top, left + width, top + height))
+        if request.crop_box is not None:
+            image = dim_outside(image, scale_box(request.crop_box, full.size, full.size, (left, top)))
+        return image

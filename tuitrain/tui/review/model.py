@@ -1,0 +1,360 @@
+"""The review's state without any UI: the images, the filter, the position, culls and undos.
+
+Kept free of Textual so it can be tested directly and reasoned about: the
+screen only calls these methods and redraws. Files only ever move through the
+dataset engine's cull/undo (journalled, recoverable); captions only change
+through write_caption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuitrain.dataset import (
+    BucketAssignment,
+    ConceptSpec,
+    ImageInfo,
+    PreflightReport,
+    TrashEntry,
+    assign_bucket,
+    cull,
+    list_trash,
+    preflight,
+    scan_concept,
+    undo,
+    write_caption,
+)
+from tuitrain.tui.review.source import ReviewSource
+
+PAGE = 10  # PgUp / PgDn step
+
+# Flag keys as typed after "is:" in the filter, with the spellings people reach for.
+FLAG_KEYS = ("small", "caption", "duplicate", "unreadable", "bucket", "note")
+FLAG_ALIASES = {
+    "toosmall": "small",
+    "upscaled": "small",
+    "nocaption": "caption",
+    "captionless": "caption",
+    "dup": "duplicate",
+    "dupe": "duplicate",
+    "broken": "unreadable",
+    "corrupt": "unreadable",
+    "flagged": "*",
+    "any": "*",
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One thing worth a look about an image; key is what `is:KEY` filters on."""
+
+    key: str
+    text: str
+    severity: str = "warning"  # "error" | "warning" | "info"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One file of the review. info is None for a file the scan could not use (problem says why)."""
+
+    path: Path
+    concept: ConceptSpec
+    info: ImageInfo | None = None
+    problem: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info.rel if self.info is not None and self.info.rel else self.path.name
+
+    @property
+    def caption(self) -> str | None:
+        return self.info.caption if self.info is not None else None
+
+
+@dataclass
+class _ReportIndex:
+    """The pre-flight report turned into per-path lookups."""
+
+    undecodable: dict[Path, str] = field(default_factory=dict)
+    exact: dict[Path, list[Path]] = field(default_factory=dict)
+    near: dict[Path, list[Path]] = field(default_factory=dict)
+    never_trains: dict[Path, tuple[tuple[int, int], int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, report: PreflightReport, scanned_ok: set[Path]) -> _ReportIndex:
+        index = cls()
+        for problem in report.unreadable:
+            if problem.path in scanned_ok:  # header fine, pixels not: found by the full check
+                index.undecodable[problem.path] = problem.reason
+        for groups, target in ((report.exact_duplicates, index.exact), (report.near_duplicates, index.near)):
+            for group in groups:
+                for path in group:
+                    target[path] = [other for other in group if other != path]
+        for issue in report.bucket_issues:
+            if issue.never_trains:
+                for path in issue.images:
+                    index.never_trains[path] = (issue.size, issue.samples, issue.needed)
+        return index
+
+
+class ReviewModel:
+    """Everything the review screen shows, and the only place that changes the folder."""
+
+    def __init__(self, source: ReviewSource, *, cache_dir: Path | None = None) -> None:
+        self.source = source
+        self.cache_dir = cache_dir
+        self.items: list[ReviewItem] = []
+        self.visible: list[ReviewItem] = []
+        self.position = 0
+        self.query = ""
+        self.culled = 0
+        self.problems: list[str] = []  # concept-level errors (missing folder, ...)
+        self.report: PreflightReport | None = None
+        self._index: _ReportIndex | None = None
+        self._assignments: dict[Path, BucketAssignment] = {}
+        self.generation = 0  # bumped whenever the folder changes; a report of an older generation is stale
+        self.report_generation = -1
+
+    # --- loading ---------------------------------------------------------------
+
+    def load(self) -> None:
+        """Scan every concept (headers only; cached) and count what is already in the trash."""
+        self.items = []
+        self.problems = []
+        for spec in self.source.concepts:
+            self.items.extend(self._scan(spec))
+        self.culled = self._count_culled()
+        self._refilter(keep=None)
+
+    def _scan(self, spec: ConceptSpec) -> list[ReviewItem]:
+        scan = scan_concept(spec, cache_dir=self.cache_dir)
+        self.problems.extend(f"{scan.name}: {error}" for error in scan.errors)
+        items = [ReviewItem(image.path, spec, info=image) for image in scan.images]
+        for problem in scan.problems:
+            if os.path.lexists(problem.path) and not os.path.isdir(problem.path):
+                items.append(ReviewItem(problem.path, spec, problem=problem.reason))
+        items.sort(key=lambda item: _natural_key(item.name))
+        return items
+
+    def _count_culled(self) -> int:
+        return sum(len(list_trash(Path(spec.path))) for spec in self.source.concepts if Path(spec.path).is_dir())
+
+    # --- pre-flight ------------------------------------------------------------
+
+    def compute_report(self, *, full_check: bool = True) -> tuple[int, PreflightReport]:
+        """Run the pre-flight on a worker thread; full_check decodes every image (once, then cached)."""
+        generation = self.generation
+        report = preflight(
+            list(self.source.concepts),
+            self.source.buckets,
+            batch_size=self.source.batch_size,
+            cache_dir=self.cache_dir,
+            full_check=full_check,
+        )
+        return generation, report
+
+    def apply_report(self, generation: int, report: PreflightReport) -> bool:
+        """Take a finished report; False (and ignored) when the folder changed since it started."""
+        if generation != self.generation:
+            return False
+        self.report = report
+        self.report_generation = generation
+        scanned_ok = {item.path for item in self.items if item.info is not None}
+        self._index = _ReportIndex.of(report, scanned_ok)
+        if self.query:
+            self._refilter(keep=self.current)
+        return True
+
+    @property
+    def report_is_current(self) -> bool:
+        return self.report is not None and self.report_generation == self.generation
+
+    # --- navigation ------------------------------------------------------------
+
+    @property
+    def current(self) -> ReviewItem | None:
+        if not self.visible:
+            return None
+        return self.visible[self.position]
+
+    def go(self, position: int) -> bool:
+        """Move to a position (clamped); True when the current image changed."""
+        if not self.visible:
+            return False
+        position = max(0, min(position, len(self.visible) - 1))
+        changed = position != self.position
+        self.position = position
+        return changed
+
+    def move(self, delta: int) -> bool:
+        return self.go(self.position + delta)
+
+    def neighbours(self, direction: int, ahead: int = 2, behind: int = 1) -> list[ReviewItem]:
+        """The images to prepare next: `ahead` in the direction of travel, `behind` the other way."""
+        direction = 1 if direction >= 0 else -1
+        offsets = [direction * step for step in range(1, ahead + 1)]
+        offsets += [-direction * step for step in range(1, behind + 1)]
+        result = []
+        for offset in offsets:
+            position = self.position + offset
+            if 0 <= position < len(self.visible):
+                result.append(self.visible[position])
+        return result
+
+    # --- flags and filter --------------------------------------------------------
+
+    def assignment(self, item: ReviewItem) -> BucketAssignment | None:
+        """Bucket, scale and crop the trainer will use for this image (the report's own function)."""
+        if item.info is None:
+            return None
+        found = self._assignments.get(item.path)
+        if found is None or found.original_size != item.info.size:
+            found = assign_bucket(item.info.width, item.info.height, self.source.buckets, item.path)
+            self._assignments[item.path] = found
+        return found
+
+    def flags(self, item: ReviewItem) -> list[Flag]:
+        """What the pre-flight would say about this image (report-only flags once it has run)."""
+        flags: list[Flag] = []
+        if item.problem:
+            flags.append(Flag("unreadable", f"unreadable: {item.problem}", "error"))
+        index = self._index
+        if index is not None and item.path in index.undecodable:
+            flags.append(Flag("unreadable", f"unreadable: {index.undecodable[item.path]}", "error"))
+        if item.info is not None and item.concept.caption == "per-image":
+            if item.info.caption is None:
+                flags.append(Flag("caption", "no caption"))
+            elif not item.info.caption:
+                flags.append(Flag("caption", "empty caption"))
+        assignment = self.assignment(item)
+        if assignment is not None and assignment.upscaled:
+            width, height = assignment.bucket
+            flags.append(Flag("small", f"too small: upscaled x{assignment.scale:.2f} to fill {width}x{height}"))
+        if index is not None:
+            if item.path in index.exact:
+                flags.append(Flag("duplicate", "duplicate of " + self._names(index.exact[item.path])))
+            elif item.path in index.near:
+                flags.append(Flag("duplicate", "near-duplicate of " + self._names(index.near[item.path])))
+            if item.path in index.never_trains:
+                (width, height), samples, needed = index.never_trains[item.path]
+                flags.append(
+                    Flag("bucket", f"bucket {width}x{height} never trains: {samples} sample(s), a batch needs {needed}")
+                )
+        if item.info is not None:
+            flags.extend(Flag("note", note, "info") for note in item.info.notes)
+        return flags
+
+    @staticmethod
+    def _names(paths: list[Path]) -> str:
+        names = [path.name for path in paths]
+        return names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+
+    def matches(self, item: ReviewItem, query: str) -> bool:
+        """Every word must match: `is:KEY` a flag, anything else a substring of the caption."""
+        for term in query.lower().split():
+            if term.startswith(("is:", "flag:")):
+                wanted = term.split(":", 1)[1]
+                wanted = FLAG_ALIASES.get(wanted, wanted) or "*"
+                keys = {flag.key for flag in self.flags(item) if flag.severity != "info" or wanted == "note"}
+                if wanted == "*":
+                    if not keys:
+                        return False
+                elif not any(key.startswith(wanted) for key in keys):
+                    return False
+            elif term not in (item.caption or "").lower():
+                return False
+        return True
+
+    def set_query(self, query: str) -> None:
+        self.query = query.strip()
+        self._refilter(keep=self.current)
+
+    def _refilter(self, keep: ReviewItem | None) -> None:
+        """Recompute the visible list; stay on `keep` if it is still shown, else on the next one shown."""
+        if self.query:
+            self.visible = [item for item in self.items if self.matches(item, self.query)]
+        else:
+            self.visible = list(self.items)
+        if not self.visible:
+            self.position = 0
+            return
+        if keep is None:
+            self.position = min(self.position, len(self.visible) - 1)
+            return
+        try:
+            self.position = next(i for i, item in enumerate(self.visible) if item.path == keep.path)
+            return
+        except StopIteration:
+            pass
+        order = {item.path: i for i, item in enumerate(self.items)}
+        target = order.get(keep.path, 0)
+        later = [i for i, item in enumerate(self.visible) if order[item.path] >= target]
+        self.position = later[0] if later else len(self.visible) - 1
+
+    # --- changing the folder -----------------------------------------------------
+
+    def cull_current(self) -> TrashEntry | None:
+        """Move the current image (and its caption and mask) to its concept's trash."""
+        item = self.current
+        if item is None:
+            return None
+        entry = cull(item.path, dataset_dir=Path(item.concept.path), caption_extension=item.concept.caption_extension)
+        self.items = [other for other in self.items if other.path != item.path]
+        del self.visible[self.position]
+        self.position = min(self.position, max(0, len(self.visible) - 1))
+        self.culled += 1
+        self.generation += 1
+        return entry
+
+    def undo(self) -> tuple[TrashEntry, bool] | None:
+        """Restore the most recently culled image of any concept, even one culled before a restart.
+
+        Returns (entry, shown): shown is False when the filter hides the restored image.
+        """
+        latest: tuple[float, ConceptSpec] | None = None
+        for spec in self.source.concepts:
+            if not Path(spec.path).is_dir():
+                continue
+            entries = list_trash(Path(spec.path))
+            if entries and (latest is None or entries[-1].time >= latest[0]):
+                latest = (entries[-1].time, spec)
+        if latest is None:
+            return None
+        spec = latest[1]
+        entry = undo(Path(spec.path))
+        if entry is None:
+            return None
+        self.generation += 1
+        restored = Path(entry.restored_to[0]) if entry.restored_to else entry.image
+        current = self.current
+        self.items = [item for item in self.items if item.concept != spec] + self._scan(spec)
+        order = {s.path: i for i, s in enumerate(self.source.concepts)}
+        self.items.sort(key=lambda item: (order.get(item.concept.path, 0), _natural_key(item.name)))
+        self.culled = self._count_culled()
+        back = next((item for item in self.items if item.path == restored), None)
+        shown = back is not None and (not self.query or self.matches(back, self.query))
+        self._refilter(keep=back if shown else current)
+        return entry, shown
+
+    def save_caption(self, text: str) -> Path | None:
+        """Write the current image's caption file; the item and its flags follow at once."""
+        item = self.current
+        if item is None or item.info is None:
+            return None
+        path = write_caption(item.path, text, item.concept.caption_extension)
+        info = dataclasses.replace(item.info, caption=text.strip(), caption_path=path)
+        updated = dataclasses.replace(item, info=info)
+        self.items = [updated if other.path == item.path else other for other in self.items]
+        self.visible[self.position] = updated
+        self.generation += 1
+        return path
+
+
+def _natural_key(name: str) -> list[object]:
+    """img2 before img10, as file managers sort."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]

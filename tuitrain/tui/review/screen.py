@@ -1,0 +1,517 @@
+"""The dataset review screen: feh-style keys over a folder, with the trainer's view of each image.
+
+Everything slow happens off the event loop: the scan and the pre-flight on
+Textual thread workers, pictures on the PreviewLoader's display thread. The
+event loop only moves the position, redraws text, and swaps in finished pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, OptionList, Static
+
+from tuitrain.dataset import PreflightReport, read_caption
+from tuitrain.tui.review.halfcell import halfcell_rows
+from tuitrain.tui.review.idle_gc import IdleCollector
+from tuitrain.tui.review.loader import PreviewLoader, PreviewRequest, PreviewResult
+from tuitrain.tui.review.model import PAGE, ReviewItem, ReviewModel
+from tuitrain.tui.review.report import ReportScreen
+from tuitrain.tui.review.source import ReviewSource
+from tuitrain.tui.review.widgets import SEVERITY_STYLE, CaptionEditor, FileList, ImagePreview, InfoPanel
+
+LOADING_AFTER = 0.15  # seconds before a picture still decoding is replaced by a "decoding" line
+REPORT_DEBOUNCE = 0.6  # seconds of quiet after a change before the pre-flight runs again
+
+
+class FilterInput(Input):
+    """The `/` line: filters as you type; Enter keeps the filter, Esc puts the old one back."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel filter", id="filter.cancel")]
+
+    class Cancelled(Message):
+        pass
+
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancelled())
+
+
+class ReviewScreen(Screen[None]):
+    """Go through a dataset image by image: cull, restore, caption, and see what the trainer sees."""
+
+    HELP_GROUP = "Review"
+    AUTO_FOCUS = ""  # nothing: the screen itself takes the keys; editors get focus only while open
+    BINDINGS = [
+        Binding("right,n,space", "next", "Next", id="review.next", show=False),
+        Binding("left,p,backspace", "previous", "Previous", id="review.previous", show=False),
+        Binding("home", "first", "First", id="review.first", show=False),
+        Binding("end", "last", "Last", id="review.last", show=False),
+        Binding("pagedown", "page(1)", f"Forward {PAGE}", id="review.page_down", show=False),
+        Binding("pageup", "page(-1)", f"Back {PAGE}", id="review.page_up", show=False),
+        Binding("delete", "cull", "Cull", id="review.cull"),
+        Binding("u,ctrl+z", "undo", "Undo", id="review.undo"),
+        Binding("c", "edit_caption", "Caption", id="review.caption"),
+        Binding("slash", "filter", "Filter", id="review.filter"),
+        Binding("b", "toggle_bucket", "Bucket crop", id="review.bucket"),
+        Binding("r", "report", "Report", id="review.report"),
+        Binding("z", "toggle_zoom", "Fit/1:1", id="review.zoom"),
+        Binding("escape", "back", "Back", id="review.back", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ReviewScreen #titlebar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    ReviewScreen #body { height: 1fr; }
+    ReviewScreen #preview { width: 1fr; border: round $primary 50%; }
+    ReviewScreen #side { width: 40%; min-width: 30; max-width: 60; }
+    ReviewScreen #info { border: round $primary 50%; padding: 0 1; }
+    ReviewScreen #files { height: 1fr; min-height: 3; border: round $primary 50%; }
+    ReviewScreen #filter { dock: bottom; display: none; margin-bottom: 1; }
+    ReviewScreen #filter.shown { display: block; }
+    """
+
+    class PreviewReady(Message):
+        def __init__(self, result: PreviewResult) -> None:
+            super().__init__()
+            self.result = result
+
+    class Scanned(Message):
+        pass
+
+    class ReportDone(Message):
+        def __init__(self, generation: int, report: PreflightReport | None, error: str | None = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.report = report
+            self.error = error
+
+    def __init__(self, source: ReviewSource, protocol: str, *, cache_dir: Path | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.protocol = protocol
+        self.model = ReviewModel(source, cache_dir=cache_dir)
+        self.actual_size = False
+        self.show_bucket = False
+        self.ready = False
+        self._loader: PreviewLoader | None = None
+        self._token = 0
+        self._direction = 1
+        self._loading_timer: Timer | None = None
+        self._waiting_for: PreviewRequest | None = None
+        self._report_timer: Timer | None = None
+        self._report_running = False
+        self._report_again = False
+        self._open_report_when_ready = False
+        self._previous_query = ""
+        self.last_result: PreviewResult | None = None
+        self._collector = IdleCollector(self)
+
+    # --- layout ----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="titlebar")
+        with Horizontal(id="body"):
+            yield ImagePreview(self.protocol, id="preview")
+            with Vertical(id="side"):
+                yield InfoPanel(id="info")
+                yield FileList(id="files")
+        yield FilterInput(
+            id="filter", placeholder="caption words, or is:small is:caption is:duplicate is:unreadable is:flagged"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._collector.start()
+        self._loading_timer = self.set_interval(LOADING_AFTER, self._show_loading, pause=True)
+        render = None
+        if self.protocol == "halfcell":
+            render = partial(halfcell_rows, truecolor=self.app.console.color_system == "truecolor")
+        self._loader = PreviewLoader(lambda result: self.post_message(self.PreviewReady(result)), render=render)
+        self.query_one("#preview", ImagePreview).border_title = "scanning..."
+        self.query_one("#titlebar", Static).update(f"[b]{escape(self.source.title)}[/b]  scanning...")
+        self._scan()
+
+    def on_unmount(self) -> None:
+        self._collector.stop()
+        if self._loader is not None:
+            self._loader.close()
+
+    @work(thread=True, exclusive=True, group="scan")
+    def _scan(self) -> None:
+        self.model.load()
+        self.post_message(self.Scanned())
+
+    def on_review_screen_scanned(self, _message: Scanned) -> None:
+        self.ready = True
+        for problem in self.model.problems:
+            self.notify(problem, severity="error", timeout=10)
+        self._rebuild_list()
+        self._show_current()
+        self._start_report(full_check=False)
+
+    # --- drawing ---------------------------------------------------------------
+
+    def _show_current(self) -> None:
+        """Redraw everything that depends on the position, then ask for the picture."""
+        self._update_titlebar()
+        self._update_info()
+        files = self.query_one("#files", FileList)
+        if self.model.visible and files.highlighted != self.model.position:
+            files.highlighted = self.model.position
+        self._request_picture()
+
+    def _update_titlebar(self) -> None:
+        model = self.model
+        parts = [f"[b]{escape(self.source.title)}[/b]"]
+        if model.visible:
+            count = f"{model.position + 1}/{len(model.visible)}"
+            if model.query:
+                count += f" of {len(model.items)}"
+            parts.append(count)
+        else:
+            parts.append(f"0/0 of {len(model.items)}" if model.query else "no images")
+        parts.append(f"{model.culled} culled")
+        if model.query:
+            parts.append(f"filter: [$accent]{escape(model.query)}[/]")
+        if self.show_bucket:
+            parts.append("[$accent]bucket crop[/]")
+        if self.actual_size:
+            parts.append("[$accent]1:1[/]")
+        self.query_one("#titlebar", Static).update("  ·  ".join(parts))
+        files = self.query_one("#files", FileList)
+        files.border_title = f"files {len(model.visible)}"
+        files.border_subtitle = f"{model.culled} culled"
+
+    def _update_info(self) -> None:
+        item = self.model.current
+        panel = self.query_one("#info", InfoPanel)
+        if item is None:
+            panel.show("[$text-muted]nothing to show[/]", "")
+            return
+        lines = [f"[b]{escape(item.name)}[/b]"]
+        if len(self.source.concepts) > 1:
+            lines.append(f"concept {escape(item.concept.display_name)} x{item.concept.effective_repeats}")
+        info = item.info
+        if info is not None:
+            lines.append(f"{info.width}x{info.height} px  {_human_bytes(info.file_size)}  {info.format}")
+            assignment = self.model.assignment(item)
+            if assignment is not None:
+                left, top, right, bottom = assignment.crop_box
+                lines.append(f"bucket {assignment.bucket[0]}x{assignment.bucket[1]}")
+                lines.append(f"crop {left},{top} - {right},{bottom}")
+        for flag in self.model.flags(item):
+            lines.append(f"[{SEVERITY_STYLE[flag.severity]}]{escape(flag.text)}[/]")
+        if item.concept.caption != "per-image":
+            caption = f"[$text-muted]caption ({item.concept.caption}):[/] {escape(item.caption or '')}"
+        elif item.caption:
+            caption = f"[$text-muted]caption:[/] {escape(item.caption)}"
+        else:
+            caption = "[$text-muted]caption: (none; c to write one)[/]"
+        panel.show("\n".join(lines), caption)
+
+    def _rebuild_list(self) -> None:
+        rows = [(item, self.model.flags(item)) for item in self.model.visible]
+        self.query_one("#files", FileList).set_items(rows, self.model.position)
+
+    def _request_picture(self) -> None:
+        preview = self.query_one("#preview", ImagePreview)
+        item = self.model.current
+        if item is None:
+            preview.border_title = ""
+            preview.show_message("No image matches the filter." if self.model.query else "No images here.")
+            return
+        preview.border_title = escape(item.name)
+        mode = "1:1" if self.actual_size else "fit"
+        preview.border_subtitle = mode + (" · bucket crop" if self.show_bucket else "")
+        if item.info is None:
+            preview.show_message(f"cannot show this file:\n{escape(item.problem or '')}")
+            return
+        box = preview.box
+        neighbours = () if self.actual_size else tuple(
+            self._request_for(other, box, 0) for other in self.model.neighbours(self._direction) if other.info
+        )
+        request = dataclasses.replace(self._request_for(item, box, self._token + 1), neighbours=neighbours)
+        if request.key == preview.shown_key:
+            return
+        self._token = request.token
+        assert self._loader is not None
+        ready = self._loader.want(request)
+        if ready is not None:  # prepared ahead: drawn in the same frame as the text
+            self._display(ready)
+        else:
+            self._waiting_for = request
+            if self._loading_timer is not None:
+                self._loading_timer.reset()  # one timer for all requests: a held key makes no new ones
+
+    def _request_for(self, item: ReviewItem, box: tuple[int, int], token: int) -> PreviewRequest:
+        assignment = self.model.assignment(item) if self.show_bucket else None
+        return PreviewRequest(
+            token=token,
+            path=item.path,
+            box=box,
+            actual_size=self.actual_size,
+            crop_box=assignment.crop_box if assignment is not None else None,
+            original_size=item.info.size if item.info is not None else None,
+        )
+
+    def _show_loading(self) -> None:
+        """The picture is still decoding: say so rather than keep showing the previous one."""
+        if self._loading_timer is not None:
+            self._loading_timer.pause()
+        request, self._waiting_for = self._waiting_for, None
+        if request is not None and request.token == self._token:
+            self.query_one("#preview", ImagePreview).show_message(f"decoding {escape(request.path.name)}...")
+
+    def on_review_screen_preview_ready(self, message: PreviewReady) -> None:
+        result = message.result
+        if result.request.token != self._token:
+            return  # the user has moved on
+        self._display(result)
+
+    def _display(self, result: PreviewResult) -> None:
+        self._waiting_for = None
+        preview = self.query_one("#preview", ImagePreview)
+        if result.image is None:
+            preview.show_message(f"cannot show this image:\n{escape(result.error or '')}")
+        else:
+            rows = result.payload if isinstance(result.payload, list) else None
+            request = result.request
+            preview.show_image(result.image, actual_size=request.actual_size, key=request.key, rows=rows)
+        self.last_result = result
+        if self._loader is not None:
+            self.call_after_refresh(self._loader.resume)  # neighbours once this frame is out
+        self._collector.poke()
+
+    def on_resize(self) -> None:
+        if self.ready:
+            self.call_after_refresh(self._request_picture)
+
+    # --- moving ------------------------------------------------------------------
+
+    def _go(self, position: int, direction: int) -> None:
+        if self._busy():
+            return
+        self._direction = direction
+        if self.model.go(position):
+            self._show_current()
+
+    def _busy(self) -> bool:
+        return not self.ready or self.query_one("#info", InfoPanel).editing
+
+    def action_next(self) -> None:
+        self._go(self.model.position + 1, 1)
+
+    def action_previous(self) -> None:
+        self._go(self.model.position - 1, -1)
+
+    def action_first(self) -> None:
+        self._go(0, 1)
+
+    def action_last(self) -> None:
+        self._go(len(self.model.visible) - 1, -1)
+
+    def action_page(self, pages: int) -> None:
+        self._go(self.model.position + pages * PAGE, 1 if pages > 0 else -1)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._go(event.option_index, 1 if event.option_index >= self.model.position else -1)
+
+    # --- changing the folder ---------------------------------------------------------
+
+    def action_cull(self) -> None:
+        if self._busy() or self.model.current is None:
+            return
+        name = self.model.current.name
+        position = self.model.position
+        try:
+            self.model.cull_current()
+        except OSError as error:
+            self.notify(f"Could not cull {name}: {error}", severity="error", timeout=10)
+            return
+        self.query_one("#files", FileList).remove_option_at_index(position)
+        self._show_current()
+        self.notify(f"Culled {name} to the trash (u restores it)", timeout=3)
+        self._schedule_report()
+
+    def action_undo(self) -> None:
+        if self._busy():
+            return
+        try:
+            done = self.model.undo()
+        except OSError as error:
+            self.notify(f"Could not restore: {error}", severity="error", timeout=10)
+            return
+        if done is None:
+            self.notify("Nothing to undo: the trash is empty", timeout=3)
+            return
+        entry, shown = done
+        name = Path(entry.restored_to[0]).name if entry.restored_to else entry.image.name
+        self._rebuild_list()
+        self._show_current()
+        suffix = "" if shown else " (hidden by the filter)"
+        self.notify(f"Restored {name}{suffix}", timeout=3)
+        self._schedule_report()
+
+    def action_edit_caption(self) -> None:
+        if self._busy():
+            return
+        item = self.model.current
+        if item is None or item.info is None:
+            self.notify("No image to caption here", severity="warning")
+            return
+        if item.concept.caption != "per-image":
+            self.notify(f"This concept's captions come from its {item.concept.caption} setting, not files")
+            return
+        text = read_caption(item.path, item.concept.caption_extension) or ""
+        self.query_one("#info", InfoPanel).start_editing(text.rstrip("\n"))
+
+    def on_caption_editor_saved(self, message: CaptionEditor.Saved) -> None:
+        message.stop()
+        try:
+            path = self.model.save_caption(message.text)
+        except OSError as error:
+            self.notify(f"Caption not saved: {error}", severity="error", timeout=10)
+            return
+        self._end_editing()
+        if path is not None:
+            self.notify(f"Saved {path.name}", timeout=2)
+            item = self.model.current
+            if item is not None:
+                self.query_one("#files", FileList).replace_row(self.model.position, item, self.model.flags(item))
+        self._update_info()
+        self._schedule_report()
+
+    def on_caption_editor_cancelled(self, message: CaptionEditor.Cancelled) -> None:
+        message.stop()
+        self._end_editing()
+
+    def _end_editing(self) -> None:
+        self.query_one("#info", InfoPanel).stop_editing()
+        self.set_focus(None)
+
+    # --- filter --------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        if self._busy():
+            return
+        field = self.query_one("#filter", FilterInput)
+        field.border_title = "filter: Enter keeps it, Esc puts the old one back"
+        self._previous_query = self.model.query
+        field.value = self.model.query
+        field.add_class("shown")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter" and event.input.has_class("shown"):
+            self._apply_query(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._apply_query(event.value)
+            self._close_filter()
+
+    def on_filter_input_cancelled(self, _message: FilterInput.Cancelled) -> None:
+        self._apply_query(self._previous_query)
+        self._close_filter()
+
+    def _apply_query(self, query: str) -> None:
+        if query.strip() == self.model.query:
+            return
+        self.model.set_query(query)
+        self._rebuild_list()
+        self._show_current()
+
+    def _close_filter(self) -> None:
+        self.query_one("#filter", FilterInput).remove_class("shown")
+        self.set_focus(None)
+
+    # --- views -----------------------------------------------------------------------
+
+    def action_toggle_bucket(self) -> None:
+        if self._busy():
+            return
+        self.show_bucket = not self.show_bucket
+        self._show_current()
+
+    def action_toggle_zoom(self) -> None:
+        if self._busy():
+            return
+        self.actual_size = not self.actual_size
+        self._show_current()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:  # the default screen, then whatever opened the review
+            self.app.pop_screen()
+
+    # --- pre-flight report -------------------------------------------------------------
+
+    def action_report(self) -> None:
+        if not self.ready:
+            return
+        report = self.model.report
+        if self.model.report_is_current and report is not None and report.settings.get("full_check"):
+            self.app.push_screen(ReportScreen(report))
+            return
+        self._open_report_when_ready = True
+        self.notify("Checking every image; the report opens when it is ready", timeout=3)
+        if not self._report_running:
+            self._start_report(full_check=True)
+
+    def _schedule_report(self) -> None:
+        if self._report_timer is not None:
+            self._report_timer.stop()
+        self._report_timer = self.set_timer(REPORT_DEBOUNCE, partial(self._start_report, full_check=True))
+
+    def _start_report(self, full_check: bool = True) -> None:
+        if self._report_running:
+            self._report_again = True
+            return
+        self._report_running = True
+        self._compute_report(full_check)
+
+    @work(thread=True, group="report")
+    def _compute_report(self, full_check: bool) -> None:
+        try:
+            generation, report = self.model.compute_report(full_check=full_check)
+        except Exception as error:  # the review goes on without flags from the report
+            self.post_message(self.ReportDone(-1, None, f"{type(error).__name__}: {error}"))
+            return
+        self.post_message(self.ReportDone(generation, report))
+
+    def on_review_screen_report_done(self, message: ReportDone) -> None:
+        self._report_running = False
+        if message.report is None:
+            self.notify(f"Pre-flight check failed: {message.error}", severity="error", timeout=10)
+            return
+        full = bool(message.report.settings.get("full_check"))
+        applied = self.model.apply_report(message.generation, message.report)
+        if applied:
+            self._rebuild_list()
+            self._update_info()
+            self._update_titlebar()
+        if self._report_again or not applied or not full:
+            self._report_again = False
+            self._start_report(full_check=True)
+            return
+        if self._open_report_when_ready:
+            self._open_report_when_ready = False
+            self.app.push_screen(ReportScreen(message.report))
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
