@@ -94,14 +94,26 @@ async def test_review_opens_the_runs_data_with_its_settings(cli, workspace: Path
         assert isinstance(app.screen, HomeScreen)
 
 
-async def test_config_and_dashboard_say_they_are_not_built_yet(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_config_says_not_built_yet_and_o_opens_the_dashboard(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    from tuitrain.runs.events import append_event, make_event
+    from tuitrain.tui.dashboard import DashboardScreen
+
     assert cli("new", "faery", "--preset", "sd15-lora").returncode == 0
+    events = workspace / "faery" / "events.jsonl"
+    append_event(events, make_event("started", total_steps=10, total_epochs=1))
+    for step in range(1, 4):
+        append_event(events, make_event("step", step=step, epoch=1, loss=0.5 / step, lr=1e-4, grad_norm=1.0, it_per_s=2.0))
+    append_event(events, make_event("finished", status="completed", reason="", step=3))
     app = TuitrainApp(workspace, image_protocol=HALFCELL)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("e")
-        await pilot.press("o")
         messages = notifications(app)
         assert any("config editor is not built yet" in m and "config.toml" in m for m in messages)
-        assert any("dashboard is not built yet" in m and "trainer.log" in m for m in messages)
+        await pilot.press("o")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, DashboardScreen)
+        assert app.screen.run.name == "faery"
+        await pilot.press("d")  # detach: back home, the run untouched
+        await pilot.pause()
         assert isinstance(app.screen, HomeScreen)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # pydantic is imported where it is used: this module must stay light
+    from pydantic import BaseModel, ValidationError
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def _message(error: dict[str, Any]) -> str:
 
 def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Every dotted key the schema accepts (list items as `key[]`)."""
+    from pydantic import BaseModel
+
     from tuitrain.config.fields import unwrap_optional
 
     keys: list[str] = []

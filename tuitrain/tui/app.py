@@ -30,13 +30,17 @@ __all__ = ["HomeScreen", "TuitrainApp", "known_binding_ids"]
 
 
 def _binding_classes() -> list[type[DOMNode]]:
+    from tuitrain.tui.dashboard import DashboardScreen
     from tuitrain.tui.help import HelpScreen
     from tuitrain.tui.new_run import NewRunScreen
     from tuitrain.tui.review.report import ReportScreen
     from tuitrain.tui.review.screen import FilterInput, ReviewScreen
     from tuitrain.tui.review.widgets import CaptionEditor
 
-    return [TuitrainApp, HomeScreen, ReviewScreen, CaptionEditor, FilterInput, ReportScreen, HelpScreen, NewRunScreen]
+    return [
+        TuitrainApp, HomeScreen, ReviewScreen, CaptionEditor, FilterInput, ReportScreen, HelpScreen, NewRunScreen,
+        DashboardScreen,
+    ]
 
 
 PALETTE_ID = "app.command_palette"  # Textual's palette key is a class setting, not a Binding with an id

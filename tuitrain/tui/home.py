@@ -158,12 +158,12 @@ class HomeScreen(Screen[None]):
         )
 
     def action_dashboard(self) -> None:
+        """The run's live dashboard: history replayed, then followed; leaving it never stops the run."""
+        from tuitrain.tui.dashboard import DashboardScreen
+
         run = self.selected_run()
-        where = f"{run.log}" if run else "the run's trainer.log"
-        self.notify(
-            f"The live dashboard is not built yet. Meanwhile the state column updates here, "
-            f"and {where} has the trainer's output.",
-            title="Not available yet",
-            severity="warning",
-            timeout=10,
-        )
+        if run is None:
+            self.notify("No run selected.", severity="warning")
+            return
+        protocol = self.app.image_protocol.protocol  # type: ignore[attr-defined]
+        self.app.push_screen(DashboardScreen(run.root, protocol), lambda _result: self.action_refresh())
