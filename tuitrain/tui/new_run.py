@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tuitrain.runs import RunDir, valid_run_name
-
-
-class RunNotCreated(ValueError):
-    """Why the run could not be made, in one or more lines meant for the user."""
+from tuitrain.runs import RunDir
+from tuitrain.runs.create import RunNotCreated
 
 
 def create_run(workspace: Path, name: str, preset: str | None, data: str = "") -> RunDir:
-    """A run directory with a complete config.toml, as `tuitrain new` makes it."""
-    from tuitrain.config import ConfigError, parse_config, save_config
+    """`tuitrain new`'s run creation, with config errors turned into RunNotCreated for the dialog."""
+    from tuitrain.config import ConfigError
+    from tuitrain.runs.create import create_run as make
 
-    name = name.strip()
-    if not valid_run_name(name):
-        raise RunNotCreated(
-            f"{name!r} is not a usable run name: letters, digits, '.', '_' and '-', starting with a letter or digit"
-        )
-    run = RunDir(workspace / name)
-    if run.root.exists():
-        raise RunNotCreated(f"run {name!r} already exists at {run.root}")
-    payload: dict[str, Any] = {}
-    if preset:
-        payload["preset"] = preset
-    if data.strip():
-        folder = Path(data.strip()).expanduser()
-        if not folder.is_dir():
-            raise RunNotCreated(f"data folder {data.strip()}: no such folder")
-        payload["data"] = {"concepts": [{"path": str(folder.resolve())}]}
     try:
-        config = parse_config(payload)
+        return make(workspace, name, preset, data)
     except ConfigError as exc:
         raise RunNotCreated("\n".join(exc.lines())) from None
-    run.create_folders()
-    save_config(config, run.config)
-    return run
 
 
 class NewRunScreen(ModalScreen[str | None]):
