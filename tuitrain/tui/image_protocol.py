@@ -215,6 +215,15 @@ class ProtocolResolver:
 def widget_class(protocol: str) -> type:
     """textual-image's widget class for a concrete protocol (import after `resolve`)."""
     prepare(protocol)
+    if protocol == "halfcell":
+        # prepare() leaves textual-image alone for half-cells (the review screen draws its own).
+        # Importing it now without that would let it query the terminal from inside the running
+        # app, whose input thread swallows the answer: the screen would hang. Import it unprobed.
+        _import_renderables(probe=False)
+        from textual_image import _terminal
+
+        if not hasattr(_terminal.get_cell_size, "_result"):
+            _terminal.get_cell_size._result = _terminal.CellSize(*_HALFCELL_CELL)  # type: ignore[attr-defined]
     import textual_image.widget as widgets
 
     return getattr(widgets, _WIDGET_CLASS.get(protocol, "HalfcellImage"))
