@@ -162,3 +162,30 @@ def test_trainer_log_starts_at_its_tail_and_keeps_progress_bars_last_state(tmp_p
         fh.write(" 50%|#####     | 1/2\r100%|##########| 2/2\n\x1b[31mred\x1b[0m\n")
     assert [line for b in follower.read() for line in b.log_lines] == ["100%|##########| 2/2", "red"]
     assert clean_log_line(b"\r\r\n") == ""
+
+
+def test_two_followers_attached_at_once_both_see_everything(tmp_path: Path) -> None:
+    """Two TUIs on one live run (say, two SSH logins): each gets every event, once, in order,
+    and both get the live ones over the socket at the same time."""
+    run = RunDir(tmp_path / "r")
+    run.create_folders()
+    server = ControlServer(run.events, run.socket)
+    for seq in range(500):  # history before either attaches
+        server.emit("step", step=seq, loss=0.1)
+    first, second = Collector(), Collector()
+    followers = [RunFollower(run, got, poll_interval=5.0, coalesce=0.001) for got in (first, second)]
+    for follower in followers:
+        follower.start()
+    try:
+        wait_until(lambda: len(first.events()) == 500 and len(second.events()) == 500, "both replays")
+        wait_until(lambda: len(server._clients) == 2, "both on the socket")
+        for seq in range(500, 1500):
+            server.emit("step", step=seq, loss=0.1)
+        # poll_interval is 5 s: arriving well before it means the socket woke both
+        wait_until(lambda: len(first.events()) == 1500 and len(second.events()) == 1500, "both live", timeout=4)
+        for got in (first, second):
+            assert [e["step"] for e in got.events()] == list(range(1500))
+    finally:
+        for follower in followers:
+            follower.stop()
+        server.close()
