@@ -135,9 +135,14 @@ def test_check_with_overrides(cli, workspace: Path) -> None:
     assert out.stderr.strip() == "--set: lora.rank: must be >= 1, got -3"
 
 
-def test_commands_not_built_yet_say_so(cli) -> None:
-    out = cli("config", "x")
-    assert out.returncode == 2 and "not part of this version" in out.stderr
+def test_every_command_is_built_and_a_bad_run_is_named(cli, workspace: Path) -> None:
+    from tuitrain.cli.main import COMMANDS
+
+    assert "cmd_pending" not in COMMANDS.values()
+    for command in ("train", "attach", "config"):
+        out = cli(command, "no-such-run")
+        assert out.returncode == 2, (command, out.stderr)
+        assert "no-such-run" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_user_presets_are_listed_and_shadow_builtins(cli, isolated_env: Path) -> None:

@@ -1,4 +1,4 @@
-"""The home screen: runs with their state, and its actions (new run, review, and the two not built yet)."""
+"""The home screen: runs with their state, and its actions (new run, review, config editor, dashboard)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ async def test_review_opens_the_runs_data_with_its_settings(cli, workspace: Path
         assert isinstance(app.screen, HomeScreen)
 
 
-async def test_config_says_not_built_yet_and_o_opens_the_dashboard(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_e_opens_the_config_editor_and_o_opens_the_dashboard(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
     from tuitrain.runs.events import append_event, make_event
     from tuitrain.tui.dashboard import DashboardScreen
 
@@ -108,8 +108,14 @@ async def test_config_says_not_built_yet_and_o_opens_the_dashboard(cli, workspac
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("e")
-        messages = notifications(app)
-        assert any("config editor is not built yet" in m and "config.toml" in m for m in messages)
+        await pilot.pause()
+        from tuitrain.tui.config_editor import ConfigEditorScreen
+
+        assert isinstance(app.screen, ConfigEditorScreen)
+        assert app.screen.config_path == workspace / "faery" / "config.toml"
+        await pilot.press("escape")  # nothing changed: closes at once
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
         await pilot.press("o")
         await pilot.pause(0.5)
         assert isinstance(app.screen, DashboardScreen)

@@ -107,10 +107,10 @@ COMMANDS = {
     "train": "cmd_train",
     "attach": "cmd_attach",
     "cull": "cmd_cull",
-    "config": "cmd_pending",
+    "config": "cmd_config",
     "presets": "cmd_presets",
     "runs": "cmd_runs",
-    "demo": "cmd_pending",
+    "demo": "cmd_demo",
 }
 
 

@@ -147,15 +147,21 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(ReviewScreen(source, self.app.image_protocol.protocol))  # type: ignore[attr-defined]
 
     def action_edit_config(self) -> None:
+        """The selected run's config in the schema-generated form (the same screen as `tuitrain config`)."""
+        from tuitrain.config import ConfigError
+        from tuitrain.tui.config_editor import ConfigEditorScreen
+
         run = self.selected_run()
-        where = f"{run.config}" if run else "the run's config.toml"
-        self.notify(
-            f"The config editor is not built yet. For now, edit {where} in your editor and check it with "
-            f"`tuitrain check {run.name if run else 'RUN'}`.",
-            title="Not available yet",
-            severity="warning",
-            timeout=10,
-        )
+        if run is None:
+            self.notify("No run selected: press n to make one", severity="warning")
+            return
+        try:
+            screen = ConfigEditorScreen(run.config)
+        except ConfigError as exc:
+            self.notify("\n".join(exc.lines()), title=f"{run.name}: cannot open the config", severity="error",
+                        timeout=15)
+            return
+        self.app.push_screen(screen, lambda _saved: self.action_refresh())
 
     def action_dashboard(self) -> None:
         """The run's live dashboard: history replayed, then followed; leaving it never stops the run."""

@@ -1,0 +1,44 @@
+"""`tuitrain config` from the command line, the VRAM estimate, and the editor's import weight."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import run_cli
+from tuitrain.tui.config_editor.estimate import estimate_vram
+from tuitrain.tui.config_editor.paths import get_value, set_value, split_path
+
+
+def test_config_command_names_a_missing_run() -> None:
+    out = run_cli("config", "nope")
+    assert out.returncode == 2 and "nope" in out.stderr
+
+
+def test_editor_never_imports_torch() -> None:
+    code = (
+        "import sys; import tuitrain.tui.config_editor.app, tuitrain.cli.cmd_config; "
+        "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_paths_address_list_items() -> None:
+    data: dict = {"data": {"concepts": [{"path": "a"}]}}
+    assert split_path("data.concepts[0].path") == ["data", "concepts", 0, "path"]
+    assert get_value(data, "data.concepts[0].path") == "a"
+    set_value(data, "data.concepts[0].repeats", 3)
+    set_value(data, "training.max_steps", 5)
+    set_value(data, "training.max_steps", None)
+    assert data == {"data": {"concepts": [{"path": "a", "repeats": 3}]}, "training": {}}
+
+
+def test_vram_estimate_moves_with_the_values() -> None:
+    base = {"model": {"family": "sdxl"}, "data": {"resolution": 1024}, "training": {"batch_size": 1}}
+    one = estimate_vram(base).total_gib
+    bigger = estimate_vram({**base, "training": {"batch_size": 4}}).total_gib
+    ckpt = estimate_vram({**base, "training": {"batch_size": 1, "gradient_checkpointing": True}}).total_gib
+    sd15 = estimate_vram({"model": {"family": "sd15"}, "data": {"resolution": 512}}).total_gib
+    assert bigger > one > ckpt and sd15 < one
+    assert "estimate" in estimate_vram(base).describe()

@@ -1,0 +1,138 @@
+"""The config being edited: its data, the preset it is compared with, validation and saving.
+
+The form edits the *effective* data (defaults <- preset <- file), so every field
+shows the value the trainer would use; saving validates it through the same
+schema as `tuitrain check` and writes a complete file, which loads to the same
+Config as before (the round-trip guarantee of the issue).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuitrain.config.errors import ConfigError, ConfigProblem
+from tuitrain.config.fields import OptionInfo
+from tuitrain.config.io import config_data, deep_merge, parse_config, read_toml, save_config
+from tuitrain.config.options import iter_options
+from tuitrain.config.schema import Config
+from tuitrain.tui.config_editor.paths import get_value, set_value
+
+Data = dict[str, Any]
+
+
+def all_options() -> list[OptionInfo]:
+    """Every option of the schema, in declaration order (the form is generated from this)."""
+    return list(iter_options())
+
+
+def preset_baseline(preset: str) -> Data:
+    """Defaults with the preset on top: what 'changed from the preset' compares with."""
+    try:
+        return config_data(parse_config({"preset": preset} if preset else {}))
+    except ConfigError:
+        return config_data(Config())
+
+
+@dataclass
+class FileStamp:
+    """What the file looked like when read or written, to notice edits made elsewhere."""
+
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return cls(st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class ConfigDocument:
+    path: Path
+    data: Data
+    baseline: Data
+    saved: Data
+    field_errors: dict[str, str] = field(default_factory=dict)  # per-field typing errors
+    stamp: FileStamp | None = None
+    load_problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: Path) -> ConfigDocument:
+        """Read the file; a config with schema errors still opens, with the errors listed.
+
+        A TOML syntax error cannot be shown in a form and raises ConfigError.
+        """
+        raw = read_toml(path)
+        problems: list[str] = []
+        try:
+            data = config_data(parse_config(raw, str(path)))
+        except ConfigError as exc:
+            problems = exc.lines()
+            preset = raw.get("preset") if isinstance(raw.get("preset"), str) else ""
+            data = deep_merge(preset_baseline(preset or ""), raw)
+        baseline = preset_baseline(str(data.get("preset") or ""))
+        return cls(path, data, baseline, copy.deepcopy(data), stamp=FileStamp.of(path), load_problems=problems)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def dirty(self) -> bool:
+        return self.data != self.saved
+
+    def get(self, path: str) -> Any:
+        return get_value(self.data, path)
+
+    def set(self, path: str, value: Any) -> None:
+        self.field_errors.pop(path, None)
+        set_value(self.data, path, value)
+
+    def baseline_value(self, path: str) -> Any:
+        return get_value(self.baseline, path)
+
+    def differs_from_preset(self, path: str) -> bool:
+        return self.get(path) != self.baseline_value(path)
+
+    def validate(self) -> Config | ConfigError:
+        """The Config the data makes, or every problem (typing errors first, each naming its key)."""
+        if self.field_errors:
+            return ConfigError([ConfigProblem(msg, key=key) for key, msg in self.field_errors.items()], str(self.path))
+        try:
+            return parse_config(copy.deepcopy(self.data), str(self.path))
+        except ConfigError as exc:
+            return exc
+
+    def save(self) -> ConfigError | None:
+        """Write the file if the data is valid; the error otherwise (nothing written)."""
+        result = self.validate()
+        if isinstance(result, ConfigError):
+            return result
+        save_config(result, self.path)
+        self.data = config_data(result)
+        self.saved = copy.deepcopy(self.data)
+        self.stamp = FileStamp.of(self.path)
+        return None
+
+    def changed_on_disk(self) -> bool:
+        return FileStamp.of(self.path) != self.stamp
+
+    def load_preset(self, name: str) -> None:
+        """Start over from a preset, keeping what is specific to this run (base model, data, prompts)."""
+        keep = {
+            "model.base": self.get("model.base"),
+            "data.concepts": self.get("data.concepts"),
+            "sampling.prompts": self.get("sampling.prompts"),
+        }
+        self.baseline = preset_baseline(name)
+        self.data = copy.deepcopy(self.baseline)
+        for key, value in keep.items():
+            if value:
+                set_value(self.data, key, value)
+        self.field_errors.clear()

@@ -1,0 +1,174 @@
+"""One form row per option, with the widget its type calls for.
+
+Rows are generated from OptionInfo, never written per option: a new schema
+option shows up in the form with no UI code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from tuitrain.config.fields import OptionInfo
+from tuitrain.tui.config_editor.document import ConfigDocument
+from tuitrain.tui.config_editor.values import (
+    ValueProblem,
+    format_value,
+    is_optional,
+    parse_text,
+    path_warning,
+    widget_kind,
+)
+
+
+def widget_id(path: str) -> str:
+    """A DOM id for a config key ('data.concepts[0].path' -> 'f-data-concepts-0-path')."""
+    return "f-" + path.replace(".", "-").replace("[", "-").replace("]", "")
+
+
+class PathSuggester(Suggester):
+    """Completes file and folder names relative to the config's folder, as a shell would."""
+
+    def __init__(self, base_dir: Path) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.base_dir = base_dir
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        head, _, stem = value.rpartition("/")
+        folder_text = head + "/" if head or value.startswith("/") else ""
+        folder = Path(os.path.expanduser(folder_text or "."))
+        folder = folder if folder.is_absolute() else self.base_dir / folder
+        try:
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+        except OSError:
+            return None
+        for name in names:
+            if name.startswith(stem) and not name.startswith(".") and name != stem:
+                return folder_text + name
+        return None
+
+
+class FieldRow(Vertical):
+    """Label, widget and message line of one option at one key."""
+
+    class Edited(Message):
+        """The row wrote a new value (or a typing error) into the document."""
+
+        def __init__(self, row: FieldRow) -> None:
+            super().__init__()
+            self.row = row
+
+    DEFAULT_CSS = """
+    FieldRow { height: auto; margin: 0 0 0 0; }
+    FieldRow > Horizontal { height: auto; }
+    FieldRow .name { width: 26; height: 1; padding: 0 1 0 0; }
+    FieldRow.changed .name { color: $warning; text-style: bold; }
+    FieldRow Input, FieldRow Select { width: 1fr; }
+    FieldRow Switch { height: 1; border: none; padding: 0; width: auto; }
+    FieldRow Switch:focus { border: none; background-tint: $foreground 10%; }
+    FieldRow .message { height: auto; color: $error; padding: 0 0 0 26; display: none; }
+    FieldRow .message.warning { color: $warning; }
+    FieldRow .message.shown { display: block; }
+    """
+
+    def __init__(self, option: OptionInfo, path: str, document: ConfigDocument) -> None:
+        super().__init__(id=widget_id(path), classes=f"field {option.level}")
+        self.option = option
+        self.path = path
+        self.document = document
+        self.kind = widget_kind(option)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(self._label_text(), classes="name")
+            yield self._make_editor()
+        yield Static("", classes="message", markup=False)
+
+    def _make_editor(self) -> Widget:
+        value = self.document.get(self.path)
+        if self.kind == "switch":
+            return Switch(bool(value), animate=False, classes="editor")
+        if self.kind == "select":
+            options = [(str(c), c) for c in self.option.choices or ()]
+            blank = is_optional(self.option)
+            current = value if value in (self.option.choices or ()) else Select.NULL
+            return Select(options, value=current, allow_blank=blank, compact=True, classes="editor")
+        suggester = PathSuggester(self.document.base_dir) if self.kind == "path" else None
+        placeholder = "unset" if is_optional(self.option) else ""
+        return Input(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
+                     select_on_focus=False, classes="editor")
+
+    def _label_text(self) -> str:
+        mark = "● " if self.changed else "  "
+        return f"{mark}{self.option.name}"
+
+    @property
+    def changed(self) -> bool:
+        """Differs from the preset; list items are compared as a whole list (see ListEditor)."""
+        return "[" not in self.path and self.document.differs_from_preset(self.path)
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one(".editor")
+
+    # --- edits -------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            value = parse_text(self.option, event.value)
+        except ValueProblem as exc:
+            self.document.field_errors[self.path] = str(exc)
+        else:
+            self.document.set(self.path, value)
+        self.post_message(self.Edited(self))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.document.set(self.path, event.value)
+        self.post_message(self.Edited(self))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        value: Any = None if event.value is Select.NULL else event.value
+        if self.document.get(self.path) != value:
+            self.document.set(self.path, value)
+            self.post_message(self.Edited(self))
+
+    # --- display -----------------------------------------------------------------------
+
+    def show(self, schema_problem: str = "") -> None:
+        """Refresh the preset mark and the message: typing error, schema problem, or path warning."""
+        self.set_class(self.changed, "changed")
+        self.query_one(".name", Label).update(self._label_text())
+        message = self.document.field_errors.get(self.path) or schema_problem
+        warning = ""
+        if not message and self.kind == "path":
+            warning = path_warning(self.option, str(self.document.get(self.path) or ""), self.document.base_dir)
+        line = self.query_one(".message", Static)
+        line.update(message or warning)
+        line.set_class(bool(message or warning), "shown")
+        line.set_class(bool(warning) and not message, "warning")
+        self.editor.set_class(bool(message), "-invalid")
+
+    def reload(self) -> None:
+        """Put the document's value back into the widget (after a reset or a preset load)."""
+        value = self.document.get(self.path)
+        editor = self.editor
+        with editor.prevent(Input.Changed, Switch.Changed, Select.Changed):
+            if isinstance(editor, Switch):
+                editor.value = bool(value)
+            elif isinstance(editor, Select):
+                editor.value = value if value in (self.option.choices or ()) else Select.NULL
+            elif isinstance(editor, Input):
+                editor.value = format_value(value)
