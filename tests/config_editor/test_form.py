@@ -182,3 +182,33 @@ async def test_changed_on_disk_is_reported_and_reloads(run_config: Path) -> None
         await pilot.pause()
         assert screen.document.get("lora.rank") == 48
         assert screen.row("lora.rank").query_one(Input).value == "48"
+
+
+async def test_the_done_when_walkthrough(run_config: Path, tmp_path: Path) -> None:
+    """Issue 7's 'done when': a run from sdxl-lora; set base, data, rank; Prodigy at lr 1; the side
+    panel follows; save; `tuitrain check` accepts the file."""
+    from tests.conftest import run_cli
+    from tests.tui.conftest import make_dataset
+
+    base = tmp_path / "my-sdxl"
+    base.mkdir()
+    new_data = make_dataset(tmp_path / "5_elf")
+    app = ConfigEditorApp(run_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        derived = screen.query_one("#derived")
+        await wait_for(pilot, lambda: "total steps" in str(derived.render()))
+        before = str(derived.render())
+        await type_into(pilot, screen.row("model.base"), str(base))
+        await type_into(pilot, screen.row("data.concepts[0].path"), str(new_data))
+        await type_into(pilot, screen.row("lora.rank"), "8")
+        screen.row("optimizer.name").query_one(Select).value = "prodigy"
+        await type_into(pilot, screen.row("training.learning_rate"), "1")
+        await wait_for(pilot, lambda: str(derived.render()) != before and "estimate" in str(derived.render()))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    config = load_config(run_config)
+    assert (config.model.base, config.lora.rank, config.optimizer.name) == (str(base), 8, "prodigy")
+    assert config.training.learning_rate == 1.0 and config.data.concepts[0].path == str(new_data)
+    check = run_cli("check", str(run_config))
+    assert check.returncode == 0, check.stdout + check.stderr
