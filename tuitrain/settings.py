@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,7 @@ from typing import Any
 
 from tuitrain.resources import user_config_dir
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib
+from tuitrain.tomlcompat import tomllib
 
 SETTINGS_FILE = "settings.toml"
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "unicode")

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from tuitrain.cli.common import target
+from tuitrain.cli.common import target, tui_settings
 from tuitrain.cli.main import UserError
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuitrain.settings import load_settings
-    from tuitrain.tui.image_protocol import ProtocolResolver, requested_protocol
-
     run_dir, config_path = target(args)
     if run_dir is None:
         raise UserError(f"{args.target}: a config file is not a run; `tuitrain train {args.target}` makes one")
-    settings = load_settings()
-    try:
-        requested = requested_protocol(settings.settings.image_protocol)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    resolver = ProtocolResolver(requested)  # asks the terminal while Textual imports
+    settings, resolver = tui_settings()
     from tuitrain.tui.dashboard.app import AttachApp
 
     app = AttachApp(run_dir, resolver.result().protocol, settings)

@@ -15,7 +15,7 @@ from typing import Any
 from tuitrain.cli.common import target
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.config import Config, load_config
-from tuitrain.config.io import resolve_path
+from tuitrain.config.io import looks_like_local_path, resolve_path
 
 
 def config_readiness(config: Config, config_dir: Path) -> list[str]:
@@ -26,8 +26,7 @@ def config_readiness(config: Config, config_dir: Path) -> list[str]:
     else:
         base = config.model.base
         path = resolve_path(base, config_dir)
-        looks_local = base.startswith((".", "/", "~")) or base.endswith(".safetensors") or base.count("/") > 1
-        if looks_local and not path.exists():
+        if looks_like_local_path(base) and not path.exists():
             problems.append(f"model.base: {path}: no such file or folder")
     if not config.data.concepts:
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")

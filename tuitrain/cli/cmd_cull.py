@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuitrain.cli.common import tui_settings
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 
 if TYPE_CHECKING:
@@ -116,19 +117,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace, folder: Path) -> int:
-    from tuitrain.settings import load_settings
-    from tuitrain.tui.image_protocol import ProtocolResolver, requested_protocol
-
     if args.resolution is not None and args.resolution < 64:
         raise UserError(f"--resolution must be at least 64, got {args.resolution}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    settings = load_settings()
-    try:
-        requested = requested_protocol(settings.settings.image_protocol, args.image_protocol)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    resolver = ProtocolResolver(requested)  # asks the terminal while the rest is imported
+    settings, resolver = tui_settings(args.image_protocol)
     from tuitrain.cli.common import workspace
     from tuitrain.tui.app import TuitrainApp
     from tuitrain.tui.review.source import ReviewSource

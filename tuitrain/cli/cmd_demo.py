@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuitrain.cli.common import workspace
+from tuitrain.cli.common import tui_settings, workspace
 from tuitrain.cli.main import UserError
 
 
@@ -28,17 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _tui(args: argparse.Namespace, ws) -> int:  # type: ignore[no-untyped-def]
     from tuitrain.demo.setup import NOTICE, prepare_demo
-    from tuitrain.settings import load_settings
-    from tuitrain.tui.image_protocol import ProtocolResolver, requested_protocol
-
     print(NOTICE)
     demo = prepare_demo(ws)
-    settings = load_settings()
-    try:
-        requested = requested_protocol(settings.settings.image_protocol)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    resolver = ProtocolResolver(requested)  # asks the terminal while Textual imports
+    settings, resolver = tui_settings()
     from tuitrain.demo.app import DemoApp
 
     DemoApp(ws, demo.run, image_protocol=resolver.result(), settings=settings).run()

@@ -20,3 +20,20 @@ def target(args: argparse.Namespace) -> tuple[RunDir | None, Path]:
         return find_run(args.target, workspace(args))
     except RunNotFound as exc:
         raise UserError(str(exc)) from None
+
+
+def tui_settings(flag: str | None = None):  # type: ignore[no-untyped-def]
+    """(the user's settings, a ProtocolResolver already asking the terminal on a thread).
+
+    Every command that opens the TUI starts here, so the terminal's answers about image
+    support arrive while Textual imports; `flag` is a command-line --image-protocol.
+    """
+    from tuitrain.settings import load_settings
+    from tuitrain.tui.image_protocol import ProtocolResolver, requested_protocol
+
+    settings = load_settings()
+    try:
+        requested = requested_protocol(settings.settings.image_protocol, flag)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return settings, ProtocolResolver(requested)

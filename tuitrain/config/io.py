@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +21,7 @@ from tuitrain.config.errors import ConfigError, ConfigProblem, problems_from_val
 from tuitrain.config.migrate import migrate
 from tuitrain.config.schema import Config
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from tuitrain.tomlcompat import tomllib
 
 Data = dict[str, Any]
 
@@ -150,6 +146,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_config(config: Config, path: str | os.PathLike[str]) -> None:
     atomic_write_text(Path(path), dump_config(config))
+
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin")
+
+
+def looks_like_local_path(value: str) -> bool:
+    """Whether a model value means a file or folder (else a hub id like `owner/name`)."""
+    return value.startswith((".", "/", "~")) or value.endswith(MODEL_FILE_SUFFIXES) or value.count("/") > 1
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:

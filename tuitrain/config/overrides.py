@@ -8,7 +8,6 @@ not parse is passed through unchanged, so validation names it like any other.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Sequence
 from typing import Any, get_args, get_origin
 
@@ -18,10 +17,7 @@ from tuitrain.config.errors import ConfigError, ConfigProblem, suggest_key
 from tuitrain.config.fields import unwrap_optional
 from tuitrain.config.schema import Config
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from tuitrain.tomlcompat import tomllib
 
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 _TRUE = {"true", "yes", "on", "1"}

@@ -8,9 +8,6 @@ from typing import Any
 
 from tuitrain.runs.layout import RunDir, valid_run_name
 
-_MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin")
-
-
 class RunNotCreated(ValueError):
     """Why the run could not be made, in words meant for the user (the config's own errors
     come as ConfigError, one line per key)."""
@@ -21,8 +18,9 @@ def base_model_value(value: str) -> str:
     path = Path(value).expanduser()
     if path.exists():
         return str(path.resolve())
-    looks_local = value.startswith((".", "/", "~")) or value.endswith(_MODEL_SUFFIXES) or value.count("/") > 1
-    if looks_local:
+    from tuitrain.config.io import looks_like_local_path
+
+    if looks_like_local_path(value):
         raise RunNotCreated(f"base model {value}: no such file or folder")
     return value
 

@@ -19,6 +19,7 @@ from tuitrain.config import Config
 from tuitrain.dataset import (
     CaptionOptions,
     ConceptScan,
+    ImageInfo,
     apply_caption_options,
     assign_buckets,
     load_rgb,
@@ -49,6 +50,7 @@ class TrainingData:
         self.scans: list[ConceptScan] = []
         self.samples: list[Sample] = []
         self.repeats: list[int] = []
+        self._images: list[ImageInfo] = []  # by sample index: captions are looked up on every step
         for ci, spec in enumerate(concept_specs(config, config_dir)):
             scan = scan_concept(spec, cache_dir=cache_dir)
             self.scans.append(scan)
@@ -56,6 +58,7 @@ class TrainingData:
                 self.samples.append(
                     Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size)
                 )
+                self._images.append(image)
                 self.repeats.append(scan.repeats)
         self.caption_options = CaptionOptions(
             shuffle_tags=config.data.shuffle_tags,
@@ -65,9 +68,7 @@ class TrainingData:
 
     def base_caption(self, sample: Sample, rng: random.Random) -> str:
         """The caption before shuffling/dropout (drawn from the prompt file when that is the source)."""
-        scan = self.scans[sample.concept]
-        image = next(i for i in scan.images if i.path == sample.path)
-        return scan.caption_for(image, rng)
+        return self.scans[sample.concept].caption_for(self._images[sample.index], rng)
 
     def caption(self, sample: Sample, rng: random.Random) -> str:
         return apply_caption_options(self.base_caption(sample, rng), self.caption_options, rng)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from tuitrain.runs import RunDir, list_runs, run_status
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib
+from tuitrain.tomlcompat import tomllib
 
 STATE_STYLE = {
     "never started": "dim",

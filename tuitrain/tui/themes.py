@@ -6,7 +6,6 @@ message, never a crash; a user theme with a built-in's name replaces it.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,7 @@ from textual.theme import Theme
 
 from tuitrain.resources import data_dir, user_config_dir
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib
+from tuitrain.tomlcompat import tomllib
 
 _FIELDS = {
     "name", "primary", "secondary", "warning", "error", "success", "accent", "foreground",
