@@ -81,6 +81,8 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     data["data"]["concepts"][1]["instance_prompt"] = "photo of sks"
     data["sampling"]["prompts"][0].update(width=768, height=512)
     data["training"]["device"] = "cuda:1"
+    data["lora"]["use_dora"] = False  # DoRA is LoRA-only, and lora.type is changed too
+    data["embedding"]["token"] = "<some-token>"  # one word
     config = parse_config(data)
     path = tmp_path / "c.toml"
     save_config(config, path)

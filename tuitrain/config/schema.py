@@ -130,6 +130,18 @@ class DataSection(Section):
         True, "Cache text encoder outputs on disk (ignored while the text encoder trains)."
     )
     workers: int = option(2, "Background data-loading workers.", ge=0, le=64)
+    mask_suffix: str = option(
+        "-masklabel.png",
+        "Mask files are named <image stem> + this suffix (OneTrainer's convention); used by masked_loss and "
+        "inpainting models.",
+    )
+    random_mask_probability: float = option(
+        1.0,
+        "Inpainting models: the chance that an image without a mask file gets a random mask (else the whole "
+        "image is masked, which teaches plain text-to-image).",
+        ge=0.0,
+        le=1.0,
+    )
 
     @field_validator("resolution")
     @classmethod
@@ -174,6 +186,14 @@ class TrainingSection(Section):
     gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: less VRAM, ~20-30% slower.")
     noise_offset: float = option(0.0, "Noise offset (0.05-0.1 helps very dark and bright images; 0: off).", ge=0.0, le=1.0)
     min_snr_gamma: float = option(0.0, "Min-SNR loss weighting gamma (5 is common; 0: off).", ge=0.0, le=100.0)
+    masked_loss: bool = option(
+        False,
+        "Weight the loss by each image's mask (<image>-masklabel.png: white = learn, black = ignore); "
+        "images without a mask file weigh everywhere the same.",
+    )
+    unmasked_weight: float = option(
+        0.1, "With masked_loss: the loss weight of areas outside the mask (0: ignore them entirely).", ge=0.0, le=1.0
+    )
     seed: int = option(42, "Seed for noise, shuffling and augmentations: the same seed repeats the run.", ge=0)
     device: str = option("auto", "Device to train on: auto, cpu, cuda, cuda:1, ...")
 
@@ -210,6 +230,15 @@ class OptimizerSection(Section):
 class LoraSection(Section):
     group = "lora"
 
+    type: Literal["lora", "lokr", "loha"] = option(
+        "lora",
+        "Adapter type: lora (low-rank), lokr (LyCORIS Kronecker product), loha (LyCORIS Hadamard product). "
+        "All three are saved in the LyCORIS/kohya names ComfyUI and A1111 load.",
+        level="essential",
+    )
+    lokr_factor: int = option(
+        -1, "LoKr: split each weight's dimensions by this factor (-1: as square as possible).", ge=-1, le=1024
+    )
     rank: int = option(16, "LoRA rank (dim): capacity of the adapter.", level="essential", ge=1, le=1024)
     alpha: float = option(
         16.0, "LoRA alpha: the update is scaled by alpha / rank.", level="essential", gt=0.0, le=4096.0
@@ -227,6 +256,14 @@ class LoraSection(Section):
     )
 
     @model_validator(mode="after")
+    def _dora_is_lora_only(self) -> LoraSection:
+        if self.use_dora and self.type != "lora":
+            raise ValueError(f"use_dora: DoRA applies to type = 'lora' only, not {self.type!r}")
+        if self.lokr_factor == 0:
+            raise ValueError("lokr_factor: must be -1 (automatic) or a positive factor, got 0")
+        return self
+
+    @model_validator(mode="after")
     def _something_trains(self) -> LoraSection:
         if not (self.train_attention or self.train_ff or self.train_conv or self.train_text_encoder):
             raise ValueError(
@@ -234,6 +271,63 @@ class LoraSection(Section):
                 "train_text_encoder are all false)"
             )
         return self
+
+
+class EmbeddingSection(Section):
+    """Textual inversion: new token embeddings, everything else frozen."""
+
+    group = "lora"
+
+    token: str = option(
+        "<tuitrain>",
+        "Placeholder token: write it in the captions (e.g. instance_prompt = 'photo of <tuitrain>'); at "
+        "generation, the embedding's file name is the token in A1111 and ComfyUI ('embedding:name').",
+        level="essential",
+    )
+    vectors: int = option(4, "Vectors per token: more capture more detail but take more of the 75-token prompt.",
+                          level="essential", ge=1, le=75)
+    initial_text: str = option(
+        "*", "Words whose embeddings start the new vectors (repeated or cut to the vector count); '*' is neutral."
+    )
+    learning_rate: float | None = option(
+        5e-3, "Learning rate of the embedding vectors (unset: training.learning_rate).", gt=0.0, le=10.0
+    )
+
+    @model_validator(mode="after")
+    def _token_is_one_word(self) -> EmbeddingSection:
+        if not self.token.strip() or any(c.isspace() for c in self.token):
+            raise ValueError(f"token: must be one word without spaces, got {self.token!r}")
+        if not self.initial_text.strip():
+            raise ValueError("initial_text: must not be empty (use '*' for a neutral start)")
+        return self
+
+
+class FinetuneSection(Section):
+    """Full fine-tune: the denoiser's own weights train."""
+
+    group = "lora"
+
+    train_text_encoder: bool = option(False, "Also fine-tune the text encoder(s).")
+    text_encoder_lr: float | None = option(
+        None, "Learning rate of the text encoder(s). Unset: training.learning_rate.", gt=0.0, le=10.0
+    )
+    single_file: bool = option(
+        True, "Save a single-file .safetensors checkpoint (A1111, ComfyUI, from_single_file)."
+    )
+    diffusers_folder: bool = option(True, "Save a diffusers folder (from_pretrained) on the final save.")
+
+
+class EmaSection(Section):
+    """An exponential moving average of the trained weights."""
+
+    group = "training"
+
+    mode: Literal["off", "gpu", "cpu"] = option(
+        "off", "Keep an EMA of the trained weights: off, gpu (fast, uses VRAM) or cpu (saves VRAM, slower)."
+    )
+    decay: float = option(0.999, "EMA decay per update (closer to 1: a longer memory).", ge=0.0, lt=1.0)
+    update_every: int = option(1, "Update the EMA every N optimizer steps.", ge=1, le=10000)
+    sample_with_ema: bool = option(True, "Draw samples with the EMA weights (they are also what gets saved).")
 
 
 class SamplePrompt(Section):
@@ -307,6 +401,13 @@ class Config(BaseModel):
     training: TrainingSection = option(default_factory=TrainingSection, help="The training run.")
     optimizer: OptimizerSection = option(default_factory=OptimizerSection, help="The optimizer.")
     lora: LoraSection = option(default_factory=LoraSection, help="The LoRA adapter (training.method = 'lora').")
+    embedding: EmbeddingSection = option(
+        default_factory=EmbeddingSection, help="Textual inversion (training.method = 'embedding')."
+    )
+    finetune: FinetuneSection = option(
+        default_factory=FinetuneSection, help="Full fine-tune (training.method = 'finetune')."
+    )
+    ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
 

@@ -1,7 +1,7 @@
 """The training loop: one readable file that knows neither the model family nor the file formats.
 
-Everything that differs between families is behind FamilyAdapter; LoRA specifics
-are in methods/lora.py; formats in export/. Determinism: every random draw is
+Everything that differs between families is behind FamilyAdapter; what trains and
+how it is saved is behind TrainingMethod (methods/); formats in export/. Determinism: every random draw is
 seeded from (seed, epoch, position), so a run resumed from a backup continues
 exactly as the uninterrupted run would have (bit-exact on CPU).
 """
@@ -31,6 +31,7 @@ from tuitrain.trainer.data import TrainingData, epoch_batches, load_pixels, rand
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.families.sdxl import size_conditioning
+from tuitrain.trainer.methods import SaveRequest, build_method
 from tuitrain.trainer.optim import build_optimizer, build_scheduler
 
 
@@ -148,7 +149,12 @@ class Trainer:
         self.parts.vae.requires_grad_(False)
         self.parts.vae.to(self.device, dtype=torch.float32)
 
-        self.method = self._make_method()
+        self.method = build_method(cfg, self.parts, self.adapter)
+        self.ema = None
+        if cfg.ema.mode != "off":
+            from tuitrain.trainer.ema import Ema
+
+            self.ema = Ema(self.method.trainable_parameters(), cfg.ema, self.device)
         if cfg.training.gradient_checkpointing:
             self.parts.denoiser.enable_gradient_checkpointing()
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
@@ -166,32 +172,19 @@ class Trainer:
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
 
         lr = cfg.training.learning_rate
-        self.optimizer = build_optimizer(self.method.param_groups(lr, cfg.lora.text_encoder_lr), cfg.optimizer, lr, self.device)
+        self.optimizer = build_optimizer(self.method.param_groups(lr), cfg.optimizer, lr, self.device)
         self.scheduler = build_scheduler(self.optimizer, cfg.training, self.total_steps)
         # accelerate owns devices, autocast, fp16 loss scaling and (later) multi-GPU wrapping.
         self.parts.denoiser, self.optimizer, self.scheduler = self.accelerator.prepare(
             self.parts.denoiser, self.optimizer, self.scheduler
         )
-
-    def _make_method(self):  # type: ignore[no-untyped-def]
-        from tuitrain.trainer.methods.lora import inject_lora
-
-        cfg, adapter = self.config, self.adapter
-        if cfg.training.method != "lora":
-            raise TrainingError(f"training.method: {cfg.training.method!r} is not available in this version (lora is)")
-        encoders = self.parts.text_encoders if cfg.lora.train_text_encoder else []
-        return inject_lora(
-            self.parts.denoiser, encoders, cfg.lora,
-            unet_target_modules=list(adapter.attention_modules),
-            unet_ff_modules=list(adapter.feed_forward_modules),
-            unet_conv_modules=list(adapter.conv_modules),
-            text_encoder_target_modules=list(adapter.text_encoder_modules),
-        )
+        for module in self.method.modules_to_prepare():
+            self.accelerator.prepare(module)
 
     def _text_cacheable(self) -> bool:
         d = self.config.data
         fixed = all(c.caption != "prompt-file" for c in self.config.data.concepts)
-        return d.cache_text_embeddings and fixed and not d.shuffle_tags and d.caption_dropout == 0 and not self.config.lora.train_text_encoder
+        return d.cache_text_embeddings and fixed and not d.shuffle_tags and d.caption_dropout == 0 and not self.method.trains_text_encoders
 
     # -- one batch --------------------------------------------------------------------------
     def _sample_rng(self, epoch: int, batch: int, slot: int) -> random.Random:
@@ -218,9 +211,9 @@ class Trainer:
 
     def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
         clip_skip = self.config.model.clip_skip
+        captions = [self.method.prepare_caption(c) for c in captions]
         if self.text_cache is None:
-            grad = self.config.lora.train_text_encoder
-            with torch.set_grad_enabled(grad):
+            with torch.set_grad_enabled(self.method.trains_text_encoders):
                 return self.adapter.encode_text(self.parts, captions, clip_skip)
         rows: list[dict[str, torch.Tensor]] = []
         for caption in captions:
@@ -263,6 +256,7 @@ class Trainer:
             "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else {},
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def backup(self, pos: Position) -> None:
@@ -273,13 +267,18 @@ class Trainer:
         self.emit("backup", step=pos.step, epoch=pos.epoch, path=str(path))
 
     def resume(self) -> Position:
-        from tuitrain.trainer.methods.lora import load_lora_state
-
         found = backups.latest_backup(self.run.checkpoints, warn=lambda m: self.log(m, "warning"))
         if found is None:
             return Position()
-        load_lora_state(self.method, found.weights)
+        self.method.load_state_dict(found.weights)
         st = found.state
+        if self.ema is not None:
+            if not st.get("ema"):
+                raise TrainingError(
+                    f"ema.mode: {self.config.ema.mode!r}, but backup {found.path.name} has no EMA state "
+                    "(it was made with ema.mode = 'off'); set ema.mode = 'off' to resume it"
+                )
+            self.ema.load_state_dict(st["ema"])
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         if self.accelerator.scaler is not None and st["scaler"]:
@@ -290,43 +289,33 @@ class Trainer:
         return Position(st["step"], st["epoch"], st["batch"])
 
     # -- outputs ----------------------------------------------------------------------------
-    def save(self, pos: Position, final: bool = False) -> Path:
-        from tuitrain.trainer.export.kohya_lora import save_kohya_lora
-        from tuitrain.trainer.export.metadata import lora_metadata
+    def weights_for_output(self, use_ema: bool = True):  # type: ignore[no-untyped-def]
+        """A context in which the model holds the weights to save or sample with (the EMA, when on)."""
+        import contextlib
 
+        if self.ema is not None and use_ema:
+            return self.ema.applied()
+        return contextlib.nullcontext()
+
+    def save(self, pos: Position, final: bool = False) -> Path:
         cfg = self.config
         name = cfg.saving.name or self.run.name
         stem = name if final else f"{name}-step{pos.step:06d}"
-        metadata = lora_metadata(
-            family=cfg.model.family, rank=cfg.lora.rank, alpha=cfg.lora.alpha, output_name=stem,
-            training_started_at=self.started_at, steps=pos.step, epoch=pos.epoch, resolution=cfg.data.resolution,
-            v_prediction=self.parts.prediction_type == "v_prediction",
-            conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
-            conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
-            use_dora=cfg.lora.use_dora,
-        )
-        # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
-        encoders = self.parts.text_encoders
-        path = save_kohya_lora(self.run.output / f"{stem}.safetensors", self.parts.denoiser, encoders,
-                               save_dtype=cfg.saving.dtype, metadata=metadata)
-        if cfg.saving.diffusers_format:
-            from tuitrain.trainer.export.kohya_lora import save_diffusers_lora
-
-            save_diffusers_lora(self.run.output / f"{stem}-diffusers", type(self.parts.pipeline), self.method,
-                                save_dtype=cfg.saving.dtype)
+        request = SaveRequest(self.run.output, stem, final, pos.step, pos.epoch, self.started_at)
+        self.run.output.mkdir(parents=True, exist_ok=True)
+        with self.weights_for_output():
+            path = self.method.save(request)
         if not final and cfg.saving.keep_last:
-            saved = sorted(self.run.output.glob(f"{name}-step*.safetensors"))
-            for old in saved[: -cfg.saving.keep_last]:
-                old.unlink(missing_ok=True)
-                shutil.rmtree(old.with_name(old.stem + "-diffusers"), ignore_errors=True)
+            _drop_old_saves(self.run.output, name, cfg.saving.keep_last)
         self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final)
         return path
 
     def sample(self, pos: Position) -> None:
         from tuitrain.trainer.sampling import draw_samples
 
-        for index, (path, prompt) in enumerate(draw_samples(self, pos)):
-            self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
+        with self.weights_for_output(self.config.ema.sample_with_ema):
+            for index, (path, prompt) in enumerate(draw_samples(self, pos)):
+                self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
 
     def memory(self) -> None:
         if self.device.type == "cuda":
@@ -397,7 +386,10 @@ class Trainer:
                 self.optimizer.step()  # with fp16, accelerate's scaler skips steps whose gradients overflowed
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                self.method.after_optimizer_step()
                 pos.step += 1
+                if self.ema is not None:
+                    self.ema.update(pos.step)
                 now = time.monotonic()
                 self.emit("step", step=pos.step, epoch=pos.epoch + 1, loss=sum(losses) / len(losses),
                           lr=self.scheduler.get_last_lr()[0], grad_norm=float(grad_norm), it_per_s=1 / max(now - t_last, 1e-9))
@@ -430,6 +422,24 @@ class Trainer:
             self.save(pos)
 
 
+def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
+    """Keep the newest `keep` intermediate saves: every file or folder of an older step goes."""
+    import re
+
+    pattern = re.compile(re.escape(name) + r"-step(\d{6})")
+    by_step: dict[str, list[Path]] = {}
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match:
+            by_step.setdefault(match.group(1), []).append(path)
+    for step in sorted(by_step)[:-keep]:
+        for path in by_step[step]:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def run_training(run: RunDir, config: Config, config_dir: Path, display: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Train `run` to the end (or until stopped); returns a process exit code."""
     write_pidfile(run.pidfile)
@@ -459,7 +469,7 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
         log_path = run.root / "trainer-error.txt"
         log_path.write_text(traceback.format_exc())
         known = isinstance(exc, (TrainingError, torch.cuda.OutOfMemoryError)) or type(exc).__name__ in (
-            "ModelLoadError", "OptimizerUnavailable"
+            "ModelLoadError", "OptimizerUnavailable", "MethodUnavailable"
         )
         trainer.emit("error", message=message, traceback_path=str(log_path))
         trainer.emit("finished", status="failed", reason=message, step=trainer.pos.step)

@@ -17,11 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from tuitrain.config import Config
 from tuitrain.config.schema import LoraSection
+from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
+from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
 
 ADAPTER = "default"
 # diffusers' component names, in the order the family lists its text encoders.
@@ -239,3 +243,53 @@ def load_lora_state(handles: LoraHandles, state_dict: Mapping[str, torch.Tensor]
         unexpected = getattr(result, "unexpected_keys", None) or []
         if unexpected:
             raise ValueError(f"saved LoRA does not fit {name}: unexpected {unexpected[:3]}")
+
+
+class LoraMethod(TrainingMethod):
+    """training.method = "lora": a peft adapter on the UNet (and text encoders), saved in kohya format."""
+
+    def __init__(self, config: Config, parts: ModelParts, adapter: FamilyAdapter) -> None:
+        super().__init__(config, parts, adapter)
+        cfg = config.lora
+        self.trains_text_encoders = cfg.train_text_encoder
+        encoders = parts.text_encoders if cfg.train_text_encoder else []
+        self.handles = inject_lora(
+            parts.denoiser, encoders, cfg,
+            unet_target_modules=list(adapter.attention_modules),
+            unet_ff_modules=list(adapter.feed_forward_modules),
+            unet_conv_modules=list(adapter.conv_modules),
+            text_encoder_target_modules=list(adapter.text_encoder_modules),
+        )
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return self.handles.trainable_parameters()
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return self.handles.param_groups(lr, self.config.lora.text_encoder_lr)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.handles.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        load_lora_state(self.handles, state)
+
+    def save(self, request: SaveRequest) -> Path:
+        from tuitrain.trainer.export.kohya_lora import save_diffusers_lora, save_kohya_lora
+        from tuitrain.trainer.export.metadata import lora_metadata
+
+        cfg = self.config
+        metadata = lora_metadata(
+            family=cfg.model.family, rank=cfg.lora.rank, alpha=cfg.lora.alpha, output_name=request.stem,
+            training_started_at=request.started_at, steps=request.step, epoch=request.epoch,
+            resolution=cfg.data.resolution, v_prediction=self.parts.prediction_type == "v_prediction",
+            conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
+            conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
+            use_dora=cfg.lora.use_dora,
+        )
+        # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
+        path = save_kohya_lora(request.folder / f"{request.stem}.safetensors", self.parts.denoiser,
+                               self.parts.text_encoders, save_dtype=cfg.saving.dtype, metadata=metadata)
+        if cfg.saving.diffusers_format:
+            save_diffusers_lora(request.folder / f"{request.stem}-diffusers", type(self.parts.pipeline), self.handles,
+                                save_dtype=cfg.saving.dtype)
+        return path

@@ -22,7 +22,7 @@ from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.values import format_value, range_text, widget_kind
 from tuitrain.tui.config_editor.widgets import FieldRow
 
-TAB_TITLES = {"lora": "LoRA/embedding"}
+TAB_TITLES = {"lora": "Method"}
 # Values the step count depends on: the pre-flight scan re-runs only when one changes.
 STEP_KEYS = ("data", "training.batch_size", "training.gradient_accumulation", "training.epochs", "training.max_steps")
 DISK_CHECK_SECONDS = 1.0

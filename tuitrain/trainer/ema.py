@@ -1,0 +1,68 @@
+"""An exponential moving average of the trained weights, through diffusers' EMAModel.
+
+ema.mode = "gpu" keeps the average beside the weights; "cpu" keeps it in host memory
+and feeds EMAModel host copies of the weights (EMAModel itself mixes devices badly:
+its update subtracts a GPU tensor from a CPU one), which costs one device-to-host
+copy per update, so ema.update_every matters there. The average is what gets
+saved and (with sample_with_ema) what samples are drawn with; it is part of every
+backup, so a resumed run continues the same average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from tuitrain.config.schema import EmaSection
+
+
+class Ema:
+    def __init__(self, params: list[nn.Parameter], cfg: EmaSection, device: torch.device) -> None:
+        from diffusers.training_utils import EMAModel
+
+        self.params = params
+        self.cfg = cfg
+        self.device = device if cfg.mode == "gpu" else torch.device("cpu")
+        # foreach: one fused kernel per update instead of one per tensor.
+        self.model = EMAModel(self._view(), decay=cfg.decay, foreach=True)
+        self.model.to(self.device)
+
+    def _view(self) -> list[torch.Tensor]:
+        """The weights as EMAModel should see them: themselves (gpu) or host copies marked trainable (cpu)."""
+        if not self.params or self.params[0].device == self.device:
+            return list(self.params)
+        # requires_grad on the copies: EMAModel averages only parameters that train, else it copies them.
+        return [p.detach().to(self.device).requires_grad_(True) for p in self.params]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Called after optimizer step number `step` (1-based)."""
+        if step % self.cfg.update_every == 0:
+            self.model.step(self._view())
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """Within the block, the model's weights are the averages; afterwards exactly what they were."""
+        saved = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for param, average in zip(self.params, self.model.shadow_params):
+                param.copy_(average.to(param.device, param.dtype))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, value in zip(self.params, saved):
+                    param.copy_(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.model.state_dict()
+        state["shadow_params"] = [t.detach().cpu().clone() for t in state["shadow_params"]]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state)
+        self.model.to(self.device)
