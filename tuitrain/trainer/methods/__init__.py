@@ -14,6 +14,8 @@ from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
 # training.method -> "module:class", imported on use (each pulls in its own libraries).
 METHODS: dict[str, str] = {
     "lora": "tuitrain.trainer.methods.lora:LoraMethod",
+    "embedding": "tuitrain.trainer.methods.embedding:EmbeddingMethod",
+    "finetune": "tuitrain.trainer.methods.finetune:FinetuneMethod",
 }
 
 

@@ -1,0 +1,127 @@
+"""EMA of the trained weights: the average diffusers' EMAModel defines, saved, sampled with, resumed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageChops
+from safetensors.torch import load_file
+
+from tests.trainer.conftest import make_dataset
+from tests.trainer.test_train_e2e import _events, _new_run, _train
+from tests.trainer.test_train_features import _events as _kind_events
+from tests.trainer.test_train_features import _train as _train_in_process
+from tuitrain.config.schema import EmaSection
+from tuitrain.trainer.ema import Ema
+
+
+def _expected_decay(step: int, decay: float) -> float:
+    """diffusers EMAModel's schedule without warm-up: (1 + t) / (10 + t), capped at `decay`."""
+    t = step - 1
+    return 0.0 if t <= 0 else min(decay, (1 + t) / (10 + t))
+
+
+@pytest.mark.parametrize("mode", ["gpu", "cpu"])
+def test_the_average_follows_the_decay_schedule_every_nth_step(mode: str) -> None:
+    param = torch.nn.Parameter(torch.zeros(3))
+    ema = Ema([param], EmaSection(mode=mode, decay=0.9, update_every=2), torch.device("cpu"))
+    expected = torch.zeros(3)
+    updates = 0
+    for step in range(1, 21):
+        with torch.no_grad():
+            param.add_(1.0)
+        ema.update(step)
+        if step % 2 == 0:
+            updates += 1
+            d = _expected_decay(updates, 0.9)
+            expected = d * expected + (1 - d) * param.detach()
+    assert torch.allclose(ema.model.shadow_params[0], expected, atol=1e-6)
+    live = param.detach().clone()
+    with ema.applied():
+        assert torch.allclose(param.detach(), expected, atol=1e-6)
+    assert torch.equal(param.detach(), live)  # swapped back exactly
+
+
+def test_the_saved_file_holds_the_average_not_the_live_weights(tiny_model, tmp_path: Path) -> None:
+    """update_every beyond the run: the average stays at the initial LoRA, whose up-weights are zero."""
+    data = make_dataset(tmp_path / "data", count=4)
+    model = tiny_model("sd15")
+    run, code = _train_in_process(tmp_path, model, data, name="frozen-ema", ema={"mode": "cpu", "update_every": 10000})
+    assert code == 0, _kind_events(run)[-1]
+    frozen = load_file(run.output / "frozen-ema.safetensors")
+    ups = [v for k, v in frozen.items() if k.endswith("lora_up.weight")]
+    assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
+
+    live, code = _train_in_process(tmp_path, model, data, name="live")
+    assert code == 0
+    # decay 0: the average is the live weights, so the file equals the run without EMA.
+    zero, code = _train_in_process(tmp_path, model, data, name="zero-decay", ema={"mode": "gpu", "decay": 0.0})
+    assert code == 0
+    a, b = load_file(live.output / "live.safetensors"), load_file(zero.output / "zero-decay.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(torch.count_nonzero(v) for k, v in a.items() if k.endswith("lora_up.weight"))
+
+
+def test_samples_use_the_average_when_asked(tiny_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=4)
+    sampling = {"every_epochs": 2, "before_training": True, "steps": 2, "prompts": [{"prompt": "a red square"}]}
+
+    def first_and_last(name: str, sample_with_ema: bool) -> tuple[Image.Image, Image.Image]:
+        run, code = _train_in_process(tmp_path, tiny_model("sd15"), data, name=name, sampling=sampling,
+                                      training={"epochs": 2, "learning_rate": 5e-2},
+                                      ema={"mode": "gpu", "update_every": 10000, "sample_with_ema": sample_with_ema})
+        assert code == 0, _kind_events(run)[-1]
+        paths = [Path(e["path"]) for e in _kind_events(run, "sample")]
+        assert len(paths) == 2
+        return Image.open(paths[0]).convert("RGB"), Image.open(paths[-1]).convert("RGB")
+
+    before, after = first_and_last("with-ema", True)
+    assert ImageChops.difference(before, after).getbbox() is None  # the (never updated) average = the start
+    before, after = first_and_last("live", False)
+    assert ImageChops.difference(before, after).getbbox() is not None
+
+
+def test_sigkill_then_resume_continues_the_same_average(cli, tiny_model, tmp_path: Path) -> None:
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
+    common = ("training.epochs=6", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
+              "ema.mode=cpu", "ema.decay=0.8", "ema.update_every=2")
+    straight = _new_run(cli, "straight", model, data, *common)
+    assert _train(straight).returncode == 0
+    reference = load_file(straight.output / "straight.safetensors")
+
+    broken = _new_run(cli, "broken", model, data, *common)
+    assert cli("train", "broken", "--detach").returncode == 0
+    kill_at = random.Random().randint(4, 19)
+    deadline, pid = time.monotonic() + 120, None
+    while time.monotonic() < deadline:
+        events = _events(broken)
+        pid = next((e["pid"] for e in events if e["type"] == "started"), pid)
+        if any(e["type"] == "step" and e["step"] >= kill_at for e in events):
+            break
+        time.sleep(0.02)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    out = _train(broken)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
+    result = load_file(broken.output / "broken.safetensors")
+    assert result.keys() == reference.keys()
+    for key in reference:
+        assert torch.equal(result[key], reference[key]), key
+
+
+def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(cli, tiny_model, tmp_path: Path) -> None:
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data", count=4)
+    run = _new_run(cli, "switch", model, data, "training.max_steps=2", "saving.backup_every_steps=1")
+    assert _train(run).returncode == 0
+    assert any(run.checkpoints.glob("step-*"))
+    out = _train(run, "--set", "ema.mode=gpu", "--set", "training.max_steps=4")
+    assert out.returncode != 0
+    assert "ema.mode" in out.stdout + out.stderr and "Traceback" not in out.stderr
