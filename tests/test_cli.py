@@ -17,8 +17,10 @@ def test_help_lists_every_fixed_command(cli) -> None:
 def test_presets_lists_each_with_description(cli) -> None:
     out = cli("presets")
     assert out.returncode == 0
-    names = [line.split()[0] for line in out.stdout.splitlines()[:6]]
-    assert names == ["sd15-lora", "sd15-lora-lazy", "sd15-lora-prodigy", "sd2-lora", "sdxl-lora", "sdxl-lora-prodigy"]
+    shipped = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "presets").glob("*.toml"))
+    assert len(shipped) >= 6
+    names = [line.split()[0] for line in out.stdout.splitlines()[: len(shipped)]]
+    assert names == shipped
     assert "Prodigy" in out.stdout
 
 
@@ -152,3 +154,26 @@ def test_user_presets_are_listed_and_shadow_builtins(cli, isolated_env: Path) ->
     out = cli("presets")
     assert "mine" in out.stdout and "my style (user)" in out.stdout
     assert cli("new", "r", "--preset", "mine").returncode == 0
+
+
+def test_check_refuses_an_embedding_whose_token_no_caption_mentions(cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    data = tmp_path / "cat"
+    data.mkdir()
+    for i in range(2):
+        Image.new("RGB", (64, 64), "grey").save(data / f"{i}.png")
+        (data / f"{i}.txt").write_text("a photo of a cat")
+    config = tmp_path / "ti.toml"
+    config.write_text(
+        f'[model]\nbase = "{tmp_path}"\n[training]\nmethod = "embedding"\n[embedding]\ntoken = "<mycat>"\n'
+        f'[data]\nresolution = 64\n[[data.concepts]]\npath = "{data}"\n'
+    )
+    out = cli("check", str(config))
+    assert out.returncode == 1
+    assert "embedding.token: no caption contains '<mycat>'" in out.stdout
+    assert "token <mycat> x 4 vectors" in out.stdout
+    (data / "1.txt").write_text("a photo of <mycat>, sitting")
+    out = cli("check", str(config))
+    assert out.returncode == 0, out.stdout
+    assert "embedding.token" not in out.stdout

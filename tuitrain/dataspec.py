@@ -45,3 +45,23 @@ def config_preflight(config: Config, config_dir: Path, *, full_check: bool = Tru
         max_steps=t.max_steps,
         full_check=full_check,
     )
+
+
+def captions_without_token(config: Config, config_dir: Path, token: str) -> tuple[int, int]:
+    """(captions that lack `token`, all captions) over every concept, as the trainer would read them.
+
+    A textual-inversion run learns only where its token appears; a run whose captions never
+    mention it would train nothing, so `check` and `train` refuse it before loading a model.
+    """
+    import re
+
+    from tuitrain.dataset import scan_concept
+
+    word = re.compile(r"(?<![\w<>-])" + re.escape(token) + r"(?![\w<>-])")
+    missing = total = 0
+    for spec in concept_specs(config, config_dir):
+        scan = scan_concept(spec)
+        texts = scan.prompts if spec.caption == "prompt-file" else [image.caption or "" for image in scan.images]
+        total += len(texts)
+        missing += sum(1 for text in texts if not word.search(text))
+    return missing, total

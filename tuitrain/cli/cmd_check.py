@@ -34,7 +34,29 @@ def config_readiness(config: Config, config_dir: Path) -> list[str]:
         folder = resolve_path(concept.path, config_dir)
         if not folder.is_dir():
             problems.append(f"data.concepts[{i}].path: {folder}: no such folder")
+    if config.training.method == "embedding" and config.data.concepts and not problems:
+        from tuitrain.dataspec import captions_without_token
+
+        token = config.embedding.token
+        missing, total = captions_without_token(config, config_dir, token)
+        if total and missing == total:
+            problems.append(
+                f"embedding.token: no caption contains {token!r}, so the embedding would learn nothing; "
+                f"write it into the captions (e.g. instance_prompt = 'photo of {token}')"
+            )
     return problems
+
+
+def _method_line(config: Config) -> str:
+    """The few values that say what the method trains."""
+    method = config.training.method
+    if method == "embedding":
+        e = config.embedding
+        return f"token {e.token} x {e.vectors} vectors"
+    if method == "finetune":
+        return "UNet + text encoders" if config.finetune.train_text_encoder else "UNet"
+    lora = config.lora
+    return f"{lora.type} rank {lora.rank} / alpha {lora.alpha:g}"
 
 
 def _summary(config: Config) -> dict[str, Any]:
@@ -79,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     s = _summary(config)
     print(f"{config_path}: valid config")
     print(f"  {s['family']} {s['method']} at {s['resolution']}px, {s['optimizer']} lr {s['learning_rate']:g}, "
-          f"rank {s['rank']} / alpha {s['alpha']:g}, batch {s['batch_size']}, "
+          f"{_method_line(config)}, batch {s['batch_size']}, "
           + (f"{s['max_steps']} steps" if s["max_steps"] else f"{s['epochs']} epochs"))
     if report is not None:
         _print_report(report)
