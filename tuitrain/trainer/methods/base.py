@@ -11,13 +11,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from tuitrain.config import Config
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
+
+if TYPE_CHECKING:
+    from tuitrain.trainer.data import TrainingData
 
 
 @dataclass
@@ -62,6 +65,9 @@ class TrainingMethod(ABC):
     @abstractmethod
     def save(self, request: SaveRequest) -> Path:
         """Write the outputs for a save atomically; return the main file (what the user loads)."""
+
+    def check_data(self, data: TrainingData) -> None:
+        """Refuse training data this method cannot learn from (called once, at setup)."""
 
     def prepare_caption(self, caption: str) -> str:
         """The caption the text encoder sees (embeddings expand their token to N vectors)."""
