@@ -83,6 +83,9 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     data["training"]["device"] = "cuda:1"
     data["lora"]["use_dora"] = False  # DoRA is LoRA-only, and lora.type is changed too
     data["embedding"]["token"] = "<some-token>"  # one word
+    data["lora"]["dropout"] = 0.0  # LoRA-only, like DoRA
+    data["finetune"]["single_file"] = True  # something must be saved
+    data["data"]["mask_suffix"] = "_mask.png"  # a name after the image's stem, with an image extension
     config = parse_config(data)
     path = tmp_path / "c.toml"
     save_config(config, path)

@@ -24,6 +24,7 @@ def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
             instance_prompt=c.instance_prompt,
             recursive=c.recursive,
             name=c.name,
+            mask_suffix=config.data.mask_suffix,
         )
         for c in config.data.concepts
     ]

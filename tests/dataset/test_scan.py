@@ -57,6 +57,17 @@ def test_skips_captions_masks_hidden_files_and_the_trash(tmp_path: Path, cache_d
     assert scan.problems == []
 
 
+def test_a_custom_mask_suffix_is_skipped_as_well(tmp_path: Path, cache_dir: Path) -> None:
+    save(tmp_path / "keep.png")
+    save(tmp_path / "keep_mask.png")
+
+    default = scan_concept(ConceptSpec(tmp_path), cache_dir=cache_dir)
+    custom = scan_concept(ConceptSpec(tmp_path, mask_suffix="_mask.png"), cache_dir=cache_dir)
+
+    assert names(default) == ["keep.png", "keep_mask.png"]
+    assert names(custom) == ["keep.png"]
+
+
 def test_recursive_is_optional(tmp_path: Path, cache_dir: Path) -> None:
     save(tmp_path / "top.png")
     save(tmp_path / "sub" / "deeper" / "low.png")

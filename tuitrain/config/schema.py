@@ -132,16 +132,28 @@ class DataSection(Section):
     workers: int = option(2, "Background data-loading workers.", ge=0, le=64)
     mask_suffix: str = option(
         "-masklabel.png",
-        "Mask files are named <image stem> + this suffix (OneTrainer's convention); used by masked_loss and "
-        "inpainting models.",
+        "Mask files are named <image stem> + this suffix (OneTrainer's convention), beside their image and of its "
+        "aspect ratio: white = the part to learn (masked_loss) or to repaint (inpainting models), black = the rest.",
     )
     random_mask_probability: float = option(
-        1.0,
-        "Inpainting models: the chance that an image without a mask file gets a random mask (else the whole "
-        "image is masked, which teaches plain text-to-image).",
+        0.75,
+        "Inpainting models: the chance that an image without a mask file gets a random mask (boxes, blobs, "
+        "strokes); else the whole image is masked, which keeps plain text-to-image working (the public "
+        "inpainting models were trained so a quarter of the time).",
         ge=0.0,
         le=1.0,
     )
+
+    @field_validator("mask_suffix")
+    @classmethod
+    def _mask_suffix_names_a_sibling_image(cls, value: str) -> str:
+        extension = next((e for e in (".png", ".jpg", ".jpeg", ".webp") if value.lower().endswith(e)), "")
+        if not extension or len(value) == len(extension) or "/" in value or "\\" in value:
+            raise ValueError(
+                "must be what follows an image's stem in its mask's file name, ending with an image extension "
+                f"(e.g. '-masklabel.png' for img01-masklabel.png), got {value!r}"
+            )
+        return value
 
     @field_validator("resolution")
     @classmethod
@@ -243,7 +255,7 @@ class LoraSection(Section):
     alpha: float = option(
         16.0, "LoRA alpha: the update is scaled by alpha / rank.", level="essential", gt=0.0, le=4096.0
     )
-    dropout: float = option(0.0, "Dropout on the LoRA path.", ge=0.0, lt=1.0)
+    dropout: float = option(0.0, "Dropout on the LoRA path (type = lora only).", ge=0.0, lt=1.0)
     use_dora: bool = option(False, "DoRA: weight-decomposed LoRA (slower, sometimes better).")
     train_attention: bool = option(True, "Adapt the UNet's attention projections.")
     train_ff: bool = option(False, "Also adapt the UNet's feed-forward layers.")
@@ -259,6 +271,9 @@ class LoraSection(Section):
     def _dora_is_lora_only(self) -> LoraSection:
         if self.use_dora and self.type != "lora":
             raise ValueError(f"use_dora: DoRA applies to type = 'lora' only, not {self.type!r}")
+        if self.dropout and self.type != "lora":
+            # peft and LyCORIS have no dropout on the LoKr/LoHa path; ignoring it silently would mislead.
+            raise ValueError(f"dropout: applies to type = 'lora' only, not {self.type!r} (set it to 0)")
         if self.lokr_factor == 0:
             raise ValueError("lokr_factor: must be -1 (automatic) or a positive factor, got 0")
         return self
@@ -280,8 +295,9 @@ class EmbeddingSection(Section):
 
     token: str = option(
         "<tuitrain>",
-        "Placeholder token: write it in the captions (e.g. instance_prompt = 'photo of <tuitrain>'); at "
-        "generation, the embedding's file name is the token in A1111 and ComfyUI ('embedding:name').",
+        "Placeholder token, one made-up lower-case word: write it in the captions (e.g. 'photo of <tuitrain>, "
+        "smiling' in each caption file, or instance_prompt = 'photo of <tuitrain>'). At generation, A1111 and "
+        "ComfyUI ('embedding:name') use the file name; diffusers takes it as load_textual_inversion(token=...).",
         level="essential",
     )
     vectors: int = option(4, "Vectors per token: more capture more detail but take more of the 75-token prompt.",
@@ -290,13 +306,17 @@ class EmbeddingSection(Section):
         "*", "Words whose embeddings start the new vectors (repeated or cut to the vector count); '*' is neutral."
     )
     learning_rate: float | None = option(
-        5e-3, "Learning rate of the embedding vectors (unset: training.learning_rate).", gt=0.0, le=10.0
+        5e-3, "Learning rate of the embedding vectors (unset: training.learning_rate; unset it with Prodigy).",
+        gt=0.0, le=10.0
     )
 
     @model_validator(mode="after")
     def _token_is_one_word(self) -> EmbeddingSection:
         if not self.token.strip() or any(c.isspace() for c in self.token):
             raise ValueError(f"token: must be one word without spaces, got {self.token!r}")
+        if self.token != self.token.lower():
+            # CLIP tokenizers lower-case the prompt before looking for added tokens: '<MyTok>' never matches.
+            raise ValueError(f"token: must be lower case (CLIP lower-cases prompts), e.g. {self.token.lower()!r}")
         if not self.initial_text.strip():
             raise ValueError("initial_text: must not be empty (use '*' for a neutral start)")
         return self
@@ -314,7 +334,17 @@ class FinetuneSection(Section):
     single_file: bool = option(
         True, "Save a single-file .safetensors checkpoint (A1111, ComfyUI, from_single_file)."
     )
-    diffusers_folder: bool = option(True, "Save a diffusers folder (from_pretrained) on the final save.")
+    diffusers_folder: bool = option(
+        True,
+        "Also save a diffusers folder (NAME-diffusers, from_pretrained) on the final save. Intermediate "
+        "saves write only the single file (the folder when single_file is off).",
+    )
+
+    @model_validator(mode="after")
+    def _something_is_saved(self) -> FinetuneSection:
+        if not (self.single_file or self.diffusers_folder):
+            raise ValueError("single_file: nothing would be saved (single_file and diffusers_folder are both false)")
+        return self
 
 
 class EmaSection(Section):
@@ -417,5 +447,10 @@ class Config(BaseModel):
             raise ValueError(
                 f"version: this file is format {self.version}, newer than this tuitrain supports "
                 f"({SCHEMA_VERSION}); upgrade tuitrain"
+            )
+        if self.training.method == "lora" and self.lora.type != "lora" and self.saving.diffusers_format:
+            raise ValueError(
+                f"saving.diffusers_format: diffusers' SD/SDXL loaders read plain LoRA only, not lora.type = "
+                f"{self.lora.type!r}; turn it off"
             )
         return self

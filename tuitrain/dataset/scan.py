@@ -101,9 +101,9 @@ class ConceptScan:
         return image.caption or ""
 
 
-def is_mask_file(name: str) -> bool:
-    """Masks sit beside their image as <stem>-masklabel.png and are not training images."""
-    return name.lower().endswith(MASK_SUFFIX)
+def is_mask_file(name: str, suffix: str = MASK_SUFFIX) -> bool:
+    """Masks sit beside their image as <stem>-masklabel.png (or data.mask_suffix) and are not training images."""
+    return name.lower().endswith(suffix.lower())
 
 
 def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> ConceptScan:
@@ -124,7 +124,7 @@ def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> Concept
         return result
     _load_captions_source(spec, result)
 
-    files, present = _list_files(folder, spec.recursive, result.problems)
+    files, present = _list_files(folder, spec.recursive, result.problems, spec.mask_suffix)
     cache = ScanCache.for_folder(folder, recursive=spec.recursive, cache_dir=cache_dir)
     for entry, rel in files:
         path = Path(entry.path)
@@ -159,7 +159,7 @@ def _load_captions_source(spec: ConceptSpec, result: ConceptScan) -> None:
 
 
 def _list_files(
-    folder: Path, recursive: bool, problems: list[FileProblem]
+    folder: Path, recursive: bool, problems: list[FileProblem], mask_suffix: str = MASK_SUFFIX
 ) -> tuple[list[tuple[os.DirEntry[str], str]], set[str]]:
     """Candidate image entries (with their path relative to `folder`) and every file path seen.
 
@@ -186,7 +186,7 @@ def _list_files(
                 continue
             present.add(entry.path)
             suffix = os.path.splitext(entry.name)[1].lower()
-            if (suffix in IMAGE_EXTENSIONS or suffix in UNSUPPORTED_EXTENSIONS) and not is_mask_file(entry.name):
+            if (suffix in IMAGE_EXTENSIONS or suffix in UNSUPPORTED_EXTENSIONS) and not is_mask_file(entry.name, mask_suffix):
                 images.append((entry, prefix + entry.name))
     images.sort(key=lambda item: item[1])
     return images, present

@@ -36,6 +36,7 @@ class ConceptSpec:
     instance_prompt: str = ""
     recursive: bool = False
     name: str = ""  # display name; "" means the folder name without the NN_ prefix
+    mask_suffix: str = "-masklabel.png"  # data.mask_suffix: mask files are not training images
 
     @property
     def display_name(self) -> str:

@@ -113,3 +113,13 @@ def latent_fields(
 
 def text_fields(model_id: str, caption: str, clip_skip: int, dtype: torch.dtype) -> dict[str, Any]:
     return {"model": model_id, "caption": caption, "clip_skip": clip_skip, "dtype": str(dtype)}
+
+
+def mask_fields(latent_key: dict[str, Any], what: str, mask_path: Path, mask_size: int, mask_mtime_ns: int) -> dict[str, Any]:
+    """A tensor made from a sample and its mask file (same crop and flip): the mask file is part of its key."""
+    return {**latent_key, "what": what, "mask": str(mask_path), "mask_size": mask_size, "mask_mtime_ns": mask_mtime_ns}
+
+
+def blank_fields(model_id: str, bucket: tuple[int, int], dtype: torch.dtype) -> dict[str, Any]:
+    """The latents of an all-zero (fully masked) image of a bucket's size: one entry serves every image."""
+    return {"model": model_id, "what": "blank", "bucket": list(bucket), "dtype": str(dtype)}

@@ -30,6 +30,16 @@ from tuitrain.dataspec import bucket_spec, concept_specs
 
 
 @dataclass(frozen=True)
+class MaskFile:
+    """A sample's mask (<image stem> + data.mask_suffix), identified like images for the latent cache."""
+
+    path: Path
+    file_size: int
+    mtime_ns: int
+    problem: str = ""  # why it cannot be used (unreadable, another shape); said when masks are used
+
+
+@dataclass(frozen=True)
 class Sample:
     """One training image (repeats are separate entries in the epoch order, not here)."""
 
@@ -39,6 +49,7 @@ class Sample:
     assignment: BucketAssignment
     mtime_ns: int
     file_size: int
+    mask: MaskFile | None = None
 
 
 class TrainingData:
@@ -51,20 +62,33 @@ class TrainingData:
         self.samples: list[Sample] = []
         self.repeats: list[int] = []
         self._images: list[ImageInfo] = []  # by sample index: captions are looked up on every step
+        suffix = config.data.mask_suffix
         for ci, spec in enumerate(concept_specs(config, config_dir)):
-            scan = scan_concept(spec, cache_dir=cache_dir)
+            scan = scan_concept(spec, cache_dir=cache_dir)  # skips mask files (spec.mask_suffix)
             self.scans.append(scan)
             for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
                 self.samples.append(
-                    Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size)
+                    Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size,
+                           find_mask(image, suffix))
                 )
                 self._images.append(image)
                 self.repeats.append(scan.repeats)
+        if config.training.masked_loss:
+            self.check_masks()  # inpainting models: the trainer checks once it knows the model is one
         self.caption_options = CaptionOptions(
             shuffle_tags=config.data.shuffle_tags,
             keep_tags=config.data.keep_tags,
             dropout=config.data.caption_dropout,
         )
+
+    def check_masks(self) -> None:
+        """Stop (TrainingError) when a mask file that would be used cannot be: named, with the reason."""
+        problems = [s.mask.problem for s in self.samples if s.mask is not None and s.mask.problem]
+        if problems:
+            from tuitrain.trainer.loop import TrainingError
+
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise TrainingError(problems[0] + more)
 
     def base_caption(self, sample: Sample, rng: random.Random) -> str:
         """The caption before shuffling/dropout (drawn from the prompt file when that is the source)."""
@@ -101,16 +125,33 @@ def steps_per_epoch(samples: Sequence[Sample], repeats: Sequence[int], batch_siz
     return batches // accumulation
 
 
-def load_pixels(
-    sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None
-) -> torch.Tensor:
-    """The image exactly as the trainer sees it: resized, cropped to its bucket, in [-1, 1], CHW.
+def find_mask(image: ImageInfo, suffix: str) -> MaskFile | None:
+    """The image's mask file, if it has one, with its header checked (a problem is kept, not raised:
+    runs that use no masks are not stopped by one)."""
+    from tuitrain.dataset.decode import read_header
 
-    `jitter` moves the crop's top-left inside the resized image (crop_jitter).
-    """
+    path = image.path.with_name(image.path.stem + suffix)
+    if not path.is_file():
+        return None
+    st = path.stat()
+    try:
+        header = read_header(path)
+    except Exception as exc:  # PIL's errors for a broken file are many; the message says which file
+        return MaskFile(path, st.st_size, st.st_mtime_ns, f"mask file {path} cannot be read ({exc}); fix or remove it")
+    # The mask is resized with its image: only its aspect ratio must match.
+    if abs(header.width * image.height - header.height * image.width) > 0.01 * image.width * image.height:
+        return MaskFile(path, st.st_size, st.st_mtime_ns, (
+            f"mask file {path} is {header.width}x{header.height} but its image {image.path.name} is "
+            f"{image.width}x{image.height}: a mask must have its image's size (or at least its aspect ratio)"
+        ))
+    return MaskFile(path, st.st_size, st.st_mtime_ns)
+
+
+def _fit(sample: Sample, image: Image.Image, flip: bool, jitter: tuple[int, int] | None,
+         resample: Image.Resampling) -> Image.Image:
+    """Resize to the bucket's scale, crop (at `jitter` when given), flip: the one geometry images and masks share."""
     a = sample.assignment
-    image = load_rgb(sample.path)
-    image = image.resize(a.scaled_size, Image.Resampling.LANCZOS)
+    image = image.resize(a.scaled_size, resample)
     left, top, right, bottom = a.scaled_crop
     if jitter is not None:
         left, top = jitter
@@ -118,9 +159,36 @@ def load_pixels(
     image = image.crop((left, top, right, bottom))
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return image
+
+
+def load_pixels(
+    sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """The image exactly as the trainer sees it: resized, cropped to its bucket, in [-1, 1], CHW.
+
+    `jitter` moves the crop's top-left inside the resized image (crop_jitter).
+    """
+    image = _fit(sample, load_rgb(sample.path), flip, jitter, Image.Resampling.LANCZOS)
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = data.view(image.height, image.width, 3).permute(2, 0, 1).float()
     return pixels / 127.5 - 1.0
+
+
+def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None) -> torch.Tensor:
+    """The sample's mask file with the same resize, crop and flip as its pixels: [1, H, W] in [0, 1] (white = 1)."""
+    if sample.mask is None:
+        raise ValueError(f"{sample.path} has no mask file")
+    if sample.mask.problem:
+        from tuitrain.trainer.loop import TrainingError
+
+        raise TrainingError(sample.mask.problem)
+    a = sample.assignment
+    # Resized to the image's own size first, so a mask of the same aspect at another size lines up.
+    mask = load_rgb(sample.mask.path).convert("L").resize(a.original_size, Image.Resampling.BILINEAR)
+    mask = _fit(sample, mask, flip, jitter, Image.Resampling.BILINEAR)
+    data = torch.frombuffer(bytearray(mask.tobytes()), dtype=torch.uint8)
+    return data.view(1, mask.height, mask.width).float() / 255.0
 
 
 def random_crop_origin(sample: Sample, rng: random.Random) -> tuple[int, int]:

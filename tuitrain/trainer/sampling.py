@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -51,6 +51,19 @@ def sample_prompts(trainer: Trainer) -> list[dict]:
     ]
 
 
+def text_to_image_inputs(width: int, height: int) -> dict[str, Any]:
+    """What makes an inpainting pipeline draw from the prompt alone: everything masked, nothing kept.
+
+    With a white mask the masked image is all zeros whatever the image is (the case
+    training teaches with fully masked samples), and strength 1 starts from pure noise
+    (the SDXL inpainting pipeline's default is 0.9999, which would start from the image).
+    """
+    from PIL import Image
+
+    return {"image": Image.new("RGB", (width, height)), "mask_image": Image.new("L", (width, height), 255),
+            "strength": 1.0}
+
+
 @torch.no_grad()
 def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
     pipe = trainer.parts.pipeline
@@ -67,10 +80,11 @@ def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
     try:
         for index, p in enumerate(sample_prompts(trainer)):
             generator = torch.Generator(device=trainer.device).manual_seed(p["seed"])
+            extra = text_to_image_inputs(p["width"], p["height"]) if trainer.parts.inpainting else {}
             with trainer.accelerator.autocast():
                 image = pipe(
                     prompt=p["prompt"], negative_prompt=p["negative_prompt"] or None, num_inference_steps=p["steps"],
-                    guidance_scale=p["cfg"], width=p["width"], height=p["height"], generator=generator,
+                    guidance_scale=p["cfg"], width=p["width"], height=p["height"], generator=generator, **extra,
                 ).images[0]
             stem = f"step{pos.step:06d}-e{pos.epoch:04d}-p{index:02d}"
             path = folder / f"{stem}.png"

@@ -16,6 +16,7 @@ import torch
 
 TINY_TEXT_DIM = 32
 TINY_MAX_TOKENS = 77
+INPAINT_CHANNELS = 9  # noisy latents (4) + mask (1) + masked-image latents (4)
 
 
 def write_byte_level_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
@@ -93,16 +94,23 @@ def _scheduler(prediction_type: str):  # type: ignore[no-untyped-def]
     )
 
 
-def build_tiny_pipeline(family: str, seed: int = 0):  # type: ignore[no-untyped-def]
-    """A tiny pipeline of the family's real classes, with random weights."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+def build_tiny_pipeline(family: str, seed: int = 0, inpainting: bool = False):  # type: ignore[no-untyped-def]
+    """A tiny pipeline of the family's real classes, with random weights.
+
+    inpainting: a 9-channel UNet (noisy latents, mask, masked-image latents) in the
+    family's inpainting pipeline, like the public inpainting models.
+    """
+    import diffusers
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
+    in_channels = INPAINT_CHANNELS if inpainting else 4
     if family in ("sd15", "sd2"):
+        cls = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
         unet = UNet2DConditionModel(
             sample_size=8,
-            in_channels=4,
+            in_channels=in_channels,
             out_channels=4,
             down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -113,7 +121,7 @@ def build_tiny_pipeline(family: str, seed: int = 0):  # type: ignore[no-untyped-
             use_linear_projection=family == "sd2",
             norm_num_groups=8,
         )
-        return StableDiffusionPipeline(
+        return cls(
             vae=tiny_vae(),
             text_encoder=CLIPTextModel(_text_config()),
             tokenizer=None,  # written as files in save_tiny_model
@@ -125,9 +133,10 @@ def build_tiny_pipeline(family: str, seed: int = 0):  # type: ignore[no-untyped-
         )
     if family == "sdxl":
         time_dim = 8
+        xl_cls = diffusers.StableDiffusionXLInpaintPipeline if inpainting else diffusers.StableDiffusionXLPipeline
         unet = UNet2DConditionModel(
             sample_size=8,
-            in_channels=4,
+            in_channels=in_channels,
             out_channels=4,
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -142,7 +151,7 @@ def build_tiny_pipeline(family: str, seed: int = 0):  # type: ignore[no-untyped-
             cross_attention_dim=2 * TINY_TEXT_DIM,
             norm_num_groups=8,
         )
-        return StableDiffusionXLPipeline(
+        return xl_cls(
             vae=tiny_vae(),
             text_encoder=CLIPTextModel(_text_config()),
             text_encoder_2=CLIPTextModelWithProjection(_text_config(with_projection=True)),
@@ -155,11 +164,14 @@ def build_tiny_pipeline(family: str, seed: int = 0):  # type: ignore[no-untyped-
     raise ValueError(f"no tiny model for family {family!r}")
 
 
-def save_tiny_model(family: str, folder: Path, seed: int = 0) -> Path:
-    """Build a tiny model of `family` and save it as a diffusers folder at `folder`."""
+def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool = False) -> Path:
+    """Build a tiny model of `family` and save it as a diffusers folder at `folder`.
+
+    inpainting: the 9-channel variant, saved with the inpainting pipeline's model_index.json.
+    """
     from transformers import CLIPTokenizer
 
-    pipe = build_tiny_pipeline(family, seed)
+    pipe = build_tiny_pipeline(family, seed, inpainting)
     pipe.save_pretrained(folder, safe_serialization=True)
     write_byte_level_clip_tokenizer(folder / "tokenizer")
     if family == "sdxl":

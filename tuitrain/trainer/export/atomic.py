@@ -51,8 +51,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     temp = _temp_name(target)
     # Created here with the umask's usual permissions (mkstemp would make it 0600).
     os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    mode = os.stat(temp).st_mode & 0o777
     try:
         yield temp
+        os.chmod(temp, mode)  # a writer that recreates the file (safetensors' save_file does) leaves it 0600
         fsync_path(temp)
         os.replace(temp, target)
     except BaseException:

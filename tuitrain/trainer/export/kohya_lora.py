@@ -1,5 +1,7 @@
 """The trained LoRA as the kohya-format .safetensors that ComfyUI, A1111/Forge and diffusers load.
 
+(LoKr/LoHa use the same module names with LyCORIS's tensors: export/lycoris.py.)
+
 Keys are `<prefix>_<module path with . -> _>` plus `.lora_down.weight` [r, in(, k, k)],
 `.lora_up.weight` [out, r(, 1, 1)] and a float32 0-dim `.alpha` (scale = alpha / r),
 with prefix `lora_unet` for the UNet and `lora_te` (one text encoder: SD 1.x/2.x) or
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -63,31 +65,60 @@ def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor.detach().to(device="cpu", dtype=dtype).contiguous()
 
 
-def _add_layers(
-    out: dict[str, torch.Tensor], prefix: str, layers: Mapping[str, LoraLayerWeights], dtype: torch.dtype
-) -> None:
-    for path, layer in layers.items():
-        name = kohya_name(prefix, path)
-        if f"{name}.lora_down.weight" in out:
-            raise ValueError(f"two modules map to the kohya name {name!r}")
-        out[f"{name}.lora_down.weight"] = _cast(layer.down, dtype)
-        out[f"{name}.lora_up.weight"] = _cast(layer.up, dtype)
-        out[f"{name}.alpha"] = torch.tensor(layer.alpha, dtype=torch.float32)
-        if layer.magnitude is not None:
-            shape = (layer.up.shape[0], *[1] * (layer.up.dim() - 1))
-            out[f"{name}.dora_scale"] = _cast(layer.magnitude.reshape(shape), dtype)
+LayerTensors = Mapping[str, Mapping[str, torch.Tensor]]  # module path -> {key suffix: tensor}
+
+
+def kohya_named(
+    unet: nn.Module, text_encoders: list[nn.Module], layer_tensors: Callable[[nn.Module], LayerTensors]
+) -> dict[str, torch.Tensor]:
+    """Name every adapted layer's tensors the kohya way: `<prefix>_<module path>.<suffix>`.
+
+    Shared by plain LoRA and the LyCORIS types (export/lycoris.py): the naming is the
+    same, only the per-layer tensors differ.
+    """
+    out: dict[str, torch.Tensor] = {}
+    models = [(UNET_PREFIX, unet, False), *((p, te, True) for p, te in
+                                            zip(text_encoder_prefixes(len(text_encoders)), text_encoders))]
+    for prefix, model, is_clip in models:
+        for path, tensors in layer_tensors(model).items():
+            name = kohya_name(prefix, clip_path(path) if is_clip else path)
+            for suffix, tensor in tensors.items():
+                key = f"{name}.{suffix}"
+                if key in out:
+                    raise ValueError(f"two modules map to the kohya name {name!r}")
+                out[key] = tensor
+    return out
+
+
+def _lora_tensors(layer: LoraLayerWeights, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    tensors = {
+        "lora_down.weight": _cast(layer.down, dtype),
+        "lora_up.weight": _cast(layer.up, dtype),
+        "alpha": torch.tensor(layer.alpha, dtype=torch.float32),
+    }
+    if layer.magnitude is not None:
+        shape = (layer.up.shape[0], *[1] * (layer.up.dim() - 1))
+        tensors["dora_scale"] = _cast(layer.magnitude.reshape(shape), dtype)
+    return tensors
 
 
 def kohya_state_dict(
     unet: nn.Module, text_encoders: list[nn.Module], *, dtype: torch.dtype = torch.float32
 ) -> dict[str, torch.Tensor]:
     """The kohya-named tensors of every LoRA layer in the UNet and text encoders."""
-    out: dict[str, torch.Tensor] = {}
-    _add_layers(out, UNET_PREFIX, lora_layers(unet), dtype)
-    for prefix, encoder in zip(text_encoder_prefixes(len(text_encoders)), text_encoders):
-        layers = {clip_path(path): layer for path, layer in lora_layers(encoder).items()}
-        _add_layers(out, prefix, layers, dtype)
-    return out
+    return kohya_named(unet, text_encoders, lambda model: {
+        path: _lora_tensors(layer, dtype) for path, layer in lora_layers(model).items()
+    })
+
+
+def write_with_hashes(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
+                      metadata: Mapping[str, str]) -> Path:
+    """Write `tensors` atomically with `metadata` plus kohya's sshs_* hashes.
+
+    The hashes are computed from the tensors first, so the file is written once.
+    """
+    header = {**metadata, **safetensors_hashes(tensors, metadata)}
+    return atomic_save_safetensors(tensors, path, header)
 
 
 def save_kohya_lora(
@@ -98,15 +129,11 @@ def save_kohya_lora(
     save_dtype: str,
     metadata: Mapping[str, str],
 ) -> Path:
-    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes.
-
-    The hashes are computed from the tensors first, so the file is written once.
-    """
+    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes."""
     tensors = kohya_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype])
     if not tensors:
         raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
-    header = {**metadata, **safetensors_hashes(tensors, metadata)}
-    return atomic_save_safetensors(tensors, path, header)
+    return write_with_hashes(path, tensors, metadata)
 
 
 def save_diffusers_lora(

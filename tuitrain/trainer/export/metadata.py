@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from tuitrain.families import FAMILIES
 
 NETWORK_MODULE = "networks.lora"
+# What kohya sd-scripts records when a LyCORIS algorithm trained (--network_module lycoris.kohya).
+LYCORIS_NETWORK_MODULE = "lycoris.kohya"
 MODELSPEC_VERSION = "1.0.0"
 # kohya's determine_implementation: "diffusers" unless the keys are in sgm naming.
 # Ours are diffusers module paths for every family.
@@ -62,12 +64,13 @@ def _number(value: float) -> str:
     return str(float(value))
 
 
-def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str = "lora") -> str:
-    """e.g. "stable-diffusion-xl-v1-base/lora"; SD 2.x epsilon models are the 512 architecture."""
+def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str | None = "lora") -> str:
+    """e.g. "stable-diffusion-xl-v1-base/lora" (adapter None: a whole checkpoint); SD 2.x epsilon models
+    are the 512 architecture."""
     base = FAMILIES[family].modelspec_architecture
     if family == "sd2" and v_prediction is False:
         base = _SD2_EPSILON_ARCHITECTURE
-    return f"{base}/{adapter}"
+    return f"{base}/{adapter}" if adapter else base
 
 
 def lora_metadata(
@@ -84,11 +87,18 @@ def lora_metadata(
     conv_rank: int | None = None,
     conv_alpha: float | None = None,
     use_dora: bool = False,
+    algo: str = "lora",
+    lokr_factor: int | None = None,
     title: str | None = None,
     extra: Mapping[str, str] | None = None,
     now: float | None = None,
 ) -> dict[str, str]:
-    """The header of a kohya-format LoRA file (hashes are added by the writer)."""
+    """The header of a kohya-format LoRA file (hashes are added by the writer).
+
+    `algo` "lokr"/"loha" records the file as kohya does for LyCORIS networks:
+    ss_network_module "lycoris.kohya" and the network_args (strings, as kohya parses
+    them from `key=value`) `algo` and, for LoKr, `factor`.
+    """
     info = FAMILIES[family]
     now = time.time() if now is None else now
     width, height = (resolution, resolution) if isinstance(resolution, int) else resolution
@@ -96,13 +106,17 @@ def lora_metadata(
     if conv_rank is not None:
         network_args["conv_dim"] = str(conv_rank)
         network_args["conv_alpha"] = _number(conv_alpha if conv_alpha is not None else conv_rank)
+    if algo != "lora":
+        network_args["algo"] = algo
+        if algo == "lokr":
+            network_args["factor"] = str(-1 if lokr_factor is None else lokr_factor)
     if use_dora:
         # LyCORIS's name for DoRA; the decomposition is per output channel (peft's).
         network_args["dora_wd"] = "True"
         network_args["wd_on_output"] = "True"
     meta = {
         "ss_base_model_version": info.ss_base_model_version,
-        "ss_network_module": NETWORK_MODULE,
+        "ss_network_module": NETWORK_MODULE if algo == "lora" else LYCORIS_NETWORK_MODULE,
         "ss_network_dim": str(rank),
         "ss_network_alpha": _number(alpha),
         "ss_output_name": output_name,

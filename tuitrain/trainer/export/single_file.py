@@ -17,6 +17,7 @@ ComfyUI do not use them either.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import torch
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.export.atomic import atomic_save_safetensors
+from tuitrain.trainer.export.metadata import modelspec_architecture
 from tuitrain.trainer.loading.clip import hf_to_open_clip, hf_to_transformers_layout
 from tuitrain.trainer.loading.header import TEXT_ENCODER_PREFIXES
 from tuitrain.trainer.loading.layout import unet_to_ldm, vae_to_ldm
@@ -49,7 +51,8 @@ def _metadata(pipe: Any, family: str) -> dict[str, str]:
     return {
         "format": "pt",
         "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": info.modelspec_architecture,
+        "modelspec.architecture": modelspec_architecture(family, v_prediction=prediction == "v_prediction",
+                                                         adapter=None),
         "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
         if family == "sdxl" else "https://github.com/Stability-AI/stablediffusion",
         "modelspec.resolution": f"{info.default_resolution}x{info.default_resolution}",
@@ -57,8 +60,12 @@ def _metadata(pipe: Any, family: str) -> dict[str, str]:
     }
 
 
-def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype: torch.dtype | None = None) -> Path:
-    """Write `pipe` as one original-layout checkpoint at `path` (atomically); dtype None keeps each weight's."""
+def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype: torch.dtype | None = None,
+                     metadata: Mapping[str, str] | None = None) -> Path:
+    """Write `pipe` as one original-layout checkpoint at `path` (atomically); dtype None keeps each weight's.
+
+    `metadata` adds to (or overrides) the modelspec header, e.g. title, date, training resolution.
+    """
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for key, value in to_ldm_state_dict(pipe, family).items():
@@ -72,4 +79,4 @@ def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype
             storage = value.untyped_storage().data_ptr()
         seen.add(storage)
         tensors[key] = value
-    return atomic_save_safetensors(tensors, path, metadata=_metadata(pipe, family))
+    return atomic_save_safetensors(tensors, path, metadata={**_metadata(pipe, family), **(metadata or {})})

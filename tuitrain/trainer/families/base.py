@@ -16,6 +16,9 @@ from tuitrain.families import FamilyInfo
 
 # Text conditioning of one batch, by name (e.g. "hidden", "pooled"); tensors have a batch dim.
 Conditioning = dict[str, torch.Tensor]
+# An inpainting UNet's input: noisy latents (4) + mask (1) + masked-image latents (4), in that order,
+# as diffusers' inpainting pipelines concatenate them.
+INPAINT_CHANNELS = 9
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ModelParts:
     noise_scheduler: Any  # a diffusers training scheduler (DDPMScheduler for SD)
     prediction_type: str  # "epsilon" | "v_prediction" | "flow"
     extra: dict[str, Any] = field(default_factory=dict)
+    inpainting: bool = False  # a 9-channel UNet: each batch brings a mask and masked-image latents
 
 
 @dataclass
@@ -40,6 +44,30 @@ class LatentBatch:
     conditioning: Conditioning
     # per-sample (original_h, original_w, crop_top, crop_left, target_h, target_w), for SDXL
     size_info: torch.Tensor | None = None
+    # inpainting models: mask (1 channel, 1 = repaint) + masked-image latents (4) [B, 5, h, w]
+    inpaint: torch.Tensor | None = None
+
+
+def denoiser_input(parts: ModelParts, noisy: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+    """The UNet's input: the noisy latents, and for an inpainting UNet its mask and masked-image latents."""
+    if not parts.inpainting:
+        return noisy
+    if batch.inpaint is None:
+        raise ValueError("an inpainting model needs each sample's mask and masked-image latents")
+    return torch.cat([noisy, batch.inpaint.to(noisy.device, noisy.dtype)], dim=1)
+
+
+def unet_is_inpainting(unet: torch.nn.Module) -> bool:
+    """4 input channels: text-to-image; 9: inpainting. Anything else is refused with the reason."""
+    from tuitrain.trainer.loading.errors import ModelLoadError
+
+    channels = unet.config.in_channels  # type: ignore[union-attr]
+    if channels not in (4, INPAINT_CHANNELS):
+        raise ModelLoadError(
+            f"model.base: the UNet has {channels} input channels; tuitrain trains text-to-image (4) and "
+            f"inpainting ({INPAINT_CHANNELS}) models"
+        )
+    return channels == INPAINT_CHANNELS
 
 
 class FamilyAdapter(ABC):

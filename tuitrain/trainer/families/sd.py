@@ -7,7 +7,14 @@ from typing import Any
 import torch
 
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.base import (
+    Conditioning,
+    FamilyAdapter,
+    LatentBatch,
+    ModelParts,
+    denoiser_input,
+    unet_is_inpainting,
+)
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
@@ -61,6 +68,7 @@ class StableDiffusionAdapter(FamilyAdapter):
             tokenizers=[pipeline.tokenizer],
             noise_scheduler=scheduler,
             prediction_type=prediction_type,
+            inpainting=unet_is_inpainting(pipeline.unet),
         )
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
@@ -70,4 +78,5 @@ class StableDiffusionAdapter(FamilyAdapter):
 
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         hidden = batch.conditioning["hidden"].to(noisy.dtype)
-        return parts.denoiser(noisy, timesteps, encoder_hidden_states=hidden, return_dict=False)[0]
+        model_input = denoiser_input(parts, noisy, batch)
+        return parts.denoiser(model_input, timesteps, encoder_hidden_states=hidden, return_dict=False)[0]

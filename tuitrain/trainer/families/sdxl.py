@@ -7,7 +7,14 @@ from typing import Any
 import torch
 
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.base import (
+    Conditioning,
+    FamilyAdapter,
+    LatentBatch,
+    ModelParts,
+    denoiser_input,
+    unet_is_inpainting,
+)
 from tuitrain.trainer.families.sd import (
     CLIP_ATTENTION_AND_MLP,
     UNET_ATTENTION,
@@ -35,6 +42,7 @@ class StableDiffusionXLAdapter(FamilyAdapter):
             tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2],
             noise_scheduler=scheduler,
             prediction_type=prediction_type,
+            inpainting=unet_is_inpainting(pipeline.unet),
         )
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
@@ -57,8 +65,8 @@ class StableDiffusionXLAdapter(FamilyAdapter):
         cond = batch.conditioning
         added = {"text_embeds": cond["pooled"].to(noisy.dtype), "time_ids": batch.size_info.to(noisy.device, noisy.dtype)}
         return parts.denoiser(
-            noisy, timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype), added_cond_kwargs=added,
-            return_dict=False,
+            denoiser_input(parts, noisy, batch), timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype),
+            added_cond_kwargs=added, return_dict=False,
         )[0]
 
 

@@ -15,7 +15,13 @@ import torch
 
 from tuitrain.trainer.loading.clip import load_text_encoder
 from tuitrain.trainer.loading.compat import dtype_kwargs
-from tuitrain.trainer.loading.config_folders import PIPELINE_CLASS, read_json
+from tuitrain.trainer.loading.config_folders import (
+    INPAINT_CHANNELS,
+    INPAINT_PIPELINE_CLASS,
+    PIPELINE_CLASS,
+    read_json,
+    shipped_config_dir,
+)
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import (
     FAMILY_WORDS,
@@ -35,6 +41,12 @@ PUBLIC_MODELS = {
     "sd2": "stabilityai/stable-diffusion-2-1",
     "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
 }
+PUBLIC_INPAINTING_MODELS = {
+    "sd15": "runwayml/stable-diffusion-inpainting",
+    "sd2": "stabilityai/stable-diffusion-2-inpainting",
+    "sdxl": "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+}
+CONV_IN = f"{UNET_PREFIX}input_blocks.0.0.weight"
 # Components diffusers loads from the config folder that training never needs.
 SD_EXTRAS: dict[str, Any] = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 
@@ -70,11 +82,11 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
             f"{field}: '{path}' looks like an {FAMILY_WORDS[found.family]} checkpoint, but model.family = "
             f"'{family}'; set model.family = '{found.family}'"
         )
-    conv_in = header.shapes.get(f"{UNET_PREFIX}input_blocks.0.0.weight")
-    if conv_in is not None and len(conv_in) == 4 and conv_in[1] != 4:
+    channels = unet_in_channels(header)
+    if channels not in (None, 4, INPAINT_CHANNELS):
         raise ModelLoadError(
-            f"{field}: '{path}' is an inpainting or image-conditioned model ({conv_in[1]} UNet input channels); "
-            "tuitrain trains text-to-image models (4 input channels)"
+            f"{field}: '{path}' is an image-conditioned model ({channels} UNet input channels); tuitrain trains "
+            f"text-to-image (4 input channels) and inpainting models ({INPAINT_CHANNELS})"
         )
     if not has_vae and not header.has_prefix(VAE_PREFIX):
         raise ModelLoadError(
@@ -87,6 +99,12 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
                 f"{field}: '{path}' has no text encoder weights ('{prefix}*'); tuitrain needs a full checkpoint "
                 "(UNet, VAE and text encoders)"
             )
+
+
+def unet_in_channels(header: SafetensorsHeader) -> int | None:
+    """Input channels of the UNet's first convolution (4: text-to-image, 9: inpainting), from the header."""
+    conv_in = header.shapes.get(CONV_IN)
+    return int(conv_in[1]) if conv_in is not None and len(conv_in) == 4 else None
 
 
 def _same_shape(got: tuple[int, ...], want: tuple[int, ...], label: str) -> bool:
@@ -172,16 +190,25 @@ def load_checkpoint(
     field = "model.base"
     header = read_header(path, field)
     check_checkpoint(header, family, has_vae=vae is not None)
+    inpainting = unet_in_channels(header) == INPAINT_CHANNELS
     if shipped:
+        if inpainting:
+            config_dir = shipped_config_dir(family, inpainting=True)
+        public = (PUBLIC_INPAINTING_MODELS if inpainting else PUBLIC_MODELS)[family]
         hint = (
-            f"The shipped config is the one of {PUBLIC_MODELS[family]}; for a checkpoint of another architecture, "
+            f"The shipped config is the one of {public}; for a checkpoint of another architecture, "
             "set model.config to a diffusers-format folder that describes it (or check model.family)."
         )
     else:
         hint = "model.config does not describe this checkpoint."
+        unet_file = config_dir / "unet" / "config.json"
+        channels = read_json(unet_file, "model.config").get("in_channels") if unet_file.is_file() else None
+        if inpainting and channels != INPAINT_CHANNELS:
+            hint += (f" The file is an inpainting model: its unet/config.json needs \"in_channels\": "
+                     f"{INPAINT_CHANNELS} (or leave model.config empty to use the shipped configs).")
     check_fit(header, config_dir, unet=True, vae=vae is None, hint=hint, field=field)
     index = read_json(config_dir / "model_index.json", "model.config")
-    cls = getattr(diffusers, PIPELINE_CLASS[family])
+    cls = getattr(diffusers, (INPAINT_PIPELINE_CLASS if inpainting else PIPELINE_CLASS)[family])
     try:
         components = _text_encoders(path, family, config_dir, index, dtype)
         if vae is not None:

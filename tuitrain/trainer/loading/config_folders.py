@@ -29,6 +29,24 @@ MERGES_FILE = DATA_DIR / "clip-bpe-merges.txt.gz"
 CLIP_VOCAB_SIZE = 49408
 
 PIPELINE_CLASS = {"sd15": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+# The same families with a 9-channel UNet (noisy latents + mask + masked-image latents).
+INPAINT_PIPELINE_CLASS = {
+    "sd15": "StableDiffusionInpaintPipeline", "sd2": "StableDiffusionInpaintPipeline",
+    "sdxl": "StableDiffusionXLInpaintPipeline",
+}
+INPAINT_CHANNELS = 9
+# The public inpainting models are their family's architecture with a 9-channel conv_in
+# (runwayml/stable-diffusion-inpainting, stabilityai/stable-diffusion-2-inpainting,
+# diffusers/stable-diffusion-xl-1.0-inpainting-0.1); SD 2's was trained from the 512 px
+# epsilon base, not from 2.1's 768 px v-prediction model whose configs are shipped.
+INPAINTING_CHANGES: dict[str, dict[str, dict[str, Any]]] = {
+    family: {
+        "model_index.json": {"_class_name": INPAINT_PIPELINE_CLASS[family]},
+        "unet/config.json": {"in_channels": INPAINT_CHANNELS, **({"sample_size": 64} if family == "sd2" else {})},
+        **({"scheduler/scheduler_config.json": {"prediction_type": "epsilon"}} if family == "sd2" else {}),
+    }
+    for family in INPAINT_PIPELINE_CLASS
+}
 # Components a family's config folder must describe (tokenizers are checked for their files).
 COMPONENTS = {
     "sd15": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
@@ -92,17 +110,23 @@ def _digest(family: str) -> str:
     return sha.hexdigest()[:12]
 
 
-def _build(family: str, target: Path) -> None:
+def _build(family: str, target: Path, inpainting: bool = False) -> None:
     shutil.copytree(DATA_DIR / family, target)
     vocab, merges = clip_bpe_files()
     for tokenizer_dir in sorted(p.parent for p in target.glob("*/tokenizer_config.json")):
         (tokenizer_dir / "vocab.json").write_text(vocab, encoding="utf-8")
         (tokenizer_dir / "merges.txt").write_text(merges, encoding="utf-8")
+    if inpainting:
+        for name, changes in INPAINTING_CHANGES[family].items():
+            data = json.loads((target / name).read_text(encoding="utf-8"))
+            data.update(changes)
+            (target / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-def shipped_config_dir(family: str) -> Path:
+def shipped_config_dir(family: str, inpainting: bool = False) -> Path:
     """A complete diffusers-format config folder of `family`'s public base model.
 
+    inpainting: the same architecture with a 9-channel UNet and the inpainting pipeline.
     Built once into the user cache (atomically: a finished folder is renamed into
     place); if the cache is not writable, into a fresh temporary folder.
     """
@@ -112,19 +136,24 @@ def shipped_config_dir(family: str) -> Path:
             "set model.config to a diffusers-format folder of the model"
         )
     digest = _digest(family)
+    name = family
+    if inpainting:  # the changes are part of the name: changing them builds a new folder
+        name = f"{family}-inpainting"
+        changes = json.dumps(INPAINTING_CHANGES[family], sort_keys=True).encode()
+        digest = hashlib.sha256(digest.encode() + changes).hexdigest()[:12]
     parent = user_cache_dir() / "model-configs"
-    target = parent / f"{family}-{digest}"
+    target = parent / f"{name}-{digest}"
     if (target / "model_index.json").is_file():
         return target
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     except OSError:
-        fallback = Path(tempfile.mkdtemp(prefix=f"tuitrain-{family}-config-")) / family
-        _build(family, fallback)
+        fallback = Path(tempfile.mkdtemp(prefix=f"tuitrain-{name}-config-")) / family
+        _build(family, fallback, inpainting)
         return fallback
     try:
-        _build(family, staging / family)
+        _build(family, staging / family, inpainting)
         try:
             os.rename(staging / family, target)
         except OSError:
@@ -155,10 +184,10 @@ def check_config_dir(folder: Path, family: str, field: str = "model.config") -> 
     index = read_json(folder / "model_index.json", field)
     wanted = PIPELINE_CLASS[family]
     declared = index.get("_class_name")
-    if declared != wanted:
+    if declared not in (wanted, INPAINT_PIPELINE_CLASS[family]):
         raise ModelLoadError(
             f"{field}: '{folder / 'model_index.json'}' describes a {declared}, but model.family = '{family}' "
-            f"needs a {wanted} folder"
+            f"needs a {wanted} (or {INPAINT_PIPELINE_CLASS[family]}) folder"
         )
     for name in COMPONENTS[family]:
         part = folder / name

@@ -17,7 +17,14 @@ import torch
 
 from tuitrain.trainer.loading.checkpoint import SD_EXTRAS, check_fit, check_no_meta, load_checkpoint
 from tuitrain.trainer.loading.compat import dtype_kwargs
-from tuitrain.trainer.loading.config_folders import PIPELINE_CLASS, check_config_dir, read_json, shipped_config_dir
+from tuitrain.trainer.loading.config_folders import (
+    INPAINT_CHANNELS,
+    INPAINT_PIPELINE_CLASS,
+    PIPELINE_CLASS,
+    check_config_dir,
+    read_json,
+    shipped_config_dir,
+)
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import CONTEXT_DIM_FAMILY, FAMILY_WORDS, detect, read_header
 
@@ -118,9 +125,9 @@ def _first_line(exc: BaseException) -> str:
 def _families_of_index(index: dict[str, Any], unet_config: dict[str, Any] | None) -> tuple[str, ...]:
     """The families a model_index.json can be (SD 1.x and 2.x share a class: the UNet width decides)."""
     declared = index.get("_class_name")
-    if declared == "StableDiffusionXLPipeline":
+    if declared in ("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"):
         return ("sdxl",)
-    if declared == "StableDiffusionPipeline":
+    if declared in ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline"):
         dim = (unet_config or {}).get("cross_attention_dim")
         if dim in (768, 1024):
             return (CONTEXT_DIM_FAMILY[dim],)
@@ -144,9 +151,12 @@ def _check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | Non
         )
 
 
-def _pipeline_class(family: str) -> Any:
+def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None) -> Any:
+    """The family's pipeline; its inpainting pipeline for a 9-channel UNet (the UNet decides, not the class name)."""
     import diffusers
 
+    if unet_config and unet_config.get("in_channels") == INPAINT_CHANNELS:
+        return getattr(diffusers, INPAINT_PIPELINE_CLASS[family])
     return getattr(diffusers, PIPELINE_CLASS[family])
 
 
@@ -173,7 +183,7 @@ def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype
     if vae is not None:
         kwargs["vae"] = vae
     try:
-        return _pipeline_class(family).from_pretrained(
+        return _pipeline_class(family, unet_config).from_pretrained(
             str(folder), local_files_only=True, **dtype_kwargs(dtype), variant=variant or None, **kwargs
         )
     except Exception as exc:
@@ -194,7 +204,8 @@ def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: to
     if vae is not None:
         kwargs["vae"] = vae
     try:
-        return _pipeline_class(family).from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **kwargs)
+        cls = _pipeline_class(family, dict(unet_config or {}))
+        return cls.from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **kwargs)
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
 

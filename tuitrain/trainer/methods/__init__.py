@@ -23,15 +23,20 @@ class MethodUnavailable(RuntimeError):
     """training.method names a method this version cannot train."""
 
 
-def build_method(config: Config, parts: ModelParts, adapter: FamilyAdapter) -> TrainingMethod:
-    """The configured method, set up on `parts` (adapters injected, trainable weights marked)."""
+def method_class(config: Config) -> type[TrainingMethod]:
+    """The class of the configured method (its module imported on use)."""
     name = config.training.method
     if name not in METHODS:
         raise MethodUnavailable(
             f"training.method: {name!r} is not available in this version ({', '.join(METHODS)} are)"
         )
     module, _, cls = METHODS[name].partition(":")
-    return getattr(import_module(module), cls)(config, parts, adapter)
+    return getattr(import_module(module), cls)
 
 
-__all__ = ["METHODS", "MethodUnavailable", "SaveRequest", "TrainingMethod", "build_method"]
+def build_method(config: Config, parts: ModelParts, adapter: FamilyAdapter) -> TrainingMethod:
+    """The configured method, set up on `parts` (adapters injected, trainable weights marked)."""
+    return method_class(config)(config, parts, adapter)
+
+
+__all__ = ["METHODS", "MethodUnavailable", "SaveRequest", "TrainingMethod", "build_method", "method_class"]

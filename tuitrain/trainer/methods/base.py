@@ -79,3 +79,12 @@ class TrainingMethod(ABC):
     def modules_to_prepare(self) -> list[nn.Module]:
         """Trained modules besides the denoiser that accelerate should prepare."""
         return []
+
+    @classmethod
+    def full_precision_components(cls, config: Config) -> frozenset[str]:
+        """The components ("denoiser", "text_encoders") the loop must not cast to the compute dtype.
+
+        Asked before the method is built. A fine-tune trains (and saves) these weights: a
+        round trip through bf16 would round every base weight before the first step.
+        """
+        return frozenset()

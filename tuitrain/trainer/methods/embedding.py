@@ -142,6 +142,11 @@ class EmbeddingMethod(TrainingMethod):
             encoder.to(dtype=torch.float32)
             self.new_rows.append(add_placeholder(encoder, tokenizer, key, cfg.token, cfg.vectors, cfg.initial_text))
 
+    @classmethod
+    def full_precision_components(cls, config: Config) -> frozenset[str]:
+        """The text encoders run in fp32 here (see __init__): leave their base weights unrounded."""
+        return frozenset({"text_encoders"})
+
     # -- captions ---------------------------------------------------------------------------
     def check_data(self, data: TrainingData) -> None:
         captions: list[str] = []

@@ -1,9 +1,10 @@
-"""LoRA training through peft, the same integration diffusers' own LoRA scripts use.
+"""LoRA, LoKr and LoHa training through peft, the same integration diffusers' own LoRA scripts use.
 
 Family-agnostic: the family adapter says which module names to adapt; this module
 turns the [lora] config section into one peft adapter per model (UNet, each text
 encoder), freezes everything else, and reads the trained layers back out for export
-and resume.
+and resume. `lora.type` picks peft's LoraConfig, LoKrConfig or LoHaConfig; the
+targets, conv patterns and text-encoder handling are the same for all three.
 
 Convolutions get their own rank/alpha through peft's rank_pattern/alpha_pattern in
 the UNet's single adapter rather than a second adapter: one adapter means one
@@ -15,7 +16,8 @@ keyed by exact module paths, so nothing but the intended convolutions can match.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
 
 ADAPTER = "default"
+# peft's parameter-name prefix of each adapter type (LoraModel/LoKrModel/LoHaModel.prefix).
+_PARAM_PREFIX = {"lora": "lora_", "lokr": "lokr_", "loha": "hada_"}
 # diffusers' component names, in the order the family lists its text encoders.
 TEXT_ENCODER_NAMES: tuple[str, ...] = ("text_encoder", "text_encoder_2", "text_encoder_3")
 _ADAPTABLE = (nn.Linear, nn.Conv2d)
@@ -45,6 +49,21 @@ class LoraLayerWeights:
     @property
     def rank(self) -> int:
         return int(self.down.shape[0])
+
+
+@dataclass
+class LycorisLayerWeights:
+    """One peft LoKr or LoHa layer: y += scale * x @ rebuild(factors)^T.
+
+    `factors` holds peft's tensors under peft's attribute names (lokr_w1, lokr_w2_a,
+    hada_w1_a, hada_t1, ...), which are also LyCORIS's key suffixes with the same
+    shapes and contraction; only the scale convention differs (export/lycoris.py).
+    """
+
+    algo: str  # "lokr" | "loha"
+    factors: dict[str, torch.Tensor]
+    rank: int  # peft's r for this layer (the rank of every decomposed factor)
+    scale: float  # what peft multiplies the rebuilt delta by: alpha / r, always
 
 
 @dataclass
@@ -113,38 +132,80 @@ def _require(names: list[str], what: str, option: str, suffixes: Iterable[str]) 
     return names
 
 
-def _unet_config(unet: nn.Module, cfg: LoraSection, linear: list[str], conv: list[str]):  # type: ignore[no-untyped-def]
+def _adapter_config(cfg: LoraSection, targets: list[str], rank_pattern: dict[str, int] | None = None,
+                    alpha_pattern: dict[str, float] | None = None):  # type: ignore[no-untyped-def]
+    """The peft config for `lora.type`, over exactly `targets`.
+
+    LoKr/LoHa have no plain dropout in peft or LyCORIS (the schema rejects lora.dropout
+    for them). LoKr starts the LyCORIS way (the larger factor w2 at zero, w1 random), so
+    learning rates tuned on LyCORIS-trained LoKr carry over; lokr_factor is peft's
+    decompose_factor, LyCORIS's `factor` (see lycoris_factorization). Whether a LoKr
+    factor is stored whole or as a rank-r product follows the same rule in both.
+    """
+    patterns = {"rank_pattern": rank_pattern or {}, "alpha_pattern": alpha_pattern or {}}
+    if cfg.type == "lokr":
+        from peft import LoKrConfig
+
+        return LoKrConfig(r=cfg.rank, alpha=cfg.alpha, decompose_factor=cfg.lokr_factor, init_weights="lycoris",
+                          target_modules=targets, **patterns)
+    if cfg.type == "loha":
+        from peft import LoHaConfig
+
+        return LoHaConfig(r=cfg.rank, alpha=cfg.alpha, target_modules=targets, **patterns)
     from peft import LoraConfig
 
+    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, use_dora=cfg.use_dora,
+                      target_modules=targets, **patterns)
+
+
+def _unet_config(unet: nn.Module, cfg: LoraSection, linear: list[str], conv: list[str]):  # type: ignore[no-untyped-def]
     modules = dict(unet.named_modules())
     targets = sorted(set(linear) | set(conv))
     spatial = [name for name in targets if _is_spatial_conv(modules[name])]
-    return LoraConfig(
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        use_dora=cfg.use_dora,
-        target_modules=targets,
+    return _adapter_config(
+        cfg, targets,
         rank_pattern={re.escape(name): cfg.conv_rank for name in spatial},
         alpha_pattern={re.escape(name): cfg.conv_alpha for name in spatial},
     )
 
 
 def _text_config(cfg: LoraSection, targets: list[str]):  # type: ignore[no-untyped-def]
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        use_dora=cfg.use_dora,
-        target_modules=targets,
-    )
+    return _adapter_config(cfg, targets)
 
 
-def _lora_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The adapter's own parameters (lora_A/B, DoRA magnitude), found by peft's naming."""
-    return [p for name, p in model.named_parameters() if "lora_" in name and f".{ADAPTER}" in name]
+@contextmanager
+def lycoris_factorization(kind: str) -> Iterator[None]:
+    """While LoKr layers are created, split dimensions the way current LyCORIS does.
+
+    peft's LoKr copies an older LyCORIS `factorization()` that, when lokr_factor divides
+    a dimension, returns (factor, dim / factor) even when the first is larger (4 channels
+    by factor 4 -> (4, 1)); LyCORIS now always puts the smaller number first ((1, 4)).
+    The two agree everywhere else. LyCORIS's loader re-derives each layer's split from
+    the factor, so a peft split it would not make cannot load there (ComfyUI/A1111 read
+    the stored shapes and take either). Scoped to injection: nothing else calls it.
+    """
+    if kind != "lokr":
+        yield
+        return
+    from peft.tuners.lokr import layer
+
+    original = layer.factorization
+
+    def smaller_first(dimension: int, factor: int = -1) -> tuple[int, int]:
+        m, n = original(dimension, factor)
+        return (m, n) if m <= n else (n, m)
+
+    layer.factorization = smaller_first
+    try:
+        yield
+    finally:
+        layer.factorization = original
+
+
+def _lora_parameters(model: nn.Module, kind: str = "lora") -> list[nn.Parameter]:
+    """The adapter's own parameters (lora_A/B and DoRA magnitude, lokr_*, hada_*), found by peft's naming."""
+    prefix = _PARAM_PREFIX[kind]
+    return [p for name, p in model.named_parameters() if prefix in name and f".{ADAPTER}" in name]
 
 
 def inject_lora(
@@ -157,7 +218,7 @@ def inject_lora(
     unet_conv_modules: list[str],
     text_encoder_target_modules: list[str],
 ) -> LoraHandles:
-    """Add the configured LoRA to the UNet (and text encoders); freeze all base weights.
+    """Add the configured LoRA/LoKr/LoHa to the UNet (and text encoders); freeze all base weights.
 
     Raises ValueError when an enabled group matches no module, so a wrong family
     module list fails at start instead of training nothing.
@@ -176,23 +237,24 @@ def inject_lora(
         conv = _require(match_modules(unet, unet_conv_modules), "UNet convolution", "train_conv", unet_conv_modules)
 
     handles = LoraHandles(unet=unet, text_encoders=list(text_encoders))
-    if linear or conv:
-        unet.add_adapter(_unet_config(unet, lora_cfg, linear, conv), adapter_name=ADAPTER)
-        handles.adapted.append("unet")
-    if lora_cfg.train_text_encoder:
-        for index, encoder in enumerate(text_encoders):
-            targets = _require(match_modules(encoder, text_encoder_target_modules), "text-encoder",
-                               "train_text_encoder", text_encoder_target_modules)
-            encoder.add_adapter(_text_config(lora_cfg, targets), adapter_name=ADAPTER)
-            handles.adapted.append(TEXT_ENCODER_NAMES[index])
+    with lycoris_factorization(lora_cfg.type):
+        if linear or conv:
+            unet.add_adapter(_unet_config(unet, lora_cfg, linear, conv), adapter_name=ADAPTER)
+            handles.adapted.append("unet")
+        if lora_cfg.train_text_encoder:
+            for index, encoder in enumerate(text_encoders):
+                targets = _require(match_modules(encoder, text_encoder_target_modules), "text-encoder",
+                                   "train_text_encoder", text_encoder_target_modules)
+                encoder.add_adapter(_text_config(lora_cfg, targets), adapter_name=ADAPTER)
+                handles.adapted.append(TEXT_ENCODER_NAMES[index])
 
     # add_adapter marks the adapter trainable; set it explicitly so a frozen-by-default
     # peft version cannot silently train nothing.
     if "unet" in handles.adapted:
-        handles.unet_params = _lora_parameters(unet)
+        handles.unet_params = _lora_parameters(unet, lora_cfg.type)
     for name, model in handles.models().items():
         if name != "unet":
-            handles.text_encoder_params += _lora_parameters(model)
+            handles.text_encoder_params += _lora_parameters(model, lora_cfg.type)
     for param in handles.trainable_parameters():
         param.requires_grad_(True)
     return handles
@@ -214,6 +276,30 @@ def lora_layers(model: nn.Module) -> dict[str, LoraLayerWeights]:
         # alpha from the applied scale, so the file reproduces it whatever peft derived it from.
         alpha = float(module.scaling[ADAPTER]) * int(down.shape[0])
         layers[name] = LoraLayerWeights(down=down, up=up, alpha=alpha, magnitude=magnitude)
+    return layers
+
+
+def lycoris_layers(model: nn.Module) -> dict[str, LycorisLayerWeights]:
+    """Every peft LoKr/LoHa layer in `model`, by module path, with the factors and scale it applies."""
+    from peft.tuners.loha import LoHaLayer
+    from peft.tuners.lokr import LoKrLayer
+
+    layers: dict[str, LycorisLayerWeights] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, LoKrLayer):
+            algo = "lokr"
+        elif isinstance(module, LoHaLayer):
+            algo = "loha"
+        else:
+            continue
+        factors = {
+            attr: getattr(module, attr)[ADAPTER].detach()
+            for attr in module.adapter_layer_names
+            if ADAPTER in getattr(module, attr)
+        }
+        if factors:
+            layers[name] = LycorisLayerWeights(algo=algo, factors=factors, rank=int(module.r[ADAPTER]),
+                                               scale=float(module.scaling[ADAPTER]))
     return layers
 
 
@@ -246,20 +332,33 @@ def load_lora_state(handles: LoraHandles, state_dict: Mapping[str, torch.Tensor]
 
 
 class LoraMethod(TrainingMethod):
-    """training.method = "lora": a peft adapter on the UNet (and text encoders), saved in kohya format."""
+    """training.method = "lora": a peft LoRA/LoKr/LoHa on the UNet (and text encoders), saved in kohya names."""
 
     def __init__(self, config: Config, parts: ModelParts, adapter: FamilyAdapter) -> None:
         super().__init__(config, parts, adapter)
         cfg = config.lora
+        if cfg.type != "lora" and config.saving.diffusers_format:
+            # Checked before injection so the run stops at start, not after training.
+            from tuitrain.trainer.loop import TrainingError
+
+            raise TrainingError(
+                f"saving.diffusers_format: diffusers' SD/SDXL loaders read plain LoRA only, not lora.type = "
+                f"{cfg.type!r}; turn it off (the .safetensors in LyCORIS names loads in ComfyUI, A1111 and kohya)"
+            )
         self.trains_text_encoders = cfg.train_text_encoder
         encoders = parts.text_encoders if cfg.train_text_encoder else []
-        self.handles = inject_lora(
-            parts.denoiser, encoders, cfg,
-            unet_target_modules=list(adapter.attention_modules),
-            unet_ff_modules=list(adapter.feed_forward_modules),
-            unet_conv_modules=list(adapter.conv_modules),
-            text_encoder_target_modules=list(adapter.text_encoder_modules),
-        )
+        try:
+            self.handles = inject_lora(
+                parts.denoiser, encoders, cfg,
+                unet_target_modules=list(adapter.attention_modules),
+                unet_ff_modules=list(adapter.feed_forward_modules),
+                unet_conv_modules=list(adapter.conv_modules),
+                text_encoder_target_modules=list(adapter.text_encoder_modules),
+            )
+        except ValueError as exc:  # a module list that matches nothing: a message, not a traceback
+            from tuitrain.trainer.loop import TrainingError
+
+            raise TrainingError(str(exc)) from exc
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.handles.trainable_parameters()
@@ -275,21 +374,25 @@ class LoraMethod(TrainingMethod):
 
     def save(self, request: SaveRequest) -> Path:
         from tuitrain.trainer.export.kohya_lora import save_diffusers_lora, save_kohya_lora
+        from tuitrain.trainer.export.lycoris import save_lycoris
         from tuitrain.trainer.export.metadata import lora_metadata
 
         cfg = self.config
+        kind = cfg.lora.type
         metadata = lora_metadata(
             family=cfg.model.family, rank=cfg.lora.rank, alpha=cfg.lora.alpha, output_name=request.stem,
             training_started_at=request.started_at, steps=request.step, epoch=request.epoch,
             resolution=cfg.data.resolution, v_prediction=self.parts.prediction_type == "v_prediction",
             conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
             conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
-            use_dora=cfg.lora.use_dora,
+            use_dora=cfg.lora.use_dora, algo=kind, lokr_factor=cfg.lora.lokr_factor if kind == "lokr" else None,
         )
         # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
-        path = save_kohya_lora(request.folder / f"{request.stem}.safetensors", self.parts.denoiser,
-                               self.parts.text_encoders, save_dtype=cfg.saving.dtype, metadata=metadata)
-        if cfg.saving.diffusers_format:
+        path = request.folder / f"{request.stem}.safetensors"
+        save = save_kohya_lora if kind == "lora" else save_lycoris
+        path = save(path, self.parts.denoiser, self.parts.text_encoders, save_dtype=cfg.saving.dtype,
+                    metadata=metadata)
+        if cfg.saving.diffusers_format:  # plain LoRA only (checked in __init__)
             save_diffusers_lora(request.folder / f"{request.stem}-diffusers", type(self.parts.pipeline), self.handles,
                                 save_dtype=cfg.saving.dtype)
         return path
