@@ -90,8 +90,8 @@ def test_input_for_a_masked_sample_is_the_file_mask_and_the_encoded_masked_pixel
     with trainer_for(tmp_path, inpainting_model("sd15"), data) as trainer:
         assert trainer.parts.inpainting and type(trainer.parts.pipeline).__name__ == "StableDiffusionInpaintPipeline"
         sample = next(s for s in trainer.data.samples if s.path.name == "img0.png")
-        inputs = trainer._latents(sample, trainer._sample_rng(0, 0, 0))
-        again = trainer._latents(sample, trainer._sample_rng(3, 1, 0))  # any position: the file decides
+        inputs = trainer.inputs.encode(sample, trainer._sample_rng(0, 0, 0))
+        again = trainer.inputs.encode(sample, trainer._sample_rng(3, 1, 0))  # any position: the file decides
         vae = trainer.parts.vae
         pixels = file_pixels(sample.path)
         mask = torch.tensor(np.asarray(Image.open(data / "img0-masklabel.png")) > 127)
@@ -107,7 +107,7 @@ def test_random_masks_repeat_per_position_and_the_rest_is_fully_masked(inpaintin
     data = make_dataset(tmp_path / "data", count=4)
     with trainer_for(tmp_path, inpainting_model("sd15"), data, data={"random_mask_probability": 1.0}) as trainer:
         sample = trainer.data.samples[1]
-        draw = lambda *position: trainer._latents(sample, trainer._sample_rng(*position)).inpaint  # noqa: E731
+        draw = lambda *position: trainer.inputs.encode(sample, trainer._sample_rng(*position)).inpaint  # noqa: E731
         first = draw(0, 0, 0)
         cached = sorted(trainer.run.cache.rglob("*.safetensors"))  # the image's latents
         same, others = draw(0, 0, 0), [draw(0, 0, 1), draw(0, 1, 0), draw(1, 0, 0)]
@@ -194,7 +194,7 @@ def test_preset_trains_and_the_lora_gives_the_trainer_output_in_the_inpaint_pipe
                      lora={"rank": 4, "alpha": 4, "train_conv": True, "conv_rank": 4, "conv_alpha": 4}) as trainer:
         trainer.method.load_state_dict(load_file(run.output / "inpaint-diffusers" / "pytorch_lora_weights.safetensors"))
         samples = [s for s in trainer.data.samples if s.path.name in ("img0.png", "img5.png")]
-        inputs = [trainer._latents(s, trainer._sample_rng(0, 0, slot)) for slot, s in enumerate(samples)]
+        inputs = [trainer.inputs.encode(s, trainer._sample_rng(0, 0, slot)) for slot, s in enumerate(samples)]
         latents = torch.stack([x.latents for x in inputs])
         inpaint = torch.stack([x.inpaint for x in inputs])
         cond = trainer._conditioning(["a red square with a blue mark"] * 2)
@@ -274,10 +274,10 @@ def test_a_run_on_an_inpainting_model_says_so_in_its_parts(inpainting_model, tin
     data = make_dataset(tmp_path / "data", count=4)
     with trainer_for(tmp_path, tiny_model("sd15"), data) as trainer:
         assert not trainer.parts.inpainting
-        assert trainer._latents(trainer.data.samples[0], trainer._sample_rng(0, 0, 0)).inpaint is None
+        assert trainer.inputs.encode(trainer.data.samples[0], trainer._sample_rng(0, 0, 0)).inpaint is None
     with trainer_for(tmp_path, inpainting_model("sd2"), data, name="sd2", model={"family": "sd2"}) as trainer:
         assert trainer.parts.inpainting
-        assert trainer._latents(trainer.data.samples[0], trainer._sample_rng(0, 0, 0)).inpaint.shape == (5, 8, 8)
+        assert trainer.inputs.encode(trainer.data.samples[0], trainer._sample_rng(0, 0, 0)).inpaint.shape == (5, 8, 8)
 
 
 def test_an_unusable_mask_file_is_named_when_an_inpainting_model_uses_it(inpainting_model, tiny_model,

@@ -26,20 +26,13 @@ from tuitrain.runs import RunDir
 from tuitrain.runs.control import ControlServer
 from tuitrain.runs.pidfile import write_pidfile
 from tuitrain.trainer import backup as backups
-from tuitrain.trainer.cache import TensorCache, blank_fields, latent_fields, mask_fields, model_identity, text_fields
-from tuitrain.trainer.data import TrainingData, epoch_batches, load_mask, load_pixels, random_crop_origin
+from tuitrain.trainer.cache import TensorCache, model_identity, text_fields
+from tuitrain.trainer.data import TrainingData, epoch_batches
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.families.sdxl import size_conditioning
-from tuitrain.trainer.masks import (
-    SampleInputs,
-    binarize,
-    latent_coverage,
-    latent_mask,
-    masked_pixels,
-    per_sample_loss,
-    random_mask,
-)
+from tuitrain.trainer.inputs import SampleEncoder
+from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
 from tuitrain.trainer.optim import build_optimizer, build_scheduler
 
@@ -175,7 +168,8 @@ class Trainer:
         if cfg.training.gradient_checkpointing:
             self.parts.denoiser.enable_gradient_checkpointing()
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
-        self.latent_cache = TensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
+        latent_cache = TensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
+        self.inputs = SampleEncoder(cfg, self.parts, self.adapter, self.compute_dtype, self.model_id, latent_cache)
         self.text_cache = TensorCache(self.run.cache, "text") if self._text_cacheable() else None
 
         batches = len(epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, 0))
@@ -207,73 +201,6 @@ class Trainer:
     def _sample_rng(self, epoch: int, batch: int, slot: int) -> random.Random:
         return random.Random(f"{self.config.training.seed}:{epoch}:{batch}:{slot}")
 
-    def _latents(self, sample, rng: random.Random) -> SampleInputs:  # type: ignore[no-untyped-def]
-        """A sample's latents, and what masks add: the inpainting input, the loss mask.
-
-        Cached: image latents and whatever depends only on files (mask-file masks, their
-        masked-image latents, the blank image's latents). Random masks are drawn anew on
-        every visit (from the sample's rng, so a resumed run draws the same ones).
-        """
-        d = self.config.data
-        flip = d.flip and rng.random() < 0.5
-        origin = random_crop_origin(sample, rng) if d.crop_jitter else None
-        # One draw seeds the random mask: a fixed number of draws, so what is drawn after it stays put.
-        mask_rng = random.Random(rng.getrandbits(64)) if self.parts.inpainting else None
-        a = sample.assignment
-        crop = (origin + (origin[0] + a.bucket[0], origin[1] + a.bucket[1])) if origin else a.scaled_crop
-        key = latent_fields(self.model_id, sample.path, sample.file_size, sample.mtime_ns, a.bucket, crop, flip,
-                            self.compute_dtype)
-        cache = self.latent_cache if origin is None else None
-        loaded: dict[str, torch.Tensor] = {}
-
-        def pixels() -> torch.Tensor:
-            if "pixels" not in loaded:
-                loaded["pixels"] = load_pixels(sample, flip=flip, jitter=origin)
-            return loaded["pixels"]
-
-        def file_mask() -> torch.Tensor:
-            if "mask" not in loaded:
-                loaded["mask"] = load_mask(sample, flip=flip, jitter=origin)
-            return loaded["mask"]
-
-        latents = _cached(cache, key, "latents", lambda: self._encode(pixels()))
-        size = (latents.shape[-2], latents.shape[-1])
-        loss_mask = None
-        if self.config.training.masked_loss and sample.mask is not None:
-            m = sample.mask
-            loss_key = mask_fields(key, "loss-mask", m.path, m.file_size, m.mtime_ns)
-            loss_mask = _cached(cache, loss_key, "coverage", lambda: latent_coverage(file_mask(), size))
-        inpaint = None
-        if mask_rng is not None:
-            inpaint = self._inpaint_input(sample, key, cache, mask_rng, size, pixels, file_mask)
-        return SampleInputs(latents, inpaint, loss_mask)
-
-    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[3, H, W] pixels in [-1, 1] -> [4, h, w] scaled latents (fp32, on the CPU, as cached)."""
-        with torch.no_grad():
-            batch = pixels.unsqueeze(0).to(self.device, self.parts.vae.dtype)
-            return self.adapter.encode_images(self.parts, batch)[0].float().cpu()
-
-    def _inpaint_input(self, sample, key: dict[str, Any], cache: TensorCache | None, rng: random.Random,  # type: ignore[no-untyped-def]
-                       size: tuple[int, int], pixels: Callable[[], torch.Tensor],
-                       file_mask: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """[mask, masked-image latents] ([5, h, w]) for an inpainting UNet: the sample's mask file, else
-        (data.random_mask_probability) a random mask, else the whole image (which teaches text-to-image)."""
-        def build(mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-            return torch.cat([latent_mask(mask, size), self._encode(masked_pixels(image, mask))])
-
-        bucket = sample.assignment.bucket
-        if sample.mask is not None:
-            m = sample.mask
-            fields = mask_fields(key, "inpaint", m.path, m.file_size, m.mtime_ns)
-            return _cached(cache, fields, "inpaint", lambda: build(binarize(file_mask()), pixels()))
-        if rng.random() < self.config.data.random_mask_probability:
-            return build(random_mask(rng, bucket[0], bucket[1]), pixels())
-        # Fully masked: the masked image is all zeros, the same for every image of this size.
-        blank = _cached(self.latent_cache, blank_fields(self.model_id, bucket, self.compute_dtype), "latents",
-                        lambda: self._encode(torch.zeros(3, bucket[1], bucket[0])))
-        return torch.cat([torch.ones(1, *size), blank])
-
     def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
         clip_skip = self.config.model.clip_skip
         captions = [self.method.prepare_caption(c) for c in captions]
@@ -294,7 +221,7 @@ class Trainer:
     def batch_loss(self, indices: list[int], epoch: int, batch_no: int) -> torch.Tensor:
         samples = [self.data.samples[i] for i in indices]
         rngs = [self._sample_rng(epoch, batch_no, slot) for slot in range(len(samples))]
-        inputs = [self._latents(s, r) for s, r in zip(samples, rngs)]
+        inputs = [self.inputs.encode(s, r) for s, r in zip(samples, rngs)]
         latents = torch.stack([x.latents for x in inputs]).to(self.device)
         captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
         size_info = torch.tensor([
@@ -488,18 +415,6 @@ class Trainer:
             self.sample(pos)
         if every(s.every_epochs) and pos.step < self.total_steps:
             self.save(pos)
-
-
-def _cached(cache: TensorCache | None, fields: dict[str, Any], name: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """The tensor cached under `fields` (as entry `name`), made and stored on a miss; no cache: just made."""
-    if cache is not None:
-        hit = cache.get(fields)
-        if hit is not None:
-            return hit[name]
-    value = make()
-    if cache is not None:
-        cache.put(fields, {name: value})
-    return value
 
 
 def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
