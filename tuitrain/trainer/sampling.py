@@ -67,6 +67,8 @@ def text_to_image_inputs(width: int, height: int) -> dict[str, Any]:
 @torch.no_grad()
 def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
     pipe = trainer.parts.pipeline
+    # The dashboard and the headless display show progress; diffusers' tqdm bars would only garble them.
+    pipe.set_progress_bar_config(disable=True)
     sampler = trainer.config.sampling.sampler
     original_scheduler = pipe.scheduler
     if sampler != "default":

@@ -169,6 +169,9 @@ def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool =
 
     inpainting: the 9-channel variant, saved with the inpainting pipeline's model_index.json.
     """
+    from tuitrain.trainer.loading.pipeline import quiet_progress_bars
+
+    quiet_progress_bars()
     from transformers import CLIPTokenizer
 
     pipe = build_tiny_pipeline(family, seed, inpainting)

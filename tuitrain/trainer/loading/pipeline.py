@@ -279,6 +279,20 @@ def _set_prediction(pipe: Any, prediction: str) -> None:
         pipe.scheduler = type(scheduler).from_config(scheduler.config, prediction_type=prediction)
 
 
+def quiet_progress_bars() -> None:
+    """Turn off diffusers' and transformers' per-component progress bars ("Loading weights", each
+    sampling step): the trainer reports progress as events, and bars garble the headless display and
+    trainer.log. Hub downloads keep theirs (huggingface_hub's own bars), which are worth watching."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    from huggingface_hub.utils import enable_progress_bars
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    enable_progress_bars()  # transformers' switch turns the hub's download bars off too
+
+
 def load_pipeline(
     model_cfg: ModelSettings, family: str, *, config_dir: Path, dtype: torch.dtype = torch.float32
 ) -> DiffusionPipeline:
@@ -287,6 +301,7 @@ def load_pipeline(
     `config_dir` is the folder of the config file: relative paths start there. Every
     failure a user can cause raises ModelLoadError naming the key and the file.
     """
+    quiet_progress_bars()
     if family not in PIPELINE_CLASS:
         raise ModelLoadError(f"model.family: tuitrain cannot load {family!r} models yet")
     if not (model_cfg.base or "").strip():
