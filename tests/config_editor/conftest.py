@@ -11,6 +11,10 @@ from textual.pilot import Pilot
 from tests.conftest import run_cli
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
+from tuitrain.tui.config_editor.widgets import FieldRow
+
+SIZE = (160, 48)
+PASTE_OVER = 12  # type_into pastes longer texts (one key each would make the tests slow)
 
 
 @pytest.fixture
@@ -40,3 +44,27 @@ def editor(app: ConfigEditorApp) -> ConfigEditorScreen:
     screen = app.screen
     assert isinstance(screen, ConfigEditorScreen)
     return screen
+
+
+async def settled(pilot: Pilot[object], screen: ConfigEditorScreen) -> None:
+    """Wait for the whole-config check that runs once typing pauses."""
+    await wait_for(pilot, lambda: not screen.validation_pending)
+    await pilot.pause()
+
+
+async def type_into(pilot: Pilot[object], row: FieldRow, text: str) -> None:
+    """Show the row's tab, focus its input, clear it and type (or paste a long text), as a user
+    would; then let the debounced validation run."""
+    screen = row.screen
+    assert isinstance(screen, ConfigEditorScreen)
+    screen.query_one("#tabs").active = f"tab-{row.option.group}"  # type: ignore[attr-defined]
+    await pilot.pause()
+    row.editor.focus()
+    await pilot.pause()
+    await pilot.press("ctrl+a", "ctrl+k")  # home, then delete to the end
+    if len(text) > PASTE_OVER:
+        pilot.app.copy_to_clipboard(text)  # long values (paths) are pasted, as users do
+        await pilot.press("ctrl+v")
+    else:
+        await pilot.press(*text)
+    await settled(pilot, screen)

@@ -42,3 +42,29 @@ def test_vram_estimate_moves_with_the_values() -> None:
     sd15 = estimate_vram({"model": {"family": "sd15"}, "data": {"resolution": 512}}).total_gib
     assert bigger > one > ckpt and sd15 < one
     assert "estimate" in estimate_vram(base).describe()
+
+
+def test_vram_estimate_follows_method_optimizer_ema_and_adapter_type() -> None:
+    from tuitrain.tui.config_editor.estimate import GIB
+
+    sdxl = {"model": {"family": "sdxl"}, "data": {"resolution": 1024}, "training": {"gradient_checkpointing": True}}
+
+    def with_(**tables: dict) -> float:  # type: ignore[type-arg]
+        data = {**sdxl, **{k: v for k, v in tables.items() if k != "training"}}
+        data["training"] = {**sdxl["training"], **tables.get("training", {})}
+        return estimate_vram(data).total_gib
+
+    lora = with_(lora={"rank": 32})
+    finetune = with_(training={"method": "finetune"})
+    # A full fine-tune: fp32 weights + gradients + AdamW's two moments + autocast copy, 18 bytes/param.
+    trained = estimate_vram({**sdxl, "training": {"method": "finetune", "gradient_checkpointing": True}})
+    assert abs(trained.trained_gib - 2567e6 * 18 / GIB) < 0.01 and trained.trained_params == 2567e6
+    assert finetune > 40 and 8 < lora < 14
+    assert with_(training={"method": "finetune"}, optimizer={"name": "adamw8bit"}) < finetune - 10
+    assert with_(training={"method": "finetune"}, finetune={"train_text_encoder": True}) > finetune
+    assert with_(training={"method": "finetune"}, ema={"mode": "gpu"}) - finetune > 9  # + 4 bytes x 2.57B
+    assert with_(training={"method": "finetune"}, ema={"mode": "cpu"}) == finetune
+    assert with_(training={"method": "embedding"}) < with_(lora={"type": "lokr", "rank": 32}) < lora
+    assert with_(lora={"type": "loha", "rank": 32}) > lora
+    assert with_(lora={"rank": 32}, optimizer={"name": "prodigy"}) > lora
+    assert "estimate" in estimate_vram(sdxl).describe()

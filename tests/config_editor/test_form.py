@@ -7,36 +7,19 @@ from pathlib import Path
 
 from textual.widgets import Input, Select, Switch
 
-from tests.config_editor.conftest import editor, wait_for
+from tests.config_editor.conftest import SIZE, editor, type_into, wait_for
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data, read_toml
 from tuitrain.config.options import iter_options
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.paths import item_path
-from tuitrain.tui.config_editor.screen import ConfigEditorScreen
-from tuitrain.tui.config_editor.widgets import FieldRow
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-SIZE = (160, 48)
-
-
-async def type_into(pilot, row: FieldRow, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Focus the row's input, clear it and type, as a user would."""
-    screen = row.screen
-    assert isinstance(screen, ConfigEditorScreen)
-    tabs = screen.query_one("#tabs")
-    tabs.active = f"tab-{row.option.group}"  # type: ignore[attr-defined]
-    await pilot.pause()
-    row.editor.focus()
-    await pilot.pause()
-    await pilot.press("ctrl+a", "ctrl+k")  # home, then delete to the end
-    await pilot.press(*text)
-    await pilot.pause()
 
 
 async def test_every_schema_option_is_reachable_in_the_form(run_config: Path) -> None:

@@ -31,6 +31,7 @@ __all__ = ["HomeScreen", "TuitrainApp", "known_binding_ids"]
 
 def _binding_classes() -> list[type[DOMNode]]:
     from tuitrain.tui.config_editor import ConfigEditorScreen
+    from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
     from tuitrain.tui.dashboard import DashboardScreen
     from tuitrain.tui.help import HelpScreen
     from tuitrain.tui.new_run import NewRunScreen
@@ -40,7 +41,7 @@ def _binding_classes() -> list[type[DOMNode]]:
 
     return [
         TuitrainApp, HomeScreen, ReviewScreen, CaptionEditor, FilterInput, ReportScreen, HelpScreen, NewRunScreen,
-        DashboardScreen, ConfigEditorScreen,
+        DashboardScreen, ConfigEditorScreen, PresetPicker, ConfirmDialog, SavePresetDialog,
     ]
 
 

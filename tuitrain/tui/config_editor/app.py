@@ -1,4 +1,4 @@
-"""`tuitrain config`'s app: the editor on its own, with the user's theme (like AttachApp)."""
+"""`tuitrain config`'s app: the editor on its own, with the user's theme and keys (like AttachApp)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,29 @@ class ConfigEditorApp(App[bool]):
             if name in self.available_themes:
                 self.theme = name
                 break
+        self._apply_keymap()
         for message in [*self.loaded_settings.problems, *problems]:
             self.notify(message, title="Settings", severity="warning", timeout=10)
         self.push_screen(ConfigEditorScreen(self.config_path), self.exit)
+
+    def _apply_keymap(self) -> None:
+        """The user's [keys] remaps of the editor's bindings (the full app reports unknown ids)."""
+        wanted = self.loaded_settings.settings.keys
+        if not wanted:
+            return
+        ids = {b.id for b in ConfigEditorScreen.BINDINGS if getattr(b, "id", None)}
+        keymap = {binding_id: keys for binding_id, keys in wanted.items() if binding_id in ids}
+        if keymap:
+            self.set_keymap(keymap)
+
+    def action_help(self) -> None:
+        """F1: every key of the editor, as the full app's `?` overlay lists them."""
+        from tuitrain.tui.help import HelpScreen, binding_rows
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        keys = {key: self.get_key_display(active.binding) for key, active in screen.active_bindings.items()}
+        rows = binding_rows(screen.active_bindings.values(), keys)
+        title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
+        self.push_screen(HelpScreen(title, rows, []))

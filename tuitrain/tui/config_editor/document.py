@@ -15,12 +15,23 @@ from typing import Any
 
 from tuitrain.config.errors import ConfigError, ConfigProblem
 from tuitrain.config.fields import OptionInfo
-from tuitrain.config.io import config_data, deep_merge, parse_config, read_toml, save_config
+from tuitrain.config.io import (
+    config_data,
+    deep_merge,
+    looks_like_local_path,
+    parse_config,
+    read_toml,
+    save_config,
+)
 from tuitrain.config.options import iter_options
 from tuitrain.config.schema import Config
 from tuitrain.tui.config_editor.paths import get_value, set_value
 
 Data = dict[str, Any]
+
+# Loading a preset keeps these (this run's own model, images and prompts); everything else
+# takes the preset's value. The load dialog says so.
+KEPT_ON_PRESET_LOAD = ("model.base", "model.vae", "data.concepts", "sampling.prompts")
 
 
 def all_options() -> list[OptionInfo]:
@@ -124,15 +135,32 @@ class ConfigDocument:
         return FileStamp.of(self.path) != self.stamp
 
     def load_preset(self, name: str) -> None:
-        """Start over from a preset, keeping what is specific to this run (base model, data, prompts)."""
-        keep = {
-            "model.base": self.get("model.base"),
-            "data.concepts": self.get("data.concepts"),
-            "sampling.prompts": self.get("sampling.prompts"),
-        }
-        self.baseline = preset_baseline(name)
-        self.data = copy.deepcopy(self.baseline)
+        """Start over from a preset, keeping what belongs to this run (see KEPT_ON_PRESET_LOAD).
+
+        The base model stays only when the preset is for the same model family: an SD 1.5
+        checkpoint under an SDXL preset would not load. The baseline (what the ● marks
+        compare with) becomes the new preset.
+        """
+        keep = {key: self.get(key) for key in KEPT_ON_PRESET_LOAD}
+        baseline = preset_baseline(name)
+        if get_value(baseline, "model.family") != self.get("model.family"):
+            keep.pop("model.base", None)
+            keep.pop("model.vae", None)
+        self.baseline = baseline
+        self.data = copy.deepcopy(baseline)
         for key, value in keep.items():
             if value:
-                set_value(self.data, key, value)
+                set_value(self.data, key, copy.deepcopy(value))
         self.field_errors.clear()
+
+    def preset_data(self) -> Data:
+        """The data to save as a user preset: local model paths made absolute (the preset is
+        used from other runs' folders); what is left out is decided by config.presets."""
+        data = copy.deepcopy(self.data)
+        for key in ("model.base", "model.vae", "model.config"):
+            value = get_value(data, key)
+            if isinstance(value, str) and value and looks_like_local_path(value):
+                path = Path(value).expanduser()
+                if not path.is_absolute():
+                    set_value(data, key, str((self.base_dir / path).resolve()))
+        return data

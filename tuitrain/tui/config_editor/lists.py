@@ -53,9 +53,19 @@ class ListEditor(Vertical):
         value = self.document.get(self.option.path)
         return value if isinstance(value, list) else []
 
-    def compose(self) -> ComposeResult:
+    def title_text(self) -> str:
         changed = "● " if self.document.differs_from_preset(self.option.path) else ""
-        yield Label(f"{changed}{self.option.name} ({len(self.items)})", classes="list-title")
+        return f"{changed}{self.option.name} ({len(self.items)})"
+
+    def refresh_title(self) -> None:
+        """Keep the ● mark current as items are edited (only touches the label when it changes)."""
+        title = self.query_one(".list-title", Label)
+        text = self.title_text()
+        if str(title.content) != text:
+            title.update(text)
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title_text(), classes="list-title")
         for index in range(len(self.items)):
             with Vertical(classes="item"):
                 with Horizontal(classes="item-head"):

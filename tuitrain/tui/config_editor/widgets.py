@@ -62,11 +62,16 @@ class FieldRow(Vertical):
     """Label, widget and message line of one option at one key."""
 
     class Edited(Message):
-        """The row wrote a new value (or a typing error) into the document."""
+        """The row wrote a new value (or a typing error) into the document.
 
-        def __init__(self, row: FieldRow) -> None:
+        `typing` is true for keystrokes in a text field: the screen then checks the whole
+        config once typing pauses, not on every key (switches and selects check at once).
+        """
+
+        def __init__(self, row: FieldRow, typing: bool = False) -> None:
             super().__init__()
             self.row = row
+            self.typing = typing
 
     DEFAULT_CSS = """
     FieldRow { height: auto; margin: 0 0 0 0; }
@@ -87,6 +92,8 @@ class FieldRow(Vertical):
         self.path = path
         self.document = document
         self.kind = widget_kind(option)
+        self._shown: tuple[bool, str, str] | None = None  # what show() last displayed
+        self._parts: tuple[Label, Widget, Static] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -119,7 +126,13 @@ class FieldRow(Vertical):
 
     @property
     def editor(self) -> Widget:
-        return self.query_one(".editor")
+        return self._widgets()[1]
+
+    def _widgets(self) -> tuple[Label, Widget, Static]:
+        """Label, editor and message line, looked up once (show() runs for every row often)."""
+        if self._parts is None:
+            self._parts = (self.query_one(".name", Label), self.query_one(".editor"), self.query_one(".message", Static))
+        return self._parts
 
     # --- edits -------------------------------------------------------------------------
 
@@ -131,7 +144,7 @@ class FieldRow(Vertical):
             self.document.field_errors[self.path] = str(exc)
         else:
             self.document.set(self.path, value)
-        self.post_message(self.Edited(self))
+        self.post_message(self.Edited(self, typing=True))
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
@@ -148,18 +161,27 @@ class FieldRow(Vertical):
     # --- display -----------------------------------------------------------------------
 
     def show(self, schema_problem: str = "") -> None:
-        """Refresh the preset mark and the message: typing error, schema problem, or path warning."""
-        self.set_class(self.changed, "changed")
-        self.query_one(".name", Label).update(self._label_text())
+        """Refresh the preset mark and the message: typing error, schema problem, or path warning.
+
+        Widgets are touched only when what they show changes: updating ~90 rows' labels on
+        every keystroke made Textual re-lay-out the form each time.
+        """
+        changed = self.changed
         message = self.document.field_errors.get(self.path) or schema_problem
         warning = ""
         if not message and self.kind == "path":
             warning = path_warning(self.option, str(self.document.get(self.path) or ""), self.document.base_dir)
-        line = self.query_one(".message", Static)
+        state = (changed, message, warning)
+        if state == self._shown:
+            return
+        self._shown = state
+        label, editor, line = self._widgets()
+        self.set_class(changed, "changed")
+        label.update(self._label_text())
         line.update(message or warning)
         line.set_class(bool(message or warning), "shown")
         line.set_class(bool(warning) and not message, "warning")
-        self.editor.set_class(bool(message), "-invalid")
+        editor.set_class(bool(message), "-invalid")
 
     def reload(self) -> None:
         """Put the document's value back into the widget (after a reset or a preset load)."""
