@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +9,9 @@ import torch
 from PIL import Image, ImageChops
 from safetensors.torch import load_file
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
-from tests.trainer.test_train_e2e import _events, _new_run, _train
+from tests.trainer.test_train_e2e import _new_run, _train
 from tests.trainer.test_train_features import _events as _kind_events
 from tests.trainer.test_train_features import _train as _train_in_process
 from tuitrain.config.schema import EmaSection
@@ -93,28 +90,10 @@ def test_sigkill_then_resume_continues_the_same_average(cli, tiny_model, tmp_pat
               "ema.mode=cpu", "ema.decay=0.8", "ema.update_every=2")
     straight = _new_run(cli, "straight", model, data, *common)
     assert _train(straight).returncode == 0
-    reference = load_file(straight.output / "straight.safetensors")
 
     broken = _new_run(cli, "broken", model, data, *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 19)
-    deadline, pid = time.monotonic() + 120, None
-    while time.monotonic() < deadline:
-        events = _events(broken)
-        pid = next((e["pid"] for e in events if e["type"] == "started"), pid)
-        if any(e["type"] == "step" and e["step"] >= kill_at for e in events):
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    out = _train(broken)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys()
-    for key in reference:
-        assert torch.equal(result[key], reference[key]), key
+    last_step = kill_mid_run(cli, broken, (4, 19))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(cli, tiny_model, tmp_path: Path) -> None:

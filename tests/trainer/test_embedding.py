@@ -8,11 +8,8 @@ new token rows may change; a killed run resumes to the same file.
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +18,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
 from tuitrain.config import load_config
-from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs import RunDir
 from tuitrain.runs.events import iter_events
 
 TOKEN = "<tok>"
@@ -240,35 +238,10 @@ def test_sigkill_then_resume_gives_the_same_embedding(cli, tiny_model, tmp_path:
               "saving.backup_every_steps=3", "saving.backup_keep_last=2")
     straight = _new(cli, "straight", model, data, "sd15", *common)
     assert _train(straight).returncode == 0
-    reference = load_file(straight.output / "straight.safetensors")
 
     broken = _new(cli, "broken", model, data, "sd15", *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 8)
-    deadline, pid = time.monotonic() + 120, None
-    while time.monotonic() < deadline:
-        events = _events(broken)
-        started = [e for e in events if e["type"] == "started"]
-        steps = [e["step"] for e in events if e["type"] == "step"]
-        pid = started[0]["pid"] if started else pid
-        if steps and steps[-1] >= kill_at:
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    # the trainer may pass kill_at before the signal lands: resume is from its last backup, not ours
-    last_step = max(e["step"] for e in _events(broken) if e["type"] == "step")
-    assert run_status(broken).state is RunState.FAILED
-    assert not (broken.output / "broken.safetensors").exists()
-
-    out = _train(broken)
-    assert out.returncode == 0, out.stderr[-3000:]
-    resumed = [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
-    assert resumed and resumed % 3 == 0 and resumed <= last_step
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys() == {"emb_params"}
-    assert torch.equal(result["emb_params"], reference["emb_params"])
+    last_step = kill_mid_run(cli, broken, (4, 8))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,8 @@ from_pretrained; the weights must agree tensor for tensor.
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
 from tuitrain.config.schema import ModelSection
 from tuitrain.runs import RunDir, RunState, run_status
@@ -230,39 +228,15 @@ def test_sigkill_then_resume_ends_with_the_same_weights(cli, tiny_model, tmp_pat
     common = ("training.epochs=3", "saving.backup_every_steps=3", "finetune.train_text_encoder=true",
               "finetune.diffusers_folder=false", "training.gradient_checkpointing=false")
     straight = _new_run(cli, "straight", model, data, *common)
-    _train(straight)
-    reference = load_file(straight.output / "straight.safetensors")
+    assert _train(straight).returncode == 0
 
     broken = _new_run(cli, "broken", model, data, *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 8)
-    deadline = time.monotonic() + 120
-    pid = None
-    while time.monotonic() < deadline:
-        events = _events(broken)
-        steps = [e["step"] for e in events if e["type"] == "step"]
-        pid = next((e["pid"] for e in events if e["type"] == "started"), pid)
-        if steps and steps[-1] >= kill_at:
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    # the trainer may pass kill_at before the signal lands: resume is from its last backup, not ours
-    last_step = max(e["step"] for e in _events(broken) if e["type"] == "step")
-    assert not (broken.output / "broken.safetensors").exists()
+    last_step = kill_mid_run(cli, broken, (4, 8))
     backups = sorted(broken.checkpoints.glob("step-*"))
     assert backups, "no backup before the kill"
     keys = load_file(next(backups[-1].glob("*.safetensors"))).keys()
     assert {k.partition(".")[0] for k in keys} == {"unet", "text_encoder"}
-
-    _train(broken)
-    resumed = [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
-    assert resumed and resumed % 3 == 0 and resumed <= last_step
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys()
-    differ = [k for k in reference if not torch.equal(result[k], reference[k])]
-    assert not differ, differ[:3]
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_a_backup_that_does_not_fit_is_refused_with_the_reason(tiny_model) -> None:

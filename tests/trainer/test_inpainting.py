@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,10 +24,11 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
 from tests.trainer.test_masked_loss import BOX, base_config, trainer_for, write_mask
 from tuitrain.config import parse_config
-from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs import RunDir
 from tuitrain.runs.events import iter_events
 from tuitrain.trainer.data import load_mask, load_pixels
 from tuitrain.trainer.families.base import LatentBatch
@@ -219,32 +218,10 @@ def test_sigkill_then_resume_with_random_masks_ends_with_the_same_weights(cli, i
               "saving.dtype=fp32")
     straight = new_run(cli, "straight", model, data, *common)
     assert train(straight).returncode == 0
-    reference = load_file(straight.output / "straight.safetensors")
 
     broken = new_run(cli, "broken", model, data, *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 10)  # of 12 steps
-    deadline, pid = time.monotonic() + 120, None
-    while time.monotonic() < deadline:
-        seen = events(broken)
-        pid = next((e["pid"] for e in seen if e["type"] == "started"), pid)
-        steps = [e["step"] for e in seen if e["type"] == "step"]
-        if steps and steps[-1] >= kill_at:
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    assert run_status(broken).state is RunState.FAILED
-
-    out = train(broken)
-    assert out.returncode == 0, out.stderr[-3000:]
-    resumed = events(broken, "started")[-1]["resumed_from"]
-    assert resumed and resumed % 3 == 0
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys()
-    for key in reference:
-        assert torch.equal(result[key], reference[key]), key
+    last_step = kill_mid_run(cli, broken, (4, 10))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_sdxl_inpainting_trains_samples_and_its_lora_loads(inpainting_model, tmp_path: Path) -> None:

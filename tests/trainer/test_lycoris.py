@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
 from tests.trainer.test_lora_method import (
     ALPHA,
@@ -457,8 +455,6 @@ def test_train_lokr_end_to_end_and_load_the_file(family: str, preset: str, cli, 
 
 
 def test_loha_sigkill_then_resume_is_bit_identical(cli, tiny_model, tmp_path: Path) -> None:
-    from tuitrain.runs import RunState, run_status
-
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = ("lora.type=loha", "lora.train_text_encoder=true", "training.epochs=4", "saving.backup_every_steps=3",
               "saving.backup_keep_last=2")
@@ -468,30 +464,8 @@ def test_loha_sigkill_then_resume_is_bit_identical(cli, tiny_model, tmp_path: Pa
     assert reference and all(k.rpartition(".")[2] in LOHA_KEYS for k in reference)
 
     broken = _new_run(cli, "broken", "sd15-lora", model, data, *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 12)
-    deadline, pid = time.monotonic() + 120, None
-    while time.monotonic() < deadline:
-        events = _events(broken)
-        pid = next((e["pid"] for e in events if e["type"] == "started"), pid)
-        steps = [e["step"] for e in events if e["type"] == "step"]
-        if steps and steps[-1] >= kill_at:
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    # the trainer may pass kill_at before the signal lands: resume is from its last backup, not ours
-    last_step = max(e["step"] for e in _events(broken) if e["type"] == "step")
-    assert run_status(broken).state is RunState.FAILED
-    out = _train(broken)
-    assert out.returncode == 0, out.stderr[-3000:]
-    resumed = [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
-    assert resumed and resumed % 3 == 0 and resumed <= last_step
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys()
-    for key in reference:
-        assert torch.equal(result[key], reference[key]), key
+    last_step = kill_mid_run(cli, broken, (4, 12))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_diffusers_format_with_lokr_is_refused_by_the_config(cli, tiny_model, tmp_path: Path) -> None:

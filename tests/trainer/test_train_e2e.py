@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs.control import send_command
@@ -125,37 +123,10 @@ def test_sigkill_then_resume_ends_with_the_same_weights(cli, tiny_model, tmp_pat
     common = ("training.epochs=8", "saving.backup_every_steps=3", "saving.backup_keep_last=2")
     straight = _new_run(cli, "straight", model, data, *common)
     assert _train(straight).returncode == 0
-    reference = load_file(straight.output / "straight.safetensors")
 
     broken = _new_run(cli, "broken", model, data, *common)
-    assert cli("train", "broken", "--detach").returncode == 0
-    kill_at = random.Random().randint(4, 26)
-    deadline = time.monotonic() + 120
-    pid = None
-    while time.monotonic() < deadline:
-        steps = [e["step"] for e in _events(broken) if e["type"] == "step"]
-        started = [e for e in _events(broken) if e["type"] == "started"]
-        if started:
-            pid = started[0]["pid"]
-        if steps and steps[-1] >= kill_at:
-            break
-        time.sleep(0.02)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    # the trainer may pass kill_at before the signal lands: resume is from its last backup, not ours
-    last_step = max(e["step"] for e in _events(broken) if e["type"] == "step")
-    assert run_status(broken).state is RunState.FAILED  # a dead trainer is never "running"
-    assert not (broken.output / "broken.safetensors").exists()
-
-    out = _train(broken)
-    assert out.returncode == 0, out.stderr[-3000:]
-    resumed = [e for e in _events(broken) if e["type"] == "started"][-1]["resumed_from"]
-    assert resumed and resumed % 3 == 0 and resumed <= last_step
-    result = load_file(broken.output / "broken.safetensors")
-    assert result.keys() == reference.keys()
-    for key in reference:
-        assert torch.equal(result[key], reference[key]), key
+    last_step = kill_mid_run(cli, broken, (4, 26))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_commands_over_the_socket_pause_save_and_stop(cli, tiny_model, tmp_path: Path) -> None:

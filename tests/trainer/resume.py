@@ -1,0 +1,57 @@
+"""The kill-and-resume check every method's tests share: SIGKILL a detached trainer mid-run,
+train again, and the result must equal an uninterrupted run's bit for bit."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs.events import iter_events
+
+
+def _events(run: RunDir) -> list[dict[str, Any]]:
+    return [e for _, e in iter_events(run.events)]
+
+
+def kill_mid_run(cli: Any, run: RunDir, kill_range: tuple[int, int], timeout: float = 120) -> int:
+    """Start `run` detached, SIGKILL its trainer once it passed a random step in `kill_range`;
+    returns the last step it reached (it may pass the chosen one before the signal lands)."""
+    assert cli("train", run.name, "--detach").returncode == 0
+    kill_at = random.Random().randint(*kill_range)
+    deadline, pid = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        events = _events(run)
+        pid = next((e["pid"] for e in events if e["type"] == "started"), pid)
+        if any(e["type"] == "step" and e["step"] >= kill_at for e in events):
+            break
+        time.sleep(0.02)
+    assert pid is not None, "the trainer never started"
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert run_status(run).state is RunState.FAILED  # a dead trainer is never "running"
+    assert not (run.output / f"{run.name}.safetensors").exists()  # no final save from a killed run
+    return max(e["step"] for e in _events(run) if e["type"] == "step")
+
+
+def resume_matches(run: RunDir, reference: Path, last_step: int, backup_every: int) -> dict[str, torch.Tensor]:
+    """Train `run` again (it resumes from its newest backup); its final file must equal `reference`."""
+    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    resumed = [e for e in _events(run) if e["type"] == "started"][-1]["resumed_from"]
+    assert resumed and resumed % backup_every == 0 and resumed <= last_step, (resumed, last_step)
+    result, expected = load_file(run.output / f"{run.name}.safetensors"), load_file(reference)
+    assert result.keys() == expected.keys()
+    differ = [k for k in expected if not torch.equal(result[k], expected[k])]
+    assert not differ, differ[:3]
+    return result
