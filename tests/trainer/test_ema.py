@@ -104,3 +104,27 @@ def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(cli, tiny_mod
     out = _train(run, "--set", "ema.mode=gpu", "--set", "training.max_steps=4")
     assert out.returncode != 0
     assert "ema.mode" in out.stdout + out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("method", ["finetune", "embedding"])
+def test_other_methods_save_their_average_too(method: str, tiny_model, tmp_path: Path) -> None:
+    """A never-updated average is the starting point: the fine-tune's base UNet, the embedding's initial rows."""
+    from diffusers import UNet2DConditionModel
+
+    data = make_dataset(tmp_path / "data", count=4)
+    for caption in data.glob("*.txt"):
+        caption.write_text("a photo of <shape>, red")
+    model = tiny_model("sd15")
+    run, code = _train_in_process(
+        tmp_path, model, data, name=method, training={"method": method, "learning_rate": 1e-2},
+        embedding={"token": "<shape>", "vectors": 3}, finetune={"diffusers_folder": True},
+        saving={"dtype": "fp32"}, ema={"mode": "gpu", "update_every": 10000},
+    )
+    assert code == 0, _kind_events(run)[-1]
+    if method == "embedding":
+        rows = load_file(run.output / f"{method}.safetensors")["emb_params"]
+        assert rows.shape[0] == 3 and all(torch.equal(rows[0], row) for row in rows)  # all start as '*'
+        return
+    saved = UNet2DConditionModel.from_pretrained(run.output / f"{method}-diffusers" / "unet").state_dict()
+    base = UNet2DConditionModel.from_pretrained(model / "unet").state_dict()
+    assert saved.keys() == base.keys() and all(torch.equal(saved[k], base[k]) for k in base)
