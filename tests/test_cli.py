@@ -177,3 +177,26 @@ def test_check_refuses_an_embedding_whose_token_no_caption_mentions(cli, tmp_pat
     out = cli("check", str(config))
     assert out.returncode == 0, out.stdout
     assert "embedding.token" not in out.stdout
+
+
+def test_check_counts_the_masks_masked_loss_will_use(cli, tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    data = tmp_path / "shots"
+    data.mkdir()
+    for i in range(3):
+        Image.new("RGB", (64, 64), "grey").save(data / f"{i}.png")
+        (data / f"{i}.txt").write_text("a shot")
+    config = tmp_path / "m.toml"
+    config.write_text(f'[model]\nbase = "{tmp_path}"\n[training]\nmasked_loss = true\n'
+                      f'[data]\nresolution = 64\n[[data.concepts]]\npath = "{data}"\n')
+    out = cli("check", str(config))
+    assert "training.masked_loss: no image has a mask file (<image stem>-masklabel.png)" in out.stdout
+    Image.new("L", (64, 64), 255).save(data / "1-masklabel.png")
+    out = cli("check", str(config))
+    assert out.returncode == 0, out.stdout
+    assert "masks: 1 of 3 images have a mask file" in out.stdout  # the mask itself is no training image
+    report = json.loads(cli("check", str(config), "--json").stdout)
+    assert report["masks"].startswith("masks: 1 of 3")

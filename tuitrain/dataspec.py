@@ -66,3 +66,16 @@ def captions_without_token(config: Config, config_dir: Path, token: str) -> tupl
         total += len(texts)
         missing += sum(1 for text in texts if not word.search(text))
     return missing, total
+
+
+def mask_coverage(config: Config, config_dir: Path) -> tuple[int, int]:
+    """(images with a mask file beside them, all images): what masked_loss and inpainting will use."""
+    from tuitrain.dataset import scan_concept
+
+    with_mask = total = 0
+    suffix = config.data.mask_suffix
+    for spec in concept_specs(config, config_dir):
+        for image in scan_concept(spec).images:
+            total += 1
+            with_mask += image.path.with_name(image.path.stem + suffix).is_file()
+    return with_mask, total

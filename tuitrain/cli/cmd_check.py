@@ -59,6 +59,21 @@ def _method_line(config: Config) -> str:
     return f"{lora.type} rank {lora.rank} / alpha {lora.alpha:g}"
 
 
+def _mask_line(config: Config, config_dir: Path) -> str | None:
+    """How many images bring a mask, when training.masked_loss reads them. (Whether the base is an
+    inpainting model is only known once the trainer loads it; it reports its masks then.)"""
+    if not config.training.masked_loss:
+        return None
+    from tuitrain.dataspec import mask_coverage
+
+    with_mask, total = mask_coverage(config, config_dir)
+    suffix = config.data.mask_suffix
+    if with_mask == 0:
+        return (f"training.masked_loss: no image has a mask file (<image stem>{suffix}), so every image "
+                "weighs the same")
+    return f"masks: {with_mask} of {total} images have a mask file (<image stem>{suffix}) for training.masked_loss"
+
+
 def _summary(config: Config) -> dict[str, Any]:
     return {
         "family": config.model.family,
@@ -91,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
     problems = config_readiness(config, config_path.parent)
     report = config_preflight(config, config_path.parent) if config.data.concepts else None
     can_train = not problems and report is not None and report.can_train
+    masks = _mask_line(config, config_path.parent) if report is not None else None
     if args.json:
         json.dump({
             "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),
-            "problems": problems, "data": report.to_dict() if report else None,
+            "problems": problems, "data": report.to_dict() if report else None, "masks": masks,
         }, sys.stdout, indent=2)
         print()
         return 0 if can_train else EXIT_CANNOT_TRAIN
@@ -105,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
           + (f"{s['max_steps']} steps" if s["max_steps"] else f"{s['epochs']} epochs"))
     if report is not None:
         _print_report(report)
+    if masks:
+        print(masks)
     for line in problems:
         print(f"cannot train: {line}")
     return 0 if can_train else EXIT_CANNOT_TRAIN
