@@ -170,21 +170,18 @@ class TuitrainApp(App[None]):
     # --- help and command palette ---------------------------------------------------
 
     def action_help(self) -> None:
-        from tuitrain.tui.help import HelpScreen, binding_rows
+        from tuitrain.tui.help import help_screen_for
 
-        if isinstance(self.screen, HelpScreen):
-            return
-        screen = self.screen
-        keys = {key: self.get_key_display(active.binding) for key, active in screen.active_bindings.items()}
-        rows = binding_rows(screen.active_bindings.values(), keys)
-        if not any(row[3] == PALETTE_ID for row in rows):
-            rows.append(("Everywhere", "Command palette", self.COMMAND_PALETTE_BINDING, PALETTE_ID))
-        notes = [
-            f"Image protocol: {self.image_protocol.protocol} ({self.image_protocol.reason}); "
-            "set image_protocol in settings.toml or TUITRAIN_IMAGE_PROTOCOL."
-        ]
-        title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
-        self.push_screen(HelpScreen(title, rows, notes))
+        overlay = help_screen_for(
+            self,
+            extra_rows=[("Everywhere", "Command palette", self.COMMAND_PALETTE_BINDING, PALETTE_ID)],
+            notes=[
+                f"Image protocol: {self.image_protocol.protocol} ({self.image_protocol.reason}); "
+                "set image_protocol in settings.toml or TUITRAIN_IMAGE_PROTOCOL."
+            ],
+        )
+        if overlay is not None:
+            self.push_screen(overlay)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Textual's commands (Theme, Quit, ...) plus every action of the current screen."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -72,3 +72,17 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_subtitle = "Esc closes"
             yield Static(table, id="help-table")
             yield Static(footer, id="help-notes")
+
+
+def help_screen_for(app: App[object], extra_rows: list[tuple[str, str, str, str]] | None = None,
+                    notes: list[str] | None = None) -> HelpScreen | None:
+    """The key overlay for the app's current screen (None when it is already showing)."""
+    screen = app.screen
+    if isinstance(screen, HelpScreen):
+        return None
+    keys = {key: app.get_key_display(active.binding) for key, active in screen.active_bindings.items()}
+    rows = binding_rows(screen.active_bindings.values(), keys)
+    ids = {row[3] for row in rows}
+    rows += [row for row in extra_rows or [] if row[3] not in ids]
+    title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
+    return HelpScreen(title, rows, notes or [])

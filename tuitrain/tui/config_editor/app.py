@@ -47,12 +47,8 @@ class ConfigEditorApp(App[bool]):
 
     def action_help(self) -> None:
         """F1: every key of the editor, as the full app's `?` overlay lists them."""
-        from tuitrain.tui.help import HelpScreen, binding_rows
+        from tuitrain.tui.help import help_screen_for
 
-        if isinstance(self.screen, HelpScreen):
-            return
-        screen = self.screen
-        keys = {key: self.get_key_display(active.binding) for key, active in screen.active_bindings.items()}
-        rows = binding_rows(screen.active_bindings.values(), keys)
-        title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
-        self.push_screen(HelpScreen(title, rows, []))
+        overlay = help_screen_for(self)
+        if overlay is not None:
+            self.push_screen(overlay)
