@@ -306,7 +306,7 @@ class EmbeddingSection(Section):
         "*", "Words whose embeddings start the new vectors (repeated or cut to the vector count); '*' is neutral."
     )
     learning_rate: float | None = option(
-        5e-3, "Learning rate of the embedding vectors (unset: training.learning_rate; unset it with Prodigy).",
+        5e-3, "Learning rate of the embedding vectors (unset: training.learning_rate; 1.0 with Prodigy).",
         gt=0.0, le=10.0
     )
 
@@ -447,6 +447,12 @@ class Config(BaseModel):
             raise ValueError(
                 f"version: this file is format {self.version}, newer than this tuitrain supports "
                 f"({SCHEMA_VERSION}); upgrade tuitrain"
+            )
+        if (self.training.method == "embedding" and self.optimizer.name == "prodigy"
+                and self.embedding.learning_rate not in (None, 1.0)):
+            raise ValueError(
+                f"embedding.learning_rate: Prodigy finds the step size itself and needs 1.0, got "
+                f"{self.embedding.learning_rate:g} (which would scale its steps down by that factor)"
             )
         if self.training.method == "lora" and self.lora.type != "lora" and self.saving.diffusers_format:
             raise ValueError(

@@ -162,11 +162,13 @@ def read_header(source: Path | BinaryIO) -> ImageHeader:
         )
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
     """8-bit RGB the way the trainer sees it.
 
     Pillow's own convert() clips 16-bit grey to white and drops transparency to
-    whatever colour hides under it, so those two are handled here.
+    whatever colour hides under it, so those two are handled here: transparency is
+    composited onto `background` (white for pictures; black for masks, where a
+    transparent pixel means "not masked").
     """
     if image.mode == "RGB":
         return image
@@ -176,12 +178,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("L").convert("RGB")
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        backdrop = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(backdrop, rgba).convert("RGB")
     return image.convert("RGB")
 
 
-def load_rgb(path: Path, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+def load_rgb(path: Path, *, draft_size: tuple[int, int] | None = None,
+             background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
     """Decode the first frame, upright, as 8-bit RGB.
 
     draft_size lets JPEGs decode at a reduced scale (at least that size), which
@@ -197,7 +200,7 @@ def load_rgb(path: Path, *, draft_size: tuple[int, int] | None = None) -> Image.
             image.draft("RGB" if image.mode == "RGB" else None, draft_size)
         image.seek(0)
         image.load()
-        rgb = to_rgb(image)
+        rgb = to_rgb(image, background)
         if orientation in _UPRIGHT:
             rgb = rgb.transpose(_UPRIGHT[orientation])
         if rgb is image:

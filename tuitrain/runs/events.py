@@ -26,7 +26,7 @@ EVENT_TYPES: dict[str, str] = {
     "epoch": "epoch, step, mean loss",
     "sample": "step, epoch, path, prompt, index",
     "saved": "step, epoch, path",
-    "backup": "step, epoch, path",
+    "backup": "step, epoch, path, bytes (size on disk)",
     "paused": "step",
     "resumed": "step",
     "log": "level, message",

@@ -30,6 +30,9 @@ STATE = "state.pt"
 
 def write_backup(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any], keep_last: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    # Make room first: a fine-tune's backup is tens of GB, and keep_last + 1 of them on disk at once
+    # can fill it. At least one whole backup always stays until the new one is in place.
+    _prune(folder, max(1, keep_last - 1), keep=f"step-{step:08d}")
     final = folder / f"step-{step:08d}"
     tmp = folder / f".tmp-step-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -44,10 +47,20 @@ def write_backup(folder: Path, step: int, weights: dict[str, torch.Tensor], stat
         shutil.rmtree(final)
     os.replace(tmp, final)
     fsync_dir(folder)
-    backups = sorted(p for p in folder.glob("step-*") if p.is_dir())
+    _prune(folder, keep_last)
+    return final
+
+
+def _prune(folder: Path, keep_last: int, keep: str = "") -> None:
+    """Remove all but the newest `keep_last` backups (never the one named `keep`, which is being rewritten)."""
+    backups = sorted(p for p in folder.glob("step-*") if p.is_dir() and p.name != keep)
     for old in backups[: max(0, len(backups) - keep_last)]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
+
+
+def backup_size(path: Path) -> int:
+    """Bytes on disk of one backup folder."""
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
 
 
 @dataclass

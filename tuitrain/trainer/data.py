@@ -185,7 +185,8 @@ def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | N
         raise TrainingError(sample.mask.problem)
     a = sample.assignment
     # Resized to the image's own size first, so a mask of the same aspect at another size lines up.
-    mask = load_rgb(sample.mask.path).convert("L").resize(a.original_size, Image.Resampling.BILINEAR)
+    # Transparent pixels are "not masked": editors export white strokes on a transparent layer.
+    mask = load_rgb(sample.mask.path, background=(0, 0, 0)).convert("L").resize(a.original_size, Image.Resampling.BILINEAR)
     mask = _fit(sample, mask, flip, jitter, Image.Resampling.BILINEAR)
     data = torch.frombuffer(bytearray(mask.tobytes()), dtype=torch.uint8)
     return data.view(1, mask.height, mask.width).float() / 255.0

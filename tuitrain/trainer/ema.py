@@ -26,14 +26,16 @@ class Ema:
 
         self.params = params
         self.cfg = cfg
-        self.device = device if cfg.mode == "gpu" else torch.device("cpu")
+        # Normalised ("cuda" -> "cuda:0"): parameters report an index, and the two do not compare equal,
+        # which would send gpu mode down the copying path on every update.
+        self.device = _normalised(device) if cfg.mode == "gpu" else torch.device("cpu")
         # foreach: one fused kernel per update instead of one per tensor.
         self.model = EMAModel(self._view(), decay=cfg.decay, foreach=True)
         self.model.to(self.device)
 
     def _view(self) -> list[torch.Tensor]:
         """The weights as EMAModel should see them: themselves (gpu) or host copies marked trainable (cpu)."""
-        if not self.params or self.params[0].device == self.device:
+        if not self.params or _normalised(self.params[0].device) == self.device:
             return list(self.params)
         # requires_grad on the copies: EMAModel averages only parameters that train, else it copies them.
         return [p.detach().to(self.device).requires_grad_(True) for p in self.params]
@@ -46,8 +48,12 @@ class Ema:
 
     @contextmanager
     def applied(self) -> Iterator[None]:
-        """Within the block, the model's weights are the averages; afterwards exactly what they were."""
-        saved = [p.detach().clone() for p in self.params]
+        """Within the block, the model's weights are the averages; afterwards exactly what they were.
+
+        The live weights wait in host memory (as EMAModel.store keeps them), not beside the model:
+        a second copy of a fine-tuned UNet on the GPU is what ema.mode = "cpu" is there to avoid.
+        """
+        saved = [p.detach().to("cpu", copy=True) for p in self.params]
         with torch.no_grad():
             for param, average in zip(self.params, self.model.shadow_params):
                 param.copy_(average.to(param.device, param.dtype))
@@ -56,7 +62,7 @@ class Ema:
         finally:
             with torch.no_grad():
                 for param, value in zip(self.params, saved):
-                    param.copy_(value)
+                    param.copy_(value.to(param.device))
 
     def state_dict(self) -> dict[str, Any]:
         state = self.model.state_dict()
@@ -66,3 +72,10 @@ class Ema:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state)
         self.model.to(self.device)
+
+
+def _normalised(device: torch.device) -> torch.device:
+    """cuda -> cuda:N (the current device), so devices compare as parameters report them."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device

@@ -142,8 +142,8 @@ class Trainer:
         self.adapter = get_adapter(cfg.model.family)
         pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
         self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
-        # Frozen weights in the compute dtype; the adapter's own weights stay fp32, and so do the
-        # weights a method trains (a fine-tune's modules keep their loaded precision here).
+        # Frozen weights in the compute dtype; the weights a method trains are fp32 (an adapter's
+        # are made fp32 by its method; a fine-tune's modules keep their loaded precision here).
         kept = method_class(cfg).full_precision_components(cfg)
         for name, module in (("denoiser", self.parts.denoiser), *(("text_encoders", m) for m in self.parts.text_encoders)):
             module.requires_grad_(False)
@@ -250,6 +250,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else {},
             "torch_rng": torch.get_rng_state(),
+            # Dropout on the GPU draws from the CUDA generators, not the CPU one.
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "python_rng": random.getstate(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
         }
@@ -259,7 +261,7 @@ class Trainer:
         path = backups.write_backup(self.run.checkpoints, pos.step, self.method.state_dict(), self.state(pos),
                                     keep_last=s.backup_keep_last)
         self.last_backup_time = time.monotonic()
-        self.emit("backup", step=pos.step, epoch=pos.epoch, path=str(path))
+        self.emit("backup", step=pos.step, epoch=pos.epoch, path=str(path), bytes=backups.backup_size(path))
 
     def resume(self) -> Position:
         found = backups.latest_backup(self.run.checkpoints, warn=lambda m: self.log(m, "warning"))
@@ -279,6 +281,8 @@ class Trainer:
         if self.accelerator.scaler is not None and st["scaler"]:
             self.accelerator.scaler.load_state_dict(st["scaler"])
         torch.set_rng_state(st["torch_rng"])
+        if st.get("cuda_rng") and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
         random.setstate(st["python_rng"])
         self.log(f"resumed from {found.path.name} (step {found.step})")
         return Position(st["step"], st["epoch"], st["batch"])

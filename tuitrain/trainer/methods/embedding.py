@@ -159,7 +159,19 @@ class EmbeddingMethod(TrainingMethod):
     def check_captions(self, captions: Iterable[str]) -> None:
         """Fail at start when no caption holds the token: the vectors would get no gradient at all."""
         tokenizer = self.parts.tokenizers[0]
-        if any(self.token in tokenizer.tokenize(caption) for caption in captions if self.token in caption):
+        with_token = [c for c in captions if self.token in c and self.token in tokenizer.tokenize(c)]
+        if with_token:
+            # The expanded caption must fit the text encoder's window, or the last vectors are cut off
+            # and never learn (while still being saved).
+            room = tokenizer.model_max_length
+            longest = max(with_token, key=lambda c: len(tokenizer(self.prepare_caption(c)).input_ids))
+            length = len(tokenizer(self.prepare_caption(longest)).input_ids)
+            if length > room:
+                raise TrainingError(
+                    f"embedding.vectors: with {self.vectors} vectors the caption {longest[:60]!r} is {length} "
+                    f"tokens, over the text encoder's {room}; the vectors past the end would never train. "
+                    "Use fewer vectors or shorter captions."
+                )
             return
         raise TrainingError(
             f"{TOKEN_OPTION}: no training caption contains {self.token!r}, so the embedding cannot learn; "

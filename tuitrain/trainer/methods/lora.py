@@ -359,6 +359,11 @@ class LoraMethod(TrainingMethod):
             from tuitrain.trainer.loop import TrainingError
 
             raise TrainingError(str(exc)) from exc
+        # peft makes the adapter in its base layer's dtype, which the loop has already cast to the
+        # compute dtype: bf16 adapter weights round Adam-sized steps away and fp16 ones cannot be
+        # unscaled. fp32 master weights, as diffusers' cast_training_params does; autocast computes.
+        for param in self.handles.trainable_parameters():
+            param.data = param.data.float()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.handles.trainable_parameters()

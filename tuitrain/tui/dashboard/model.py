@@ -199,7 +199,8 @@ class RunModel:
 
     def _on_backup(self, e: dict[str, Any]) -> None:
         self.backups.append(e)
-        self.add_log("info", f"backup {_short(e.get('path'))} at step {e.get('step')}", e.get("time"))
+        size = f" ({e['bytes'] / 2**30:.1f} GiB)" if isinstance(e.get("bytes"), int) and e["bytes"] >= 2**30 else ""
+        self.add_log("info", f"backup {_short(e.get('path'))} at step {e.get('step')}{size}", e.get("time"))
 
     def _on_log(self, e: dict[str, Any]) -> None:
         level = "warning" if e.get("level") == "warning" else "info"
