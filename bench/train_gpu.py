@@ -1,14 +1,17 @@
-"""LoRA training-step speed, peak VRAM and MFU for the full-size SD1.5 and SDXL UNets.
+"""Training-step speed, peak VRAM and MFU for the full-size SD1.5 and SDXL UNets.
 
 Random weights built from the public configs shipped in tuitrain (speed does not
-depend on the weights' values), LoRA rank 16 on the attention layers through
-tuitrain's own inject_lora, bf16 autocast, AdamW (fused), latents and text
+depend on the weights' values); --method lora | lokr | loha: rank 16 on the attention
+layers through tuitrain's own inject_lora, fp32 adapter weights as LoraMethod makes
+them; --method finetune: every UNet weight in fp32 master weights. bf16 autocast,
+AdamW (fused; --optimizer adamw8bit for bitsandbytes), latents and text
 embeddings precomputed (as with tuitrain's caches). Reports seconds per step and
 peak VRAM at batch 1 and at every batch size up to the largest that fits, and MFU:
 FLOPs per image x batch / step time / the GPU's dense bf16 peak.
 
-FLOPs per image, one LoRA step (fwd+bwd, frozen base), from DESIGN.md:
-SD1.5 @512 1.73 TF, SDXL @1024 14.2 TF.
+FLOPs per image and step, from DESIGN.md: adapters (fwd+bwd, frozen base) SD1.5 @512
+1.73 TF, SDXL @1024 14.2 TF; finetune (all weights) 2.41 TF and 20.2 TF. (The adapters'
+own FLOPs are left out: at rank 16 they are under 1 %.)
 Goals on an H100 (issue 4): SD1.5 batch 1 <= 0.09 s/step; SDXL batch 1 <= 0.30 s/step;
 SDXL batch 8 >= 35 % MFU.
 
@@ -31,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-FLOPS_PER_IMAGE = {"sd15": 1.73e12, "sdxl": 14.2e12}
+FLOPS_PER_IMAGE = {"sd15": 1.73e12, "sdxl": 14.2e12}  # frozen base (adapters)
+FLOPS_PER_IMAGE_FINETUNE = {"sd15": 2.41e12, "sdxl": 20.2e12}  # all weights
 RESOLUTION = {"sd15": 512, "sdxl": 1024}
 # Dense bf16 peak, TFLOP/s (vendor figures; SXM parts).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
@@ -75,24 +79,46 @@ def conditioning(unet, family: str, batch: int, device: torch.device) -> dict:  
     }
 
 
-def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.device) -> dict:
+def trainable(unet, family: str, method: str, device: torch.device) -> list:  # type: ignore[no-untyped-def]
+    """Set up `unet` for `method` as tuitrain's methods do; the parameters that train."""
+    unet.requires_grad_(False)
+    if method == "finetune":
+        return [p.requires_grad_(True) for p in unet.parameters()]  # fp32 master weights
     from tuitrain.config.schema import LoraSection
     from tuitrain.trainer.families import get_adapter
     from tuitrain.trainer.methods.lora import inject_lora
 
-    torch.manual_seed(0)
-    unet = build_unet(family, tiny).to(device)
-    unet.requires_grad_(False)
     if device.type == "cuda":
-        unet.to(dtype=torch.bfloat16)
+        unet.to(dtype=torch.bfloat16)  # the frozen base in the compute dtype
     adapter = get_adapter(family)
     handles = inject_lora(
-        unet, [], LoraSection(rank=16, alpha=16),
+        unet, [], LoraSection(rank=16, alpha=16, type=method),
         unet_target_modules=list(adapter.attention_modules), unet_ff_modules=list(adapter.feed_forward_modules),
         unet_conv_modules=list(adapter.conv_modules), text_encoder_target_modules=list(adapter.text_encoder_modules),
     )
     params = handles.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=1e-4, fused=device.type == "cuda")
+    for p in params:
+        p.data = p.data.float()
+    return params
+
+
+def make_optimizer(params: list, name: str, device: torch.device):  # type: ignore[no-untyped-def]
+    if name == "adamw8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=1e-4)
+    return torch.optim.AdamW(params, lr=1e-4, fused=device.type == "cuda")
+
+
+def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.device, method: str = "lora",
+            optimizer_name: str = "adamw", checkpointing: bool = False) -> dict:
+    torch.manual_seed(0)
+    unet = build_unet(family, tiny).to(device)
+    params = trainable(unet, family, method, device)
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
+    optimizer = make_optimizer(params, optimizer_name, device)
     side = (RESOLUTION[family] // 8) if not tiny else 8
     latents = torch.randn(batch, 4, side, side, device=device)
     cond = conditioning(unet, family, batch, device)
@@ -120,7 +146,7 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - t0) / steps
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
-    del unet, optimizer, handles
+    del unet, optimizer, params
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {"family": family, "batch": batch, "s_per_step": seconds, "peak_vram_gib": peak / 2**30}
@@ -133,6 +159,9 @@ def main() -> None:
     parser.add_argument("--families", default="sd15,sdxl")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--out", type=Path, help="folder for a results file named after the GPU")
+    parser.add_argument("--method", default="lora", choices=["lora", "lokr", "loha", "finetune"])
+    parser.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"])
+    parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing")
     args = parser.parse_args()
     device = torch.device("cpu" if args.tiny else "cuda")
     if device.type == "cuda":
@@ -140,19 +169,23 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     peak = gpu_peak(name) if device.type == "cuda" else None
-    lines = [f"device: {name}; torch {torch.__version__}; bf16; LoRA rank 16 (attention); AdamW"]
+    what = "all UNet weights" if args.method == "finetune" else f"{args.method} rank 16 (attention)"
+    lines = [f"device: {name}; torch {torch.__version__}; bf16; {what}; {args.optimizer}"
+             + ("; gradient checkpointing" if args.checkpointing else "")]
+    flops = FLOPS_PER_IMAGE_FINETUNE if args.method == "finetune" else FLOPS_PER_IMAGE
     results = []
     for family in args.families.split(","):
         batch = 1
         while batch <= args.max_batch:
             try:
-                r = measure(family, batch, args.tiny, args.steps if batch == 1 else max(5, args.steps // 2), device)
+                r = measure(family, batch, args.tiny, args.steps if batch == 1 else max(5, args.steps // 2), device,
+                            args.method, args.optimizer, args.checkpointing)
             except torch.cuda.OutOfMemoryError:
                 lines.append(f"{family} batch {batch}: out of memory (largest that fits: {batch // 2})")
                 torch.cuda.empty_cache()
                 break
             if peak and not args.tiny:
-                r["mfu"] = FLOPS_PER_IMAGE[family] * batch / r["s_per_step"] / peak
+                r["mfu"] = flops[family] * batch / r["s_per_step"] / peak
             results.append(r)
             mfu = f"  MFU {r['mfu'] * 100:5.1f} %" if "mfu" in r else ""
             lines.append(f"{family} @{RESOLUTION[family]} batch {batch:3d}: {r['s_per_step']:.4f} s/step  "
@@ -165,6 +198,7 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         stem = name.replace(" ", "_").replace("/", "_")
+        stem = f"{stem}-{args.method}" + ("-ckpt" if args.checkpointing else "")
         (args.out / f"train_gpu-{stem}.txt").write_text("\n".join(lines) + "\n")
         (args.out / f"train_gpu-{stem}.json").write_text(json.dumps(results, indent=2))
 
