@@ -55,6 +55,15 @@ def test_cull_moves_image_caption_and_mask_into_the_trash(dataset: Path, cache_d
     assert [i.rel for i in scan_concept(ConceptSpec(dataset), cache_dir=cache_dir).images] == ["b.png", "c.png"]
 
 
+def test_cull_takes_a_mask_with_the_concepts_own_suffix(dataset: Path) -> None:
+    save(dataset / "b_mask.png", (41, 30), seed=8)
+
+    entry = cull(dataset / "b.png", mask_suffix="_mask.png")
+
+    assert [f.original for f in entry.files] == ["b.png", "b.txt", "b_mask.png"]
+    assert not (dataset / "b_mask.png").exists()
+
+
 def test_undo_restores_byte_identical_and_removes_the_trash(dataset: Path) -> None:
     before = tree_snapshot(dataset)
     listing = dir_listing(dataset)

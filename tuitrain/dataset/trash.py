@@ -67,7 +67,8 @@ def trash_dir(dataset_dir: Path) -> Path:
     return Path(dataset_dir) / TRASH_DIR_NAME
 
 
-def cull(image_path: Path, *, dataset_dir: Path | None = None, caption_extension: str = ".txt") -> TrashEntry:
+def cull(image_path: Path, *, dataset_dir: Path | None = None, caption_extension: str = ".txt",
+         mask_suffix: str = MASK_SUFFIX) -> TrashEntry:
     """Move an image, its caption and its mask into the dataset's trash, journalled.
 
     dataset_dir defaults to the image's folder; pass the concept folder for
@@ -80,7 +81,7 @@ def cull(image_path: Path, *, dataset_dir: Path | None = None, caption_extension
     rel_image = _relative(image_path, dataset_dir)
     if rel_image.split("/")[0] == TRASH_DIR_NAME:
         raise ValueError(f"{image_path} is already in the trash")
-    sidecars = [caption_path(image_path, caption_extension), image_path.with_name(image_path.stem + MASK_SUFFIX)]
+    sidecars = [caption_path(image_path, caption_extension), image_path.with_name(image_path.stem + mask_suffix)]
     originals = [rel_image] + [_relative(p, dataset_dir) for p in sidecars if p != image_path and os.path.lexists(p)]
 
     with _locked(dataset_dir):

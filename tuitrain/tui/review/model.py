@@ -301,7 +301,8 @@ class ReviewModel:
         item = self.current
         if item is None:
             return None
-        entry = cull(item.path, dataset_dir=Path(item.concept.path), caption_extension=item.concept.caption_extension)
+        entry = cull(item.path, dataset_dir=Path(item.concept.path), caption_extension=item.concept.caption_extension,
+                     mask_suffix=item.concept.mask_suffix)
         self.items = [other for other in self.items if other.path != item.path]
         del self.visible[self.position]
         self.position = min(self.position, max(0, len(self.visible) - 1))
