@@ -200,3 +200,7 @@ def test_check_counts_the_masks_masked_loss_will_use(cli, tmp_path: Path) -> Non
     assert "masks: 1 of 3 images have a mask file" in out.stdout  # the mask itself is no training image
     report = json.loads(cli("check", str(config), "--json").stdout)
     assert report["masks"].startswith("masks: 1 of 3")
+    Image.new("L", (32, 64), 255).save(data / "2-masklabel.png")  # another shape: the trainer would stop
+    out = cli("check", str(config))
+    assert out.returncode == 1
+    assert "cannot train: training.masked_loss: mask file" in out.stdout and "2-masklabel.png is 32x64" in out.stdout

@@ -68,14 +68,20 @@ def captions_without_token(config: Config, config_dir: Path, token: str) -> tupl
     return missing, total
 
 
-def mask_coverage(config: Config, config_dir: Path) -> tuple[int, int]:
-    """(images with a mask file beside them, all images): what masked_loss and inpainting will use."""
+def mask_coverage(config: Config, config_dir: Path) -> tuple[int, int, list[str]]:
+    """(images with a mask file beside them, all images, why some masks cannot be used): what
+    masked_loss and inpainting will read, checked by the rules the trainer applies."""
     from tuitrain.dataset import scan_concept
+    from tuitrain.dataset.masks import find_mask
 
     with_mask = total = 0
-    suffix = config.data.mask_suffix
+    problems: list[str] = []
     for spec in concept_specs(config, config_dir):
         for image in scan_concept(spec).images:
             total += 1
-            with_mask += image.path.with_name(image.path.stem + suffix).is_file()
-    return with_mask, total
+            mask = find_mask(image, config.data.mask_suffix)
+            if mask is not None:
+                with_mask += 1
+                if mask.problem:
+                    problems.append(mask.problem)
+    return with_mask, total, problems

@@ -59,19 +59,21 @@ def _method_line(config: Config) -> str:
     return f"{lora.type} rank {lora.rank} / alpha {lora.alpha:g}"
 
 
-def _mask_line(config: Config, config_dir: Path) -> str | None:
-    """How many images bring a mask, when training.masked_loss reads them. (Whether the base is an
-    inpainting model is only known once the trainer loads it; it reports its masks then.)"""
+def _masks(config: Config, config_dir: Path) -> tuple[str | None, list[str]]:
+    """A line on the masks training.masked_loss reads, and the mask files that would stop it.
+    (Whether the base is an inpainting model is only known once the trainer loads it; it checks
+    its masks then.)"""
     if not config.training.masked_loss:
-        return None
+        return None, []
     from tuitrain.dataspec import mask_coverage
 
-    with_mask, total = mask_coverage(config, config_dir)
+    with_mask, total, problems = mask_coverage(config, config_dir)
     suffix = config.data.mask_suffix
     if with_mask == 0:
         return (f"training.masked_loss: no image has a mask file (<image stem>{suffix}), so every image "
-                "weighs the same")
-    return f"masks: {with_mask} of {total} images have a mask file (<image stem>{suffix}) for training.masked_loss"
+                "weighs the same"), []
+    line = f"masks: {with_mask} of {total} images have a mask file (<image stem>{suffix}) for training.masked_loss"
+    return line, [f"training.masked_loss: {problem}" for problem in problems]
 
 
 def _summary(config: Config) -> dict[str, Any]:
@@ -106,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     problems = config_readiness(config, config_path.parent)
     report = config_preflight(config, config_path.parent) if config.data.concepts else None
     can_train = not problems and report is not None and report.can_train
-    masks = _mask_line(config, config_path.parent) if report is not None else None
+    masks, mask_problems = _masks(config, config_path.parent) if report is not None else (None, [])
+    problems += mask_problems
+    can_train = can_train and not mask_problems
     if args.json:
         json.dump({
             "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),

@@ -26,17 +26,8 @@ from tuitrain.dataset import (
     scan_concept,
 )
 from tuitrain.dataset.buckets import BucketAssignment
+from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.dataspec import bucket_spec, concept_specs
-
-
-@dataclass(frozen=True)
-class MaskFile:
-    """A sample's mask (<image stem> + data.mask_suffix), identified like images for the latent cache."""
-
-    path: Path
-    file_size: int
-    mtime_ns: int
-    problem: str = ""  # why it cannot be used (unreadable, another shape); said when masks are used
 
 
 @dataclass(frozen=True)
@@ -123,28 +114,6 @@ def epoch_batches(
 def steps_per_epoch(samples: Sequence[Sample], repeats: Sequence[int], batch_size: int, accumulation: int) -> int:
     batches = len(epoch_batches(samples, repeats, batch_size, seed=0, epoch=0))
     return batches // accumulation
-
-
-def find_mask(image: ImageInfo, suffix: str) -> MaskFile | None:
-    """The image's mask file, if it has one, with its header checked (a problem is kept, not raised:
-    runs that use no masks are not stopped by one)."""
-    from tuitrain.dataset.decode import read_header
-
-    path = image.path.with_name(image.path.stem + suffix)
-    if not path.is_file():
-        return None
-    st = path.stat()
-    try:
-        header = read_header(path)
-    except Exception as exc:  # PIL's errors for a broken file are many; the message says which file
-        return MaskFile(path, st.st_size, st.st_mtime_ns, f"mask file {path} cannot be read ({exc}); fix or remove it")
-    # The mask is resized with its image: only its aspect ratio must match.
-    if abs(header.width * image.height - header.height * image.width) > 0.01 * image.width * image.height:
-        return MaskFile(path, st.st_size, st.st_mtime_ns, (
-            f"mask file {path} is {header.width}x{header.height} but its image {image.path.name} is "
-            f"{image.width}x{image.height}: a mask must have its image's size (or at least its aspect ratio)"
-        ))
-    return MaskFile(path, st.st_size, st.st_mtime_ns)
 
 
 def _fit(sample: Sample, image: Image.Image, flip: bool, jitter: tuple[int, int] | None,
