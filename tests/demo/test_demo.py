@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tuitrain.demo.dataset import make_demo_dataset
 from tuitrain.runs.layout import RunDir
@@ -78,6 +79,30 @@ def test_headless_demo_trains_end_to_end_and_its_lora_loads_in_diffusers(tmp_pat
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Building the tiny base model" not in again.stdout
     assert re.search(r"^LoRA: .*/demo-2/output/demo-2\.safetensors$", again.stdout, re.M), again.stdout
+
+
+def test_headless_demo_of_other_methods_writes_what_their_tools_load(tmp_path: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    workspace = tmp_path / "runs"
+    out = _demo(workspace, "--headless", "--method", "embedding")
+    assert out.returncode == 0, out.stdout + out.stderr
+    embedding = Path(re.search(r"^Embedding: (.+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert embedding == workspace / "demo-embedding" / "output" / "demo-embedding.safetensors"
+    assert "load_textual_inversion" in out.stdout
+    pipe = StableDiffusionPipeline.from_pretrained(workspace / "demo-assets" / "model", local_files_only=True)
+    pipe.load_textual_inversion(str(embedding), token="<shape>")
+    assert pipe.tokenizer.convert_tokens_to_ids("<shape>") != pipe.tokenizer.unk_token_id
+
+    out = _demo(workspace, "--headless", "--method", "finetune")  # the same assets, a run of its own
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Building the tiny base model" not in out.stdout
+    checkpoint = Path(re.search(r"^Checkpoint: (.+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert checkpoint.is_file() and checkpoint.parent == workspace / "demo-finetune" / "output"
+    folder = checkpoint.with_name("demo-finetune-diffusers")
+    tuned = StableDiffusionPipeline.from_pretrained(folder, local_files_only=True).unet.state_dict()
+    base = pipe.unet.state_dict()
+    assert any(not torch.equal(tuned[k], base[k]) for k in base)
 
 
 async def test_tui_demo_opens_the_review_of_the_demo_run_with_next_steps(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         if args.headless:
             from tuitrain.demo.headless import run_headless
 
-            return run_headless(ws)
+            return run_headless(ws, args.method)
         return _tui(args, ws)
     except RunNotCreated as exc:
         raise UserError(str(exc)) from None
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 def _tui(args: argparse.Namespace, ws) -> int:  # type: ignore[no-untyped-def]
     from tuitrain.demo.setup import NOTICE, prepare_demo
     print(NOTICE)
-    demo = prepare_demo(ws)
+    demo = prepare_demo(ws, method=args.method)
     settings, resolver = tui_settings()
     from tuitrain.demo.app import DemoApp
 

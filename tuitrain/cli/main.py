@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a demo run on generated data and a tiny model, offline on CPU")
     p.add_argument("--headless", action="store_true", help="train the demo without the TUI")
+    p.add_argument("--method", default="lora", choices=("lora", "lokr", "loha", "embedding", "finetune"),
+                   help="what the demo trains (default: lora)")
 
     return parser
 

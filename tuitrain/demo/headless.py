@@ -1,4 +1,4 @@
-"""`tuitrain demo --headless`: make the demo run, check its data, train it, say where the LoRA is."""
+"""`tuitrain demo --headless [--method M]`: make the demo run, check its data, train it, say where the output is."""
 
 from __future__ import annotations
 
@@ -37,9 +37,27 @@ def final_lora(run_events: Path) -> Path | None:
     return found
 
 
-def run_headless(workspace: Path) -> int:
+def how_to_load(method: str, model: Path, output: Path) -> str:
+    """The line that loads the demo's output where it belongs."""
+    if method == "embedding":
+        from tuitrain.demo.setup import EMBEDDING_TOKEN
+
+        return (f"Load it: StableDiffusionPipeline.from_pretrained('{model}')"
+                f".load_textual_inversion('{output}', token='{EMBEDDING_TOKEN}')")
+    if method == "finetune":
+        return (f"Load it: StableDiffusionPipeline.from_pretrained('{output.with_name(output.stem + '-diffusers')}') "
+                f"(or the single file {output.name} in ComfyUI / A1111)")
+    if method in ("lokr", "loha"):
+        return f"Load it: in ComfyUI (models/loras/) or A1111/Forge (models/Lora/); diffusers does not read {method}"
+    return f"Load it: StableDiffusionPipeline.from_pretrained('{model}').load_lora_weights('{output}')"
+
+
+OUTPUT_LABEL = {"embedding": "Embedding", "finetune": "Checkpoint", "lokr": "LoKr", "loha": "LoHa", "lora": "LoRA"}
+
+
+def run_headless(workspace: Path, method: str = "lora") -> int:
     print(NOTICE)
-    demo = prepare_demo(workspace)
+    demo = prepare_demo(workspace, method=method)
     print(f"Demo run: {demo.run.root}{'' if demo.created else ' (reused)'}")
     for line in preflight_lines(demo):
         print(line)
@@ -59,8 +77,8 @@ def run_headless(workspace: Path) -> int:
     if samples:
         print(f"Samples: {demo.run.samples} ({len(samples)} images)")
     if lora is None or not lora.exists():
-        print("Training finished but no LoRA file was found in the events")
+        print("Training finished but no output file was found in the events")
         return 1
-    print(f"LoRA: {lora}")
-    print(f"Load it: StableDiffusionPipeline.from_pretrained('{demo.model}').load_lora_weights('{lora}')")
+    print(f"{OUTPUT_LABEL[method]}: {lora}")
+    print(how_to_load(method, demo.model, lora))
     return 0

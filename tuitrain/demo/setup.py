@@ -5,6 +5,7 @@ Layout in the workspace:
     <workspace>/demo-assets/model/   tiny SD 1.5 model (diffusers folder, ~1M parameters)
     <workspace>/demo-assets/data/    generated shapes + captions + planted problems
     <workspace>/demo/                the run (config.toml from the sd15-lora preset)
+    <workspace>/demo-embedding/ ...  `--method embedding` (lokr, loha, finetune likewise)
 
 Re-running: the assets are reused when they are complete. The run "demo" is reused
 while it has never trained; once it has, the next demo is "demo-2", "demo-3", ...
@@ -50,6 +51,30 @@ DEMO_OVERRIDES = (
     "saving.every_epochs=1",
     "saving.backup_every_minutes=0",
 )
+
+
+# Each method's demo: the preset it starts from and what changes on top of DEMO_OVERRIDES.
+EMBEDDING_TOKEN = "<shape>"
+METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "lora": ("sd15-lora", ()),
+    "lokr": ("sd15-lora", ("lora.type=lokr",)),
+    "loha": ("sd15-lora", ("lora.type=loha",)),
+    "embedding": ("sd15-embedding", (
+        f"embedding.token={EMBEDDING_TOKEN}",
+        "embedding.vectors=2",
+        "embedding.learning_rate=5e-2",
+        "training.max_steps=50",
+        # Every image is "a drawing of <shape>": the token learns what the shapes share.
+        "data.concepts[0].caption=instance",
+        f"data.concepts[0].instance_prompt=a drawing of {EMBEDDING_TOKEN}",
+        *(f"sampling.prompts[{i}].prompt=a drawing of {EMBEDDING_TOKEN}, {p}" for i, p in enumerate(("red", "blue"))),
+    )),
+    "finetune": ("sd15-finetune", (
+        "optimizer.name=adamw",  # the preset's 8-bit AdamW needs CUDA
+        "training.learning_rate=1e-4",
+        "training.gradient_checkpointing=false",
+    )),
+}
 
 
 @dataclass(frozen=True)
@@ -101,20 +126,23 @@ def _untrained(run: RunDir) -> bool:
     return run.is_run() and not (run.events.exists() and run.events.stat().st_size > 0)
 
 
-def prepare_demo(workspace: Path, say: Callable[[str], None] = print) -> DemoRun:
-    """The demo run, its model and its data, made (or reused) in `workspace`."""
+def prepare_demo(workspace: Path, say: Callable[[str], None] = print, method: str = "lora") -> DemoRun:
+    """The demo run of `method` (see METHODS), its model and its data, made (or reused) in `workspace`."""
     from tuitrain.runs.create import create_run
 
     workspace.mkdir(parents=True, exist_ok=True)
     assets = workspace / ASSETS
     model = ensure_model(assets / "model", say)
     data = ensure_data(assets / "data", say)
-    name, n = RUN_NAME, 2
+    preset, extra = METHODS[method]
+    base_name = RUN_NAME if method == "lora" else f"{RUN_NAME}-{method}"
+    name, n = base_name, 2
     while (workspace / name).exists():
         existing = RunDir(workspace / name)
         if _untrained(existing):
             return DemoRun(existing, model, data, created=False)
-        name = f"{RUN_NAME}-{n}"
+        name = f"{base_name}-{n}"
         n += 1
-    run = create_run(workspace, name, preset="sd15-lora", data=str(data), base=str(model), overrides=DEMO_OVERRIDES)
+    run = create_run(workspace, name, preset=preset, data=str(data), base=str(model),
+                     overrides=(*DEMO_OVERRIDES, *extra))
     return DemoRun(run, model, data, created=True)
