@@ -26,6 +26,11 @@ from tuitrain.dataset import PreviewCache, PreviewError, load_rgb
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]
 DIM = 0.3  # brightness of what the bucket crop throws away
+# What the mask leaves out: darkened less than the bucket crop's cut and tinted violet, so the two read apart
+# (and both can be on) while what is under the tint stays visible.
+UNMASKED_DIM = 0.6
+UNMASKED_TINT = (90, 0, 140)
+UNMASKED_TINT_ALPHA = 0.35
 PAUSE_AT_MOST = 0.5  # seconds neighbour work waits for the screen to finish drawing
 
 
@@ -33,6 +38,8 @@ PAUSE_AT_MOST = 0.5  # seconds neighbour work waits for the screen to finish dra
 class PreviewRequest:
     """What to draw: `box` is the pixel room on screen; crop_box (original pixels) is dimmed around.
 
+    mask is the image's mask file when the mask overlay is on (a missing file shows the plain
+    picture: the path is given without looking, so neighbours cost the event loop no I/O).
     neighbours are the requests likely to come next, prepared ahead while the thread is idle.
     """
 
@@ -42,12 +49,13 @@ class PreviewRequest:
     actual_size: bool = False
     crop_box: Box | None = None
     original_size: Size | None = None
+    mask: Path | None = None
     neighbours: tuple[PreviewRequest, ...] = ()
 
     @property
     def key(self) -> tuple[object, ...]:
         """Requests with equal keys give the same picture."""
-        return (self.path, self.box, self.actual_size, self.crop_box)
+        return (self.path, self.box, self.actual_size, self.crop_box, self.mask)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,29 @@ def dim_outside(image: Image.Image, box: Box) -> Image.Image:
     if right > left and bottom > top:
         dark.paste(image.crop((left, top, right, bottom)), (left, top))
     return dark
+
+
+def load_mask(path: Path, size: Size, crop: Box | None = None) -> Image.Image | None:
+    """The mask as the trainer reads it (white = masked; transparent = not), as L at `size`.
+
+    Resized to its image's size first like tuitrain.trainer.data.load_mask, then cut to
+    `crop` (for 1:1). None when there is no such file.
+    """
+    if not path.is_file():
+        return None
+    try:
+        mask = load_rgb(path, draft_size=None if crop else size, background=(0, 0, 0)).convert("L")
+    except Exception as exc:
+        raise PreviewError(f"cannot decode the mask {path.name}: {exc}") from None
+    mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return mask.crop(crop) if crop is not None else mask
+
+
+def shade_unmasked(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """A copy with what the mask leaves out (black) darkened and tinted; grey mask values blend."""
+    dark = image.point(lambda value: int(value * UNMASKED_DIM))
+    shaded = Image.blend(dark, Image.new("RGB", image.size, UNMASKED_TINT), UNMASKED_TINT_ALPHA)
+    return Image.composite(image, shaded, mask)
 
 
 def scale_box(box: Box, original: Size, shown: Size, offset: tuple[int, int] = (0, 0)) -> Box:
@@ -202,6 +233,10 @@ class PreviewLoader:
         if request.actual_size:
             return self._actual_size(request)
         image = self.cache.get(request.path, request.box)
+        if request.mask is not None:
+            mask = load_mask(request.mask, image.size)
+            if mask is not None:
+                image = shade_unmasked(image, mask)
         if request.crop_box is not None and request.original_size is not None:
             image = dim_outside(image, scale_box(request.crop_box, request.original_size, image.size))
         return image
@@ -225,6 +260,10 @@ class PreviewLoader:
         width, height = min(request.box[0], full.width), min(request.box[1], full.height)
         left, top = (full.width - width) // 2, (full.height - height) // 2
         image = full.crop((left, top, left + width, top + height))
+        if request.mask is not None:
+            mask = load_mask(request.mask, full.size, (left, top, left + width, top + height))
+            if mask is not None:
+                image = shade_unmasked(image, mask)
         if request.crop_box is not None:
             image = dim_outside(image, scale_box(request.crop_box, full.size, full.size, (left, top)))
         return image

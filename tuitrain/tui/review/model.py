@@ -27,12 +27,13 @@ from tuitrain.dataset import (
     undo,
     write_caption,
 )
+from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.tui.review.source import ReviewSource
 
 PAGE = 10  # PgUp / PgDn step
 
 # Flag keys as typed after "is:" in the filter, with the spellings people reach for.
-FLAG_KEYS = ("small", "caption", "duplicate", "unreadable", "bucket", "note")
+FLAG_KEYS = ("small", "caption", "duplicate", "unreadable", "bucket", "mask", "note")
 FLAG_ALIASES = {
     "toosmall": "small",
     "upscaled": "small",
@@ -115,6 +116,7 @@ class ReviewModel:
         self.report: PreflightReport | None = None
         self._index: _ReportIndex | None = None
         self._assignments: dict[Path, BucketAssignment] = {}
+        self._masks: dict[Path, MaskFile | None] = {}  # as last looked up (report thread, or the image shown)
         self.generation = 0  # bumped whenever the folder changes; a report of an older generation is stale
         self.report_generation = -1
 
@@ -144,9 +146,13 @@ class ReviewModel:
 
     # --- pre-flight ------------------------------------------------------------
 
-    def compute_report(self, *, full_check: bool = True) -> tuple[int, PreflightReport]:
-        """Run the pre-flight on a worker thread; full_check decodes every image (once, then cached)."""
+    def compute_report(self, *, full_check: bool = True) -> tuple[int, PreflightReport, dict[Path, MaskFile | None]]:
+        """Run the pre-flight on a worker thread; full_check decodes every image (once, then cached).
+
+        Every image's mask file is looked up too (headers only), for the mask flags.
+        """
         generation = self.generation
+        items = list(self.items)
         report = preflight(
             list(self.source.concepts),
             self.source.buckets,
@@ -154,13 +160,17 @@ class ReviewModel:
             cache_dir=self.cache_dir,
             full_check=full_check,
         )
-        return generation, report
+        masks = {item.path: find_mask(item.info, item.concept.mask_suffix) for item in items if item.info is not None}
+        return generation, report, masks
 
-    def apply_report(self, generation: int, report: PreflightReport) -> bool:
+    def apply_report(
+        self, generation: int, report: PreflightReport, masks: dict[Path, MaskFile | None] | None = None
+    ) -> bool:
         """Take a finished report; False (and ignored) when the folder changed since it started."""
         if generation != self.generation:
             return False
         self.report = report
+        self._masks.update(masks or {})
         self.report_generation = generation
         scanned_ok = {item.path for item in self.items if item.info is not None}
         self._index = _ReportIndex.of(report, scanned_ok)
@@ -204,6 +214,23 @@ class ReviewModel:
                 result.append(self.visible[position])
         return result
 
+    # --- masks ------------------------------------------------------------------
+
+    def mask(self, item: ReviewItem) -> MaskFile | None:
+        """The item's mask file, looked up now (it may have been added or fixed since) and kept for flags()."""
+        found = find_mask(item.info, item.concept.mask_suffix) if item.info is not None else None
+        self._masks[item.path] = found
+        return found
+
+    def known_mask(self, item: ReviewItem) -> MaskFile | None:
+        """The mask as last looked up, without touching the disk."""
+        return self._masks.get(item.path)
+
+    @staticmethod
+    def mask_path(item: ReviewItem) -> Path:
+        """Where the item's mask file would be (data.mask_suffix beside the image)."""
+        return item.path.with_name(item.path.stem + item.concept.mask_suffix)
+
     # --- flags and filter --------------------------------------------------------
 
     def assignment(self, item: ReviewItem) -> BucketAssignment | None:
@@ -243,6 +270,9 @@ class ReviewModel:
                 flags.append(
                     Flag("bucket", f"bucket {width}x{height} never trains: {samples} sample(s), a batch needs {needed}")
                 )
+        mask = self._masks.get(item.path)
+        if mask is not None and mask.problem:  # said by name: the panel is narrow for the full path
+            flags.append(Flag("mask", mask.problem.replace(str(mask.path), mask.path.name)))
         if item.info is not None:
             flags.extend(Flag("note", note, "info") for note in item.info.notes)
         return flags

@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList, Static
 
 from tuitrain.dataset import PreflightReport, read_caption
+from tuitrain.dataset.masks import MaskFile
 from tuitrain.tui.review.halfcell import halfcell_rows
 from tuitrain.tui.review.idle_gc import IdleCollector
 from tuitrain.tui.review.loader import PreviewLoader, PreviewRequest, PreviewResult
@@ -63,6 +64,7 @@ class ReviewScreen(Screen[None]):
         Binding("c", "edit_caption", "Caption", id="review.caption"),
         Binding("slash", "filter", "Filter", id="review.filter"),
         Binding("b", "toggle_bucket", "Bucket crop", id="review.bucket"),
+        Binding("m", "toggle_mask", "Mask", id="review.mask"),
         Binding("r", "report", "Report", id="review.report"),
         Binding("z", "toggle_zoom", "Fit/1:1", id="review.zoom"),
         Binding("escape", "back", "Back", id="review.back", show=False),
@@ -88,11 +90,18 @@ class ReviewScreen(Screen[None]):
         pass
 
     class ReportDone(Message):
-        def __init__(self, generation: int, report: PreflightReport | None, error: str | None = None) -> None:
+        def __init__(
+            self,
+            generation: int,
+            report: PreflightReport | None,
+            error: str | None = None,
+            masks: dict[Path, MaskFile | None] | None = None,
+        ) -> None:
             super().__init__()
             self.generation = generation
             self.report = report
             self.error = error
+            self.masks = masks
 
     def __init__(self, source: ReviewSource, protocol: str, *, cache_dir: Path | None = None) -> None:
         super().__init__()
@@ -101,6 +110,7 @@ class ReviewScreen(Screen[None]):
         self.model = ReviewModel(source, cache_dir=cache_dir)
         self.actual_size = False
         self.show_bucket = False
+        self.show_mask = False
         self.ready = False
         self._loader: PreviewLoader | None = None
         self._token = 0
@@ -184,6 +194,8 @@ class ReviewScreen(Screen[None]):
             parts.append(f"filter: [$accent]{escape(model.query)}[/]")
         if self.show_bucket:
             parts.append("[$accent]bucket crop[/]")
+        if self.show_mask:
+            parts.append("[$accent]mask[/]")
         if self.actual_size:
             parts.append("[$accent]1:1[/]")
         self.query_one("#titlebar", Static).update("  ·  ".join(parts))
@@ -198,6 +210,10 @@ class ReviewScreen(Screen[None]):
             panel.show("[$text-muted]nothing to show[/]", "")
             return
         lines = [f"[b]{escape(item.name)}[/b]"]
+        known = self.model.known_mask(item)
+        mask = self.model.mask(item)  # one stat (and a header for a mask): fresh for the image shown
+        if mask != known:  # its row's mark follows a mask added, fixed or broken since the last report
+            self.query_one("#files", FileList).replace_row(self.model.position, item, self.model.flags(item))
         if len(self.source.concepts) > 1:
             lines.append(f"concept {escape(item.concept.display_name)} x{item.concept.effective_repeats}")
         info = item.info
@@ -208,6 +224,10 @@ class ReviewScreen(Screen[None]):
                 left, top, right, bottom = assignment.crop_box
                 lines.append(f"bucket {assignment.bucket[0]}x{assignment.bucket[1]}")
                 lines.append(f"crop {left},{top} - {right},{bottom}")
+            if mask is None:
+                lines.append("[$text-muted]no mask[/]")
+            else:
+                lines.append(f"mask {escape(mask.path.name)}" + (" [$text-muted](unusable)[/]" if mask.problem else ""))
         for flag in self.model.flags(item):
             lines.append(f"[{SEVERITY_STYLE[flag.severity]}]{escape(flag.text)}[/]")
         if item.concept.caption != "per-image":
@@ -231,7 +251,7 @@ class ReviewScreen(Screen[None]):
             return
         preview.border_title = escape(item.name)
         mode = "1:1" if self.actual_size else "fit"
-        preview.border_subtitle = mode + (" · bucket crop" if self.show_bucket else "")
+        preview.border_subtitle = mode + (" · bucket crop" if self.show_bucket else "") + self._mask_note(item)
         if item.info is None:
             preview.show_message(f"cannot show this file:\n{escape(item.problem or '')}")
             return
@@ -252,8 +272,19 @@ class ReviewScreen(Screen[None]):
             if self._loading_timer is not None:
                 self._loading_timer.reset()  # one timer for all requests: a held key makes no new ones
 
+    def _mask_note(self, item: ReviewItem) -> str:
+        """What the overlay shows for this image, for the picture's frame."""
+        if not self.show_mask or item.info is None:
+            return ""
+        mask = self.model.known_mask(item)
+        if mask is None:
+            return " · no mask file"
+        return " · mask unusable" if mask.problem else " · mask"
+
     def _request_for(self, item: ReviewItem, box: tuple[int, int], token: int) -> PreviewRequest:
         assignment = self.model.assignment(item) if self.show_bucket else None
+        known = self.model.known_mask(item)
+        usable = self.show_mask and not (known is not None and known.problem)  # a bad mask is not drawn
         return PreviewRequest(
             token=token,
             path=item.path,
@@ -261,6 +292,7 @@ class ReviewScreen(Screen[None]):
             actual_size=self.actual_size,
             crop_box=assignment.crop_box if assignment is not None else None,
             original_size=item.info.size if item.info is not None else None,
+            mask=self.model.mask_path(item) if usable else None,
         )
 
     def _show_loading(self) -> None:
@@ -443,6 +475,13 @@ class ReviewScreen(Screen[None]):
         self.show_bucket = not self.show_bucket
         self._show_current()
 
+    def action_toggle_mask(self) -> None:
+        """Show the mask over the picture: what it leaves out (black or transparent) is dimmed and tinted."""
+        if self._busy():
+            return
+        self.show_mask = not self.show_mask
+        self._show_current()
+
     def action_toggle_zoom(self) -> None:
         if self._busy():
             return
@@ -482,11 +521,11 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, group="report")
     def _compute_report(self, full_check: bool) -> None:
         try:
-            generation, report = self.model.compute_report(full_check=full_check)
+            generation, report, masks = self.model.compute_report(full_check=full_check)
         except Exception as error:  # the review goes on without flags from the report
             self.post_message(self.ReportDone(-1, None, f"{type(error).__name__}: {error}"))
             return
-        self.post_message(self.ReportDone(generation, report))
+        self.post_message(self.ReportDone(generation, report, masks=masks))
 
     def on_review_screen_report_done(self, message: ReportDone) -> None:
         self._report_running = False
@@ -494,7 +533,7 @@ class ReviewScreen(Screen[None]):
             self.notify(f"Pre-flight check failed: {message.error}", severity="error", timeout=10)
             return
         full = bool(message.report.settings.get("full_check"))
-        applied = self.model.apply_report(message.generation, message.report)
+        applied = self.model.apply_report(message.generation, message.report, message.masks)
         if applied:
             self._rebuild_list()
             self._update_info()
