@@ -135,7 +135,7 @@ class ReviewScreen(Screen[None]):
                 yield InfoPanel(id="info")
                 yield FileList(id="files")
         yield FilterInput(
-            id="filter", placeholder="caption words, or is:small is:caption is:duplicate is:unreadable is:flagged"
+            id="filter", placeholder="caption words, or is:small is:caption is:duplicate is:unreadable is:mask is:flagged"
         )
         yield Footer()
 
