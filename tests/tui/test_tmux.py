@@ -8,68 +8,17 @@ touches a tmux the developer is using.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tmux import Tmux
 from tests.tui.conftest import make_dataset
-
-TMUX = shutil.which("tmux")
-
-
-class Tmux:
-    """One detached tmux session on its own socket."""
-
-    def __init__(self, socket: Path) -> None:
-        assert TMUX is not None, "this test needs tmux: apt-get install tmux"
-        self.base = [TMUX, "-S", str(socket), "-f", "/dev/null"]
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "review").stdout
-
-    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
-        """Poll the pane until every text is on it; fail with what the pane shows."""
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if all(text in screen for text in texts):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{texts} not on screen after {timeout} s; the pane shows:\n{screen}")
-            time.sleep(0.1)
-
-    def wait_gone(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text in (screen := self.screen()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} still on screen after {timeout} s:\n{screen}")
-            time.sleep(0.1)
-
-    def wait_for_picture(self, cells: int, timeout: float = 30.0) -> str:
-        """Poll until at least `cells` half-cells are on the pane (the picture arrives from a thread)."""
-        deadline = time.monotonic() + timeout
-        while (screen := self.screen()).count("▀") < cells:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no picture of {cells} half-cells after {timeout} s; the pane shows:\n{screen}")
-            time.sleep(0.1)
-        return screen
-
-    def keys(self, *keys: str) -> None:
-        assert self("send-keys", "-t", "review", *keys).returncode == 0
-
 
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock")
+    session = Tmux(tmp_path / "tmux.sock", "review")
     try:
         yield session
     finally:
@@ -82,22 +31,8 @@ def digest(path: Path) -> str:
 
 def start_cull(tmux: Tmux, folder: Path, protocol: str | None) -> None:
     """`tuitrain cull FOLDER` in a 120x40 pane (with `protocol` forced through the environment)."""
-    env = {
-        "TERM": "xterm-256color",
-        "COLORTERM": "truecolor",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        **{k: os.environ[k] for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TUITRAIN_WORKSPACE") if k in os.environ},
-    }
-    unset = ["-u", "COLUMNS", "-u", "LINES", "-u", "TUITRAIN_IMAGE_PROTOCOL"]  # COLUMNS/LINES: pytest's 80x24
-    if protocol:
-        env["TUITRAIN_IMAGE_PROTOCOL"] = protocol
-    command = " ".join(
-        ["env", *unset, *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "tuitrain", "cull", str(folder),
-         "--resolution", "64"]
-    )
-    started = tmux("new-session", "-d", "-s", "review", "-x", "120", "-y", "40", command)
-    assert started.returncode == 0, started.stderr
-    tmux("set-option", "-s", "escape-time", "10")
+    tmux.start_tuitrain("cull", str(folder), "--resolution", "64",
+                        env={"TUITRAIN_IMAGE_PROTOCOL": protocol} if protocol else None)
 
 
 def test_cull_in_tmux(tmux: Tmux, tmp_path: Path) -> None:
@@ -139,10 +74,7 @@ def test_cull_in_tmux(tmux: Tmux, tmp_path: Path) -> None:
     tmux.keys("Escape")
     tmux.wait_gone("review.cull")
     tmux.keys("q")
-    deadline = time.monotonic() + 15
-    while tmux("has-session", "-t", "review").returncode == 0:
-        assert time.monotonic() < deadline, tmux.screen()
-        time.sleep(0.1)
+    tmux.wait_closed()
 
     after = {p.name: digest(p) for p in folder.iterdir() if p.is_file()}
     assert after == {**before, "e.txt": hashlib.sha256(b"an owl at dusk").hexdigest()}  # nothing lost
