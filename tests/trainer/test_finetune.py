@@ -21,8 +21,8 @@ from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from tests.trainer.conftest import denoising_loss, make_dataset
 from tests.trainer.resume import kill_mid_run, resume_matches
-from tests.trainer.conftest import make_dataset
 from tuitrain.config.schema import ModelSection
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs.events import iter_events
@@ -96,31 +96,6 @@ def changed_fraction(got: Any, base: Any, component: str, dtype: torch.dtype = t
     return sum(not torch.equal(a[k].to(dtype), b[k].to(dtype)) for k in floating) / len(floating)
 
 
-@torch.no_grad()
-def _denoising_loss(pipe: Any, family: str, data: Path) -> float:
-    """Mean denoising loss on the training images at fixed noise and timesteps."""
-    import numpy as np
-    from PIL import Image
-
-    from tuitrain.trainer.families import get_adapter
-    from tuitrain.trainer.families.base import LatentBatch
-
-    adapter = get_adapter(family)
-    parts = adapter.parts(pipe, "auto")
-    images = sorted(data.glob("*.png"))
-    pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
-                          for p in images]) / 127.5 - 1
-    latents = adapter.encode_images(parts, pixels)
-    cond = adapter.encode_text(parts, [CAPTION] * len(images))
-    gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(4):
-        noisy, t, target = adapter.noise_and_target(parts, latents, gen)
-        pred = adapter.predict(parts, noisy, t, LatentBatch(latents, cond))
-        losses.append(torch.nn.functional.mse_loss(pred, target).item())
-    return sum(losses) / len(losses)
-
-
 def test_single_file_and_folder_load_to_the_trained_unet(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     run = _new_run(cli, "ft", model, data, "training.epochs=2", "saving.every_steps=4")
@@ -152,7 +127,8 @@ def test_single_file_and_folder_load_to_the_trained_unet(cli, tiny_model, tmp_pa
     midway = _load_single_file(run.output / "ft-step000004.safetensors", "sd15", model)
     assert 0 < changed_fraction(midway, from_folder, "unet") and changed_fraction(midway, base, "unet") == 1.0
     # The trained UNet fits the training images better than the base model does.
-    before, after = _denoising_loss(base, "sd15", data), _denoising_loss(from_tuitrain, "sd15", data)
+    before = denoising_loss(base, "sd15", data, CAPTION, rounds=4)
+    after = denoising_loss(from_tuitrain, "sd15", data, CAPTION, rounds=4)
     assert after < before * 0.9, (before, after)
 
     with safe_open(str(file), "pt") as handle:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from tests.trainer.resume import kill_mid_run, resume_matches
-from tests.trainer.conftest import make_dataset
+from tests.trainer.conftest import denoising_loss, make_dataset
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs.control import send_command
 from tuitrain.runs.events import iter_events
@@ -41,30 +41,10 @@ def _eval_loss(model: Path, lora: Path | None, data: Path) -> float:
     """Mean denoising loss on the training images at fixed noise and timesteps."""
     from diffusers import StableDiffusionPipeline
 
-    from tuitrain.trainer.families import get_adapter
-    from tuitrain.trainer.families.base import LatentBatch
-
     pipe = StableDiffusionPipeline.from_pretrained(model, local_files_only=True)
     if lora is not None:
         pipe.load_lora_weights(str(lora))
-    adapter = get_adapter("sd15")
-    parts = adapter.parts(pipe, "auto")
-    from PIL import Image
-
-    images = sorted(data.glob("*.png"))
-    pixels = torch.stack([
-        torch.tensor(list(Image.open(p).convert("RGB").getdata()), dtype=torch.float32).view(64, 64, 3).permute(2, 0, 1)
-        / 127.5 - 1 for p in images
-    ])
-    latents = adapter.encode_images(parts, pixels)
-    cond = adapter.encode_text(parts, ["a red square with a blue mark"] * len(images))
-    gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(8):
-        noisy, t, target = adapter.noise_and_target(parts, latents, gen)
-        pred = adapter.predict(parts, noisy, t, LatentBatch(latents, cond))
-        losses.append(torch.nn.functional.mse_loss(pred, target).item())
-    return sum(losses) / len(losses)
+    return denoising_loss(pipe, "sd15", data)
 
 
 @torch.no_grad()
