@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tuitrain.config import Config
 from tuitrain.config.io import resolve_path
-from tuitrain.dataset import BucketSpec, ConceptSpec, PreflightReport, preflight
+from tuitrain.dataset import BucketSpec, ConceptScan, ConceptSpec, PreflightReport, preflight
 
 
 def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
@@ -48,7 +48,14 @@ def config_preflight(config: Config, config_dir: Path, *, full_check: bool = Tru
     )
 
 
-def captions_without_token(config: Config, config_dir: Path, token: str) -> tuple[int, int]:
+def concept_scans(config: Config, config_dir: Path) -> list[ConceptScan]:
+    """Every concept scanned (from the scan cache where it can): what the trainer will read."""
+    from tuitrain.dataset import scan_concept
+
+    return [scan_concept(spec) for spec in concept_specs(config, config_dir)]
+
+
+def captions_without_token(scans: list[ConceptScan], token: str) -> tuple[int, int]:
     """(captions that lack `token`, all captions) over every concept, as the trainer would read them.
 
     A textual-inversion run learns only where its token appears; a run whose captions never
@@ -56,30 +63,26 @@ def captions_without_token(config: Config, config_dir: Path, token: str) -> tupl
     """
     import re
 
-    from tuitrain.dataset import scan_concept
-
     word = re.compile(r"(?<![\w<>-])" + re.escape(token) + r"(?![\w<>-])")
     missing = total = 0
-    for spec in concept_specs(config, config_dir):
-        scan = scan_concept(spec)
-        texts = scan.prompts if spec.caption == "prompt-file" else [image.caption or "" for image in scan.images]
+    for scan in scans:
+        texts = scan.prompts if scan.spec.caption == "prompt-file" else [image.caption or "" for image in scan.images]
         total += len(texts)
         missing += sum(1 for text in texts if not word.search(text))
     return missing, total
 
 
-def mask_coverage(config: Config, config_dir: Path) -> tuple[int, int, list[str]]:
+def mask_coverage(scans: list[ConceptScan], suffix: str) -> tuple[int, int, list[str]]:
     """(images with a mask file beside them, all images, why some masks cannot be used): what
     masked_loss and inpainting will read, checked by the rules the trainer applies."""
-    from tuitrain.dataset import scan_concept
     from tuitrain.dataset.masks import find_mask
 
     with_mask = total = 0
     problems: list[str] = []
-    for spec in concept_specs(config, config_dir):
-        for image in scan_concept(spec).images:
+    for scan in scans:
+        for image in scan.images:
             total += 1
-            mask = find_mask(image, config.data.mask_suffix)
+            mask = find_mask(image, suffix)
             if mask is not None:
                 with_mask += 1
                 if mask.problem:

@@ -10,16 +10,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuitrain.cli.common import target
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.config import Config, load_config
 from tuitrain.config.io import looks_like_local_path, resolve_path
 
+if TYPE_CHECKING:
+    from tuitrain.dataset import ConceptScan
 
-def config_readiness(config: Config, config_dir: Path) -> list[str]:
-    """What keeps a valid config from training (besides the data itself)."""
+
+def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] | None = None) -> list[str]:
+    """What keeps a valid config from training (besides the data itself); `scans`: the concepts'
+    scans when the caller has them (the pre-flight made them), else they are made when needed."""
     problems: list[str] = []
     if not config.model.base:
         problems.append("model.base: not set (a hub id, diffusers folder or .safetensors file)")
@@ -35,10 +39,10 @@ def config_readiness(config: Config, config_dir: Path) -> list[str]:
         if not folder.is_dir():
             problems.append(f"data.concepts[{i}].path: {folder}: no such folder")
     if config.training.method == "embedding" and config.data.concepts and not problems:
-        from tuitrain.dataspec import captions_without_token
+        from tuitrain.dataspec import captions_without_token, concept_scans
 
         token = config.embedding.token
-        missing, total = captions_without_token(config, config_dir, token)
+        missing, total = captions_without_token(scans or concept_scans(config, config_dir), token)
         if total and missing == total:
             problems.append(
                 f"embedding.token: no caption contains {token!r}, so the embedding would learn nothing; "
@@ -59,7 +63,7 @@ def _method_line(config: Config) -> str:
     return f"{lora.type} rank {lora.rank} / alpha {lora.alpha:g}"
 
 
-def _masks(config: Config, config_dir: Path) -> tuple[str | None, list[str]]:
+def _masks(config: Config, scans: list[ConceptScan]) -> tuple[str | None, list[str]]:
     """A line on the masks training.masked_loss reads, and the mask files that would stop it.
     (Whether the base is an inpainting model is only known once the trainer loads it; it checks
     its masks then.)"""
@@ -67,8 +71,8 @@ def _masks(config: Config, config_dir: Path) -> tuple[str | None, list[str]]:
         return None, []
     from tuitrain.dataspec import mask_coverage
 
-    with_mask, total, problems = mask_coverage(config, config_dir)
     suffix = config.data.mask_suffix
+    with_mask, total, problems = mask_coverage(scans, suffix)
     if with_mask == 0:
         return (f"training.masked_loss: no image has a mask file (<image stem>{suffix}), so every image "
                 "weighs the same"), []
@@ -105,10 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
     _, config_path = target(args)
     config = load_config(config_path, args.overrides)
-    problems = config_readiness(config, config_path.parent)
     report = config_preflight(config, config_path.parent) if config.data.concepts else None
+    scans = report.scans if report is not None else None
+    problems = config_readiness(config, config_path.parent, scans)
     can_train = not problems and report is not None and report.can_train
-    masks, mask_problems = _masks(config, config_path.parent) if report is not None else (None, [])
+    masks, mask_problems = _masks(config, scans) if scans is not None else (None, [])
     problems += mask_problems
     can_train = can_train and not mask_problems
     if args.json:
