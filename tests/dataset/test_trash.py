@@ -339,3 +339,116 @@ def test_torn_journal_line_is_ignored_and_fenced(dataset: Path) -> None:
     while undo(dataset):
         pass
     assert tree_snapshot(dataset) == before
+
+
+# --- sidecars shared by images with one stem (a.jpg + a.png share a.txt) ----------------------
+
+
+def two_images_one_caption(folder: Path, first: str, second: str) -> Path:
+    """first and second share one stem, so one caption (a.txt) and one mask (a-masklabel.png)."""
+    save(folder / first, (40, 30), seed=1)
+    save(folder / second, (30, 40), seed=2)
+    (folder / "a.txt").write_text("a fox, shared\n", encoding="utf-8")
+    save(folder / "a-masklabel.png", (40, 30), seed=9)
+    save(folder / "b.png", seed=3)
+    (folder / "b.txt").write_text("b\n", encoding="utf-8")
+    return folder
+
+
+SAME_STEM = [("a.jpg", "a.png"), ("a.JPG", "a.jpg"), ("a.webp", "a.bmp")]
+
+
+@pytest.mark.parametrize("first, second", SAME_STEM)
+def test_a_caption_another_image_uses_stays_in_place(tmp_path: Path, first: str, second: str) -> None:
+    folder = two_images_one_caption(tmp_path / "set", first, second)
+    before = tree_snapshot(folder)
+
+    entry = cull(folder / first)
+
+    assert [f.original for f in entry.files] == [first]
+    assert entry.shared == ("a.txt", "a-masklabel.png")
+    assert (folder / "a.txt").read_bytes() == before["a.txt"][0] and (folder / "a-masklabel.png").exists()
+    assert empty_trash(folder, confirm=True) == 1  # the image only: the live caption survives
+    assert (folder / "a.txt").read_bytes() == before["a.txt"][0]
+    assert (folder / "a-masklabel.png").read_bytes() == before["a-masklabel.png"][0]
+
+
+@pytest.mark.parametrize("first, second", SAME_STEM)
+def test_the_caption_goes_with_the_last_image_that_uses_it(tmp_path: Path, first: str, second: str) -> None:
+    folder = two_images_one_caption(tmp_path / "set", first, second)
+    before = tree_snapshot(folder)
+
+    cull(folder / first)
+    last = cull(folder / second)
+
+    assert [f.original for f in last.files] == [second, "a.txt", "a-masklabel.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [".tuitrain-trash", "b.png", "b.txt"]
+    assert undo(folder).restored_to == (folder / second, folder / "a.txt", folder / "a-masklabel.png")  # type: ignore[union-attr]
+    assert undo(folder).restored_to == (folder / first,)  # type: ignore[union-attr]
+    assert tree_snapshot(folder) == before
+    assert not trash_dir(folder).exists()
+
+
+def test_restoring_out_of_order_brings_the_shared_caption_back(tmp_path: Path) -> None:
+    folder = two_images_one_caption(tmp_path / "set", "a.jpg", "a.png")
+    before = tree_snapshot(folder)
+    first = cull(folder / "a.jpg")
+    assert first.shared == ("a.txt", "a-masklabel.png") and (folder / "a.txt").exists()  # a.png uses them
+    cull(folder / "a.png")  # now they go, with a.png
+    assert not (folder / "a.txt").exists()
+
+    restored = restore(folder, first.id)  # a.jpg back first: it had a caption, it gets it back
+
+    assert restored.restored_to == (folder / "a.jpg", folder / "a.txt", folder / "a-masklabel.png")
+    assert (folder / "a.txt").read_bytes() == before["a.txt"][0]
+    [left] = list_trash(folder)
+    assert [f.original for f in left.files] == ["a.png"]  # no longer holds the caption
+    assert undo(folder).restored_to == (folder / "a.png",)  # type: ignore[union-attr]
+    assert tree_snapshot(folder) == before
+    assert not trash_dir(folder).exists()
+
+
+def test_culling_both_then_emptying_deletes_the_caption_once(tmp_path: Path) -> None:
+    folder = two_images_one_caption(tmp_path / "set", "a.png", "a.jpg")
+    cull(folder / "a.jpg")
+    assert (folder / "a.txt").exists()
+    cull(folder / "a.png")
+    restore(folder, list_trash(folder)[0].id)  # a.jpg, with the caption taken from a.png's entry
+    cull(folder / "a.jpg")  # alone again: the caption goes with it this time
+
+    assert [[f.original for f in e.files] for e in list_trash(folder)] == [["a.png"], ["a.jpg", "a.txt", "a-masklabel.png"]]
+    assert empty_trash(folder, confirm=True) == 4
+    assert sorted(p.name for p in folder.iterdir()) == ["b.png", "b.txt"]
+
+
+def test_a_different_stem_is_not_shared(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    save(folder / "a.png")
+    save(folder / "A.png", seed=1)  # on a case-sensitive file system A.png's caption is A.txt
+    (folder / "a.txt").write_text("lower", encoding="utf-8")
+
+    entry = cull(folder / "a.png")
+
+    assert [f.original for f in entry.files] == ["a.png", "a.txt"] and entry.shared == ()
+
+
+@pytest.mark.parametrize("name, when, half_done", CULL_CRASHES)
+def test_crash_while_restoring_a_shared_caption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, when: int, half_done: bool
+) -> None:
+    folder = two_images_one_caption(tmp_path / "set", "a.jpg", "a.png")
+    before = tree_snapshot(folder)
+    first = cull(folder / "a.jpg")
+    assert first.shared == ("a.txt", "a-masklabel.png")
+    cull(folder / "a.png")
+    with monkeypatch.context() as patch:
+        crash_on_call(patch, name, when, half_done=half_done)
+        with pytest.raises(SimulatedCrash):
+            restore(folder, first.id)
+
+    assert_nothing_lost(folder, before)
+    held = [f.original for e in list_trash(folder) for f in e.files]  # recovery finishes what was decided
+    assert held in (["a.png"], ["a.jpg", "a.png", "a.txt", "a-masklabel.png"])
+    while undo(folder):
+        pass
+    assert tree_snapshot(folder) == before

@@ -37,6 +37,8 @@ def dataset_folders(folder: Path) -> list[Path]:
 def _describe(entry: TrashEntry) -> str:
     names = [Path(f.original).name for f in entry.files]
     extra = f"  (+ {', '.join(names[1:])})" if len(names) > 1 else ""
+    if entry.shared:  # a.jpg culled while a.png still uses a.txt: say why the caption is not in the trash
+        extra += f"  (kept in place, another image uses it: {', '.join(Path(rel).name for rel in entry.shared)})"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
     return f"{when}  {entry.files[0].original}{extra}"
 

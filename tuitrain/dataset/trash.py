@@ -4,6 +4,14 @@ Culling moves an image with its caption and mask into `.tuitrain-trash/` by
 rename (never copy), so bytes, names and timestamps come back untouched on
 undo, even after a restart. Only `empty_trash(confirm=True)` deletes.
 
+Sidecars are found by stem, so `a.jpg` and `a.png` share `a.txt` (and the mask
+`a-masklabel.png`). A sidecar goes with an image only when no image left in the
+folder uses it; otherwise it stays, and the entry remembers it as "shared". When
+the last of its images is culled, it goes with that one. Restoring an image whose
+shared sidecar has since gone to the trash (out of order, with `restore`) takes
+the sidecar back out of the entry that holds it, so an image in place always has
+the caption it had.
+
 Crash safety: before any file moves, the journal gets an fsynced "intent"
 record naming every file and where it goes; after the moves, a "done" record.
 So at any instant each file is in place or in the trash, and the journal knows
@@ -26,7 +34,7 @@ from typing import Any
 
 from tuitrain.dataset.captions import caption_path
 from tuitrain.dataset.fsutil import fsync_dir, move_no_overwrite
-from tuitrain.dataset.scan import MASK_SUFFIX, TRASH_DIR_NAME
+from tuitrain.dataset.scan import IMAGE_EXTENSIONS, MASK_SUFFIX, TRASH_DIR_NAME, UNSUPPORTED_EXTENSIONS, is_mask_file
 
 try:
     import fcntl
@@ -52,6 +60,7 @@ class TrashEntry:
     dataset_dir: Path
     files: tuple[TrashedFile, ...]
     restored_to: tuple[Path, ...] = ()
+    shared: tuple[str, ...] = ()  # sidecars the image used but left in place: another image used them too
 
     @property
     def image(self) -> Path:
@@ -71,8 +80,10 @@ def cull(image_path: Path, *, dataset_dir: Path | None = None, caption_extension
          mask_suffix: str = MASK_SUFFIX) -> TrashEntry:
     """Move an image, its caption and its mask into the dataset's trash, journalled.
 
-    dataset_dir defaults to the image's folder; pass the concept folder for
-    recursive concepts so there is one trash per concept.
+    A caption or mask that another image in the folder still uses (a.jpg and
+    a.png share a.txt) stays in place. dataset_dir defaults to the image's
+    folder; pass the concept folder for recursive concepts so there is one
+    trash per concept.
     """
     image_path = Path(image_path)
     dataset_dir = Path(dataset_dir) if dataset_dir is not None else image_path.parent
@@ -81,17 +92,20 @@ def cull(image_path: Path, *, dataset_dir: Path | None = None, caption_extension
     rel_image = _relative(image_path, dataset_dir)
     if rel_image.split("/")[0] == TRASH_DIR_NAME:
         raise ValueError(f"{image_path} is already in the trash")
-    sidecars = [caption_path(image_path, caption_extension), image_path.with_name(image_path.stem + mask_suffix)]
-    originals = [rel_image] + [_relative(p, dataset_dir) for p in sidecars if p != image_path and os.path.lexists(p)]
 
     with _locked(dataset_dir):
         _recover(dataset_dir)
+        sidecars = [p for p in _sidecars(image_path, caption_extension, mask_suffix)
+                    if p != image_path and os.path.lexists(p)]
+        shared = [p for p in sidecars if _used_by_another_image(p, image_path, caption_extension, mask_suffix)]
+        originals = [rel_image] + [_relative(p, dataset_dir) for p in sidecars if p not in shared]
         entry_id = _new_entry_id(dataset_dir)
         entry_dir = trash_dir(dataset_dir) / FILES_DIR / entry_id
         entry_dir.mkdir(parents=True)
         fsync_dir(entry_dir.parent)
         files = [[rel, f"{FILES_DIR}/{entry_id}/{Path(rel).name}"] for rel in originals]
-        _append(dataset_dir, {"op": "cull", "id": entry_id, "time": time.time(), "files": files})
+        _append(dataset_dir, {"op": "cull", "id": entry_id, "time": time.time(), "files": files,
+                              "shared": [_relative(p, dataset_dir) for p in shared]})
         _apply_moves(dataset_dir, [(dataset_dir / rel, trash_dir(dataset_dir) / dest) for rel, dest in files])
         _append(dataset_dir, {"op": "done", "id": entry_id})
         return _state(dataset_dir).live[entry_id]
@@ -206,14 +220,10 @@ def _state(dataset_dir: Path) -> _State:
             if intent is None:
                 continue
             if intent["op"] == "cull":
-                live[intent["id"]] = TrashEntry(
-                    id=intent["id"],
-                    time=intent["time"],
-                    dataset_dir=dataset_dir,
-                    files=tuple(TrashedFile(original, in_trash) for original, in_trash in intent["files"]),
-                )
+                live[intent["id"]] = _entry_from_intent(dataset_dir, intent)
             elif intent["op"] == "restore":
                 live.pop(intent["entry"], None)
+                _drop_borrowed(live, {in_trash for in_trash, _ in intent["files"]})
     return _State(live=live, unfinished=list(intents.values()))
 
 
@@ -244,7 +254,16 @@ def _cull_intents(dataset_dir: Path, purge: dict[str, Any]) -> list[dict[str, An
 
 def _entry_from_intent(dataset_dir: Path, intent: dict[str, Any]) -> TrashEntry:
     files = tuple(TrashedFile(a, b) for a, b in intent["files"])
-    return TrashEntry(id=intent["id"], time=intent["time"], dataset_dir=dataset_dir, files=files)
+    shared = tuple(str(rel) for rel in intent.get("shared", ()))  # journals before shared sidecars have none
+    return TrashEntry(id=intent["id"], time=intent["time"], dataset_dir=dataset_dir, files=files, shared=shared)
+
+
+def _drop_borrowed(live: dict[str, TrashEntry], moved_out: set[str]) -> None:
+    """A restore took these trash files back (a shared sidecar): the entries that held them no longer do."""
+    for entry_id, entry in live.items():
+        kept = tuple(f for f in entry.files if f.in_trash not in moved_out)
+        if len(kept) != len(entry.files):
+            live[entry_id] = TrashEntry(entry.id, entry.time, entry.dataset_dir, kept, shared=entry.shared)
 
 
 # --- moving files ----------------------------------------------------------
@@ -280,7 +299,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _restore(dataset_dir: Path, entry: TrashEntry) -> TrashEntry:
-    """Move an entry's files back; when the image's name is taken, all its files get a free stem."""
+    """Move an entry's files back; when the image's name is taken, all its files get a free stem.
+
+    A shared sidecar the image used that has since followed another image into
+    the trash comes back too (taken out of that entry), so the image has its caption again.
+    """
     stem = Path(entry.files[0].original).stem
     new_stem = _free_stem(dataset_dir, entry, stem)
     files = []
@@ -290,6 +313,8 @@ def _restore(dataset_dir: Path, entry: TrashEntry) -> TrashEntry:
         if new_stem != stem and name.startswith(stem):
             name = new_stem + name[len(stem) :]
         files.append([item.in_trash, original.with_name(name).as_posix()])
+    if new_stem == stem:
+        files += _borrowed_sidecars(dataset_dir, entry)
     restore_id = _new_op_id()
     _append(dataset_dir, {"op": "restore", "id": restore_id, "entry": entry.id, "files": files})
     _apply_moves(dataset_dir, [(trash_dir(dataset_dir) / a, dataset_dir / b) for a, b in files], dodge_clashes=True)
@@ -298,7 +323,18 @@ def _restore(dataset_dir: Path, entry: TrashEntry) -> TrashEntry:
     restored = tuple(dataset_dir / b for _, b in files)
     if not _state(dataset_dir).live:
         _remove_trash_if_empty(dataset_dir)
-    return TrashEntry(entry.id, entry.time, entry.dataset_dir, entry.files, restored_to=restored)
+    return TrashEntry(entry.id, entry.time, entry.dataset_dir, entry.files, restored_to=restored, shared=entry.shared)
+
+
+def _borrowed_sidecars(dataset_dir: Path, entry: TrashEntry) -> list[list[str]]:
+    """[in_trash, original] of each shared sidecar of `entry` now held by another entry, whose place is free."""
+    wanted = {rel for rel in entry.shared if not os.path.lexists(dataset_dir / rel)}
+    found: dict[str, str] = {}
+    for other in _state(dataset_dir).live.values():
+        for item in other.files[1:]:  # never another entry's image
+            if other.id != entry.id and item.original in wanted:
+                found[item.original] = item.in_trash  # the newest holder wins (there is only one in practice)
+    return [[in_trash, original] for original, in_trash in found.items()]
 
 
 def _free_stem(dataset_dir: Path, entry: TrashEntry, stem: str) -> str:
@@ -357,6 +393,40 @@ def _remove_trash_if_empty(dataset_dir: Path) -> None:
     with contextlib.suppress(OSError):
         root.rmdir()
     fsync_dir(Path(dataset_dir))
+
+
+# --- sidecars --------------------------------------------------------------
+
+
+def _sidecars(image: Path, caption_extension: str, mask_suffix: str) -> list[Path]:
+    """The files named after an image's stem: its caption and its mask."""
+    return [caption_path(image, caption_extension), image.with_name(image.stem + mask_suffix)]
+
+
+def _used_by_another_image(sidecar: Path, image: Path, caption_extension: str, mask_suffix: str) -> bool:
+    """Whether an image other than `image`, still in its folder, names `sidecar` as its caption or mask.
+
+    Images are what the scan counts as images (unsupported formats too: they are
+    the user's pictures all the same). On a case-insensitive file system
+    A.png's caption A.txt is a.txt: names equal but for case count when they
+    are the same file.
+    """
+    try:
+        with os.scandir(image.parent) as entries:
+            names = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return True  # cannot tell: keeping a caption in place loses nothing
+    for name in names:
+        suffix = os.path.splitext(name)[1].lower()
+        if (name == image.name or name.startswith(".") or is_mask_file(name, mask_suffix)
+                or suffix not in IMAGE_EXTENSIONS | UNSUPPORTED_EXTENSIONS):
+            continue
+        for candidate in _sidecars(image.with_name(name), caption_extension, mask_suffix):
+            if candidate.name == sidecar.name:
+                return True
+            if candidate.name.casefold() == sidecar.name.casefold() and _same_file(candidate, sidecar):
+                return True
+    return False
 
 
 # --- small helpers -----------------------------------------------------------
