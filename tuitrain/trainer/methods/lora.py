@@ -208,6 +208,24 @@ def _lora_parameters(model: nn.Module, kind: str = "lora") -> list[nn.Parameter]
     return [p for name, p in model.named_parameters() if prefix in name and f".{ADAPTER}" in name]
 
 
+def _inject(adapter_config, model: nn.Module) -> None:  # type: ignore[no-untyped-def]
+    """Add one peft adapter to `model` with peft's own API, for UNets and text encoders alike.
+
+    Not diffusers' or transformers' `add_adapter`: both wrap this same peft call, and
+    transformers' wrapper refuses to run when its minimum peft version is newer than the
+    newest peft published (transformers 5.24+ with peft 0.21 did exactly that). One
+    library's adapter API means one version pairing that can break injection, not two.
+    `inject_adapter_in_model` records the config in `model.peft_config` as the wrappers
+    do, which get_peft_model_state_dict and diffusers' save_lora_weights read; the
+    `_hf_peft_config_loaded` flag is what both wrappers set to say "an adapter is here".
+    """
+    from peft import inject_adapter_in_model
+
+    adapter_config.base_model_name_or_path = None  # as diffusers' add_adapter: no hub id to record
+    inject_adapter_in_model(adapter_config, model, adapter_name=ADAPTER)
+    model._hf_peft_config_loaded = True
+
+
 def inject_lora(
     unet: nn.Module,
     text_encoders: list[nn.Module],
@@ -239,16 +257,16 @@ def inject_lora(
     handles = LoraHandles(unet=unet, text_encoders=list(text_encoders))
     with lycoris_factorization(lora_cfg.type):
         if linear or conv:
-            unet.add_adapter(_unet_config(unet, lora_cfg, linear, conv), adapter_name=ADAPTER)
+            _inject(_unet_config(unet, lora_cfg, linear, conv), unet)
             handles.adapted.append("unet")
         if lora_cfg.train_text_encoder:
             for index, encoder in enumerate(text_encoders):
                 targets = _require(match_modules(encoder, text_encoder_target_modules), "text-encoder",
                                    "train_text_encoder", text_encoder_target_modules)
-                encoder.add_adapter(_text_config(lora_cfg, targets), adapter_name=ADAPTER)
+                _inject(_text_config(lora_cfg, targets), encoder)
                 handles.adapted.append(TEXT_ENCODER_NAMES[index])
 
-    # add_adapter marks the adapter trainable; set it explicitly so a frozen-by-default
+    # Injection marks the adapter trainable; set it explicitly so a frozen-by-default
     # peft version cannot silently train nothing.
     if "unet" in handles.adapted:
         handles.unet_params = _lora_parameters(unet, lora_cfg.type)
