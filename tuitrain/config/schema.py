@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from tuitrain.config.fields import Section, option
 from tuitrain.families import FAMILY_NAMES
+from tuitrain.runs.layout import output_name_problem
 
 SCHEMA_VERSION = 1
 
@@ -406,13 +407,28 @@ class SavingSection(Section):
     every_epochs: int = option(1, "Save the trained weights every N epochs (0: never by epoch).", ge=0)
     every_steps: int = option(0, "Save every N steps (0: never by step).", ge=0)
     keep_last: int = option(0, "Keep only the newest N saves (0: keep all). The final save is always kept.", ge=0)
-    name: str = option("", "Output file name stem. Empty: the run's name.")
+    name: str = option(
+        "",
+        "Output file name stem: output/NAME-step000100.safetensors. Empty: the run's name. A plain file "
+        "name: no path, no leading '.', none of / \\ : * ? \" < > |, at most 150 bytes.",
+    )
     dtype: Literal["fp16", "bf16", "fp32"] = option("fp16", "Precision of saved weights.")
     diffusers_format: bool = option(False, "Also save in diffusers/peft format (a folder) beside the .safetensors.")
     backup_every_steps: int = option(0, "Resumable backup every N steps (0: off).", ge=0)
     backup_every_minutes: float = option(30.0, "Resumable backup every N minutes (0: off).", ge=0.0)
     backup_keep_last: int = option(2, "Keep the newest N backups.", ge=1)
     backup_on_stop: bool = option(True, "Back up when the run is stopped, so it can resume where it stopped.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_plain_file_name(cls, value: str) -> str:
+        # Checked here, not at the final save after hours of training: '../x' or an absolute path
+        # would write outside the run's output/ folder, a NUL fails only when the file is opened.
+        problem = output_name_problem(value)
+        if problem:
+            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+            raise ValueError(f'{problem}, got "{shown}"')
+        return value
 
 
 class Config(BaseModel):

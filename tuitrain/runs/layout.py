@@ -26,6 +26,36 @@ def valid_run_name(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
+# ':*?"<>|' are legal on Linux, but the files are copied to Windows machines running ComfyUI/A1111.
+_NOT_IN_FILE_NAMES = '/\\:*?"<>|'
+OUTPUT_NAME_MAX_BYTES = 150  # leaves room for "-step0001234.safetensors" and a hidden temp name in 255
+
+
+def output_name_problem(name: str) -> str:
+    """Why `name` cannot be the stem of files in output/ ('' when it can, and for '': the run's name).
+
+    It must stay a plain file name inside the run: no path, no hidden file, nothing a
+    file system (or a Windows machine the file is copied to) refuses.
+    """
+    if not name:
+        return ""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "must be a plain file name, without control characters (NUL, newline, tab)"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "must be a plain file name like 'fae-v2', not a path (no '/' or '\\', not '.' or '..')"
+    if name.startswith("."):
+        return "must not start with '.' (that makes hidden files that loaders do not list)"
+    bad = sorted({c for c in name if c in _NOT_IN_FILE_NAMES})
+    if bad:
+        return f"must not contain {' '.join(bad)} (Windows cannot name a file with them)"
+    if name != name.strip():
+        return "must not start or end with a space"
+    size = len(name.encode("utf-8", errors="surrogatepass"))
+    if size > OUTPUT_NAME_MAX_BYTES:
+        return f"is too long: {size} bytes (UTF-8), at most {OUTPUT_NAME_MAX_BYTES}"
+    return ""
+
+
 @dataclass(frozen=True)
 class RunDir:
     root: Path
