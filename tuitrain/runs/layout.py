@@ -1,6 +1,6 @@
 """The layout of one run directory. Every path a run has is named here, once.
 
-    <workspace>/<run>/
+    <workspace>/<run>/     owner-only (0700), like everything the trainer writes in it
       config.toml      the config this run trains with (a snapshot)
       events.jsonl     append-only event log (tuitrain.runs.events)
       trainer.log      the trainer's stdout/stderr
@@ -106,5 +106,7 @@ class RunDir:
         return self.config.is_file()
 
     def create_folders(self) -> None:
-        for folder in (self.root, self.samples, self.checkpoints, self.output, self.cache):
-            folder.mkdir(parents=True, exist_ok=True)
+        """The run folder and its sub-folders, owner-only (0700): see tuitrain.runs.permissions."""
+        from tuitrain.runs.permissions import make_run_folders
+
+        make_run_folders(self)
