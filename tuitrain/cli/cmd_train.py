@@ -2,6 +2,9 @@
 
 A config file outside a run directory gets a run of its own in the workspace
 (named after the file), so samples, backups and outputs always have a home.
+A finished run is never trained again from step 0: `--more-epochs N` / `--more-steps N`
+continue it from its final backup, `--as-new NAME` starts a new run from its config
+(runs/continuation.py says why and holds the rules).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.config import Config, load_config, save_config
 from tuitrain.config.io import resolve_path
 from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs import continuation
 
 
 def _absolute_paths(config: Config, config_dir: Path) -> Config:
@@ -52,14 +56,24 @@ def run(args: argparse.Namespace) -> int:
         for line in problems:
             print(f"cannot train: {line}", file=sys.stderr)
         return EXIT_CANNOT_TRAIN
+    more = bool(args.more_epochs or args.more_steps)
     if run_dir is None:
+        if more or args.as_new:
+            raise UserError(f"{config_path}: --more-epochs, --more-steps and --as-new take a run, not a config file")
         run_dir = _run_for_config(config, config_path, workspace(args))
         print(f"Training {config_path} as run {run_dir.name} ({run_dir.root})")
+    elif args.as_new:
+        run_dir = _as_new(run_dir, args.as_new, config, bool(args.overrides))
     else:
         status = run_status(run_dir)
         if status.state in (RunState.RUNNING, RunState.PAUSED):
             raise UserError(f"run {run_dir.name} is already {status.state.value}: tuitrain attach {run_dir.name}")
-        if args.overrides:
+        if more:
+            config = _with_more(run_dir, config, args)
+        problem = continuation.continuation_problem(run_dir, config)
+        if problem:
+            raise UserError(problem)
+        if args.overrides or more:
             save_config(config, run_dir.config)  # the run's snapshot is what it trains (and resumes) with
     if args.detach:
         return _detach(run_dir)
@@ -68,6 +82,40 @@ def run(args: argparse.Namespace) -> int:
 
     with RichDisplay() as display:
         return run_training(run_dir, load_config(run_dir.config), run_dir.root, display)
+
+
+def _with_more(run: RunDir, config: Config, args: argparse.Namespace) -> Config:
+    """The run's config with its total raised past the step it finished (or stopped) at."""
+    if args.more_epochs and args.more_steps:
+        raise UserError("--more-epochs and --more-steps: give one of them")
+    if (args.more_epochs or 0) < 0 or (args.more_steps or 0) < 0:
+        raise UserError("--more-epochs / --more-steps: must be a positive number")
+    info = continuation.finished_run(run)
+    if info is None:
+        raise UserError(f"run {run.name} has not finished ({run_status(run).state.value}); "
+                        f"`tuitrain train {run.name}` resumes it, with --set training.epochs=N to change its length")
+    try:
+        config = continuation.with_more(config, info, epochs=args.more_epochs or 0, steps=args.more_steps or 0)
+    except ValueError as exc:
+        raise UserError(f"--more-epochs: {exc}") from None
+    total = continuation.planned_total(config, info)
+    print(f"Continuing {run.name} from step {info.step} to step {total if total else '?'}")
+    if config.training.lr_scheduler not in ("constant", "constant_with_warmup"):
+        print(f"  training.lr_scheduler = {config.training.lr_scheduler!r} now spans the new length: "
+              f"the learning rate steps up again at step {info.step + 1}")
+    return config
+
+
+def _as_new(run: RunDir, name: str, config: Config, overridden: bool) -> RunDir:
+    """A new run from `run`'s config (with any --set applied), named `name`."""
+    try:
+        new = continuation.fork_run(run, name)
+    except ValueError as exc:
+        raise UserError(f"--as-new: {exc}") from None
+    if overridden:
+        save_config(config, new.config)
+    print(f"New run {new.name} from the config of {run.name} ({new.root})")
+    return new
 
 
 def _detach(run: RunDir) -> int:

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a run (foreground, or --detach)")
     p.add_argument("target", metavar="RUN|CONFIG")
     p.add_argument("--detach", action="store_true", help="start the trainer in the background and return")
+    p.add_argument("--more-epochs", type=int, metavar="N",
+                   help="a finished run: continue it from its final backup for N more epochs")
+    p.add_argument("--more-steps", type=int, metavar="N", help="a finished run: continue it for N more steps")
+    p.add_argument("--as-new", metavar="NAME", help="start a new run named NAME from this run's config")
     _add_set(p)
 
     p = sub.add_parser("attach", help="open the live dashboard of a run")

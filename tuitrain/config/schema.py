@@ -418,6 +418,10 @@ class SavingSection(Section):
     backup_every_minutes: float = option(30.0, "Resumable backup every N minutes (0: off).", ge=0.0)
     backup_keep_last: int = option(2, "Keep the newest N backups.", ge=1)
     backup_on_stop: bool = option(True, "Back up when the run is stopped, so it can resume where it stopped.")
+    backup_at_end: bool = option(
+        True, "Back up the final state when the run completes, so it can be continued for more epochs "
+        "(tuitrain train RUN --more-epochs N) without training any step twice.",
+    )
 
     @field_validator("name")
     @classmethod

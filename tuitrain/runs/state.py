@@ -73,6 +73,11 @@ def _lifecycle_events(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any]
     return last, started
 
 
+def last_started(run: RunDir) -> dict[str, Any] | None:
+    """The last "started" event of the run's log (totals, steps per epoch), or None."""
+    return _lifecycle_events(run.events)[1]
+
+
 def run_status(run: RunDir) -> RunStatus:
     events = tail_events(run.events, max_bytes=64 * 1024)
     proc = read_pidfile(run.pidfile)

@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ class Trainer:
         self.paused = False
         self.pos = Position()
         self.started_at = time.time()
+        self.continuing_from: int | None = None  # the step a finished run ended at, when it is continued
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
@@ -299,9 +301,12 @@ class Trainer:
     def save(self, pos: Position, final: bool = False) -> Path:
         cfg = self.config
         name = cfg.saving.name or self.run.name
-        stem = name if final else f"{name}-step{pos.step:06d}"
-        request = SaveRequest(self.run.output, stem, final, pos.step, pos.epoch, self.started_at)
         self.run.output.mkdir(parents=True, exist_ok=True)
+        wanted = name if final else f"{name}-step{pos.step:06d}"
+        stem = free_stem(self.run.output, wanted)
+        if stem != wanted:  # an earlier attempt's save (a resume that re-trains a step) is kept, not overwritten
+            self.log(f"output/{wanted}.safetensors is from an earlier attempt and stays; this save is {stem}", "warning")
+        request = SaveRequest(self.run.output, stem, final, pos.step, pos.epoch, self.started_at)
         with self.weights_for_output():
             path = self.method.save(request)
         if not final and cfg.saving.keep_last:
@@ -353,6 +358,8 @@ class Trainer:
     def train(self) -> Position:
         cfg = self.config
         pos = self.pos = self.resume()
+        if self.continuing_from is not None:
+            self._continue_finished(pos)
         self.emit("started", run=self.run.name, total_steps=self.total_steps, total_epochs=self.total_epochs,
                   steps_per_epoch=self.steps_per_epoch, pid=os.getpid(), resumed_from=pos.step or None,
                   family=cfg.model.family, method=cfg.training.method, images=len(self.data.samples),
@@ -403,6 +410,18 @@ class Trainer:
                 self._on_epoch_schedules(pos)
         return pos
 
+    def _continue_finished(self, pos: Position) -> None:
+        """A finished run trained further: resume exactly where it ended, and keep its final under its step."""
+        if pos.step != self.continuing_from:
+            raise TrainingError(
+                f"cannot continue from step {self.continuing_from}: the backup of the final state is unusable "
+                f"(resumed at step {pos.step}); start a new run from this config instead (tuitrain train "
+                f"{self.run.name} --as-new NAME). The finished run's files are untouched."
+            )
+        name = self.config.saving.name or self.run.name
+        for old, new in retire_final(self.run.output, name, pos.step):
+            self.log(f"the step-{pos.step} final {old.name} is kept as {new.name}")
+
     def _on_step_schedules(self, pos: Position) -> None:
         s, every = self.config.saving, lambda n: n and pos.step % n == 0
         if every(self.config.sampling.every_steps):
@@ -419,6 +438,39 @@ class Trainer:
             self.sample(pos)
         if every(s.every_epochs) and pos.step < self.total_steps:
             self.save(pos)
+
+
+def save_entries(folder: Path, stem: str) -> list[Path]:
+    """What one save named `stem` occupies: `stem.safetensors` (any extension) and `stem-diffusers/`."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name == f"{stem}-diffusers" or p.name.startswith(f"{stem}."))
+
+
+def free_stem(folder: Path, stem: str) -> str:
+    """`stem`, or `stem-2`, `-3`, ... when a save of that name is already on disk: no save overwrites another."""
+    candidate, n = stem, 2
+    while save_entries(folder, candidate):
+        candidate, n = f"{stem}-{n}", n + 1
+    return candidate
+
+
+def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
+    """Rename a finished attempt's final save to the step it holds, so a continued run's final takes the name.
+
+    `name.safetensors` of a run that finished at step 20 becomes `name-step000020.safetensors`
+    (its -diffusers folder likewise): renamed, never copied or deleted.
+    """
+    entries = save_entries(folder, name)
+    if not entries:
+        return []
+    stem = free_stem(folder, f"{name}-step{step:06d}")
+    moved = []
+    for path in entries:
+        target = folder / (stem + path.name[len(name):])
+        os.rename(path, target)
+        moved.append((path, target))
+    return moved
 
 
 def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
@@ -441,8 +493,17 @@ def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
 
 def run_training(run: RunDir, config: Config, config_dir: Path, display: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Train `run` to the end (or until stopped); returns a process exit code."""
+    from tuitrain.runs import continuation
+
+    # Before the PID file and any event: a refused run keeps its state and history as they were.
+    problem = continuation.continuation_problem(run, config)
+    if problem:
+        print(f"tuitrain: {problem}", file=sys.stderr)
+        return 2
+    finished = continuation.finished_run(run)
     write_pidfile(run.pidfile)
     trainer = Trainer(run, config, config_dir, display)
+    trainer.continuing_from = finished.step if finished is not None else None
     trainer.pos = pos = Position()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -459,6 +520,8 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
             trainer.emit("finished", status="stopped", reason="stopped by request", step=pos.step)
             return 0
         trainer.save(pos, final=True)
+        if config.saving.backup_at_end:
+            trainer.backup(pos)  # what `--more-epochs` continues from
         trainer.emit("finished", status="completed", reason="", step=pos.step)
         return 0
     except Exception as exc:  # every failure ends as an event, never a silent death

@@ -1,0 +1,155 @@
+"""A finished run is never trained again from step 0: it continues from its final backup, or a new run starts.
+
+Before, `tuitrain train RUN` (and the dashboard's t) on a finished run started at step 0,
+overwrote output/<name>-step000010.safetensors and later saves, and wrote a second
+history into the same event log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.trainer.conftest import make_dataset
+from tuitrain.runs import RunDir, RunState, run_status
+from tuitrain.runs.events import iter_events
+
+
+def _new_run(cli, name: str, model: Path, data: Path, *sets: str) -> RunDir:  # type: ignore[no-untyped-def]
+    out = cli("new", name, "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
+              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "lora.rank=4",
+              "--set", "training.lr_warmup_steps=0", "--set", "sampling.every_epochs=0",
+              "--set", "saving.every_epochs=1", "--set", "training.epochs=2",
+              *(a for s in sets for a in ("--set", s)))
+    assert out.returncode == 0, out.stderr
+    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
+
+
+def _train(run: RunDir | str, *extra: str) -> subprocess.CompletedProcess[str]:
+    name = run.name if isinstance(run, RunDir) else run
+    return subprocess.run([sys.executable, "-m", "tuitrain", "train", name, *extra], capture_output=True, text=True,
+                          timeout=900)
+
+
+def _events(run: RunDir) -> list[dict]:
+    return [e for _, e in iter_events(run.events)]
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by relative path, with its content hash."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished(cli, tiny_model, tmp_path: Path) -> RunDir:  # type: ignore[no-untyped-def]
+    run = _new_run(cli, "fin", tiny_model("sd15"), make_dataset(tmp_path / "data"))
+    out = _train(run)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert run_status(run).state is RunState.FINISHED
+    return run
+
+
+def test_training_a_finished_run_again_is_refused_with_the_two_ways_forward(finished: RunDir) -> None:
+    outputs, log = _fingerprint(finished.output), finished.events.read_bytes()
+    assert set(outputs) == {"fin-step000004.safetensors", "fin.safetensors"}
+
+    out = _train(finished)
+    assert out.returncode == 2
+    assert "already finished (step 8/8)" in out.stderr
+    assert "tuitrain train fin --more-epochs N" in out.stderr and "tuitrain train fin --as-new fin-2" in out.stderr
+    assert "Traceback" not in out.stderr
+
+    # What the TUI and --detach start: the trainer process itself refuses too, before writing anything.
+    direct = subprocess.run([sys.executable, "-m", "tuitrain.trainer.main", str(finished.root)], capture_output=True,
+                            text=True, timeout=300)
+    assert direct.returncode == 2 and "already finished" in direct.stderr
+    assert _fingerprint(finished.output) == outputs
+    assert finished.events.read_bytes() == log  # no second history, and the run still reads as finished
+    assert run_status(finished).state is RunState.FINISHED
+
+
+def test_more_epochs_continues_from_the_final_state_and_keeps_every_earlier_file(finished: RunDir) -> None:
+    before = _fingerprint(finished.output)
+    comment = "# my note: keep this\n"
+    finished.config.write_text(comment + finished.config.read_text())
+
+    out = _train(finished, "--more-epochs", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Continuing fin from step 8 to step 12" in out.stdout
+
+    events = _events(finished)
+    started = [e for e in events if e["type"] == "started"]
+    assert [s["resumed_from"] for s in started] == [None, 8] and started[-1]["total_steps"] == 12
+    steps = [e["step"] for e in events if e["type"] == "step"]
+    assert steps == list(range(1, 13))  # one history: 1..8, then 9..12, no step twice
+    assert run_status(finished).state is RunState.FINISHED and run_status(finished).step == 12
+
+    after = _fingerprint(finished.output)
+    # The first attempt's files keep their bytes; its final is kept under the step it holds.
+    assert after["fin-step000004.safetensors"] == before["fin-step000004.safetensors"]
+    assert after["fin-step000008.safetensors"] == before["fin.safetensors"]
+    assert {"fin.safetensors", "fin-step000008.safetensors"} <= set(after)
+    assert after["fin.safetensors"] != before["fin.safetensors"]  # the new final: four more steps of training
+    assert finished.config.read_text().startswith(comment)  # the config's comment survived the new epochs
+    assert "epochs = 3" in finished.config.read_text()
+
+
+def test_as_new_starts_a_new_run_from_the_config_and_leaves_the_finished_one_alone(finished: RunDir) -> None:
+    before, log = _fingerprint(finished.root), finished.events.read_bytes()
+    out = _train(finished, "--as-new", "fin-2", "--set", "training.epochs=1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    new = RunDir(finished.root.parent / "fin-2")
+    assert run_status(new).state is RunState.FINISHED
+    assert (new.output / "fin-2.safetensors").is_file()
+    assert [e["step"] for e in _events(new) if e["type"] == "step"] == [1, 2, 3, 4]
+    assert _fingerprint(finished.root) == before and finished.events.read_bytes() == log
+
+    taken = _train(finished, "--as-new", "fin-2")
+    assert taken.returncode == 2 and "already exists" in taken.stderr and "fin-3" in taken.stderr
+    bad = _train(finished, "--as-new", "../x")
+    assert bad.returncode == 2 and "not a run name" in bad.stderr
+
+
+def test_continuing_without_a_final_backup_is_refused(cli, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = _new_run(cli, "nob", tiny_model("sd15"), make_dataset(tmp_path / "data"), "saving.backup_at_end=false",
+                   "training.epochs=1")
+    assert _train(run).returncode == 0
+    out = _train(run, "--more-epochs", "1")
+    assert out.returncode == 2
+    assert "cannot continue from step 4: it has no backup" in out.stderr and "--as-new nob-2" in out.stderr
+    assert [e["step"] for e in _events(run) if e["type"] == "step"] == [1, 2, 3, 4]
+
+
+def test_a_resume_that_trains_a_saved_step_again_keeps_the_earlier_save(cli, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Saves every step, backups every 4: killed after step 5's save, it resumes from step 4 and saves 5 again.
+    run = _new_run(cli, "crash", tiny_model("sd15"), make_dataset(tmp_path / "data", count=16),
+                   "saving.every_epochs=0", "saving.every_steps=1", "saving.backup_every_steps=4",
+                   "training.epochs=2")
+    assert cli("train", run.name, "--detach").returncode == 0
+    deadline = time.monotonic() + 300
+    while not any(e["type"] == "saved" and e["step"] >= 5 for e in _events(run)):
+        assert time.monotonic() < deadline, "no save at step 5"
+        time.sleep(0.02)
+    pid = next(e["pid"] for e in _events(run) if e["type"] == "started")
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    first = _fingerprint(run.output)
+    resaved = sorted(n for n in first if int(n.removeprefix("crash-step")[:6]) > 4)
+    assert resaved, first
+
+    out = _train(run)
+    assert out.returncode == 0, out.stderr[-2000:]
+    after = _fingerprint(run.output)
+    for name, digest in first.items():
+        assert after.get(name) == digest, f"{name} was overwritten"
+    assert {n.replace(".safetensors", "-2.safetensors") for n in resaved} <= set(after), sorted(after)
+    warnings = [e["message"] for e in _events(run) if e["type"] == "warning"]
+    assert any("crash-step000005.safetensors is from an earlier attempt and stays" in w for w in warnings)
