@@ -22,6 +22,7 @@ from tuitrain.config import Config, load_config, save_config
 from tuitrain.config.io import resolve_path
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs import continuation
+from tuitrain.runs.permissions import open_run_log
 
 
 def _absolute_paths(config: Config, config_dir: Path) -> Config:
@@ -120,7 +121,7 @@ def _as_new(run: RunDir, name: str, config: Config, overridden: bool) -> RunDir:
 
 def _detach(run: RunDir) -> int:
     """Start the trainer in its own session: it outlives this shell, the SSH login and tmux."""
-    log = open(run.log, "ab")
+    log = open_run_log(run)  # owner-only, like the run folder
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuitrain.trainer.main", str(run.root)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
