@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, Static
 
 from tests.tui.conftest import HALFCELL, make_dataset, notifications, settled, wait_until
 from tuitrain.config import load_config
@@ -123,3 +123,53 @@ async def test_e_opens_the_config_editor_and_o_opens_the_dashboard(cli, workspac
         await pilot.press("d")  # detach: back home, the run untouched
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_delete_asks_moves_the_run_to_the_trash_and_u_brings_it_back(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    from tuitrain.tui.home import ConfirmDelete
+
+    assert cli("new", "fae", "--preset", "sd15-lora").returncode == 0
+    assert cli("new", "owl", "--preset", "sd15-lora").returncode == 0
+    (workspace / "fae" / "output" / "fae.safetensors").write_bytes(b"weights")
+    app = TuitrainApp(workspace, image_protocol=HALFCELL)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("delete")
+        assert isinstance(app.screen, ConfirmDelete)
+        assert "tuitrain delete --undo" in str(app.screen.query_one(Static).render())
+        await pilot.press("n")  # keep it
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen) and set(rows(app)) == {"fae", "owl"}
+
+        await pilot.press("x", "y")
+        await wait_until(pilot, lambda: set(rows(app)) == {"owl"})
+        assert not (workspace / "fae").exists()
+        assert any("Moved fae to the trash" in m and "u brings it back" in m for m in notifications(app))
+        assert cli("runs").stdout.split()[0] == "owl"
+
+        await pilot.press("u")
+        await wait_until(pilot, lambda: set(rows(app)) == {"fae", "owl"})
+        assert any(m == "Restored fae" for m in notifications(app))
+        assert app.screen.selected_run().name == "fae"  # type: ignore[attr-defined]
+    assert (workspace / "fae" / "output" / "fae.safetensors").read_bytes() == b"weights"
+    assert not (workspace / ".tuitrain-trash").exists()
+
+
+async def test_delete_refuses_a_running_run(cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("new", "live", "--preset", "sd15-lora").returncode == 0
+    run = RunDir(workspace / "live")
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_pidfile(run.pidfile, trainer.pid)
+        append_event(run.events, make_event("started", total_steps=40))
+        app = TuitrainApp(workspace, image_protocol=HALFCELL)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause()
+            await pilot.press("delete")
+            await pilot.pause()
+            assert isinstance(app.screen, HomeScreen)  # no question: it cannot be deleted now
+            assert any("Not deleted: run live is running" in m for m in notifications(app))
+    finally:
+        trainer.kill()
+        trainer.wait()
+    assert run.root.is_dir()

@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", help="list the runs of the workspace with their state")
 
+    p = sub.add_parser("delete", help="move runs to the workspace's trash (tuitrain delete --undo brings them back)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run(s) to delete; with --undo: which one to restore")
+    p.add_argument("--list-trash", action="store_true", help="list the deleted runs")
+    p.add_argument("--undo", action="store_true", help="restore the most recently deleted run (or RUN)")
+    p.add_argument("--empty-trash", action="store_true", help="delete the deleted runs for good (asks first)")
+    p.add_argument("--yes", action="store_true", help="with --empty-trash: do not ask")
+
     p = sub.add_parser("demo", help="a demo run on generated data and a tiny model, offline on CPU")
     p.add_argument("--headless", action="store_true", help="train the demo without the TUI")
     p.add_argument("--method", default="lora", choices=("lora", "lokr", "loha", "embedding", "finetune"),
@@ -116,6 +123,7 @@ COMMANDS = {
     "config": "cmd_config",
     "presets": "cmd_presets",
     "runs": "cmd_runs",
+    "delete": "cmd_delete",
     "demo": "cmd_demo",
 }
 

@@ -7,11 +7,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.markup import escape
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tuitrain.runs import RunDir, list_runs, run_status
+from tuitrain.runs.trash import RunTrashError, find_trashed_run, live_reason, restore_run, run_trash_dir, trash_run
 
 from tuitrain.tomlcompat import tomllib
 
@@ -42,8 +44,37 @@ def config_summary(run: RunDir) -> tuple[str, str, str]:
     return str(model.get("family", "-")), str(data.get("preset") or "-"), ", ".join(folders) or "-"
 
 
+class ConfirmDelete(ModalScreen[bool]):
+    """Del on a run: it moves to the workspace's trash, which u (or `tuitrain delete --undo`) undoes."""
+
+    DEFAULT_CSS = """
+    ConfirmDelete { align: center middle; }
+    ConfirmDelete > Vertical { width: 70; height: auto; padding: 1 2; border: thick $warning; background: $surface; }
+    ConfirmDelete .keys { margin-top: 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Delete", id="home.delete.yes"),
+        Binding("n,escape", "answer(False)", "Keep", id="home.delete.no"),
+    ]
+
+    def __init__(self, run: RunDir) -> None:
+        super().__init__()
+        self.run = run
+
+    def compose(self) -> ComposeResult:
+        trash = escape(str(run_trash_dir(self.run.root.parent)))
+        with Vertical():
+            yield Static(f"[b]Delete run {escape(self.run.name)}?[/b]\n\nIts folder moves to {trash}/ "
+                         "with everything in it (config, samples, saved LoRAs). Nothing is erased: u on this "
+                         "screen, or tuitrain delete --undo, brings it back.")
+            yield Static("y: delete    n / esc: keep", classes="keys")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
 class HomeScreen(Screen[None]):
-    """Runs and their state (refreshed every few seconds); n, d, e, o act on them."""
+    """Runs and their state (refreshed every few seconds); n, d, e, o, Del act on them, u undoes a delete."""
 
     HELP_GROUP = "Home"
     BINDINGS = [
@@ -51,6 +82,8 @@ class HomeScreen(Screen[None]):
         Binding("d", "review", "Review data", id="home.review"),
         Binding("e", "edit_config", "Edit config", id="home.config"),
         Binding("o", "dashboard", "Dashboard", id="home.dashboard"),
+        Binding("delete,x", "delete_run", "Delete run", id="home.delete"),
+        Binding("u", "undo_delete", "Undo delete", id="home.undo"),
         Binding("r", "refresh", "Refresh", id="home.refresh"),
     ]
 
@@ -91,7 +124,8 @@ class HomeScreen(Screen[None]):
             table.move_cursor(row=table.get_row_index(selected.name))
         hint = self.query_one("#hint", Static)
         if runs:
-            hint.update("Enter or d reviews a run's images · n makes a new run · ? lists every key")
+            hint.update("Enter or d reviews a run's images · n makes a new run · Del deletes one (u undoes) · "
+                        "? lists every key")
         else:
             hint.update("No runs yet. Press n to create one (or: tuitrain new NAME --preset sd15-lora --data DIR)")
 
@@ -169,3 +203,45 @@ class HomeScreen(Screen[None]):
             return
         protocol = self.app.image_protocol.protocol  # type: ignore[attr-defined]
         self.app.push_screen(DashboardScreen(run.root, protocol), lambda _result: self.action_refresh())
+
+    def action_delete_run(self) -> None:
+        """Move the selected run to the workspace's trash, after asking; a live run is refused."""
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected.", severity="warning")
+            return
+        reason = live_reason(run)
+        if reason:
+            self.notify(f"Not deleted: {reason}", severity="error", timeout=8)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                trashed = trash_run(run)
+            except RunTrashError as exc:
+                self.notify(f"Not deleted: {exc}", severity="error", timeout=10)
+                return
+            self.action_refresh()
+            self.notify(f"Moved {run.name} to the trash ({trashed.path}). u brings it back "
+                        "(or: tuitrain delete --undo)", timeout=8)
+
+        self.app.push_screen(ConfirmDelete(run), answered)
+
+    def action_undo_delete(self) -> None:
+        """Bring back the most recently deleted run (also one deleted with `tuitrain delete`)."""
+        trashed = find_trashed_run(self.workspace)
+        if trashed is None:
+            self.notify("Nothing to undo: no deleted run in the trash", timeout=4)
+            return
+        try:
+            run = restore_run(self.workspace, trashed)
+        except RunTrashError as exc:
+            self.notify(f"Not restored: {exc}", severity="error", timeout=10)
+            return
+        self.action_refresh()
+        table = self.query_one("#runs", DataTable)
+        table.move_cursor(row=table.get_row_index(run.name))
+        renamed = f" as {run.name} (a run named {trashed.name} exists)" if run.name != trashed.name else ""
+        self.notify(f"Restored {trashed.name}{renamed}", timeout=6)
