@@ -152,3 +152,13 @@ def test_a_run_named_by_its_folder(fae: RunDir, workspace: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "tuitrain", "delete", "./fae"], cwd=workspace,
                             capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert result.returncode == 0 and not fae.root.exists()
+
+
+def test_naming_a_deleted_run_says_how_to_get_it_back(fae: RunDir) -> None:
+    assert tuitrain("delete", "fae").returncode == 0
+
+    result = tuitrain("check", "fae")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("fae: no such config file, run directory, or run in workspace "
+                                          f"{fae.root.parent}; it was deleted: tuitrain delete --undo fae brings it back")

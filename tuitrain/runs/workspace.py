@@ -68,6 +68,10 @@ def find_run(arg: str, workspace: Path) -> tuple[RunDir | None, Path]:
     names = [r.name for r in list_runs(workspace)]
     import difflib
 
+    from tuitrain.runs.trash import find_trashed_run
+
     near = difflib.get_close_matches(arg, names, n=1)
     hint = f"; did you mean {near[0]}?" if near else (f"; runs there: {', '.join(names)}" if names else "")
+    if os.sep not in arg and find_trashed_run(workspace, arg) is not None:
+        hint = f"; it was deleted: tuitrain delete --undo {arg} brings it back"
     raise RunNotFound(f"{arg}: no such config file, run directory, or run in workspace {workspace}{hint}")
