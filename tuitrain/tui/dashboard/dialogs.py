@@ -1,12 +1,12 @@
-"""The dashboard's two questions: stop training? and, on quit, detach or stop?"""
+"""The dashboard's questions: stop training? on quit, detach or stop? and, on t of a finished run, continue or new?"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Input, Label, Static
 
 _CSS = """
 {name} {{ align: center middle; }}
@@ -54,3 +54,61 @@ class QuitChoice(ModalScreen[str]):
 
     def action_answer(self, answer: str) -> None:
         self.dismiss(answer)
+
+
+class FinishedChoice(ModalScreen["tuple[str, str] | None"]):
+    """t on a finished run: continue it for more epochs, or start a new run from its config.
+
+    Never "train it again from step 0": that would overwrite its saves and write a second
+    history into its log (runs/continuation.py). Dismissed with ("continue", epochs),
+    ("new", name) or None.
+    """
+
+    DEFAULT_CSS = _CSS.format(name="FinishedChoice") + """
+    FinishedChoice > Vertical { width: 76; }
+    FinishedChoice Horizontal { height: 3; margin-top: 1; }
+    FinishedChoice Label { padding: 1 1 0 0; }
+    FinishedChoice #more-epochs { width: 10; }
+    FinishedChoice #new-name { width: 30; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dashboard.finished.cancel")]
+
+    def __init__(self, run_name: str, summary: str, epochs: int, new_name: str) -> None:
+        super().__init__()
+        self.run_name = run_name
+        self.summary = summary
+        self.epochs = epochs
+        self.new_name = new_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]{self.run_name} has finished[/b] ({self.summary}).\n\nTraining it again from step 0 "
+                         "would overwrite its saves and its history. Instead:")
+            with Horizontal():
+                yield Label("continue it for")
+                yield Input(str(self.epochs), id="more-epochs", restrict=r"[0-9]*", max_length=6)
+                yield Label("more epochs, from its final state")
+            with Horizontal():
+                yield Label("or start a new run from its config, named")
+                yield Input(self.new_name, id="new-name", max_length=100)
+            yield Static("", id="choice-error")
+            yield Static("enter: do the line you are on    tab: the other line    esc: cancel", classes="keys")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        error = self.query_one("#choice-error", Static)
+        if event.input.id == "more-epochs":
+            if not value.isdigit() or int(value) < 1:
+                error.update("[b]more epochs[/b]: a whole number, 1 or more")
+                return
+            self.dismiss(("continue", value))
+        else:
+            from tuitrain.runs.layout import valid_run_name
+
+            if not valid_run_name(value):
+                error.update("[b]name[/b]: letters, digits, '.', '_', '-' (not first), at most 100")
+                return
+            self.dismiss(("new", value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -29,11 +29,14 @@ class Launch:
     process: TrainerProcess | None = None  # the trainer it started, when it said so
 
 
-def start_training(run: RunDir, timeout: float = 120) -> Launch:
-    """Run `tuitrain train RUN --detach` and report what happened (blocking: call it on a thread)."""
+def start_training(run: RunDir, *extra: str, timeout: float = 120) -> Launch:
+    """Run `tuitrain train RUN --detach [EXTRA]` and report what happened (blocking: call it on a thread).
+
+    `extra`: `--more-epochs N` or `--as-new NAME` for a finished run.
+    """
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "tuitrain", "train", str(run.root), "--detach"],
+            [sys.executable, "-m", "tuitrain", "train", str(run.root), "--detach", *extra],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

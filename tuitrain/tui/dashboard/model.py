@@ -292,7 +292,8 @@ class RunModel:
             reason = str(self.finished.get("reason", "") or "")
             if label == "failed" and self.last_error and self.last_error not in reason:
                 reason = f"{reason}; last error: {self.last_error}" if reason else self.last_error
-            return Status(label, reason or ("completed" if label == "finished" else ""))
+            return Status(label, reason or ("completed · t: more epochs, or a new run from its config"
+                                            if label == "finished" else ""))
         if self.lifecycle is None:
             return Status("not started", "press t to train")
         if not self.alive:

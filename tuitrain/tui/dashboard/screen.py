@@ -27,7 +27,7 @@ from tuitrain.runs.follow import FollowBatch, RunFollower
 from tuitrain.runs.layout import RunDir
 from tuitrain.runs.pidfile import TrainerProcess, is_alive
 from tuitrain.tui.dashboard import render
-from tuitrain.tui.dashboard.dialogs import ConfirmStop, QuitChoice
+from tuitrain.tui.dashboard.dialogs import ConfirmStop, FinishedChoice, QuitChoice
 from tuitrain.tui.dashboard.model import RunModel, Sample, SampleRound, Status
 from tuitrain.tui.dashboard.widgets import LossPlot, PlotData, SamplesPanel, fit_picture
 
@@ -332,19 +332,69 @@ class DashboardScreen(Screen[str]):
         if self._status.live or self._status.label in ("starting", "loading"):
             self.notify(f"the trainer is already {self._status.label}", severity="warning")
             return
+        if self._status.label == "finished":
+            self._ask_finished()
+            return
+        self._launch_here()
+
+    def _launch_here(self, *extra: str) -> None:
+        """Start this run's trainer (`extra`: --more-epochs N for a finished run)."""
         with self.model.lock:
             self.model.launching = "starting the trainer"
             self.model.launch_error = None
             self.model.v_status += 1
         self._launch = None
         self._launch_dead_since = None
-        self._start_worker()
+        self._start_worker(*extra)
+
+    def _ask_finished(self) -> None:
+        """A finished run trains again only as a continuation or as a new run (runs/continuation.py)."""
+        from tuitrain.runs import continuation
+
+        info = continuation.finished_run(self.run)
+        if info is None:  # the log moved on since the last redraw
+            self._launch_here()
+            return
+        epochs = self.model.total_epochs or 1
+        total = f"/{info.total_steps}" if info.total_steps else ""
+        summary = f"step {info.step}{total}, {epochs} epoch{'s' if epochs != 1 else ''}"
+        dialog = FinishedChoice(self.run.name, summary, epochs, continuation.next_free_name(self.run))
+        self.app.push_screen(dialog, self._finished_answer)
+
+    def _finished_answer(self, answer: tuple[str, str] | None) -> None:
+        if answer is None:
+            return
+        what, value = answer
+        if what == "continue":
+            self._launch_here("--more-epochs", value)
+        else:
+            self.notify(f"making run {value} from this run's config", timeout=3)
+            self._new_run_worker(value)
 
     @work(thread=True, exclusive=True, group="launch")
-    def _start_worker(self) -> None:
+    def _new_run_worker(self, name: str) -> None:
         from tuitrain.tui.dashboard.launch import start_training
 
-        result = start_training(self.run)
+        result = start_training(self.run, "--as-new", name)
+        if not result.ok:
+            with self.model.lock:
+                for line in result.message.splitlines()[-20:]:
+                    self.model.add_log("error", line, time.time())
+                self.model.v_status += 1
+            self.app.call_from_thread(self.notify, result.message.splitlines()[-1] if result.message else
+                                      "could not start the new run", severity="error")
+            return
+        self.app.call_from_thread(self._open_run, self.run.root.parent / name)
+
+    def _open_run(self, root: Path) -> None:
+        """The new run's dashboard on top; leaving it leaves this one the same way."""
+        self.app.push_screen(DashboardScreen(root, self._protocol), self.dismiss)
+
+    @work(thread=True, exclusive=True, group="launch")
+    def _start_worker(self, *extra: str) -> None:
+        from tuitrain.tui.dashboard.launch import start_training
+
+        result = start_training(self.run, *extra)
         with self.model.lock:
             for line in result.message.splitlines()[-20:]:
                 self.model.add_log("info" if result.ok else "error", line, time.time())
