@@ -185,8 +185,11 @@ def test_preset_trains_and_the_lora_gives_the_trainer_output_in_the_inpaint_pipe
         assert png.format == "PNG" and png.size == (64, 64)
     lora = run.output / "inpaint.safetensors"
     with safe_open(str(lora), "pt") as handle:
-        # the 9-channel first convolution has its own LoRA, in kohya names
-        assert handle.get_slice("lora_unet_conv_in.lora_down.weight").get_shape() == [4, 9, 3, 3]
+        # convolution adapters in kohya names, but none on the 9-channel conv_in: kohya's loader would
+        # skip it (the conv list is kohya's LoCon set, families/sd.py UNET_CONV)
+        conv1 = handle.get_slice("lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight")
+        assert conv1.get_shape() == [4, 32, 3, 3]
+        assert not any(key.startswith("lora_unet_conv_in") for key in handle.keys())
 
     # The trainer's model with the trained weights, and its input for a masked sample.
     with trainer_for(tmp_path, model, data, name="check", training={"masked_loss": True},

@@ -23,13 +23,9 @@ from safetensors.torch import load_file
 from tuitrain.config.schema import LoraSection
 from tuitrain.trainer.export import atomic
 from tuitrain.trainer.export.atomic import atomic_save_safetensors, atomic_write_bytes
-from tuitrain.trainer.export.kohya_lora import (
-    clip_path,
-    kohya_name,
-    save_diffusers_lora,
-    save_kohya_lora,
-)
+from tuitrain.trainer.export.kohya_lora import save_diffusers_lora, save_kohya_lora
 from tuitrain.trainer.export.metadata import lora_metadata
+from tuitrain.trainer.export.naming import text_encoder_module_name, text_encoder_prefixes, unet_module_name
 from tuitrain.trainer.methods.lora import LoraHandles, inject_lora, load_lora_state, lora_layers
 from tuitrain.trainer.tiny import save_tiny_model
 
@@ -61,6 +57,16 @@ def load_pipe(folder: Path):  # type: ignore[no-untyped-def]
 
 def text_encoders(pipe) -> list[torch.nn.Module]:  # type: ignore[no-untyped-def]
     return [te for te in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if te is not None]
+
+
+def kohya_modules(pipe) -> dict[str, torch.nn.Module]:  # type: ignore[no-untyped-def]
+    """Every Linear/Conv2d of a pipeline without adapters, by the kohya module name the export gives it."""
+    layers = (torch.nn.Linear, torch.nn.Conv2d)
+    named = {unet_module_name(pipe.unet, p): m for p, m in pipe.unet.named_modules() if isinstance(m, layers)}
+    encoders = text_encoders(pipe)
+    for prefix, te in zip(text_encoder_prefixes(len(encoders)), encoders):
+        named.update({text_encoder_module_name(prefix, p): m for p, m in te.named_modules() if isinstance(m, layers)})
+    return named
 
 
 def lora_cfg(**changes: object) -> LoraSection:
@@ -206,10 +212,16 @@ def test_kohya_key_names(trained: Trained) -> None:
         # ComfyUI's CLIP key map: lora_te*_text_model_encoder_layers_<n>_<proj>
         te_modules = [m for m in modules if m.startswith(prefix)]
         assert te_modules and all(m.startswith(f"{prefix}text_model_encoder_layers_") for m in te_modules)
-    # Every UNet name is a real diffusers module path.
-    fresh_unet_names = {kohya_name("lora_unet", p) for p, _ in trained.pipe.unet.named_modules()}
+    # Every UNet name is a real module of the base model: diffusers' paths for SD 1.x, LDM paths for SDXL
+    # (what kohya's own files use; export/naming.py), and the header says which (as kohya's does).
+    known = kohya_modules(load_pipe(trained.folder))
     unet_modules = [m for m in modules if m.startswith("lora_unet_")]
-    assert unet_modules and all(m in fresh_unet_names for m in unet_modules)
+    assert unet_modules and all(m in known for m in unet_modules)
+    ldm = trained.family == "sdxl"
+    assert all(m.startswith(("lora_unet_input_blocks_", "lora_unet_middle_block_", "lora_unet_output_blocks_"))
+               == ldm for m in unet_modules)
+    assert file_metadata(trained.path)["modelspec.implementation"] == (
+        "https://github.com/Stability-AI/generative-models" if ldm else "diffusers")
 
 
 def test_kohya_shapes_and_alphas(trained: Trained) -> None:
@@ -218,15 +230,16 @@ def test_kohya_shapes_and_alphas(trained: Trained) -> None:
     conv3 = "down_blocks.0.resnets.0.conv1"
     shortcut = "down_blocks.1.resnets.0.conv_shortcut"
     attention = next(p for p in layers if p.endswith("attn1.to_q"))
-    name = kohya_name("lora_unet", conv3)
+    name = unet_module_name(trained.pipe.unet, conv3)
     out_ch, in_ch, k, _ = trained.pipe.unet.get_submodule(conv3).base_layer.weight.shape
     assert tensors[f"{name}.lora_down.weight"].shape == (CONV_RANK, in_ch, k, k)
     assert tensors[f"{name}.lora_up.weight"].shape == (out_ch, CONV_RANK, 1, 1)
     assert tensors[f"{name}.alpha"].item() == pytest.approx(CONV_ALPHA)
     # 1x1 convolutions count as linear layers (kohya's rule): rank and alpha, not conv_*.
-    assert tensors[f"{kohya_name('lora_unet', shortcut)}.lora_down.weight"].shape[0] == RANK
-    assert tensors[f"{kohya_name('lora_unet', shortcut)}.alpha"].item() == pytest.approx(ALPHA)
-    name = kohya_name("lora_unet", attention)
+    name = unet_module_name(trained.pipe.unet, shortcut)
+    assert tensors[f"{name}.lora_down.weight"].shape[0] == RANK
+    assert tensors[f"{name}.alpha"].item() == pytest.approx(ALPHA)
+    name = unet_module_name(trained.pipe.unet, attention)
     assert tensors[f"{name}.lora_down.weight"].shape[0] == RANK
     assert tensors[f"{name}.alpha"].item() == pytest.approx(ALPHA)
     torch.testing.assert_close(tensors[f"{name}.lora_up.weight"], layers[attention].up)
@@ -355,9 +368,7 @@ def test_resume_restores_adapter(model_folders: dict[str, Path]) -> None:
 def merge_dora_reference(pipe, tensors: dict[str, torch.Tensor]) -> None:  # type: ignore[no-untyped-def]
     """Output-axis DoRA merge (LyCORIS wd_on_out / OneTrainer decompose_output_axis), written out here:
     W' = dora_scale * V / ||V||_row, V = W + alpha/r * up @ down."""
-    targets = {kohya_name("lora_unet", p): m for p, m in pipe.unet.named_modules()}
-    for prefix, te in zip(("lora_te1", "lora_te2"), text_encoders(pipe)):
-        targets.update({kohya_name(prefix, clip_path(p)): m for p, m in te.named_modules()})
+    targets = kohya_modules(pipe)
     names = {k.partition(".")[0] for k in tensors}
     with torch.no_grad():
         for name in names:

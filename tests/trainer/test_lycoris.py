@@ -33,6 +33,7 @@ from tests.trainer.test_lora_method import (
     assert_differs,
     assert_same,
     inject,
+    kohya_modules,
     load_pipe,
     lora_cfg,
     perturb,
@@ -42,9 +43,10 @@ from tests.trainer.test_lora_method import (
 from tuitrain.config.schema import LoraSection
 from tuitrain.runs import RunDir
 from tuitrain.runs.events import iter_events
-from tuitrain.trainer.export.kohya_lora import clip_path, kohya_name
 from tuitrain.trainer.export.lycoris import lycoris_tensors, save_lycoris
 from tuitrain.trainer.export.metadata import lora_metadata
+from tuitrain.trainer.export.naming import unet_has_ldm_names, unet_module_name
+from tuitrain.trainer.loading.layout import ldm_unet_module
 from tuitrain.trainer.methods.lora import inject_lora, load_lora_state, lycoris_layers
 
 KINDS = ("lokr", "loha")
@@ -68,6 +70,23 @@ def _original_layout(encoder: nn.Module) -> nn.Module:
     return encoder if any(name == "text_model" for name, _ in encoder.named_children()) else OriginalClipLayout(encoder)
 
 
+class KohyaSdxlNames(nn.Module):
+    """kohya trains SDXL on its LDM-named UNet (sd-scripts library/sdxl_original_unet.py), and LyCORIS
+    names modules after the model it is given: this holds the diffusers UNet's layers (the same
+    objects) under those LDM names (loading/layout.py's table, checked against diffusers' converter
+    and the released checkpoint in test_loading.py)."""
+
+    def __init__(self, unet: nn.Module) -> None:
+        super().__init__()
+        for path, module in unet.named_modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                self.add_module(ldm_unet_module(path, unet.config).replace(".", "_"), module)
+
+
+def _kohya_unet(unet: nn.Module) -> nn.Module:
+    return KohyaSdxlNames(unet) if unet_has_ldm_names(unet.config) else unet
+
+
 def apply_with_lycoris(pipe, path: Path, monkeypatch: pytest.MonkeyPatch) -> int:  # type: ignore[no-untyped-def]
     """Load `path` with LyCORIS's kohya loader onto `pipe` (forward hooks); returns the modules it loaded."""
     from lycoris.kohya import LycorisNetworkKohya, create_network_from_weights
@@ -78,8 +97,9 @@ def apply_with_lycoris(pipe, path: Path, monkeypatch: pytest.MonkeyPatch) -> int
     monkeypatch.setattr(LycorisNetworkKohya, "UNET_TARGET_REPLACE_NAME", [])
     encoders = [_original_layout(te) for te in text_encoders(pipe)]
     te_arg = encoders[0] if len(encoders) == 1 else encoders  # a list means lora_te1/lora_te2 names
-    network, _ = create_network_from_weights(1.0, str(path), None, te_arg, pipe.unet, for_inference=True)
-    network.apply_to(te_arg, pipe.unet, apply_text_encoder=True, apply_unet=True)
+    unet = _kohya_unet(pipe.unet)
+    network, _ = create_network_from_weights(1.0, str(path), None, te_arg, unet, for_inference=True)
+    network.apply_to(te_arg, unet, apply_text_encoder=True, apply_unet=True)
     return len(network.unet_loras) + len(network.text_encoder_loras)
 
 
@@ -121,11 +141,7 @@ def by_module(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Ten
 
 @torch.no_grad()
 def merge_by_formula(pipe, tensors: dict[str, torch.Tensor]) -> None:  # type: ignore[no-untyped-def]
-    encoders = text_encoders(pipe)
-    targets = {kohya_name("lora_unet", p): m for p, m in pipe.unet.named_modules()}
-    prefixes = ("lora_te",) if len(encoders) == 1 else ("lora_te1", "lora_te2")
-    for prefix, te in zip(prefixes, encoders):
-        targets.update({kohya_name(prefix, clip_path(p)): m for p, m in te.named_modules()})
+    targets = kohya_modules(pipe)
     for name, parts in by_module(tensors).items():
         weight = targets[name].weight
         weight += formula_delta(parts, weight.shape)
@@ -192,8 +208,8 @@ def test_key_layout_and_scale_convention(trained: Trained) -> None:
     for prefix in prefixes:
         te_modules = [m for m in modules if m.startswith(prefix)]
         assert te_modules and all(m.startswith(f"{prefix}text_model_encoder_layers_") for m in te_modules)
-    unet_paths = {kohya_name("lora_unet", p): p for p, _ in trained.pipe.unet.named_modules()}
     peft_layers = lycoris_layers(trained.pipe.unet)
+    unet_paths = {unet_module_name(trained.pipe.unet, p): p for p in peft_layers}
     forms = set()
     for name, parts in modules.items():
         alpha = parts["alpha"]
@@ -249,26 +265,30 @@ def test_save_dtype(trained: Trained, tmp_path: Path) -> None:
 
 def test_lokr_factor_splits_like_lycoris(tiny_model, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """lokr_factor is peft's decompose_factor, split the way LyCORIS splits: its loader re-derives the
-    split from the factor, and for conv_in's 4 channels at factor 4 peft 0.21 alone says 4x1, LyCORIS 1x4."""
+    split from the factor, and for the 32-channel layers at factor 8 peft 0.21 alone says 8x4, LyCORIS 4x8
+    (full size: 320 channels at factor 32)."""
     from lycoris.functional.general import factorization
+    from peft.tuners.lokr.layer import factorization as peft_factorization
 
     from tuitrain.trainer.families import get_adapter
 
+    factor = 8
     adapter = get_adapter("sd15")
     pipe = load_pipe(tiny_model("sd15"))
-    cfg = lora_cfg(type="lokr", lokr_factor=4, train_text_encoder=False)
+    cfg = lora_cfg(type="lokr", lokr_factor=factor, train_text_encoder=False)
     handles = inject_lora(pipe.unet, [], cfg, unet_target_modules=list(adapter.attention_modules),
                           unet_ff_modules=list(adapter.feed_forward_modules),
                           unet_conv_modules=list(adapter.conv_modules), text_encoder_target_modules=[])
-    assert pipe.unet.peft_config["default"].decompose_factor == 4
+    assert pipe.unet.peft_config["default"].decompose_factor == factor
     perturb(handles, seed=2)
     want = run_models(pipe)
     layers = lycoris_layers(pipe.unet)
-    assert {"conv_in", "conv_out"} <= set(layers)
+    dims = {int(d) for path in layers for d in pipe.unet.get_submodule(path).base_layer.weight.shape[:2]}
+    assert any(peft_factorization(d, factor) != factorization(d, factor) for d in dims)  # the case this is about
     for path, layer in layers.items():
         out_dim, in_dim = pipe.unet.get_submodule(path).base_layer.weight.shape[:2]
         w1 = layer.factors["lokr_w1"]
-        assert tuple(w1.shape) == (factorization(out_dim, 4)[0], factorization(in_dim, 4)[0]), path
+        assert tuple(w1.shape) == (factorization(out_dim, factor)[0], factorization(in_dim, factor)[0]), path
     file = tmp_path / "f4.safetensors"
     save_lycoris(file, pipe.unet, text_encoders(pipe), save_dtype="fp32", metadata={})
     fresh = load_pipe(tiny_model("sd15"))
@@ -432,7 +452,8 @@ def test_train_lokr_end_to_end_and_load_the_file(family: str, preset: str, cli, 
     final = load_file(run.output / "kron.safetensors")
     assert final and all(k.rpartition(".")[2] in {"lokr_w1", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "alpha"}
                          for k in final)
-    assert any(k.startswith("lora_te") for k in final) and any("_resnets_" in k for k in final)
+    conv1 = unet_module_name(load_pipe(model).unet, "down_blocks.0.resnets.0.conv1")  # LDM-named for SDXL
+    assert any(k.startswith("lora_te") for k in final) and f"{conv1}.lokr_w1" in final
     assert any(e["type"] == "sample" and Path(e["path"]).is_file() for e in _events(run))  # sampling with LoKr on
     meta = file_metadata(run.output / "kron.safetensors")
     assert meta["ss_network_module"] == "lycoris.kohya" and meta["ss_steps"] == "8"

@@ -1,32 +1,30 @@
-"""The trained LoRA as the kohya-format .safetensors that ComfyUI, A1111/Forge and diffusers load.
+"""The trained LoRA as the kohya-format .safetensors that ComfyUI, A1111/Forge, kohya and diffusers load.
 
 (LoKr/LoHa use the same module names with LyCORIS's tensors: export/lycoris.py.)
 
-Keys are `<prefix>_<module path with . -> _>` plus `.lora_down.weight` [r, in(, k, k)],
-`.lora_up.weight` [out, r(, 1, 1)] and a float32 0-dim `.alpha` (scale = alpha / r),
-with prefix `lora_unet` for the UNet and `lora_te` (one text encoder: SD 1.x/2.x) or
-`lora_te1` / `lora_te2` (SDXL). UNet paths are diffusers' module paths: ComfyUI maps
-`lora_unet_<diffusers path>` (comfy/lora.py, model_lora_keys_unet) and diffusers
-reads them back (lora_conversion_utils._convert_unet_lora_key). Text-encoder paths
-are CLIP's original `text_model.encoder.layers.N...` spelling, which ComfyUI's
-model_lora_keys_clip expects, whatever module nesting the installed transformers uses.
+Each adapted module `<name>` carries `.lora_down.weight` [r, in(, k, k)], `.lora_up.weight`
+[out, r(, 1, 1)] and a float32 0-dim `.alpha` (scale = alpha / r). The module names
+(`lora_unet_...`, `lora_te_...`, `lora_te1_/lora_te2_...`; diffusers paths for SD 1.x/2.x,
+LDM paths for SDXL) and which loader reads which come from export/naming.py.
 
 diffusers.utils.convert_state_dict_to_kohya is not used: it names the SD 1.x text
-encoder `lora_te1` and writes alpha = rank as int64, both wrong for us.
+encoder `lora_te1`, writes SDXL's UNet in diffusers names (which A1111 partly drops)
+and alpha = rank as int64.
 
 DoRA: `.dora_scale` holds peft's magnitude, which is per *output* channel of W + s*BA,
 shaped [out, 1] / [out, 1, 1, 1] (keepdim, so it broadcasts against the weight; a
 1-D [out] mis-broadcasts in ComfyUI, Comfy-Org/ComfyUI#12938). That is the
-"wd_on_output" layout of LyCORIS / OneTrainer's decompose_output_axis; loaders that
-only know the input-axis layout ([1, in], A1111's built-in Lora) do not apply it, and
-diffusers drops dora_scale keys altogether when loading kohya files.
+"wd_on_output" layout of LyCORIS / OneTrainer's decompose_output_axis. No popular UI
+applies it exactly (ComfyUI/Forge normalise by the base weight's norm, A1111 per input
+column, kohya ignores dora_scale) and diffusers drops dora_scale keys when loading kohya
+files: only the diffusers-format folder (saving.diffusers_format) reloads DoRA exactly.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -34,60 +32,15 @@ from torch import nn
 
 from tuitrain.trainer.export.atomic import atomic_save_safetensors, fsync_dir, fsync_path
 from tuitrain.trainer.export.metadata import safetensors_hashes
+from tuitrain.trainer.export.naming import kohya_named
 from tuitrain.trainer.methods.lora import ADAPTER, LoraHandles, LoraLayerWeights, lora_layers
 
 SAVE_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-UNET_PREFIX = "lora_unet"
-# CLIP's top-level submodules that the original layout nests under `text_model.`.
-_CLIP_INNER = ("embeddings.", "encoder.", "final_layer_norm")
 _MAGNITUDE = "lora_magnitude_vector"
-
-
-def text_encoder_prefixes(count: int) -> tuple[str, ...]:
-    """kohya's text-encoder prefixes: one encoder is `lora_te`, SDXL's two are `lora_te1`/`lora_te2`."""
-    if count == 1:
-        return ("lora_te",)
-    if count == 2:
-        return ("lora_te1", "lora_te2")
-    raise ValueError(f"kohya LoRA files have no names for {count} text encoders")
-
-
-def clip_path(path: str) -> str:
-    """A CLIP module path in the original `text_model.` layout (transformers 5 flattens CLIPTextModel)."""
-    return f"text_model.{path}" if path.startswith(_CLIP_INNER) else path
-
-
-def kohya_name(prefix: str, path: str) -> str:
-    return f"{prefix}_{path.replace('.', '_')}"
 
 
 def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor.detach().to(device="cpu", dtype=dtype).contiguous()
-
-
-LayerTensors = Mapping[str, Mapping[str, torch.Tensor]]  # module path -> {key suffix: tensor}
-
-
-def kohya_named(
-    unet: nn.Module, text_encoders: list[nn.Module], layer_tensors: Callable[[nn.Module], LayerTensors]
-) -> dict[str, torch.Tensor]:
-    """Name every adapted layer's tensors the kohya way: `<prefix>_<module path>.<suffix>`.
-
-    Shared by plain LoRA and the LyCORIS types (export/lycoris.py): the naming is the
-    same, only the per-layer tensors differ.
-    """
-    out: dict[str, torch.Tensor] = {}
-    models = [(UNET_PREFIX, unet, False), *((p, te, True) for p, te in
-                                            zip(text_encoder_prefixes(len(text_encoders)), text_encoders))]
-    for prefix, model, is_clip in models:
-        for path, tensors in layer_tensors(model).items():
-            name = kohya_name(prefix, clip_path(path) if is_clip else path)
-            for suffix, tensor in tensors.items():
-                key = f"{name}.{suffix}"
-                if key in out:
-                    raise ValueError(f"two modules map to the kohya name {name!r}")
-                out[key] = tensor
-    return out
 
 
 def _lora_tensors(layer: LoraLayerWeights, dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -1,8 +1,8 @@
 """LoKr / LoHa adapters as the LyCORIS-format .safetensors that ComfyUI, A1111/Forge and kohya load.
 
-Module names are the kohya ones of export/kohya_lora.py (`lora_unet_...`, `lora_te_...`
-or `lora_te1_/lora_te2_...`); each module carries LyCORIS's factor keys plus a float32
-0-dim `.alpha`:
+Module names are the kohya ones of export/naming.py (`lora_unet_...`, `lora_te_...`
+or `lora_te1_/lora_te2_...`; LDM paths for the SDXL UNet); each module carries LyCORIS's
+factor keys plus a float32 0-dim `.alpha`:
 
 - LoHa: `.hada_w1_a .hada_w1_b .hada_w2_a .hada_w2_b` (and `.hada_t1 .hada_t2` for the
   CP/Tucker convolution form), ΔW = (w1_a @ w1_b) * (w2_a @ w2_b) * alpha / r with
@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES, kohya_named, write_with_hashes
+from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES, write_with_hashes
+from tuitrain.trainer.export.naming import kohya_named
 from tuitrain.trainer.methods.lora import LycorisLayerWeights, lycoris_layers
 
 

@@ -15,14 +15,18 @@ import time
 from collections.abc import Mapping
 
 from tuitrain.families import FAMILIES
+from tuitrain.trainer.export.naming import LDM_UNET_FAMILIES
 
 NETWORK_MODULE = "networks.lora"
 # What kohya sd-scripts records when a LyCORIS algorithm trained (--network_module lycoris.kohya).
 LYCORIS_NETWORK_MODULE = "lycoris.kohya"
 MODELSPEC_VERSION = "1.0.0"
-# kohya's determine_implementation: "diffusers" unless the keys are in sgm naming.
-# Ours are diffusers module paths for every family.
-MODELSPEC_IMPLEMENTATION = "diffusers"
+# kohya's determine_implementation (library/sai_model_spec.py): an SDXL LoRA, whose keys are in
+# the Stability AI (LDM/SGM) naming, is "https://github.com/Stability-AI/generative-models";
+# SD 1.x/2.x LoRAs, in diffusers naming, are "diffusers". Which family uses which naming is
+# export/naming.py's LDM_UNET_FAMILIES, so the header and the keys cannot disagree.
+IMPLEMENTATION_SGM = "https://github.com/Stability-AI/generative-models"
+IMPLEMENTATION_DIFFUSERS = "diffusers"
 # An SD 2.x model that predicts epsilon is the 512 "base" architecture, not 768-v.
 _SD2_EPSILON_ARCHITECTURE = "stable-diffusion-v2-512"
 
@@ -128,7 +132,7 @@ def lora_metadata(
         "ss_resolution": f"({width}, {height})",
         "modelspec.sai_model_spec": MODELSPEC_VERSION,
         "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction),
-        "modelspec.implementation": MODELSPEC_IMPLEMENTATION,
+        "modelspec.implementation": IMPLEMENTATION_SGM if family in LDM_UNET_FAMILIES else IMPLEMENTATION_DIFFUSERS,
         "modelspec.title": title or output_name,
         "modelspec.resolution": f"{width}x{height}",
         "modelspec.date": _dt.datetime.fromtimestamp(int(now)).isoformat(),

@@ -18,7 +18,11 @@ from tuitrain.trainer.families.base import (
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
-UNET_CONV = ("conv1", "conv2", "conv_shortcut", "conv", "conv_in", "conv_out")
+# kohya's LoCon set (sd-scripts networks/lora.py): the convolutions inside ResnetBlock2D,
+# Downsample2D and Upsample2D. Not conv_in / conv_out: kohya's loader silently skips them
+# (they sit outside those blocks), so a file with them loses layers there while ComfyUI,
+# Forge, A1111 and diffusers apply them; leaving them out keeps every loader identical.
+UNET_CONV = ("conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsamplers.0.conv")
 CLIP_ATTENTION_AND_MLP = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
 

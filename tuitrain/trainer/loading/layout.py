@@ -69,6 +69,12 @@ def _unet_name(key: str, config: Mapping[str, Any]) -> str:
     raise ValueError(f"no LDM name for UNet weight {key!r}")
 
 
+def ldm_unet_module(path: str, config: Mapping[str, Any]) -> str:
+    """A diffusers UNet module path in the LDM layout, e.g. up_blocks.0.upsamplers.0.conv -> output_blocks.2.2.conv
+    for SDXL (kohya's SDXL LoRA files name modules this way: export/naming.py)."""
+    return _unet_name(f"{path}.weight", config).removesuffix(".weight")
+
+
 def _vae_name(key: str, num_blocks: int) -> str:
     """A diffusers AutoencoderKL key in the LDM layout (without 'first_stage_model.')."""
     if m := re.fullmatch(r"(encoder|decoder)\.conv_norm_out\.(.+)", key):
