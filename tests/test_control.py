@@ -110,3 +110,84 @@ def test_a_client_reset_mid_stream_leaves_no_traceback(tmp_path: Path, capsys) -
         threading.excepthook = previous
         server.close()
     assert errors == []
+
+
+def _closed_by_server(sock: socket.socket, timeout: float = 5.0) -> bool:
+    sock.settimeout(timeout)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_deeply_nested_line_is_ignored_and_the_client_keeps_working(tmp_path: Path) -> None:
+    server = ControlServer(tmp_path / "events.jsonl", tmp_path / "control.sock")
+    try:
+        client = _connect(tmp_path / "control.sock")
+        # Before: json.loads raised RecursionError, which killed this client's reader thread.
+        client.sendall(b"[" * 4000 + b"\n" + b'{"cmd": {"cmd": {"cmd": {"cmd": {"cmd": "stop"}}}}}\n' + b'{"cmd": "pause"}\n')
+        received: list[str] = []
+        _wait(lambda: received.extend(server.poll()) or received == ["pause"])
+        client.close()
+    finally:
+        server.close()
+
+
+def test_a_line_longer_than_any_command_drops_that_client_without_buffering_it(tmp_path: Path) -> None:
+    import threading
+
+    server = ControlServer(tmp_path / "events.jsonl", tmp_path / "control.sock")
+    try:
+        hog = _connect(tmp_path / "control.sock")
+        _wait(lambda: len(server._clients) == 1)
+
+        def flood() -> None:
+            try:
+                hog.sendall(b"x" * 10_000_000)  # 10 MB, no newline
+            except OSError:
+                pass  # the server hung up, as it should
+
+        sender = threading.Thread(target=flood, daemon=True)
+        sender.start()
+        assert _closed_by_server(hog), "the server kept reading a 10 MB line"
+        _wait(lambda: not server._clients)
+        send_command(tmp_path / "control.sock", "save")  # and it still serves everyone else
+        _wait(lambda: server.poll() == ["save"])
+        hog.close()
+    finally:
+        server.close()
+
+
+def test_connections_beyond_the_cap_are_closed_and_threads_stay_bounded(tmp_path: Path) -> None:
+    import threading
+
+    from tuitrain.runs.control import MAX_CLIENTS
+
+    server = ControlServer(tmp_path / "events.jsonl", tmp_path / "control.sock")
+    threads_before = threading.active_count()
+    clients = []
+    try:
+        for _ in range(200):
+            for attempt in range(200):  # a full listen backlog says EAGAIN until the server accepts
+                try:
+                    clients.append(_connect(tmp_path / "control.sock"))
+                    break
+                except BlockingIOError:
+                    time.sleep(0.01)
+        _wait(lambda: len(server._clients) == MAX_CLIENTS)
+        time.sleep(0.3)
+        assert len(server._clients) == MAX_CLIENTS
+        assert threading.active_count() - threads_before <= 2 * MAX_CLIENTS + 1
+        assert _closed_by_server(clients[-1], timeout=2)  # a connection over the cap is told at once
+        assert not _closed_by_server(clients[0], timeout=0.2)  # the first ones still follow the run
+        server.emit("step", step=1, loss=0.25)
+        assert json.loads(clients[0].makefile("rb").readline())["loss"] == 0.25
+    finally:
+        for sock in clients:
+            sock.close()
+        server.close()

@@ -22,6 +22,11 @@ from tuitrain.runs.events import append_event, encode_event, make_event
 COMMANDS = ("pause", "resume", "stop", "save", "sample", "backup")
 _CLIENT_QUEUE = 10_000  # events buffered per client before it is dropped
 _AF_UNIX_MAX = 100
+# Limits against the owner's own mistakes (a runaway script, a stuck loop of attaches): a
+# command is one short flat JSON object, and a handful of dashboards follow a run at once.
+MAX_LINE = 4096  # bytes in one command line; a longer line drops that client
+MAX_NESTING = 4  # '{'/'[' in one line; deeper lines are ignored before json.loads could recurse
+MAX_CLIENTS = 32  # connections at once (two threads each); more are closed at once
 
 
 def bind_path(path: Path) -> tuple[str, int | None]:
@@ -98,21 +103,29 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            client = _Client(conn)
             with self._lock:
-                self._clients.append(client)
+                full = len(self._clients) >= MAX_CLIENTS
+                client = _Client(conn)
+                if not full:
+                    self._clients.append(client)
+            if full:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+                continue
             threading.Thread(target=self._read, args=(client,), daemon=True).start()
             threading.Thread(target=self._write, args=(client,), daemon=True).start()
 
     def _read(self, client: _Client) -> None:
         try:
             with client.conn.makefile("rb") as reader:
-                for line in reader:
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(message, dict) and message.get("cmd") in COMMANDS:
+                while client.alive:
+                    line = reader.readline(MAX_LINE + 1)
+                    if not line or (len(line) > MAX_LINE and not line.endswith(b"\n")):
+                        break  # closed, or a line no command needs: never buffer it whole
+                    message = parse_command(line)
+                    if message is not None:
                         self.commands.put(message)
         except OSError:
             pass  # a client that vanished mid-line (a killed TUI) is not the trainer's problem
@@ -166,6 +179,19 @@ class ControlServer:
         with self._lock:
             for client in self._clients:
                 client.close()
+
+
+def parse_command(line: bytes) -> dict[str, Any] | None:
+    """A command line as {"cmd": ...}, or None for anything else (junk, unknown, too deeply nested)."""
+    if line.count(b"{") + line.count(b"[") > MAX_NESTING:
+        return None
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(message, dict) and message.get("cmd") in COMMANDS:
+        return message
+    return None
 
 
 def send_command(socket_path: Path, cmd: str, timeout: float = 2.0) -> None:
