@@ -10,7 +10,9 @@ so its own conversion functions are called.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -203,3 +205,31 @@ def test_convolution_adapters_are_kohyas_locon_set(real_size: SimpleNamespace) -
     adapter = get_adapter(real_size.family)
     assert set(match_modules(unet, adapter.conv_modules)) == real_size.conv_blocks
     assert not {"conv_in", "conv_out"} & set(real_size.paths.values())
+
+
+# ---------------------------------------------------------------- DoRA
+
+
+def test_dora_users_are_told_only_diffusers_applies_it_as_trained(cli, workspace: Path) -> None:
+    """No UI applies peft's DoRA exactly (ComfyUI/Forge divide by the base weight's norm, A1111 per input
+    column, kohya ignores dora_scale): the help where it is turned on, `tuitrain check` and the README say so."""
+    from tuitrain.config.options import iter_options
+
+    (help_text,) = [o.help for o in iter_options() if o.path == "lora.use_dora"]
+    assert "Only diffusers applies it as trained" in help_text and "ComfyUI" in help_text and "A1111" in help_text
+
+    assert cli("new", "plain", "--preset", "sd15-lora").returncode == 0
+    assert cli("new", "dora", "--preset", "sd15-lora", "--set", "lora.use_dora=true").returncode == 0
+    plain, dora = cli("check", "plain"), cli("check", "dora")
+    assert "lora.use_dora" not in plain.stdout
+    (warning,) = [line for line in dora.stdout.splitlines() if line.startswith("warning: lora.use_dora:")]
+    for tool in ("only diffusers applies DoRA as trained", "ComfyUI", "Forge", "A1111", "kohya",
+                 "set saving.diffusers_format = true"):
+        assert tool in warning, tool
+    report = json.loads(cli("check", "dora", "--json", "--set", "saving.diffusers_format=true").stdout)
+    assert [w for w in report["warnings"] if w.startswith("lora.use_dora:")] == [
+        warning.removeprefix("warning: ").replace(" (set saving.diffusers_format = true to get it)", "")]
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (bullet,) = [line for line in readme.splitlines() if line.startswith("- **DoRA")]
+    assert "Only diffusers applies DoRA" in bullet and all(t in bullet for t in ("ComfyUI", "Forge", "A1111", "kohya"))

@@ -51,6 +51,21 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
     return problems
 
 
+def config_warnings(config: Config) -> list[str]:
+    """What trains fine but will not come out as trained in every tool the user may load it with."""
+    warnings: list[str] = []
+    if config.training.method == "lora" and config.lora.use_dora:
+        # Checked against the loaders' code (export/kohya_lora.py): none of the UIs applies peft's DoRA
+        # (magnitude over the norm of W + dW, per output channel) as trained.
+        hint = "" if config.saving.diffusers_format else " (set saving.diffusers_format = true to get it)"
+        warnings.append(
+            f"lora.use_dora: only diffusers applies DoRA as trained, from the NAME-diffusers folder{hint}; "
+            "with the .safetensors, ComfyUI and Forge normalise by the base weight's norm, A1111 per input "
+            "column and kohya ignores dora_scale, so the LoRA looks different there"
+        )
+    return warnings
+
+
 def _method_line(config: Config) -> str:
     """The few values that say what the method trains."""
     method = config.training.method
@@ -116,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
     masks, mask_problems = _masks(config, scans) if scans is not None else (None, [])
     problems += mask_problems
     can_train = can_train and not mask_problems
+    warnings = config_warnings(config)
     if args.json:
         json.dump({
             "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),
-            "problems": problems, "data": report.to_dict() if report else None, "masks": masks,
+            "problems": problems, "warnings": warnings, "data": report.to_dict() if report else None,
+            "masks": masks,
         }, sys.stdout, indent=2)
         print()
         return 0 if can_train else EXIT_CANNOT_TRAIN
@@ -132,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         _print_report(report)
     if masks:
         print(masks)
+    for line in warnings:
+        print(f"warning: {line}")
     for line in problems:
         print(f"cannot train: {line}")
     return 0 if can_train else EXIT_CANNOT_TRAIN

@@ -257,7 +257,12 @@ class LoraSection(Section):
         16.0, "LoRA alpha: the update is scaled by alpha / rank.", level="essential", gt=0.0, le=4096.0
     )
     dropout: float = option(0.0, "Dropout on the LoRA path (type = lora only).", ge=0.0, lt=1.0)
-    use_dora: bool = option(False, "DoRA: weight-decomposed LoRA (slower, sometimes better).")
+    use_dora: bool = option(
+        False,
+        "DoRA: weight-decomposed LoRA (slower, sometimes better). Only diffusers applies it as trained, from "
+        "the NAME-diffusers folder (saving.diffusers_format); ComfyUI, Forge, A1111 and kohya load the "
+        ".safetensors with a different or no DoRA step, so it looks different there.",
+    )
     train_attention: bool = option(True, "Adapt the UNet's attention projections.")
     train_ff: bool = option(False, "Also adapt the UNet's feed-forward layers.")
     train_conv: bool = option(False, "Also adapt the UNet's 3x3 convolutions (LoCon).")
