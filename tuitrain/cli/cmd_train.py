@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(run_dir)
     from tuitrain.cli.train_display import RichDisplay
+    from tuitrain.runs.permissions import use_owner_only_umask
     from tuitrain.trainer.loop import run_training
+
+    use_owner_only_umask()  # what the trainer writes is owner-only, as with --detach (trainer/main.py)
 
     with RichDisplay() as display:
         return run_training(run_dir, load_config(run_dir.config), run_dir.root, display)
