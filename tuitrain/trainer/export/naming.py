@@ -23,8 +23,10 @@ rules, as the loaders implement them:
 - Text encoders: CLIP's original `text_model.encoder.layers.N...` spelling, which all of
   them expect, whatever module nesting the installed transformers uses.
 
-The diffusers -> LDM table is the one the single-file export uses
-(loading/layout.py, checked against diffusers' converter and the released checkpoints).
+diffusers' package only converts the other way (LDM -> diffusers, for loading), and its
+convert_state_dict_to_kohya keeps diffusers' names, so the diffusers -> LDM table is the one
+the single-file export uses (loading/layout.py, derived from the UNet config and checked
+against diffusers' converter and the released checkpoints).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def unet_module_name(unet: nn.Module, path: str) -> str:
     """The kohya name of the UNet module at diffusers path `path`."""
     config = getattr(unet, "config", {})
     if unet_has_ldm_names(config):
+        # Here, not at the top: the loading package brings diffusers' pipelines, which metadata.py
+        # (importing this module for LDM_UNET_FAMILIES) has no use for.
         from tuitrain.trainer.loading.layout import ldm_unet_module
 
         path = ldm_unet_module(path, config)
