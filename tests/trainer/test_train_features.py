@@ -77,20 +77,30 @@ def test_caches_are_reused_and_a_change_recaches_only_what_changed(tiny_model, t
     first_latents, first_texts = latents(), texts()
     assert len(first_latents) == 4 and len(first_texts) == 1  # one caption shared by all four
 
-    os.remove(run.output / "r.safetensors")
-    (run.root / "events.jsonl").unlink()
+    def forget_training() -> None:
+        """The run's history, saves and backups go; its caches stay (a finished run is never retrained)."""
+        import shutil
+
+        for folder in (run.output, run.checkpoints):
+            shutil.rmtree(folder)
+            folder.mkdir()
+        (run.root / "events.jsonl").unlink()
+
+    forget_training()
     _, code = _train(tmp_path, model, data)  # unchanged data: nothing new is encoded
     assert code == 0 and latents() == first_latents and texts() == first_texts
 
     # a changed image and a changed caption: exactly one new latent and one new text entry
     Image.new("RGB", (64, 64), (0, 200, 0)).save(data / "img0.png")
     (data / "img1.txt").write_text("a green square")
+    forget_training()
     _, code = _train(tmp_path, model, data)
     assert code == 0
     assert len(set(latents()) - set(first_latents)) == 1
     assert len(set(texts()) - set(first_texts)) == 1
 
     # a different resolution (other buckets) re-encodes every image
+    forget_training()
     _, code = _train(tmp_path, model, data, data={"resolution": 128})
     assert code == 0 and len(latents()) == 4 + 1 + 4
 
@@ -199,16 +209,18 @@ def test_diffusers_format_is_saved_beside_and_loads(tiny_model, tmp_path: Path) 
 
 def test_a_damaged_newest_backup_is_skipped_and_the_previous_one_resumes(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3},
-                       saving={"backup_every_steps": 2, "backup_keep_last": 3})
+    saving = {"backup_every_steps": 2, "backup_keep_last": 3, "backup_at_end": False}
+    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
     assert code == 0
     backups = sorted(run.checkpoints.glob("step-*"))
     assert [b.name for b in backups] == ["step-00000002", "step-00000004"]
     state = backups[-1] / "state.pt"
     state.write_bytes(state.read_bytes()[:-100])  # a disk that lost the tail of the file
+    # As if the trainer had been killed before it could say "finished" (a finished run is never retrained).
+    lines = run.events.read_bytes().splitlines(keepends=True)
+    run.events.write_bytes(b"".join(line for line in lines if b'"finished"' not in line))
     (run.output / "r.safetensors").unlink()
-    _, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3},
-                     saving={"backup_every_steps": 2, "backup_keep_last": 3})
+    _, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
     assert code == 0
     warnings = [e["message"] for e in _events(run, "warning")]
     assert any("skipping backup step-00000004: state.pt is damaged" in w for w in warnings)
