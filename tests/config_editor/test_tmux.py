@@ -38,9 +38,7 @@ def test_edit_and_save_a_field_in_tmux(tmux: Tmux, run_config: Path) -> None:
     tmux.keys("Tab", "Tab")  # lokr_factor, then rank
     tmux.wait_for("lora.rank")  # the help panel follows the cursor
     tmux.keys("C-a", "C-k")
-    # The field's own check, at once. Waiting for it also keeps the next key from overtaking
-    # ctrl+k: Textual runs a widget's binding once the key has bubbled up to the app, while a
-    # printable key sent within milliseconds goes straight into the input.
+    # The field's own check, at once (keys sent in one burst: tests/config_editor/test_key_bursts.py).
     tmux.wait_for("must be a whole number, got ''")
     tmux.keys("-l", "8")
     tmux.wait_for("unsaved changes", "● rank")

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from textual import events
+from textual.app import App
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from tuitrain.tui.app import TuitrainApp
@@ -125,6 +128,18 @@ def tuitrain(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tuitrain", *args], input=stdin, capture_output=True, text=True, timeout=120
     )
+
+
+def burst(app: App[object], *keys: str) -> None:
+    """Keys as a terminal delivers a burst: all queued before the first is handled.
+
+    Pilot.press waits after every key, so it never shows what happens to keys read in one go
+    (over SSH, or from tmux send-keys with several keys).
+    """
+    for key in keys:
+        character = key if len(key) == 1 else {"space": " ", "cent_sign": "¢", "pound_sign": "£"}.get(key)
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        app.post_message(events.Key(name, character))
 
 
 def notifications(app: TuitrainApp) -> list[str]:

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -21,6 +21,7 @@ from textual.screen import Screen
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
 from tuitrain.tui.home import HomeScreen
 from tuitrain.tui.image_protocol import CONCRETE, ProtocolChoice, requested_protocol
+from tuitrain.tui.key_order import KeyOrderApp
 from tuitrain.tui.themes import available_themes
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def default_protocol(loaded: LoadedSettings) -> ProtocolChoice:
     return ProtocolChoice(protocol, requested, "not probed: half-cells" if protocol != requested else "chosen")
 
 
-class TuitrainApp(App[None]):
+class TuitrainApp(KeyOrderApp[None]):
     TITLE = "tuitrain"
     HELP_GROUP = "Everywhere"
     BINDINGS = [

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.app import App
-
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
+from tuitrain.tui.key_order import KeyOrderApp
 from tuitrain.tui.themes import available_themes
 
 
-class ConfigEditorApp(App[bool]):
+class ConfigEditorApp(KeyOrderApp[bool]):
     """Shows one config's editor; returns True when it was saved."""
 
     TITLE = "tuitrain config"

@@ -30,7 +30,7 @@ from tuitrain.tui.config_editor.document import ConfigDocument, all_options
 from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.values import format_value, range_text, widget_kind
-from tuitrain.tui.config_editor.widgets import FieldRow
+from tuitrain.tui.config_editor.widgets import ALT_DIGIT_CHARACTERS, FieldRow
 
 TAB_TITLES = {"lora": "Method"}
 # Sections used by one training.method only; the others are dimmed (hidden in the essential view).
@@ -93,14 +93,6 @@ class FormScroll(VerticalScroll, inherit_bindings=False):
                 if not (isinstance(b, Binding) and b.key in ("ctrl+pageup", "ctrl+pagedown"))]
 
 
-# What alt+1..8 arrive as in most terminals (tmux included): they send ESC + digit, which
-# Textual 8 reads as macOS's Option+digit characters (textual/_ansi_sequences.py). Only
-# terminals with the kitty keyboard protocol send a real alt+digit. So both names are bound,
-# and those eight characters cannot be typed into the form (they are rare in a config).
-ALT_DIGIT_CHARACTERS = ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign", "infinity",
-                        "section_sign", "pilcrow_sign", "bullet")
-
-
 def tab_bindings() -> list[Binding]:
     """ctrl+pageup/pagedown and alt+1..8 (priority: they work from any widget of the form)."""
     return [
@@ -110,7 +102,7 @@ def tab_bindings() -> list[Binding]:
                 priority=True),
         *[
             Binding(f"alt+{n},{ALT_DIGIT_CHARACTERS[n - 1]}", f"show_tab({n})", f"Tab {n}", id=f"config.tab.{n}",
-                    show=False, priority=True)
+                    key_display=f"alt+{n}", show=False, priority=True)  # both keys are alt+n to the user
             for n in range(1, TAB_KEYS + 1)
         ],
     ]

@@ -29,6 +29,26 @@ from tuitrain.tui.config_editor.values import (
 )
 
 
+# What alt+1..8 arrive as in most terminals (tmux included): they send ESC + digit, which
+# Textual 8 reads as macOS's Option+digit characters (textual/_ansi_sequences.py). Only
+# terminals with the kitty keyboard protocol send a real alt+digit. So the screen binds both
+# names, and those eight characters cannot be typed into the form (they are rare in a config).
+ALT_DIGIT_CHARACTERS = ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign", "infinity",
+                        "section_sign", "pilcrow_sign", "bullet")
+
+
+class FormInput(Input):
+    """A text field of the form that leaves the alt+digit characters to the tab keys.
+
+    Textual drops a screen's binding for any key the focused widget says it consumes
+    (Screen._binding_chain asks check_consume_key), and an Input consumes every printable
+    character: without this, alt+3 in a text field typed '£' into the value.
+    """
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key not in ALT_DIGIT_CHARACTERS and super().check_consume_key(key, character)
+
+
 def widget_id(path: str) -> str:
     """A DOM id for a config key ('data.concepts[0].path' -> 'f-data-concepts-0-path')."""
     return "f-" + path.replace(".", "-").replace("[", "-").replace("]", "")
@@ -112,8 +132,8 @@ class FieldRow(Vertical):
             return Select(options, value=current, allow_blank=blank, compact=True, classes="editor")
         suggester = PathSuggester(self.document.base_dir) if self.kind == "path" else None
         placeholder = "unset" if is_optional(self.option) else ""
-        return Input(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
-                     select_on_focus=False, classes="editor")
+        return FormInput(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
+                         select_on_focus=False, classes="editor")
 
     def _label_text(self) -> str:
         mark = "● " if self.changed else "  "
