@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tuitrain.dataset import BucketSpec, ConceptSpec, cull, discover_concepts, preflight, undo
-from tuitrain.dataset import report as report_module
+from tuitrain.dataset import usable as usable_module
 
 from .conftest import make_unreadable, png_with_declared_size, save, textured, tree_snapshot
 
@@ -164,8 +164,8 @@ def test_full_check_finds_files_that_do_not_decode_and_caches_hashes(
     first = preflight([ConceptSpec(folder)], SPEC, cache_dir=cache_dir)
     quick = preflight([ConceptSpec(folder)], SPEC, cache_dir=tmp_path / "other-cache", full_check=False)
     hashed: list[int] = []
-    real = report_module.hash_files
-    monkeypatch.setattr(report_module, "hash_files", lambda paths: hashed.append(len(paths)) or real(paths))
+    real = usable_module.hash_files
+    monkeypatch.setattr(usable_module, "hash_files", lambda paths: hashed.append(len(paths)) or real(paths))
     second = preflight([ConceptSpec(folder)], SPEC, cache_dir=cache_dir)
 
     assert [(p.path.name, p.reason.split(":")[0]) for p in first.unreadable] == [("img01.png", "cannot decode")]

@@ -4,6 +4,8 @@ Same idea as kohya's and OneTrainer's buckets (about resolution^2 pixels, sides
 in multiples of `step`, aspect capped), written from the idea, not their code.
 Each image goes to the bucket closest in aspect ratio, is scaled to cover it and
 centre-cropped. The crop box is exposed so the TUI can show exactly what trains.
+An image whose crop would keep less than 1/CROP_KEEPS_AT_LEAST of its long side
+(a 1x50,000 strip) is refused by aspect_problem rather than smeared into a bucket.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from tuitrain.dataset.spec import BucketSpec
 
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]
+
+# An image may be at most this many times longer (for its width) than the most elongated
+# bucket: its centre crop then keeps at least a quarter of it. Past that, what trains is
+# a sliver of the picture stretched over a whole bucket.
+CROP_KEEPS_AT_LEAST = 4
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,40 @@ def nearest_bucket(width: int, height: int, buckets: Iterable[Size]) -> Size:
 
     Ties go to the larger bucket, then the wider one, so the choice is stable.
     """
+    if width < 1 or height < 1:
+        raise ValueError(f"an image of {width}x{height} pixels has no aspect ratio")
     aspect = math.log(width / height)
     return min(buckets, key=lambda b: (round(abs(math.log(b[0] / b[1]) - aspect), 12), -b[0] * b[1], -b[0]))
+
+
+def aspect_limit(spec: BucketSpec) -> float:
+    """The most elongated image (long side / short side) that `spec`'s buckets take."""
+    return max(max(w, h) / min(w, h) for w, h in make_buckets(spec)) * CROP_KEEPS_AT_LEAST
+
+
+def aspect_problem(width: int, height: int, spec: BucketSpec) -> str | None:
+    """Why an image of this (upright) size is beyond what bucketing allows, or None.
+
+    Part of the one "usable image" rule (dataset.usable): `check` refuses such an image
+    naming it, and the trainer skips it, instead of cropping a sliver out of it.
+    """
+    if width < 1 or height < 1:
+        return f"zero-sized image ({width}x{height}): nothing to train on"
+    ratio = max(width, height) / min(width, height)
+    limit = aspect_limit(spec)
+    if ratio <= limit + 1e-9:
+        return None
+    bucket = nearest_bucket(width, height, make_buckets(spec))
+    kept = max(bucket) / min(bucket) / ratio
+    return (
+        f"aspect ratio {_ratio(ratio)}:1 ({width}x{height}) is beyond what bucketing allows "
+        f"(at most {_ratio(limit)}:1): its {bucket[0]}x{bucket[1]} bucket would keep {kept * 100:.2g}% of it; "
+        "crop it to a less extreme shape"
+    )
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.4g}" if value < 1000 else f"{value:,.0f}"
 
 
 def fit_to_bucket(width: int, height: int, bucket: Size, path: Path | None = None) -> BucketAssignment:

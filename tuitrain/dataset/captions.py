@@ -14,7 +14,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitrain.dataset.fsutil import atomic_write_bytes
+from tuitrain.dataset.fsutil import atomic_write_bytes, open_regular, read_regular
+
+# Captions are a few hundred bytes (T5 reads 512 tokens); prompt files a few thousand lines.
+# Bigger files are someone else's data (or /dev/zero): refused, not read into memory.
+MAX_CAPTION_BYTES = 1 << 20
+MAX_PROMPT_FILE_BYTES = 16 << 20
 
 _BOM = b"\xef\xbb\xbf"
 _LEADING_NUMBER = re.compile(r"^\d+[\s_.-]+")
@@ -36,11 +41,20 @@ def decode_caption(data: bytes) -> str:
 
 
 def read_caption(image_path: Path, extension: str = ".txt") -> str | None:
-    """The raw caption text (newlines as '\\n'), or None when the image has no caption file."""
+    """The raw caption text (newlines as '\\n'), or None when the image has no caption file.
+
+    A caption that is not a regular file (a FIFO, a link to a device) or is over
+    MAX_CAPTION_BYTES reads as None too, without blocking: the scan's note on the image
+    says why, and write_caption refuses to replace it.
+    """
     try:
-        data = caption_path(image_path, extension).read_bytes()
+        data = read_regular(caption_path(image_path, extension), MAX_CAPTION_BYTES)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        if error.errno is None:  # NotRegularFile, FileTooLarge
+            return None
+        raise
     return decode_caption(data)
 
 
@@ -64,11 +78,16 @@ def write_caption(image_path: Path, text: str, extension: str = ".txt") -> Path:
         path = path.resolve()  # edit the linked file, do not replace the link
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
-        old = path.read_bytes()
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        with open_regular(path, max_bytes=MAX_CAPTION_BYTES) as handle:
+            old: bytes | None = handle.read()
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
     except FileNotFoundError:
         old = None
         mode = stat.S_IMODE(os.stat(image_path).st_mode) & 0o666
+    except OSError as error:
+        if error.errno is None:  # a FIFO, a device, a huge file: say which, replace nothing
+            raise OSError(f"{path.name}: {error}") from None
+        raise
     newline = "\n"
     prefix = b""
     if old is not None:
@@ -99,8 +118,12 @@ def caption_from_filename(image_path: Path) -> str:
 
 
 def read_prompt_file(path: Path) -> list[str]:
-    """Prompts of a prompt file: one per line, blank lines ignored."""
-    text = decode_caption(Path(path).read_bytes())
+    """Prompts of a prompt file: one per line, blank lines ignored.
+
+    Only a regular file of at most MAX_PROMPT_FILE_BYTES is read (OSError otherwise):
+    prompt_file = "/dev/zero" must be an error, not a scan that grows forever.
+    """
+    text = decode_caption(read_regular(path, MAX_PROMPT_FILE_BYTES))
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 

@@ -2,18 +2,24 @@
 
 One place decides what "the pixels of this image" are (first frame, EXIF
 orientation applied, 16-bit scaled down, transparency on white, CMYK to RGB),
-so the preview the TUI shows is what the trainer will see.
+so the preview the TUI shows is what the trainer will see. It also decides which
+files are images at all: only the formats in SUPPORTED_FORMATS are opened, whatever
+the extension (Pillow would otherwise open PSD, JPEG 2000 or EPS by their content, and
+EPS runs Ghostscript), only regular files are read, and nothing over PIXEL_LIMIT
+pixels or without a single pixel is decoded.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image
+from PIL import Image, features
+
+from tuitrain.dataset.fsutil import open_regular
+from tuitrain.dataset.pillow_warnings import as_notes, captured
 
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -33,9 +39,25 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 BACKGROUND = (255, 255, 255)
 
+# The formats tuitrain reads (Pillow's names; the order is the order they are tried in).
+# MPO (phones' multi-picture JPEGs) comes through the JPEG plugin.
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF") + (
+    ("AVIF",) if features.check("avif") else ()
+)
+# Pillow's own default decompression-bomb limit (about 89.5 MP, 256 MiB of 24-bit pixels),
+# fixed here rather than read from Image.MAX_IMAGE_PIXELS, which any library in the
+# trainer's process may change: `check` and `train` must agree on every file.
+PIXEL_LIMIT = 89_478_485
+# No image file is read past this size; sharper limits come from the pixels.
+MAX_IMAGE_FILE_BYTES = 1 << 30
 
-class ImageTooLarge(Exception):
-    """The header announces more pixels than Pillow will safely decode (a decompression bomb)."""
+
+class UnusableImage(Exception):
+    """A file that is an image of a supported format but that tuitrain will not decode; str() says why."""
+
+
+class ImageTooLarge(UnusableImage):
+    """The header announces more pixels than PIXEL_LIMIT (a decompression bomb)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class ImageHeader:
     mode: str
     orientation: int = 1
     animated: bool = False
+    warnings: tuple[str, ...] = ()  # what Pillow warned about while reading the header
 
     def to_record(self) -> dict[str, object]:
         """For the scan cache (dataclasses.asdict deep-copies, which is slow over 10,000 files)."""
@@ -58,7 +81,15 @@ class ImageHeader:
             "mode": self.mode,
             "orientation": self.orientation,
             "animated": self.animated,
+            "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> ImageHeader:
+        """The inverse of to_record (TypeError for a record of another shape)."""
+        fields = dict(record)
+        fields["warnings"] = tuple(fields.get("warnings") or ())  # type: ignore[arg-type]
+        return cls(**fields)  # type: ignore[arg-type]
 
     def notes(self) -> tuple[str, ...]:
         """How the trainer will handle this image where it is not plain 8-bit RGB."""
@@ -71,17 +102,20 @@ class ImageHeader:
             notes.append("16-bit: scaled to 8-bit")
         if self.mode in _ALPHA_MODES:
             notes.append("transparency: composited on white")
-        return tuple(notes)
+        return tuple(notes) + as_notes(self.warnings)
 
 
-def pixel_limit() -> int | None:
-    """Pillow's decompression-bomb limit, read each time so a user's override applies."""
-    return Image.MAX_IMAGE_PIXELS
+def pixel_limit() -> int:
+    """The most pixels tuitrain decodes from one image (see PIXEL_LIMIT)."""
+    return PIXEL_LIMIT
 
 
-def too_large_reason(width: int, height: int) -> str | None:
+def size_problem(width: int, height: int) -> str | None:
+    """Why an image of this size is not decoded at all: no pixels, or a decompression bomb."""
+    if width < 1 or height < 1:
+        return f"zero-sized image ({width}x{height}): nothing to train on"
     limit = pixel_limit()
-    if limit is None or width * height <= limit:
+    if width * height <= limit:
         return None
     return (
         f"too large to decode safely: {width}x{height} = {width * height / 1e6:.1f} MP "
@@ -89,10 +123,15 @@ def too_large_reason(width: int, height: int) -> str | None:
     )
 
 
+def too_large_reason(width: int, height: int) -> str | None:
+    """size_problem, for the pixel bound alone (kept for callers that only ask about that)."""
+    return size_problem(width, height) if width >= 1 and height >= 1 else None
+
+
 def _bomb_reason(error: Exception) -> str:
     """Pillow refused to open the file; its message has the pixel count but not the sides."""
     match = re.search(r"\((\d+) pixels\)", str(error))
-    limit = pixel_limit() or 0
+    limit = pixel_limit()
     if not match:
         return f"too large to decode safely: {error}; not decoded"
     return f"too large to decode safely: {int(match.group(1)) / 1e6:.1f} MP (limit {limit / 1e6:.1f} MP); not decoded"
@@ -115,19 +154,27 @@ def exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _open_checked(source: Path | BinaryIO) -> Image.Image:
-    """Image.open, with decompression bombs raised as ImageTooLarge at Pillow's warning limit."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(source)
-        except Image.DecompressionBombError as error:
-            raise ImageTooLarge(_bomb_reason(error)) from None
-    reason = too_large_reason(*image.size)
+def _open_checked(source: BinaryIO) -> Image.Image:
+    """Image.open of a supported format only; no pixels or too many raise UnusableImage / ImageTooLarge.
+
+    Call inside pillow_warnings.captured(): DecompressionBombWarning is dropped there.
+    """
+    try:
+        image = Image.open(source, formats=SUPPORTED_FORMATS)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(_bomb_reason(error)) from None
+    reason = size_problem(*image.size)
     if reason:
         image.close()
-        raise ImageTooLarge(reason)
+        raise (UnusableImage if image.size[0] < 1 or image.size[1] < 1 else ImageTooLarge)(reason)
     return image
+
+
+def _open_file(source: Path | str | BinaryIO) -> BinaryIO:
+    """A handle to read an image from: a path is opened only if it is a regular file of sane size."""
+    if isinstance(source, (str, Path)):
+        return open_regular(source, max_bytes=MAX_IMAGE_FILE_BYTES)
+    return source
 
 
 def _stored_size(image: Image.Image) -> tuple[int, int]:
@@ -141,25 +188,37 @@ def _stored_size(image: Image.Image) -> tuple[int, int]:
     return image.size
 
 
-def read_header(source: Path | BinaryIO) -> ImageHeader:
+def read_header(source: Path | str | BinaryIO) -> ImageHeader:
     """Size, format and mode from the header only; no pixel data is decoded.
 
-    Raises ImageTooLarge for decompression bombs, PIL.UnidentifiedImageError for
-    non-images and OSError for unreadable files.
+    Raises UnusableImage (ImageTooLarge for decompression bombs) for images that are not
+    decoded, PIL.UnidentifiedImageError for non-images and unsupported formats, and
+    OSError for unreadable files (fsutil.NotRegularFile for FIFOs and devices).
     """
-    with _open_checked(source) as image:
-        width, height = _stored_size(image)
-        orientation = exif_orientation(image)
-        if orientation >= 5:  # 5-8 turn by 90 degrees
-            width, height = height, width
-        return ImageHeader(
-            width=width,
-            height=height,
-            format=image.format or "",
-            mode=image.mode,
-            orientation=orientation,
-            animated=bool(getattr(image, "is_animated", False)),
-        )
+    handle = _open_file(source)
+    try:
+        with captured() as said, _open_checked(handle) as image:
+            width, height = _stored_size(image)
+            orientation = exif_orientation(image)
+            animated = bool(getattr(image, "is_animated", False))
+            image_format, mode = image.format or "", image.mode
+    finally:
+        if handle is not source:
+            handle.close()
+    reason = size_problem(width, height)  # TIFF tags may disagree with the size Pillow settled on
+    if reason:
+        raise UnusableImage(reason)
+    if orientation >= 5:  # 5-8 turn by 90 degrees
+        width, height = height, width
+    return ImageHeader(
+        width=width,
+        height=height,
+        format=image_format,
+        mode=mode,
+        orientation=orientation,
+        animated=animated,
+        warnings=tuple(said),
+    )
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
@@ -183,26 +242,33 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) ->
     return image.convert("RGB")
 
 
-def load_rgb(path: Path, *, draft_size: tuple[int, int] | None = None,
-             background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
+def load_rgb(path: Path | str, *, draft_size: tuple[int, int] | None = None,
+             background: tuple[int, int, int] = BACKGROUND, notes: list[str] | None = None) -> Image.Image:
     """Decode the first frame, upright, as 8-bit RGB.
 
     draft_size lets JPEGs decode at a reduced scale (at least that size), which
-    is what makes previews and perceptual hashes of big photos cheap.
+    is what makes previews and perceptual hashes of big photos cheap. What Pillow
+    warns about on the way is added to `notes` (and never printed). Raises like
+    read_header, and whatever the decoder raises for broken pixel data.
     """
-    with _open_checked(path) as image:
-        orientation = exif_orientation(image)
-        if image.format == "TIFF":
-            orientation = 1  # Pillow turns TIFFs upright itself while loading them
-        if draft_size is not None and image.format in ("JPEG", "MPO"):
-            if orientation >= 5:
-                draft_size = (draft_size[1], draft_size[0])
-            image.draft("RGB" if image.mode == "RGB" else None, draft_size)
-        image.seek(0)
-        image.load()
-        rgb = to_rgb(image, background)
-        if orientation in _UPRIGHT:
-            rgb = rgb.transpose(_UPRIGHT[orientation])
-        if rgb is image:
-            rgb = image.copy()  # detach from the file we are about to close
-        return rgb
+    with open_regular(path, max_bytes=MAX_IMAGE_FILE_BYTES) as handle, captured() as said:
+        try:
+            with _open_checked(handle) as image:
+                orientation = exif_orientation(image)
+                if image.format == "TIFF":
+                    orientation = 1  # Pillow turns TIFFs upright itself while loading them
+                if draft_size is not None and image.format in ("JPEG", "MPO"):
+                    if orientation >= 5:
+                        draft_size = (draft_size[1], draft_size[0])
+                    image.draft("RGB" if image.mode == "RGB" else None, draft_size)
+                image.seek(0)
+                image.load()
+                rgb = to_rgb(image, background)
+                if orientation in _UPRIGHT:
+                    rgb = rgb.transpose(_UPRIGHT[orientation])
+                if rgb is image:
+                    rgb = image.copy()  # detach from the file we are about to close
+                return rgb
+        finally:
+            if notes is not None:
+                notes.extend(note for note in said if note not in notes)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from tuitrain.dataset.decode import load_rgb
+from tuitrain.dataset.decode import MAX_IMAGE_FILE_BYTES, load_rgb
+from tuitrain.dataset.fsutil import open_regular
 
 NEAR_DUPLICATE_DISTANCE = 6  # of 64 bits; resized or re-saved copies land at 0-4
 _HASH_DRAFT = (64, 64)  # JPEGs decode at 1/8 scale or so: plenty for a 9x8 hash
@@ -31,11 +32,12 @@ class ImageHashes:
     sha256: str | None = None
     dhash: int | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # what Pillow warned about while decoding
 
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -64,13 +66,14 @@ def hash_file(path: Path) -> ImageHashes:
         sha = file_sha256(path)
     except OSError as error:
         return ImageHashes(error=f"cannot read: {error.strerror or error}")
+    said: list[str] = []
     try:
-        image = load_rgb(path, draft_size=_HASH_DRAFT)
+        image = load_rgb(path, draft_size=_HASH_DRAFT, notes=said)
     except PermissionError:
         return ImageHashes(sha256=sha, error="permission denied")
     except Exception as error:  # any decoder failure is a property of the file, reported as such
-        return ImageHashes(sha256=sha, error=f"cannot decode: {error}")
-    return ImageHashes(sha256=sha, dhash=dhash(image))
+        return ImageHashes(sha256=sha, error=f"cannot decode: {error}", warnings=tuple(said))
+    return ImageHashes(sha256=sha, dhash=dhash(image), warnings=tuple(said))
 
 
 def hash_files(paths: Sequence[Path], *, workers: int | None = None) -> list[ImageHashes]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from tuitrain.dataset.decode import ImageTooLarge, load_rgb
+from tuitrain.dataset.decode import UnusableImage, load_rgb
+from tuitrain.dataset.fsutil import FileTooLarge, NotRegularFile
 
 Size = tuple[int, int]
 _Key = tuple[str, Size, int, int]
@@ -30,7 +31,9 @@ def make_preview(path: Path, max_size: Size) -> Image.Image:
     """An upright RGB copy that fits in max_size (never enlarged), as the trainer would see its pixels."""
     try:
         image = load_rgb(Path(path), draft_size=max_size)
-    except ImageTooLarge as error:
+    except UnusableImage as error:  # no pixels, or more than decode.PIXEL_LIMIT: not decoded
+        raise PreviewError(str(error)) from None
+    except (NotRegularFile, FileTooLarge) as error:  # a FIFO or device named like an image: never opened for reading
         raise PreviewError(str(error)) from None
     except PermissionError:
         raise PreviewError("permission denied") from None

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
-from tuitrain.dataset.hashing import ImageHashes, exact_duplicates, hash_files, near_duplicates
+from tuitrain.dataset.hashing import exact_duplicates, near_duplicates
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
-from tuitrain.dataset.scancache import ScanCache
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
+from tuitrain.dataset.usable import Judgement, judge
 
 REPORT_VERSION = 1
 
@@ -228,14 +228,16 @@ def preflight(
     if report.blocking:
         return report
 
-    report.scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concepts]
-    usable: list[tuple[ImageInfo, ConceptScan]] = []
-    for scan in report.scans:
+    scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concepts]
+    for scan in scans:
         report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
-        report.unreadable.extend(scan.problems)
-        usable.extend((image, scan) for image in scan.images)
+    # The one usable-image rule the trainer applies too (dataset.usable): what it rejects, `train` skips.
+    verdict = judge(scans, buckets, cache_dir=cache_dir, decode=full_check)
+    report.scans = verdict.scans
+    report.unreadable = verdict.rejected
+    usable = verdict.usable
     if full_check:
-        usable = _decode_check(usable, report, cache_dir)
+        _find_duplicates(verdict, report)
 
     for scan in report.scans:
         images = [image for image, owner in usable if owner is scan]
@@ -255,7 +257,7 @@ def preflight(
             )
         )
     for image, _scan in usable:
-        report.notes.extend((image.path, note) for note in image.notes)
+        report.notes.extend((image.path, note) for note in image.notes + verdict.decode_notes(image.path))
 
     _fill_buckets(report, usable, buckets, per_batch, batch_size, num_gpus)
     report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation
@@ -304,54 +306,16 @@ def _common_root(concepts: Sequence[ConceptSpec]) -> Path:
         return Path(parents[0])
 
 
-def _decode_check(
-    usable: list[tuple[ImageInfo, ConceptScan]], report: PreflightReport, cache_dir: Path | None
-) -> list[tuple[ImageInfo, ConceptScan]]:
-    """Hash every image (decoding it) and drop the ones that fail to decode; cached per file."""
-    caches = {id(scan): _cache_of(scan, cache_dir) for scan in report.scans}
-    results: dict[Path, ImageHashes] = {}
-    todo: list[ImageInfo] = []
-    for image, scan in usable:
-        entry = caches[id(scan)].lookup(image.rel, image.file_size, image.mtime_ns)
-        if entry is not None and "sha256" in entry:
-            results[image.path] = ImageHashes(entry["sha256"], entry.get("dhash"), entry.get("decode_error"))
-        else:
-            todo.append(image)
-    for image, hashes in zip(todo, hash_files([image.path for image in todo])):
-        results[image.path] = hashes
-    for image, scan in usable:
-        hashes = results[image.path]
-        if hashes.sha256 is not None and hashes.error != "permission denied":  # permissions can change
-            caches[id(scan)].store(
-                image.rel,
-                image.file_size,
-                image.mtime_ns,
-                sha256=hashes.sha256,
-                dhash=hashes.dhash,
-                decode_error=hashes.error,
-            )
-    for cache in caches.values():
-        cache.save(prune=False)
-
-    kept = []
-    for image, scan in usable:
-        hashes = results[image.path]
-        if hashes.error:
-            report.unreadable.append(FileProblem(image.path, hashes.error))
-        else:
-            kept.append((image, scan))
-    report.exact_duplicates = exact_duplicates((image.path, results[image.path].sha256 or "") for image, _ in kept)
+def _find_duplicates(verdict: Judgement, report: PreflightReport) -> None:
+    """Exact and near duplicates among the usable images, from the hashes the decode check made."""
+    kept = [image for image, _ in verdict.usable]
+    report.exact_duplicates = exact_duplicates((image.path, verdict.hashes[image.path].sha256 or "") for image in kept)
     exact_sets = [set(group) for group in report.exact_duplicates]
     report.near_duplicates = [
         group
-        for group in near_duplicates([(image.path, results[image.path].dhash or 0) for image, _ in kept])
+        for group in near_duplicates([(image.path, verdict.hashes[image.path].dhash or 0) for image in kept])
         if not any(set(group) <= exact for exact in exact_sets)  # already listed as exact copies
     ]
-    return kept
-
-
-def _cache_of(scan: ConceptScan, cache_dir: Path | None) -> ScanCache:
-    return ScanCache.for_folder(Path(scan.spec.path), recursive=scan.spec.recursive, cache_dir=cache_dir)
 
 
 def _fill_buckets(

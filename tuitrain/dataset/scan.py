@@ -16,8 +16,10 @@ from typing import BinaryIO
 
 from PIL import UnidentifiedImageError, features
 
-from tuitrain.dataset.captions import caption_from_filename, decode_caption, read_prompt_file
-from tuitrain.dataset.decode import ImageHeader, ImageTooLarge, load_rgb, read_header
+from tuitrain.dataset.captions import MAX_CAPTION_BYTES, caption_from_filename, decode_caption, read_prompt_file
+from tuitrain.dataset.decode import MAX_IMAGE_FILE_BYTES, ImageHeader, UnusableImage, load_rgb, read_header
+from tuitrain.dataset.paths import folder_problem, shown_path
+from tuitrain.dataset.fsutil import FileTooLarge, NotRegularFile, human_bytes, not_regular_reason, open_regular, read_regular
 from tuitrain.dataset.scancache import ScanCache
 from tuitrain.dataset.spec import ConceptSpec
 
@@ -38,6 +40,28 @@ UNSUPPORTED_EXTENSIONS = (
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _VERIFY_DRAFT = (64, 64)
+
+# What a file that Pillow is not asked to open holds, from its first bytes: said in the
+# reason, so "not an image" on a PSD saved as .png reads as what it is.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"8BPS", 0, "a Photoshop document (PSD)"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, "a JPEG 2000 image"),
+    (b"\xffO\xffQ", 0, "a JPEG 2000 codestream"),
+    (b"%!PS", 0, "PostScript (EPS)"),
+    (b"\xc5\xd0\xd3\xc6", 0, "PostScript (EPS)"),
+    (b"%PDF", 0, "a PDF document"),
+    (b"ftypheic", 4, "a HEIC image"),
+    (b"ftypheix", 4, "a HEIC image"),
+    (b"ftypmif1", 4, "a HEIF image"),
+    (b"ftypavif", 4, "an AVIF image"),
+    (b"\xff\x0a", 0, "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", 0, "a JPEG XL image"),
+    (b"qoif", 0, "a QOI image"),
+    (b"DDS ", 0, "a DDS texture"),
+    (b"\x00\x00\x01\x00", 0, "an icon (ICO)"),
+    (b"\xd7\xcd\xc6\x9a", 0, "a Windows metafile (WMF)"),
+    (b"\x01\x00\x00\x00", 0, "a Windows metafile (EMF)"),
+)
 
 
 @dataclass(frozen=True)
@@ -118,9 +142,9 @@ def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> Concept
         return result
     if result.repeats == 0:
         result.warnings.append("repeats is 0: this concept is not trained")
-    if not folder.is_dir():
-        reason = "is not a folder" if folder.exists() else "not found"
-        result.errors.append(f"concept folder {reason}: {folder}")
+    reason = folder_problem(folder)
+    if reason:
+        result.errors.append(f"concept folder {reason}")
         return result
     _load_captions_source(spec, result)
 
@@ -149,8 +173,8 @@ def _load_captions_source(spec: ConceptSpec, result: ConceptScan) -> None:
             result.prompts = read_prompt_file(path)
         except FileNotFoundError:
             result.errors.append(f"prompt file not found: {path}")
-        except OSError as error:
-            result.errors.append(f"prompt file unreadable: {path}: {error.strerror or error}")
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+            result.errors.append(f"prompt file unreadable: {shown_path(path)}: {getattr(error, 'strerror', None) or error}")
         else:
             if not result.prompts:
                 result.errors.append(f"prompt file has no prompts: {path}")
@@ -209,27 +233,33 @@ def _scan_file(
     except OSError as error:
         return FileProblem(path, f"cannot stat: {error.strerror or error}")
     if not stat.S_ISREG(info.st_mode):
-        return FileProblem(path, "not a regular file")
+        return FileProblem(path, not_regular_reason(info.st_mode))
     if info.st_size == 0:
         return FileProblem(path, "empty file (0 bytes)")
+    if info.st_size > MAX_IMAGE_FILE_BYTES:
+        return FileProblem(
+            path, f"too large: {human_bytes(info.st_size)} (image files are read up to {human_bytes(MAX_IMAGE_FILE_BYTES)})"
+        )
 
     cached = cache.lookup(rel, info.st_size, info.st_mtime_ns)
     if cached is not None:
         try:
             if "header" in cached:
-                return ImageHeader(**cached["header"]), info.st_size, info.st_mtime_ns
+                return ImageHeader.from_record(cached["header"]), info.st_size, info.st_mtime_ns
             if "problem" in cached:
                 return FileProblem(path, str(cached["problem"]))
         except TypeError:
             pass  # a cache record of the wrong shape: read the file again
 
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:
             header = read_header(handle)
             complete = _ends_cleanly(handle, header.format, info.st_size)
     except PermissionError:
         return FileProblem(path, "permission denied")
-    except ImageTooLarge as error:
+    except (NotRegularFile, FileTooLarge) as error:  # swapped since the stat: not cached
+        return FileProblem(path, str(error))
+    except UnusableImage as error:
         return _cached_problem(cache, rel, info, path, str(error))
     except UnidentifiedImageError:
         return _cached_problem(cache, rel, info, path, _not_an_image_reason(path))
@@ -277,18 +307,24 @@ def _ends_cleanly(handle: BinaryIO, image_format: str, size: int) -> bool:
 
 
 def _not_an_image_reason(path: Path) -> str:
+    """Why Pillow (asked for the supported formats only) found no image: what the file holds, when we can tell."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             start = handle.read(512)
     except OSError:
         start = b""
+    for signature, offset, what in _SIGNATURES:
+        if start[offset : offset + len(signature)] == signature:
+            return f"unsupported format: the file holds {what}; convert it to PNG or JPEG"
     try:
         text = start.decode("utf-8")
     except UnicodeDecodeError:
-        return "not an image (unknown or damaged format)"
+        return "not an image (unknown, unsupported or damaged format)"
+    if text.lstrip().startswith(("<svg", "<?xml")) and "<svg" in text:
+        return "unsupported format: the file holds an SVG drawing; convert it to PNG or JPEG"
     if all(char.isprintable() or char.isspace() for char in text):
         return "not an image: the file holds text"
-    return "not an image (unknown or damaged format)"
+    return "not an image (unknown, unsupported or damaged format)"
 
 
 def _with_caption(
@@ -309,11 +345,10 @@ def _with_caption(
         candidate = os.path.splitext(os.fspath(path))[0] + spec.caption_extension
         if candidate in present:
             try:
-                with open(candidate, "rb") as handle:
-                    caption = decode_caption(handle.read()).strip()
+                caption = decode_caption(read_regular(candidate, MAX_CAPTION_BYTES)).strip()
                 caption_file = path.with_name(os.path.basename(candidate))
-            except OSError as error:
-                notes += (f"caption unreadable: {error.strerror or error}",)
+            except OSError as error:  # not a regular file (a FIFO, /dev/zero), too large, unreadable
+                notes += (f"caption {os.path.basename(candidate)} not read: {error.strerror or error}",)
         if caption is None:
             result.missing_captions.append(path)
         elif not caption:

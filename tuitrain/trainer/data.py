@@ -7,8 +7,9 @@ needs to know the epoch and how many batches of it were done.
 from __future__ import annotations
 
 import random
+import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from tuitrain.dataset import (
 )
 from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.dataset.masks import MaskFile, find_mask
+from tuitrain.dataset.scan import FileProblem
+from tuitrain.dataset.usable import judge, skipped_line
 from tuitrain.dataspec import bucket_spec, concept_specs
 
 
@@ -44,9 +47,15 @@ class Sample:
 
 
 class TrainingData:
-    """The scanned concepts of a config and their samples."""
+    """The scanned concepts of a config and their samples: the images `tuitrain check` calls usable.
 
-    def __init__(self, config: Config, config_dir: Path, cache_dir: Path | None = None) -> None:
+    The same rule decides (dataset.usable.judge, every image decoded once and the verdict
+    cached like check's), so a file check rejects is skipped here, never met mid-run.
+    `skipped` lists them; `warn` (default: stderr) gets one line saying how many.
+    """
+
+    def __init__(self, config: Config, config_dir: Path, cache_dir: Path | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.bucket_spec = bucket_spec(config)
         self.scans: list[ConceptScan] = []
@@ -54,8 +63,12 @@ class TrainingData:
         self.repeats: list[int] = []
         self._images: list[ImageInfo] = []  # by sample index: captions are looked up on every step
         suffix = config.data.mask_suffix
-        for ci, spec in enumerate(concept_specs(config, config_dir)):
-            scan = scan_concept(spec, cache_dir=cache_dir)  # skips mask files (spec.mask_suffix)
+        scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concept_specs(config, config_dir)]
+        verdict = judge(scans, self.bucket_spec, cache_dir=cache_dir)
+        self.skipped: list[FileProblem] = verdict.rejected
+        if self.skipped:
+            (warn or _to_stderr)(skipped_line(len(self.skipped)))
+        for ci, scan in enumerate(verdict.scans):  # scan.images: the usable ones (mask files are never images)
             self.scans.append(scan)
             for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
                 self.samples.append(
@@ -89,6 +102,10 @@ class TrainingData:
         return apply_caption_options(self.base_caption(sample, rng), self.caption_options, rng)
 
 
+def _to_stderr(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
 def epoch_batches(
     samples: Sequence[Sample], repeats: Sequence[int], batch_size: int, seed: int, epoch: int
 ) -> list[list[int]]:
@@ -118,27 +135,51 @@ def steps_per_epoch(samples: Sequence[Sample], repeats: Sequence[int], batch_siz
 
 def _fit(sample: Sample, image: Image.Image, flip: bool, jitter: tuple[int, int] | None,
          resample: Image.Resampling) -> Image.Image:
-    """Resize to the bucket's scale, crop (at `jitter` when given), flip: the one geometry images and masks share."""
+    """Crop (at `jitter` when given) and resize to the bucket, flip: the one geometry images and masks share.
+
+    The crop is taken in the original's pixels and only it is resampled (Image.resize's
+    box=), which is what resizing the whole image to scaled_size and cutting scaled_crop
+    out of it gives, without ever making the whole scaled image: for a long strip that
+    would be gigabytes.
+    """
     a = sample.assignment
-    image = image.resize(a.scaled_size, resample)
-    left, top, right, bottom = a.scaled_crop
-    if jitter is not None:
-        left, top = jitter
-        right, bottom = left + a.bucket[0], top + a.bucket[1]
-    image = image.crop((left, top, right, bottom))
+    left, top = a.scaled_crop[:2] if jitter is None else jitter
+    sx, sy = image.width / a.scaled_size[0], image.height / a.scaled_size[1]
+    box = (left * sx, top * sy, min(image.width, (left + a.bucket[0]) * sx), min(image.height, (top + a.bucket[1]) * sy))
+    image = image.resize(a.bucket, resample, box=box)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return image
 
 
+def _training_error(message: str) -> Exception:
+    from tuitrain.trainer.loop import TrainingError
+
+    return TrainingError(message)
+
+
 def load_pixels(
     sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None
 ) -> torch.Tensor:
-    """The image exactly as the trainer sees it: resized, cropped to its bucket, in [-1, 1], CHW.
+    """The image exactly as the trainer sees it: cropped to its bucket and resized, in [-1, 1], CHW.
 
-    `jitter` moves the crop's top-left inside the resized image (crop_jitter).
+    `jitter` moves the crop's top-left inside the resized image (crop_jitter). The file
+    was judged usable when the run started; one that changed since fails naming itself.
     """
-    image = _fit(sample, load_rgb(sample.path), flip, jitter, Image.Resampling.LANCZOS)
+    try:
+        original = load_rgb(sample.path)
+    except Exception as exc:  # any decoder failure: the file changed after the pre-flight's verdict
+        raise _training_error(
+            f"cannot read {sample.path}: {exc} (it decoded when the run started: did it change? "
+            "`tuitrain check` on this run says what is wrong with it now)"
+        ) from None
+    if original.size != sample.assignment.original_size:
+        w, h = sample.assignment.original_size
+        raise _training_error(
+            f"{sample.path} is now {original.width}x{original.height}, not the {w}x{h} it was when the run started; "
+            "restart the run so its buckets are made again"
+        )
+    image = _fit(sample, original, flip, jitter, Image.Resampling.LANCZOS)
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = data.view(image.height, image.width, 3).permute(2, 0, 1).float()
     return pixels / 127.5 - 1.0

@@ -235,7 +235,7 @@ class ReviewModel:
 
     def assignment(self, item: ReviewItem) -> BucketAssignment | None:
         """Bucket, scale and crop the trainer will use for this image (the report's own function)."""
-        if item.info is None:
+        if item.info is None or item.info.width < 1 or item.info.height < 1:  # the scan refuses those; an old cache may not
             return None
         found = self._assignments.get(item.path)
         if found is None or found.original_size != item.info.size:
