@@ -29,6 +29,8 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 
 
 def test_edit_and_save_a_field_in_tmux(tmux: Tmux, run_config: Path) -> None:
+    text = run_config.read_text().replace("version = 1\n", "version = 1\n# my note\n", 1)
+    run_config.write_text(text.replace("rank = 32\n", "rank = 32  # keep small\n", 1))
     before = config_data(load_config(run_config))
     tmux.start_tuitrain("config", str(run_config))
 
@@ -49,5 +51,7 @@ def test_edit_and_save_a_field_in_tmux(tmux: Tmux, run_config: Path) -> None:
 
     after = config_data(load_config(run_config))
     assert after["lora"]["rank"] == 8
+    assert "version = 1\n# my note\n" in run_config.read_text()  # the user's comments survive saving
+    assert "rank = 8  # keep small\n" in run_config.read_text()
     before["lora"]["rank"] = 8
     assert after == before  # nothing but the edited value changed

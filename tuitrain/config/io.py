@@ -1,4 +1,4 @@
-"""Config files: TOML in, validated Config out, and back to TOML losslessly.
+"""Config files: TOML in, validated Config out, and back to TOML losslessly (comments kept).
 
 Layers, lowest first: schema defaults <- the preset the file names <- the file <-
 `--set` overrides. Lists (concepts, prompts) are replaced whole, never merged by
@@ -144,8 +144,27 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def render_config(config: Config, existing: str | None = None) -> str:
+    """The file text for `config`: `existing` (the file's current text) with the values
+    changed in place, so its comments and layout stay; a fresh file when there is none or
+    it cannot be updated faithfully (see toml_update)."""
+    if existing is not None:
+        from tuitrain.config.toml_update import update_toml
+
+        updated = update_toml(existing, config_data(config))
+        if updated is not None:
+            return updated
+    return dump_config(config)
+
+
 def save_config(config: Config, path: str | os.PathLike[str]) -> None:
-    atomic_write_text(Path(path), dump_config(config))
+    """Write `config` to `path` atomically; over an existing file, its comments are kept."""
+    path = Path(path)
+    try:
+        existing: str | None = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        existing = None  # no file yet (or unreadable): written fresh
+    atomic_write_text(path, render_config(config, existing))
 
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin")
