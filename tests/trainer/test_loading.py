@@ -470,7 +470,7 @@ def test_variant_that_is_not_there(exported, tmp_path: Path) -> None:
 
 def test_hub_id_offline(tmp_path: Path) -> None:
     expect_error(settings("someone/some-model"), "sdxl", tmp_path,
-                 "model.base: 'someone/some-model' is not a local file or folder and the hub is unreachable "
-                 "(HF_HUB_OFFLINE=1 or no network); download it first or give a local path")
+                 "model.base: 'someone/some-model' is not a local file or folder, the hub is off (HF_HUB_OFFLINE=1) "
+                 "and it is not in the local hub cache; download it first or give a local path")
     expect_error(settings(tmp_path, vae="someone/some-vae"), "sdxl", tmp_path,
-                 "model.vae: 'someone/some-vae' is not a local file or folder and the hub is unreachable")
+                 "model.vae: 'someone/some-vae' is not a local file or folder, the hub is off (HF_HUB_OFFLINE=1)")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tuitrain.cli.common import target
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.config import Config, load_config
-from tuitrain.config.io import looks_like_local_path, resolve_path
+from tuitrain.config.io import resolve_path
 
 if TYPE_CHECKING:
     from tuitrain.dataset import ConceptScan
@@ -25,13 +25,9 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
     """What keeps a valid config from training (besides the data itself); `scans`: the concepts'
     scans when the caller has them (the pre-flight made them), else they are made when needed."""
     problems: list[str] = []
-    if not config.model.base:
-        problems.append("model.base: not set (a hub id, diffusers folder or .safetensors file)")
-    else:
-        base = config.model.base
-        path = resolve_path(base, config_dir)
-        if looks_like_local_path(base) and not path.exists():
-            problems.append(f"model.base: {path}: no such file or folder")
+    _, base_problem = base_model(config, config_dir)
+    if base_problem:
+        problems.append(base_problem)
     if not config.data.concepts:
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")
     for i, concept in enumerate(config.data.concepts):
@@ -49,6 +45,23 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
                 f"write it into the captions (e.g. instance_prompt = 'photo of {token}')"
             )
     return problems
+
+
+def base_model(config: Config, config_dir: Path) -> tuple[str | None, str | None]:
+    """(what model.base is, why it cannot train): the loader's own checks, from headers alone.
+
+    The same rules `load_pipeline` applies before it reads a weight (trainer/loading/preflight.py,
+    torch-free), so check and train agree on the base model, and a missing file, a LoRA given as
+    the base, another family's checkpoint or an unreachable hub id is said in a second, not after
+    the trainer spent half a minute importing and loading.
+    """
+    from tuitrain.trainer.loading.errors import ModelLoadError
+    from tuitrain.trainer.loading.preflight import inspect_base
+
+    try:
+        return inspect_base(config.model, config.model.family, config_dir), None
+    except ModelLoadError as exc:
+        return None, str(exc).splitlines()[0]
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -127,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     report = config_preflight(config, config_path.parent) if config.data.concepts else None
     scans = report.scans if report is not None else None
     problems = config_readiness(config, config_path.parent, scans)
+    base_line, _ = base_model(config, config_path.parent)
     can_train = not problems and report is not None and report.can_train
     masks, mask_problems = _masks(config, scans) if scans is not None else (None, [])
     problems += mask_problems
@@ -136,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump({
             "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),
             "problems": problems, "warnings": warnings, "data": report.to_dict() if report else None,
-            "masks": masks,
+            "masks": masks, "base": base_line,
         }, sys.stdout, indent=2)
         print()
         return 0 if can_train else EXIT_CANNOT_TRAIN
@@ -145,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {s['family']} {s['method']} at {s['resolution']}px, {s['optimizer']} lr {s['learning_rate']:g}, "
           f"{_method_line(config)}, batch {s['batch_size']}, "
           + (f"{s['max_steps']} steps" if s["max_steps"] else f"{s['epochs']} epochs"))
+    if base_line:
+        print(f"  base: {base_line}")
     if report is not None:
         _print_report(report)
     if masks:

@@ -23,17 +23,8 @@ from tuitrain.trainer.loading.config_folders import (
     shipped_config_dir,
 )
 from tuitrain.trainer.loading.errors import ModelLoadError
-from tuitrain.trainer.loading.header import (
-    FAMILY_WORDS,
-    TEXT_ENCODER_PREFIXES,
-    UNET_PREFIX,
-    VAE_PREFIX,
-    Detected,
-    SafetensorsHeader,
-    describe_keys,
-    detect,
-    read_header,
-)
+from tuitrain.trainer.loading.header import TEXT_ENCODER_PREFIXES, SafetensorsHeader, read_header
+from tuitrain.trainer.loading.preflight import check_checkpoint, unet_in_channels
 from tuitrain.trainer.loading.layout import expected_unet, expected_vae
 
 PUBLIC_MODELS = {
@@ -46,65 +37,8 @@ PUBLIC_INPAINTING_MODELS = {
     "sd2": "stabilityai/stable-diffusion-2-inpainting",
     "sdxl": "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
 }
-CONV_IN = f"{UNET_PREFIX}input_blocks.0.0.weight"
 # Components diffusers loads from the config folder that training never needs.
 SD_EXTRAS: dict[str, Any] = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
-
-
-def _wrong_kind(field: str, path: Path, found: Detected, header: SafetensorsHeader) -> ModelLoadError:
-    what = {
-        "lora": "a LoRA, not a base model; set model.base to the checkpoint it was trained on",
-        "vae": "a VAE, not a full checkpoint; put it in model.vae and set model.base to the model",
-        "embedding": "a textual-inversion embedding, not a base model",
-        "diffusers-unet": (
-            "a diffusers UNet weights file, not a single-file checkpoint; set model.base to the diffusers "
-            "folder that holds model_index.json"
-        ),
-    }.get(found.kind)
-    if what is None:
-        what = (
-            f"not a Stable Diffusion checkpoint: it has no UNet weights ('{UNET_PREFIX}*'); "
-            f"its first keys are {describe_keys(header)}"
-        )
-    return ModelLoadError(f"{field}: '{path}' is {what}")
-
-
-def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, field: str = "model.base") -> None:
-    """Refuse a file that is not a complete text-to-image checkpoint of `family`."""
-    path = header.path
-    found = detect(header)
-    if found.kind != "checkpoint":
-        raise _wrong_kind(field, path, found, header)
-    if found.note:
-        raise ModelLoadError(f"{field}: '{path}' looks like {found.note}")
-    if found.family is not None and found.family != family:
-        raise ModelLoadError(
-            f"{field}: '{path}' looks like an {FAMILY_WORDS[found.family]} checkpoint, but model.family = "
-            f"'{family}'; set model.family = '{found.family}'"
-        )
-    channels = unet_in_channels(header)
-    if channels not in (None, 4, INPAINT_CHANNELS):
-        raise ModelLoadError(
-            f"{field}: '{path}' is an image-conditioned model ({channels} UNet input channels); tuitrain trains "
-            f"text-to-image (4 input channels) and inpainting models ({INPAINT_CHANNELS})"
-        )
-    if not has_vae and not header.has_prefix(VAE_PREFIX):
-        raise ModelLoadError(
-            f"{field}: '{path}' has no VAE weights ('{VAE_PREFIX}*'); set model.vae to a VAE "
-            "(.safetensors file, diffusers folder or hub id)"
-        )
-    for prefix in TEXT_ENCODER_PREFIXES[family]:
-        if not header.has_prefix(prefix):
-            raise ModelLoadError(
-                f"{field}: '{path}' has no text encoder weights ('{prefix}*'); tuitrain needs a full checkpoint "
-                "(UNet, VAE and text encoders)"
-            )
-
-
-def unet_in_channels(header: SafetensorsHeader) -> int | None:
-    """Input channels of the UNet's first convolution (4: text-to-image, 9: inpainting), from the header."""
-    conv_in = header.shapes.get(CONV_IN)
-    return int(conv_in[1]) if conv_in is not None and len(conv_in) == 4 else None
 
 
 def _same_shape(got: tuple[int, ...], want: tuple[int, ...], label: str) -> bool:

@@ -8,10 +8,8 @@ says so instead of showing a connection traceback.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,63 +24,17 @@ from tuitrain.trainer.loading.config_folders import (
     shipped_config_dir,
 )
 from tuitrain.trainer.loading.errors import ModelLoadError
-from tuitrain.trainer.loading.header import CONTEXT_DIM_FAMILY, FAMILY_WORDS, detect, read_header
+from tuitrain.trainer.loading.header import detect, read_header
+from tuitrain.trainer.loading.preflight import (
+    ModelSettings,
+    check_folder,
+    check_hub,
+    check_index_family,
+    resolve_source,
+)
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
-
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-_FILE_SUFFIXES = (".safetensors", ".sft", *PICKLE_SUFFIXES)
-
-
-class ModelSettings(Protocol):
-    """The model section of the config (tuitrain.config.schema.ModelSection) as seen here."""
-
-    base: str
-    vae: str
-    variant: str
-    prediction: str
-    config: str
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # folder | file | hub
-    path: Path | None = None
-    hub_id: str = ""
-
-
-def resolve_source(value: str, config_dir: Path, field: str) -> Source:
-    """Where a model value points: an existing folder or file (relative to the config), or a hub id."""
-    raw = value.strip()
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        path = config_dir / path
-    if path.is_dir():
-        return Source("folder", path)
-    if path.is_file():
-        if path.suffix.lower() in PICKLE_SUFFIXES:
-            raise pickle_refused(path, field)
-        return Source("file", path)
-    looks_like_path = raw.startswith((".", "/", "~", "\\")) or raw.lower().endswith(_FILE_SUFFIXES)
-    if _HUB_ID.fullmatch(raw) and not looks_like_path:
-        return Source("hub", hub_id=raw)
-    where = "" if Path(raw).expanduser().is_absolute() else f" (relative paths start at the config file's folder, {config_dir})"
-    raise ModelLoadError(f"{field}: file or folder not found: '{path}'{where}")
-
-
-def pickle_refused(path: Path, field: str) -> ModelLoadError:
-    target = path.with_suffix(".safetensors")
-    return ModelLoadError(
-        f"{field}: '{path}' is a pickle checkpoint ({path.suffix}); tuitrain does not load pickle files "
-        "(loading one can run code). Convert it once to .safetensors, e.g.\n"
-        f"  python -c \"import torch, safetensors.torch as st; sd = torch.load('{path}', map_location='cpu', "
-        "weights_only=True); sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in sd.items() "
-        f"if isinstance(v, torch.Tensor)}}, '{target}')\"\n"
-        f"and set {field} to '{target}'."
-    )
-
 
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
@@ -122,35 +74,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _families_of_index(index: dict[str, Any], unet_config: dict[str, Any] | None) -> tuple[str, ...]:
-    """The families a model_index.json can be (SD 1.x and 2.x share a class: the UNet width decides)."""
-    declared = index.get("_class_name")
-    if declared in ("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"):
-        return ("sdxl",)
-    if declared in ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline"):
-        dim = (unet_config or {}).get("cross_attention_dim")
-        if dim in (768, 1024):
-            return (CONTEXT_DIM_FAMILY[dim],)
-        return ("sd15", "sd2")  # unusual width (e.g. a tiny test model): the class must do
-    return ()
-
-
-def _check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | None, family: str, where: str) -> None:
-    found = _families_of_index(index, unet_config)
-    if not found:
-        raise ModelLoadError(
-            f"model.base: {where} is a {index.get('_class_name')} model; model.family = '{family}' needs a "
-            f"{PIPELINE_CLASS[family]}"
-        )
-    if family not in found:
-        words = " or ".join(FAMILY_WORDS[f] for f in found)
-        names = " or ".join(f"'{f}'" for f in found)
-        raise ModelLoadError(
-            f"model.base: {where} looks like an {words} model, but model.family = '{family}'; "
-            f"set model.family = {names}"
-        )
-
-
 def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None) -> Any:
     """The family's pipeline; its inpainting pipeline for a 9-channel UNet (the UNet decides, not the class name)."""
     import diffusers
@@ -165,20 +88,7 @@ def _extras(family: str) -> dict[str, Any]:
 
 
 def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
-    index_file = folder / "model_index.json"
-    if not index_file.is_file():
-        hint = ""
-        if (folder / "config.json").is_file():
-            hint = " It holds config.json: is it one component (unet/, vae/) of a model? Give the model's top folder."
-        elif files := sorted(folder.glob("*.safetensors"))[:3]:
-            hint = f" It holds {', '.join(f.name for f in files)}: set model.base to one of those files."
-        raise ModelLoadError(
-            f"model.base: '{folder}' is a folder without model_index.json, so not a diffusers model folder.{hint}"
-        )
-    index = read_json(index_file, "model.base")
-    unet_file = folder / "unet" / "config.json"
-    unet_config = read_json(unet_file, "model.base") if unet_file.is_file() else None
-    _check_index_family(index, unet_config, family, f"'{folder}'")
+    _, unet_config = check_folder(folder, family)
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
@@ -194,18 +104,20 @@ def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype
 def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
     from diffusers import DiffusionPipeline, UNet2DConditionModel
 
+    # One quick request first: without it, no network means five retries per file and half a minute of noise.
+    local = {"local_files_only": True} if check_hub(hub_id, "model.base").local_only else {}
     try:
-        index = DiffusionPipeline.load_config(hub_id)
-        unet_config = UNet2DConditionModel.load_config(hub_id, subfolder="unet") if "unet" in index else None
+        index = DiffusionPipeline.load_config(hub_id, **local)
+        unet_config = UNet2DConditionModel.load_config(hub_id, subfolder="unet", **local) if "unet" in index else None
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
-    _check_index_family(dict(index), dict(unet_config or {}), family, f"'{hub_id}'")
+    check_index_family(dict(index), dict(unet_config or {}), family, f"'{hub_id}'")
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
     try:
         cls = _pipeline_class(family, dict(unet_config or {}))
-        return cls.from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **kwargs)
+        return cls.from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **local, **kwargs)
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
 
@@ -229,8 +141,9 @@ def load_vae(model_cfg: ModelSettings, family: str, config_dir: Path, dtype: tor
     field = "model.vae"
     source = resolve_source(model_cfg.vae, config_dir, field)
     if source.kind == "hub":
+        local = {"local_files_only": True} if check_hub(source.hub_id, field, filename="config.json").local_only else {}
         try:
-            return AutoencoderKL.from_pretrained(source.hub_id, **dtype_kwargs(dtype))
+            return AutoencoderKL.from_pretrained(source.hub_id, **dtype_kwargs(dtype), **local)
         except Exception as exc:
             raise _hub_error(field, source.hub_id, exc) from exc
     assert source.path is not None

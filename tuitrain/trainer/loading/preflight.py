@@ -1,0 +1,317 @@
+"""What a base model is, decided from headers and config files alone: no torch, no weights read.
+
+The same rules the loader applies before diffusers reads a weight (pipeline.py and
+checkpoint.py call them), so `tuitrain check` and `tuitrain train` reach one verdict on
+model.base and model.vae in well under a second: a missing file, a pickle, a LoRA or
+VAE given as the base, a checkpoint of another family, a folder that is not a diffusers
+model, a hub id that cannot be reached. What only loading can tell (a converter failing
+on an odd file, shapes against the architecture config) stays with the loader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tuitrain.trainer.loading.config_folders import INPAINT_CHANNELS, PIPELINE_CLASS, read_json
+from tuitrain.trainer.loading.errors import ModelLoadError
+from tuitrain.trainer.loading.header import (
+    CONTEXT_DIM_FAMILY,
+    FAMILY_WORDS,
+    TEXT_ENCODER_PREFIXES,
+    UNET_PREFIX,
+    VAE_PREFIX,
+    Detected,
+    SafetensorsHeader,
+    describe_keys,
+    detect,
+    read_header,
+)
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+_FILE_SUFFIXES = (".safetensors", ".sft", *PICKLE_SUFFIXES)
+CONV_IN = f"{UNET_PREFIX}input_blocks.0.0.weight"
+
+
+class ModelSettings(Protocol):
+    """The model section of the config (tuitrain.config.schema.ModelSection) as seen here."""
+
+    base: str
+    vae: str
+    variant: str
+    prediction: str
+    config: str
+
+
+def _quoted(value: str, limit: int = 80) -> str:
+    """A user's value, quoted (control characters escaped) and cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc).split("\n")[0] or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # folder | file | hub
+    path: Path | None = None
+    hub_id: str = ""
+
+
+def resolve_source(value: str, config_dir: Path, field: str) -> Source:
+    """Where a model value points: an existing folder or file (relative to the config), or a hub id."""
+    raw = value.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise ModelLoadError(f"{field}: {_quoted(raw)} is not a usable path (it holds a control character)")
+    if any(len(part.encode()) > 255 for part in re.split(r"[/\\]", raw)):
+        raise ModelLoadError(f"{field}: {_quoted(raw)} is not a usable path (a name in it is over 255 bytes)")
+    try:
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = config_dir / path
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (RuntimeError, ValueError, OSError) as exc:  # ~nosuchuser, a NUL, a name over 255 bytes
+        raise ModelLoadError(f"{field}: {_quoted(raw)} is not a usable path ({_reason(exc)})") from None
+    if is_dir:
+        return Source("folder", path)
+    if is_file:
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            raise pickle_refused(path, field)
+        return Source("file", path)
+    looks_like_path = raw.startswith((".", "/", "~", "\\")) or raw.lower().endswith(_FILE_SUFFIXES)
+    if _HUB_ID.fullmatch(raw) and not looks_like_path:
+        return Source("hub", hub_id=raw)
+    where = "" if path == Path(raw) else f" (relative paths start at the config file's folder, {config_dir})"
+    raise ModelLoadError(f"{field}: file or folder not found: '{path}'{where}")
+
+
+def pickle_refused(path: Path, field: str) -> ModelLoadError:
+    target = path.with_suffix(".safetensors")
+    return ModelLoadError(
+        f"{field}: '{path}' is a pickle checkpoint ({path.suffix}); tuitrain does not load pickle files "
+        "(loading one can run code). Convert it once to .safetensors, e.g.\n"
+        f"  python -c \"import torch, safetensors.torch as st; sd = torch.load('{path}', map_location='cpu', "
+        "weights_only=True); sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in sd.items() "
+        f"if isinstance(v, torch.Tensor)}}, '{target}')\"\n"
+        f"and set {field} to '{target}'."
+    )
+
+
+def families_of_index(index: dict[str, Any], unet_config: dict[str, Any] | None) -> tuple[str, ...]:
+    """The families a model_index.json can be (SD 1.x and 2.x share a class: the UNet width decides)."""
+    declared = index.get("_class_name")
+    if declared in ("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"):
+        return ("sdxl",)
+    if declared in ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline"):
+        dim = (unet_config or {}).get("cross_attention_dim")
+        if dim in (768, 1024):
+            return (CONTEXT_DIM_FAMILY[dim],)
+        return ("sd15", "sd2")  # unusual width (e.g. a tiny test model): the class must do
+    return ()
+
+
+def check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | None, family: str, where: str) -> None:
+    found = families_of_index(index, unet_config)
+    if not found:
+        raise ModelLoadError(
+            f"model.base: {where} is a {index.get('_class_name')} model; model.family = '{family}' needs a "
+            f"{PIPELINE_CLASS[family]}"
+        )
+    if family not in found:
+        words = " or ".join(FAMILY_WORDS[f] for f in found)
+        names = " or ".join(f"'{f}'" for f in found)
+        raise ModelLoadError(
+            f"model.base: {where} looks like an {words} model, but model.family = '{family}'; "
+            f"set model.family = {names}"
+        )
+
+
+def wrong_kind(field: str, path: Path, found: Detected, header: SafetensorsHeader) -> ModelLoadError:
+    what = {
+        "lora": "a LoRA, not a base model; set model.base to the checkpoint it was trained on",
+        "vae": "a VAE, not a full checkpoint; put it in model.vae and set model.base to the model",
+        "embedding": "a textual-inversion embedding, not a base model",
+        "diffusers-unet": (
+            "a diffusers UNet weights file, not a single-file checkpoint; set model.base to the diffusers "
+            "folder that holds model_index.json"
+        ),
+    }.get(found.kind)
+    if what is None:
+        what = (
+            f"not a Stable Diffusion checkpoint: it has no UNet weights ('{UNET_PREFIX}*'); "
+            f"its first keys are {describe_keys(header)}"
+        )
+    return ModelLoadError(f"{field}: '{path}' is {what}")
+
+
+def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, field: str = "model.base") -> None:
+    """Refuse a file that is not a complete text-to-image checkpoint of `family`."""
+    path = header.path
+    found = detect(header)
+    if found.kind != "checkpoint":
+        raise wrong_kind(field, path, found, header)
+    if found.note:
+        raise ModelLoadError(f"{field}: '{path}' looks like {found.note}")
+    if found.family is not None and found.family != family:
+        raise ModelLoadError(
+            f"{field}: '{path}' looks like an {FAMILY_WORDS[found.family]} checkpoint, but model.family = "
+            f"'{family}'; set model.family = '{found.family}'"
+        )
+    channels = unet_in_channels(header)
+    if channels not in (None, 4, INPAINT_CHANNELS):
+        raise ModelLoadError(
+            f"{field}: '{path}' is an image-conditioned model ({channels} UNet input channels); tuitrain trains "
+            f"text-to-image (4 input channels) and inpainting models ({INPAINT_CHANNELS})"
+        )
+    if not has_vae and not header.has_prefix(VAE_PREFIX):
+        raise ModelLoadError(
+            f"{field}: '{path}' has no VAE weights ('{VAE_PREFIX}*'); set model.vae to a VAE "
+            "(.safetensors file, diffusers folder or hub id)"
+        )
+    for prefix in TEXT_ENCODER_PREFIXES[family]:
+        if not header.has_prefix(prefix):
+            raise ModelLoadError(
+                f"{field}: '{path}' has no text encoder weights ('{prefix}*'); tuitrain needs a full checkpoint "
+                "(UNet, VAE and text encoders)"
+            )
+
+
+def unet_in_channels(header: SafetensorsHeader) -> int | None:
+    """Input channels of the UNet's first convolution (4: text-to-image, 9: inpainting), from the header."""
+    conv_in = header.shapes.get(CONV_IN)
+    return int(conv_in[1]) if conv_in is not None and len(conv_in) == 4 else None
+
+
+def check_folder(folder: Path, family: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A diffusers model folder of `family`: (its model_index.json, its unet/config.json or None)."""
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        hint = ""
+        if (folder / "config.json").is_file():
+            hint = " It holds config.json: is it one component (unet/, vae/) of a model? Give the model's top folder."
+        elif files := sorted(folder.glob("*.safetensors"))[:3]:
+            hint = f" It holds {', '.join(f.name for f in files)}: set model.base to one of those files."
+        raise ModelLoadError(
+            f"model.base: '{folder}' is a folder without model_index.json, so not a diffusers model folder.{hint}"
+        )
+    index = read_json(index_file, "model.base")
+    unet_file = folder / "unet" / "config.json"
+    unet_config = read_json(unet_file, "model.base") if unet_file.is_file() else None
+    check_index_family(index, unet_config, family, f"'{folder}'")
+    return index, unet_config
+
+
+@dataclass(frozen=True)
+class HubCheck:
+    """What one quick look at the hub said about a model id."""
+
+    cached: bool  # model_index.json is in the local hub cache
+    reachable: bool  # the hub answered
+
+    @property
+    def local_only(self) -> bool:
+        """Load from the cache without asking the hub (which would retry five times, for half a minute)."""
+        return self.cached and not self.reachable
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_hub(hub_id: str, field: str, filename: str = "model_index.json", timeout: float = 10.0) -> HubCheck:
+    """One request to the hub, no retries: it has the model, or the user hears why not at once."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    cached = isinstance(try_to_load_from_cache(hub_id, filename), str)
+    if _hub_offline():
+        if cached:
+            return HubCheck(cached=True, reachable=False)
+        raise ModelLoadError(
+            f"{field}: '{hub_id}' is not a local file or folder, the hub is off (HF_HUB_OFFLINE=1) and it is not "
+            "in the local hub cache; download it first or give a local path"
+        )
+    try:
+        HfApi().model_info(hub_id, timeout=timeout)
+    except (RepositoryNotFoundError, GatedRepoError):
+        raise ModelLoadError(
+            f"{field}: '{hub_id}' is not a local file or folder, and the hub has no model of that name that this "
+            "machine may read (a typo, or a private / gated model: accept its licence and log in with `hf auth login`)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - no network, DNS, proxy, timeout: all mean "unreachable"
+        if cached:
+            return HubCheck(cached=True, reachable=False)
+        raise ModelLoadError(
+            f"{field}: '{hub_id}' is not a local file or folder and the hub is unreachable "
+            f"({_reason(exc)}); download it first or give a local path"
+        ) from None
+    return HubCheck(cached=cached, reachable=True)
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
+
+
+def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str:
+    """What model.base (and model.vae) are, in a few words; ModelLoadError naming the key when unusable.
+
+    Reads headers and JSON only: what `tuitrain check` and `tuitrain train` say before any weight loads.
+    """
+    if family not in PIPELINE_CLASS:
+        raise ModelLoadError(f"model.family: tuitrain cannot load {family!r} models yet")
+    if not (model_cfg.base or "").strip():
+        raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
+    has_vae = bool((model_cfg.vae or "").strip())
+    if has_vae:
+        inspect_vae(model_cfg.vae, config_dir)
+    source = resolve_source(model_cfg.base, config_dir, "model.base")
+    words = FAMILY_WORDS.get(family, family)
+    if source.kind == "folder":
+        assert source.path is not None
+        index, unet_config = check_folder(source.path, family)
+        inpainting = (unet_config or {}).get("in_channels") == INPAINT_CHANNELS
+        return f"{words}{' inpainting' if inpainting else ''} diffusers folder ({index.get('_class_name')})"
+    if source.kind == "file":
+        assert source.path is not None
+        header = read_header(source.path, "model.base")
+        check_checkpoint(header, family, has_vae=has_vae)
+        inpainting = unet_in_channels(header) == INPAINT_CHANNELS
+        return f"{words}{' inpainting' if inpainting else ''} checkpoint ({_size(source.path)})"
+    hub = check_hub(source.hub_id, "model.base")
+    state = "cached, the hub is unreachable" if hub.local_only else ("cached" if hub.cached else "downloads on first use")
+    return f"hub model {source.hub_id} ({state}; its family is checked when it loads)"
+
+
+def inspect_vae(value: str, config_dir: Path) -> str:
+    """model.vae: a VAE folder, a file holding VAE weights, or a reachable hub id."""
+    field = "model.vae"
+    source = resolve_source(value, config_dir, field)
+    if source.kind == "hub":
+        check_hub(source.hub_id, field, filename="config.json")
+        return "hub VAE"
+    assert source.path is not None
+    if source.kind == "folder":
+        config_file = next((f for f in (source.path / "config.json", source.path / "vae" / "config.json")
+                            if f.is_file()), None)
+        if config_file is None:
+            raise ModelLoadError(f"{field}: '{source.path}' has neither config.json (a diffusers VAE folder) "
+                                 "nor vae/config.json")
+        declared = read_json(config_file, field).get("_class_name")
+        if declared not in (None, "AutoencoderKL"):
+            raise ModelLoadError(f"{field}: '{config_file}' describes a {declared}, not a VAE (AutoencoderKL)")
+        return "VAE folder"
+    kind = detect(read_header(source.path, field)).kind
+    if kind not in ("vae", "checkpoint"):
+        what = {"lora": "a LoRA", "embedding": "a textual-inversion embedding",
+                "diffusers-unet": "a diffusers UNet weights file"}.get(kind, "a file without VAE weights")
+        raise ModelLoadError(f"{field}: '{source.path}' is not a VAE: it looks like {what}")
+    return "VAE file"
