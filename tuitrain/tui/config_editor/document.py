@@ -25,7 +25,8 @@ from tuitrain.config.io import (
 )
 from tuitrain.config.options import iter_options
 from tuitrain.config.schema import Config
-from tuitrain.tui.config_editor.paths import get_value, set_value
+from tuitrain.tui.config_editor.extras import extra_keys, is_known, kind_of
+from tuitrain.tui.config_editor.paths import get_value, is_key, join_path, set_value, split_path
 
 Data = dict[str, Any]
 
@@ -104,6 +105,42 @@ class ConfigDocument:
     def set(self, path: str, value: Any) -> None:
         self.field_errors.pop(path, None)
         set_value(self.data, path, value)
+
+    def extra_keys(self) -> list[str]:
+        """Keys the form has no row for (unknown ones, tables that are not tables): see extras.py."""
+        return extra_keys(self.data)
+
+    def rename(self, old: str, new: str) -> None:
+        """Move a key's value to another key, as `rnak = 8` meant `rank = 8`; a table moved
+        onto a table is merged into it. ValueError (the reason) when `new` cannot hold it."""
+        new = new.strip()
+        if new == old:
+            return
+        if not is_key(new):
+            raise ValueError(f"{new!r} is not a key: names like lora.rank or data.concepts[0].path")
+        keys = split_path(new)
+        for depth in range(1, len(keys)):
+            prefix = join_path(keys[:depth])
+            parent = get_value(self.data, prefix)
+            if isinstance(keys[depth], int) and not (isinstance(parent, list) and keys[depth] < len(parent)):
+                raise ValueError(f"{prefix} has no item [{keys[depth]}]")
+            if parent is not None and not isinstance(parent, (dict, list)):
+                raise ValueError(f"{prefix} is a value, not a table: {new} cannot go in it")
+        value = copy.deepcopy(self.get(old))
+        kind = kind_of(new)
+        if kind == "table" and not isinstance(value, dict):
+            raise ValueError(f"{new} is a table of options: rename to one of its keys ({new}.<name>)")
+        if kind == "value" and isinstance(value, dict):
+            raise ValueError(f"{new} holds one value, not a table")
+        set_value(self.data, old, None)
+        self.field_errors.pop(old, None)
+        there = self.get(new)
+        self.set(new, deep_merge(there, value) if isinstance(there, dict) and isinstance(value, dict) else value)
+
+    def delete(self, path: str) -> None:
+        """Drop a key the schema does not know; a known one goes back to the preset's value."""
+        self.field_errors.pop(path, None)
+        set_value(self.data, path, copy.deepcopy(self.baseline_value(path)) if is_known(path) else None)
 
     def baseline_value(self, path: str) -> Any:
         return get_value(self.baseline, path)

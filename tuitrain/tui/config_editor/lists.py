@@ -50,8 +50,9 @@ class ListEditor(Vertical):
 
     @property
     def items(self) -> list[dict[str, Any]]:
+        """The list's tables; none while it holds something else (that shows as an extra row)."""
         value = self.document.get(self.option.path)
-        return value if isinstance(value, list) else []
+        return value if isinstance(value, list) and all(isinstance(item, dict) for item in value) else []
 
     def title_text(self) -> str:
         changed = "● " if self.document.differs_from_preset(self.option.path) else ""

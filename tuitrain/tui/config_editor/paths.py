@@ -19,6 +19,14 @@ def split_path(path: str) -> list[Key]:
     return [name if name else int(index) for name, index in _TOKEN.findall(path)]
 
 
+def join_path(keys: list[Key]) -> str:
+    """['data', 'concepts', 0] -> 'data.concepts[0]' (split_path backwards)."""
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
+    return out
+
+
 def get_value(data: Any, path: str, default: Any = None) -> Any:
     node = data
     for key in split_path(path):
@@ -30,20 +38,35 @@ def get_value(data: Any, path: str, default: Any = None) -> Any:
 
 
 def set_value(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set a value, creating tables on the way; `None` removes the key (TOML has no null)."""
+    """Set a value, creating tables on the way; `None` removes the key (TOML has no null).
+
+    A table that holds something else (`lora = 5` in a broken file) becomes a table: a value
+    set inside it says the user wants one.
+    """
     keys = split_path(path)
     node: Any = data
     for key in keys[:-1]:
         if isinstance(key, int):
             node = node[key]
         else:
-            node = node.setdefault(key, {})
+            child = node.get(key)
+            if not isinstance(child, (dict, list)):
+                child = node[key] = {}
+            node = child
     last = keys[-1]
     if value is None:
         if isinstance(node, dict):
             node.pop(last, None)
         return
     node[last] = value
+
+
+KEY = re.compile(r"^[A-Za-z0-9_-]+(\[\d+\])*(\.[A-Za-z0-9_-]+(\[\d+\])*)*$")
+
+
+def is_key(text: str) -> bool:
+    """Whether `text` is a key as the form and the errors spell them (`lora.rank`, `data.concepts[0].path`)."""
+    return bool(KEY.match(text))
 
 
 def item_path(option_path: str, index: int) -> str:

@@ -10,6 +10,7 @@ key cost 60-85 ms of CPU per keystroke; now about 10 (bench/config_editor_typing
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from textual import work
@@ -28,6 +29,8 @@ from tuitrain.config.fields import GROUPS, OptionInfo
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
 from tuitrain.tui.config_editor.document import ConfigDocument, all_options
 from tuitrain.tui.config_editor.estimate import estimate_vram
+from tuitrain.tui.config_editor.extra_rows import EXTRAS_TITLE, ExtraKeyRow
+from tuitrain.tui.config_editor.extras import is_known
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.values import format_value, range_text, widget_kind
 from tuitrain.tui.config_editor.widgets import ALT_DIGIT_CHARACTERS, FieldRow
@@ -137,6 +140,8 @@ class ConfigEditorScreen(Screen[bool]):
     ConfigEditorScreen .section-title { height: 1; text-style: bold; color: $accent; margin: 1 0 0 0; }
     ConfigEditorScreen .section.unused .section-title { color: $text-muted; text-style: none; }
     ConfigEditorScreen .section.unused FieldRow .name { color: $text-muted; }
+    ConfigEditorScreen .extras { height: auto; margin: 0 0 1 0; }
+    ConfigEditorScreen .extras-title { height: auto; text-style: bold; color: $error; margin: 1 0 0 0; }
     ConfigEditorScreen.essential-only .advanced { display: none; }
     ConfigEditorScreen.essential-only .section.unused { display: none; }
     """
@@ -156,6 +161,8 @@ class ConfigEditorScreen(Screen[bool]):
         self._problems: dict[str, str] = {}
         self._unplaced: list[str] = []
         self._rows: dict[str, FieldRow] | None = None
+        self._extras: list[ExtraKeyRow] | None = None
+        self._extra_keys: list[str] = []
         self._lists: list[ListEditor] | None = None
         self._section_titles: list[Static] | None = None
         self._validate_timer: Timer | None = None
@@ -163,6 +170,7 @@ class ConfigEditorScreen(Screen[bool]):
         self.set_class(essential_only, "essential-only")
 
     def compose(self) -> ComposeResult:
+        self._extra_keys = self.document.extra_keys()
         yield Static(id="status", markup=False)
         with Horizontal(id="body"):
             with TabbedContent(id="tabs"):
@@ -177,6 +185,12 @@ class ConfigEditorScreen(Screen[bool]):
         yield Footer()
 
     def _compose_tab(self, group: str) -> ComposeResult:
+        extras = [path for path in self._extra_keys if self.extra_group(path) == group]
+        if extras:
+            with Vertical(classes="extras", id=f"extras-{group}"):
+                yield Static(EXTRAS_TITLE, classes="extras-title")
+                for path in extras:
+                    yield ExtraKeyRow(path, self.document)
         entries = tab_options(self.options, group)
         sections = tab_sections(entries)
         titled = len([name for name in sections if name]) > 1  # e.g. [lora], [embedding], [finetune]
@@ -198,6 +212,8 @@ class ConfigEditorScreen(Screen[bool]):
         self.refresh_all()
         self._show_essential_notes()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
+        if self.focus_extra():
+            return  # a key the form cannot show is what needs the user first
         rows = list(self.query_one(f"#tab-{self.groups[0]}").query(FieldRow))
         first = next((row for row in rows if row.option.level == "essential"), rows[0])
         first.editor.focus()  # the first value a user sets (the base model), not some hidden tab's
@@ -211,6 +227,7 @@ class ConfigEditorScreen(Screen[bool]):
         """Rows by key, found once per layout of the form (a DOM query costs ~15 ms here)."""
         if self._rows is None:
             self._rows = {row.path: row for row in self.query(FieldRow)}
+            self._extras = list(self.query(ExtraKeyRow))
             self._lists = list(self.query(ListEditor))
             self._section_titles = list(self.query(".section-title").results(Static))
         return self._rows
@@ -218,8 +235,28 @@ class ConfigEditorScreen(Screen[bool]):
     def _forget_rows(self) -> None:
         """The form's rows changed (list item added or removed, recompose)."""
         self._rows = None
+        self._extras = None
         self._lists = None
         self._section_titles = None
+
+    def extra_rows(self) -> list[ExtraKeyRow]:
+        """The rows of keys the form has no row for (unknown keys, tables that are not tables)."""
+        self._row_map()
+        return list(self._extras or [])
+
+    def extra_group(self, path: str) -> str:
+        """The tab that lists an extra key: its table's tab, top-level and unknown tables on the first."""
+        section = re.split(r"[.\[]", path, maxsplit=1)[0] if re.search(r"[.\[]", path) else ""
+        return next((option.group for option in self.options if section_of(option) == section), self.groups[0])
+
+    def focus_extra(self, path: str | None = None) -> bool:
+        """Show the tab of an extra row (the first one by default) and put the cursor on its name."""
+        extras = [row for row in self.extra_rows() if path is None or row.path == path]
+        if not extras:
+            return False
+        self.query_one("#tabs", TabbedContent).active = f"tab-{self.extra_group(extras[0].path)}"
+        extras[0].name_input.focus()
+        return True
 
     def row(self, path: str) -> FieldRow:
         """The row editing `path` (a key like training.learning_rate or data.concepts[0].path)."""
@@ -255,6 +292,9 @@ class ConfigEditorScreen(Screen[bool]):
         rows = self._row_map()
         for path, row in rows.items():
             row.show(problems.get(path, ""))
+        for extra in self._extras or []:
+            inside = (m for k, m in problems.items() if k.startswith((extra.path + ".", extra.path + "[")))
+            extra.show(problems.get(extra.path) or next(inside, ""))
         for editor in self._lists or []:
             editor.refresh_title()
         self.update_sections()
@@ -349,12 +389,50 @@ class ConfigEditorScreen(Screen[bool]):
         self._forget_rows()
         self.refresh_all()
 
+    def on_extra_key_row_edited(self, event: ExtraKeyRow.Edited) -> None:
+        self._close_armed = False
+        event.row.show("")
+        self.update_status()
+        self.schedule_validation()
+
+    async def on_extra_key_row_fix(self, event: ExtraKeyRow.Fix) -> None:
+        """Rename or delete a key the form has no row for, then lay the form out again."""
+        event.stop()
+        old, new = event.row.path, event.new_path
+        try:
+            if new is None:
+                self.document.delete(old)
+            else:
+                self.document.rename(old, new)
+        except ValueError as exc:
+            self.notify(str(exc), title=f"{old} not renamed", severity="error", timeout=10)
+            return
+        self._close_armed = False
+        what = "put back to the preset's value" if new is None and is_known(old) else "deleted"
+        await self._rebuild(f"{old} {what}" if new is None else f"Renamed {old} to {new}", focus=new)
+
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         node = event.widget
-        while node is not None and not isinstance(node, FieldRow):
+        while node is not None and not isinstance(node, (FieldRow, ExtraKeyRow)):
             node = node.parent  # type: ignore[assignment]
         if isinstance(node, FieldRow):
             self.show_help(node)
+        elif isinstance(node, ExtraKeyRow):
+            self.show_extra_help(node)
+
+    def show_extra_help(self, row: ExtraKeyRow) -> None:
+        """What is wrong with a key the form has no row for, and the three ways out."""
+        path = escape(row.path)
+        if is_known(row.path):
+            lines = [f"[b]{path}[/b]  (a table in the schema)", "It holds a value instead of a table: write "
+                     "one as { key = value, ... }, or Delete to put the preset's value back."]
+        else:
+            lines = [f"[b]{path}[/b]  (not an option)", "tuitrain does not know this key, so the config cannot "
+                     "be saved while it is there."]
+            if row.suggestion:
+                lines.append(f"Did you mean [b]{escape(row.suggestion)}[/b]? The Rename button moves the value there.")
+            lines.append("Edit the name and press Enter to move the value to another key, or Delete it.")
+        self._update_text("help", "\n".join(lines))
 
     def show_help(self, row: FieldRow) -> None:
         """Help text, default, preset value and allowed range of the field being edited."""
@@ -401,7 +479,7 @@ class ConfigEditorScreen(Screen[bool]):
 
     # --- actions ---------------------------------------------------------------------------
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         error = self.document.save()
         if error is not None:
             self.notify("\n".join(error.lines()), title="Not saved", severity="error", timeout=12)
@@ -409,7 +487,10 @@ class ConfigEditorScreen(Screen[bool]):
         self.saved_once = True
         self._disk_warned = False
         self.notify(f"Saved {self.document.path}", title="Saved")
-        self.refresh_all()
+        if self.extra_rows():  # fixed by editing their values: the rows go, the form shows the keys
+            await self._rebuild()
+        else:
+            self.refresh_all()
 
     def _show_essential_notes(self) -> None:
         for note in self.query(".essential-note"):
@@ -434,8 +515,9 @@ class ConfigEditorScreen(Screen[bool]):
         self.refresh_all()
         self.show_help(node)
 
-    async def _rebuild(self, message: str) -> None:
-        """Recompose the form from the document, staying on the same tab."""
+    async def _rebuild(self, message: str = "", focus: str | None = None) -> None:
+        """Recompose the form from the document, staying on the same tab; the cursor goes to
+        the row of `focus` when there is one, else to a key the form cannot show."""
         active = self.query_one("#tabs", TabbedContent).active
         self._forget_rows()
         self._last_step_inputs = None
@@ -444,9 +526,14 @@ class ConfigEditorScreen(Screen[bool]):
         self._forget_rows()
         self.refresh_all()
         self._show_essential_notes()
-        if active:
+        target = self._row_map().get(focus or "")
+        if target is not None:
+            self.show_pane(f"tab-{target.option.group}")
+            target.editor.focus()
+        elif not self.focus_extra(focus) and not self.focus_extra() and active:
             self.show_pane(active)
-        self.notify(message)
+        if message:
+            self.notify(message)
 
     async def action_reload(self) -> None:
         try:

@@ -127,9 +127,12 @@ class FieldRow(Vertical):
             return Switch(bool(value), animate=False, classes="editor")
         if self.kind == "select":
             options = [(str(c), c) for c in self.option.choices or ()]
-            blank = is_optional(self.option)
-            current = value if value in (self.option.choices or ()) else Select.NULL
-            return Select(options, value=current, allow_blank=blank, compact=True, classes="editor")
+            valid = value in (self.option.choices or ())
+            # A value that is not a choice (a typo in the file) shows as blank, with its error:
+            # without a blank, Select would quietly pick the first choice in its place.
+            blank = is_optional(self.option) or not valid
+            return Select(options, value=value if valid else Select.NULL, allow_blank=blank, compact=True,
+                          classes="editor")
         suggester = PathSuggester(self.document.base_dir) if self.kind == "path" else None
         placeholder = "unset" if is_optional(self.option) else ""
         return FormInput(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
