@@ -175,6 +175,7 @@ async def test_the_done_when_walkthrough(run_config: Path, tmp_path: Path) -> No
 
     base = tmp_path / "my-sdxl"
     base.mkdir()
+    (base / "model_index.json").write_text('{"_class_name": "StableDiffusionXLPipeline"}')  # check reads it
     new_data = make_dataset(tmp_path / "5_elf")
     app = ConfigEditorApp(run_config)
     async with app.run_test(size=SIZE) as pilot:
