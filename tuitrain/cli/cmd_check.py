@@ -182,9 +182,14 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
 def _check_data(args: argparse.Namespace) -> int:
     from tuitrain.dataset import BucketSpec, discover_concepts, preflight
 
+    from tuitrain.dataset.paths import folder_problem, path_text_problem, shown_path
+
+    problem = path_text_problem(args.data)
+    if problem:
+        raise UserError(f"--data: {problem}, got \"{shown_path(args.data)}\"")
     folder = Path(args.data).expanduser()
-    if not folder.is_dir():
-        raise UserError(f"--data {args.data}: no such folder")
+    if folder_problem(folder):
+        raise UserError(f"--data {shown_path(args.data)}: no such folder")
     resolution = args.resolution or 512
     batch_size = args.batch_size or 1
     if resolution < 64 or resolution % 8:

@@ -100,6 +100,11 @@ def _empty(folder: Path, yes: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitrain.dataset.paths import path_text_problem, shown_path
+
+    problem = path_text_problem(args.folder)  # a NUL, an unknown ~user, a 300-byte name: one line, not a traceback
+    if problem:
+        raise UserError(f"{problem}, got \"{shown_path(args.folder)}\"")
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"{args.folder}: no such folder")

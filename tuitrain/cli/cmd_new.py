@@ -11,6 +11,11 @@ from tuitrain.runs.create import RunNotCreated, create_run
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuitrain.dataset.paths import path_text_problem, shown_path
+
+    problem = path_text_problem(args.data or "")  # a NUL, an unknown ~user, a 300-byte name: one line, not a traceback
+    if problem:
+        raise UserError(f"--data: {problem}, got \"{shown_path(args.data)}\"")
     if args.data and not Path(args.data).expanduser().is_dir():
         raise UserError(f"--data {args.data}: no such folder")
     try:

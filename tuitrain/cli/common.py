@@ -16,6 +16,11 @@ def workspace(args: argparse.Namespace) -> Path:
 
 def target(args: argparse.Namespace) -> tuple[RunDir | None, Path]:
     """The RUN|CONFIG argument as (run or None, config path); a bad one is a UserError."""
+    from tuitrain.dataset.paths import path_text_problem, shown_path
+
+    problem = path_text_problem(args.target)  # a NUL, an unknown ~user, a 300-byte name: one line, not a traceback
+    if problem:
+        raise UserError(f"{problem}, got \"{shown_path(args.target)}\"")
     try:
         return find_run(args.target, workspace(args))
     except RunNotFound as exc:

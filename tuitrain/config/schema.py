@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from tuitrain.config.fields import Section, option
+from tuitrain.dataset.paths import path_text_problem, shown_path
 from tuitrain.families import FAMILY_NAMES
 from tuitrain.runs.layout import output_name_problem
 
@@ -22,6 +23,15 @@ SCHEMA_VERSION = 1
 FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
 
 CaptionSource = Literal["per-image", "prompt-file", "filename", "instance"]
+
+
+def _a_possible_path(value: str) -> str:
+    """A path value no file system call will choke on (a NUL, an unknown ~user, a 300-byte name): said here, naming
+    the key, instead of as a traceback from the first stat in check, train or the TUI."""
+    problem = path_text_problem(value)
+    if problem:
+        raise ValueError(f'{problem}, got "{shown_path(value)}"')
+    return value
 
 
 class ModelSection(Section):
@@ -60,6 +70,8 @@ class ModelSection(Section):
         0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
     )
 
+    _paths_are_possible = field_validator("base", "vae", "config")(_a_possible_path)
+
 
 class Concept(Section):
     """One folder of training images and how to caption them."""
@@ -89,6 +101,8 @@ class Concept(Section):
         le=10000,
     )
     recursive: bool = option(False, "Also take images from sub-folders.")
+
+    _paths_are_possible = field_validator("path", "prompt_file", "caption_extension")(_a_possible_path)
 
     @model_validator(mode="after")
     def _caption_needs(self) -> Concept:

@@ -96,14 +96,17 @@ def discover_concepts(data_dir: Path, **options: object) -> list[ConceptSpec]:
     concepts: list[ConceptSpec] = []
     has_own_images = False
     subfolders: list[Path] = []
-    with os.scandir(data_dir) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(Path(entry.path))
-            elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and not is_mask_file(entry.name):
-                has_own_images = True
+    try:
+        with os.scandir(data_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and not is_mask_file(entry.name):
+                    has_own_images = True
+    except (OSError, ValueError):  # unreadable, too long a name: the scan of DIR says so, naming it
+        return [ConceptSpec(path=data_dir, **options)]  # type: ignore[arg-type]
     if has_own_images or not subfolders:
         concepts.append(ConceptSpec(path=data_dir, **options))  # type: ignore[arg-type]
     for folder in sorted(subfolders):
