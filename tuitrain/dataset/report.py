@@ -257,7 +257,8 @@ def preflight(
             )
         )
     for image, _scan in usable:
-        report.notes.extend((image.path, note) for note in image.notes + verdict.decode_notes(image.path))
+        notes = dict.fromkeys(image.notes + verdict.decode_notes(image.path))  # the header may have said it already
+        report.notes.extend((image.path, note) for note in notes)
 
     _fill_buckets(report, usable, buckets, per_batch, batch_size, num_gpus)
     report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation

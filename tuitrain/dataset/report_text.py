@@ -112,7 +112,7 @@ def render_report(report: PreflightReport, *, max_items: int = 25) -> str:
 
     sections: list[tuple[str, list[str], int]] = [
         (
-            "Unreadable files, not used",
+            "Files not used (train skips them)",
             [f"{shown(p.path, root)}: {p.reason}" for p in report.unreadable],
             len(report.unreadable),  # every bad file is named, however many
         ),
