@@ -24,6 +24,14 @@ def test_presets_lists_each_with_description(cli) -> None:
     assert "Prodigy" in out.stdout
 
 
+def fake_base(folder: Path) -> Path:
+    """What check accepts as an SD base without loading it: a diffusers folder's model_index.json."""
+    model = folder / "model"
+    model.mkdir(exist_ok=True)
+    (model / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    return model
+
+
 def test_new_makes_a_run_whose_config_validates(cli, workspace: Path, tmp_path: Path) -> None:
     data = tmp_path / "faery"
     data.mkdir()
@@ -31,8 +39,7 @@ def test_new_makes_a_run_whose_config_validates(cli, workspace: Path, tmp_path: 
 
     Image.new("RGB", (512, 512), "red").save(data / "a.png")
     (data / "a.txt").write_text("a red faery")
-    model = tmp_path / "model.safetensors"
-    model.write_bytes(b"x")
+    model = fake_base(tmp_path)
     out = cli("new", "demo1", "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
               "--set", "lora.rank=8")
     assert out.returncode == 0, out.stderr
@@ -119,7 +126,7 @@ def test_check_exit_1_when_valid_but_cannot_train(cli, tmp_path: Path) -> None:
     path.write_text('[model]\nbase = "/no/such/model.safetensors"\n')
     out = cli("check", str(path))
     assert out.returncode == 1
-    assert "model.base: /no/such/model.safetensors: no such file or folder" in out.stdout
+    assert "model.base: file or folder not found: '/no/such/model.safetensors'" in out.stdout
     assert "data.concepts: no image folder configured" in out.stdout
 
 
@@ -166,7 +173,7 @@ def test_check_refuses_an_embedding_whose_token_no_caption_mentions(cli, tmp_pat
         (data / f"{i}.txt").write_text("a photo of a cat")
     config = tmp_path / "ti.toml"
     config.write_text(
-        f'[model]\nbase = "{tmp_path}"\n[training]\nmethod = "embedding"\n[embedding]\ntoken = "<mycat>"\n'
+        f'[model]\nbase = "{fake_base(tmp_path)}"\n[training]\nmethod = "embedding"\n[embedding]\ntoken = "<mycat>"\n'
         f'[data]\nresolution = 64\n[[data.concepts]]\npath = "{data}"\n'
     )
     out = cli("check", str(config))
@@ -190,7 +197,7 @@ def test_check_counts_the_masks_masked_loss_will_use(cli, tmp_path: Path) -> Non
         Image.new("RGB", (64, 64), "grey").save(data / f"{i}.png")
         (data / f"{i}.txt").write_text("a shot")
     config = tmp_path / "m.toml"
-    config.write_text(f'[model]\nbase = "{tmp_path}"\n[training]\nmasked_loss = true\n'
+    config.write_text(f'[model]\nbase = "{fake_base(tmp_path)}"\n[training]\nmasked_loss = true\n'
                       f'[data]\nresolution = 64\n[[data.concepts]]\npath = "{data}"\n')
     out = cli("check", str(config))
     assert "training.masked_loss: no image has a mask file (<image stem>-masklabel.png)" in out.stdout

@@ -19,7 +19,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
-from tuitrain.tui.home import HomeScreen
+from tuitrain.tui.home import ConfirmDelete, HomeScreen
 from tuitrain.tui.image_protocol import CONCRETE, ProtocolChoice, requested_protocol
 from tuitrain.tui.key_order import KeyOrderApp
 from tuitrain.tui.themes import available_themes
@@ -34,6 +34,7 @@ def _binding_classes() -> list[type[DOMNode]]:
     from tuitrain.tui.config_editor import ConfigEditorScreen
     from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
     from tuitrain.tui.dashboard import DashboardScreen
+    from tuitrain.tui.dashboard.dialogs import ConfirmStop, FinishedChoice, QuitChoice
     from tuitrain.tui.help import HelpScreen
     from tuitrain.tui.new_run import NewRunScreen
     from tuitrain.tui.review.report import ReportScreen
@@ -42,7 +43,8 @@ def _binding_classes() -> list[type[DOMNode]]:
 
     return [
         TuitrainApp, HomeScreen, ReviewScreen, CaptionEditor, FilterInput, ReportScreen, HelpScreen, NewRunScreen,
-        DashboardScreen, ConfigEditorScreen, PresetPicker, ConfirmDialog, SavePresetDialog,
+        DashboardScreen, ConfirmStop, QuitChoice, FinishedChoice, ConfigEditorScreen, PresetPicker, ConfirmDialog,
+        SavePresetDialog, ConfirmDelete,
     ]
 
 

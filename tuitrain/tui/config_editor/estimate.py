@@ -50,9 +50,9 @@ EMBEDDING_DIMS: dict[str, tuple[int, ...]] = {"sd15": (768,), "sd2": (1024,), "s
 #   conv3x3:   3x3 convolutions (in x 9 + out per unit of lora.conv_rank)
 #   text:      q/k/v/out_proj, fc1, fc2 of every text encoder layer (lora.train_text_encoder)
 LORA_PER_RANK: dict[str, dict[str, float]] = {
-    "sd15": {"attention": 199_296, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 547_240, "text": 165_888},
-    "sd2": {"attention": 207_488, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 547_240, "text": 423_936},
-    "sdxl": {"attention": 1_451_520, "ff": 1_208_320, "conv1x1": 23_040, "conv3x3": 359_080, "text": 903_168},
+    "sd15": {"attention": 199_296, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 165_888},
+    "sd2": {"attention": 207_488, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 423_936},
+    "sdxl": {"attention": 1_451_520, "ff": 1_208_320, "conv1x1": 23_040, "conv3x3": 355_840, "text": 903_168},
 }
 # Parameters of an adapter type relative to LoRA at the same rank. LoHa holds two low-rank
 # pairs (peft's hada_w1_a/b, w2_a/b): 2x. LoKr (peft, lokr_factor -1) is a Kronecker product of

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.app import App
 
 from tuitrain.runs.layout import RunDir
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings
 from tuitrain.tui.dashboard.screen import DashboardScreen
+from tuitrain.tui.key_order import KeyOrderApp
 from tuitrain.tui.themes import available_themes
 
 
-class AttachApp(App[str]):
+class AttachApp(KeyOrderApp[str]):
     """Shows one run's dashboard; returns how it was left ("detach", "stop" or "quit")."""
 
     TITLE = "tuitrain"
