@@ -153,3 +153,20 @@ def test_a_resume_that_trains_a_saved_step_again_keeps_the_earlier_save(cli, tin
     assert {n.replace(".safetensors", "-2.safetensors") for n in resaved} <= set(after), sorted(after)
     warnings = [e["message"] for e in _events(run) if e["type"] == "warning"]
     assert any("crash-step000005.safetensors is from an earlier attempt and stays" in w for w in warnings)
+
+
+def test_training_a_config_file_gives_its_run_the_file_with_its_comments(tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = make_dataset(tmp_path / "data", count=4)
+    job = tmp_path / "job.toml"
+    job.write_text(
+        "# my cat LoRA, second try\n[model]\nfamily = \"sd15\"\nbase = \"" + str(tiny_model("sd15")) + "\"\n\n"
+        "[data]\nresolution = 64  # small on purpose\n\n[[data.concepts]]\npath = \"data\"\n\n"
+        "[training]\nepochs = 1\nbatch_size = 2\n[sampling]\nevery_epochs = 0\n"
+    )
+    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", str(job)], capture_output=True, text=True,
+                         timeout=900, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run = RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / "job")
+    text = run.config.read_text()
+    assert "# my cat LoRA, second try\n" in text and "resolution = 64  # small on purpose" in text
+    assert f'path = "{data.resolve()}"' in text  # relative paths made absolute, in place

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ def _run_for_config(config: Config, config_path: Path, ws: Path) -> RunDir:
         run = RunDir(ws / f"{name}-{n}")
         n += 1
     run.create_folders()
+    # The user's file first, then the absolute paths written over it in place: comments and layout stay.
+    shutil.copyfile(config_path, run.config)
     save_config(_absolute_paths(config, config_path.parent), run.config)
     return run
 
