@@ -425,7 +425,8 @@ class SavingSection(Section):
 
     every_epochs: int = option(1, "Save the trained weights every N epochs (0: never by epoch).", ge=0)
     every_steps: int = option(0, "Save every N steps (0: never by step).", ge=0)
-    keep_last: int = option(0, "Keep only the newest N saves (0: keep all). The final save is always kept.", ge=0)
+    keep_last: int = option(0, "Keep only the newest N intermediate saves (0: keep all); older ones are deleted for good, "
+        "to save disk. The final save is always kept.", ge=0)
     name: str = option(
         "",
         "Output file name stem: output/NAME-step000100.safetensors. Empty: the run's name. A plain file "
