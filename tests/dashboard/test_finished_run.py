@@ -56,7 +56,7 @@ async def test_t_on_a_finished_run_continues_it_for_more_epochs(finished: RunDir
         await wait_for(pilot, lambda: dash.status.label == "finished" and dash.model.step == 12, "12 steps", 300)
         await pilot.press("q")
     assert _steps(finished) == list(range(1, 13))
-    assert (finished.output / "done-step000004.safetensors").read_bytes() == final  # the first final, kept
+    assert (finished.output / "done-step000004-final.safetensors").read_bytes() == final  # the first final, kept
 
 
 async def test_t_on_a_finished_run_can_start_a_new_run_from_its_config(finished: RunDir) -> None:

@@ -95,8 +95,8 @@ def test_more_epochs_continues_from_the_final_state_and_keeps_every_earlier_file
     after = _fingerprint(finished.output)
     # The first attempt's files keep their bytes; its final is kept under the step it holds.
     assert after["fin-step000004.safetensors"] == before["fin-step000004.safetensors"]
-    assert after["fin-step000008.safetensors"] == before["fin.safetensors"]
-    assert {"fin.safetensors", "fin-step000008.safetensors"} <= set(after)
+    assert after["fin-step000008-final.safetensors"] == before["fin.safetensors"]
+    assert {"fin.safetensors", "fin-step000008-final.safetensors"} <= set(after)
     assert after["fin.safetensors"] != before["fin.safetensors"]  # the new final: four more steps of training
     assert finished.config.read_text().startswith(comment)  # the config's comment survived the new epochs
     assert "epochs = 3" in finished.config.read_text()
@@ -170,3 +170,11 @@ def test_training_a_config_file_gives_its_run_the_file_with_its_comments(tiny_mo
     text = run.config.read_text()
     assert "# my cat LoRA, second try\n" in text and "resolution = 64  # small on purpose" in text
     assert f'path = "{data.resolve()}"' in text  # relative paths made absolute, in place
+
+
+def test_keep_last_never_prunes_an_earlier_attempts_final(finished: RunDir) -> None:
+    out = _train(finished, "--more-epochs", "2", "--set", "saving.keep_last=1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    names = set(_fingerprint(finished.output))
+    # step 4 is an old intermediate save (pruned, as keep_last asks); the step-8 final stays.
+    assert names == {"fin-step000008-final.safetensors", "fin-step000012.safetensors", "fin.safetensors"}, names

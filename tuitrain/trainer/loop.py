@@ -458,13 +458,14 @@ def free_stem(folder: Path, stem: str) -> str:
 def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
     """Rename a finished attempt's final save to the step it holds, so a continued run's final takes the name.
 
-    `name.safetensors` of a run that finished at step 20 becomes `name-step000020.safetensors`
-    (its -diffusers folder likewise): renamed, never copied or deleted.
+    `name.safetensors` of a run that finished at step 20 becomes `name-step000020-final.safetensors`
+    (its -diffusers folder likewise): renamed, never copied or deleted, and, being a final,
+    never pruned by saving.keep_last.
     """
     entries = save_entries(folder, name)
     if not entries:
         return []
-    stem = free_stem(folder, f"{name}-step{step:06d}")
+    stem = free_stem(folder, f"{name}-step{step:06d}-final")
     moved = []
     for path in entries:
         target = folder / (stem + path.name[len(name):])
@@ -474,10 +475,13 @@ def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
 
 
 def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
-    """Keep the newest `keep` intermediate saves: every file or folder of an older step goes."""
+    """Keep the newest `keep` intermediate saves: every file or folder of an older step goes.
+
+    An earlier attempt's final (`-stepNNNNNN-final`, see retire_final) is a final, and stays.
+    """
     import re
 
-    pattern = re.compile(re.escape(name) + r"-step(\d{6})")
+    pattern = re.compile(re.escape(name) + r"-step(\d{6})(?!-final)")
     by_step: dict[str, list[Path]] = {}
     for path in folder.iterdir():
         match = pattern.match(path.name)
