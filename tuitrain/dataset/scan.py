@@ -19,6 +19,7 @@ from PIL import UnidentifiedImageError, features
 from tuitrain.dataset.captions import MAX_CAPTION_BYTES, caption_from_filename, decode_caption, read_prompt_file
 from tuitrain.dataset.decode import MAX_IMAGE_FILE_BYTES, ImageHeader, UnusableImage, load_rgb, read_header
 from tuitrain.dataset.paths import folder_problem, shown_path
+from tuitrain.dataset.pillow_warnings import captured
 from tuitrain.dataset.fsutil import FileTooLarge, NotRegularFile, human_bytes, not_regular_reason, open_regular, read_regular
 from tuitrain.dataset.scancache import ScanCache
 from tuitrain.dataset.spec import ConceptSpec
@@ -150,6 +151,16 @@ def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> Concept
 
     files, present = _list_files(folder, spec.recursive, result.problems, spec.mask_suffix)
     cache = ScanCache.for_folder(folder, recursive=spec.recursive, cache_dir=cache_dir)
+    with captured():  # the warnings hook once for the whole folder, not once per file
+        _scan_files(spec, result, files, present, cache)
+    cache.save(prune=True)
+    return result
+
+
+def _scan_files(
+    spec: ConceptSpec, result: ConceptScan, files: list[tuple[os.DirEntry[str], str]], present: set[str],
+    cache: ScanCache,
+) -> None:
     for entry, rel in files:
         path = Path(entry.path)
         suffix = os.path.splitext(entry.name)[1].lower()
@@ -162,8 +173,6 @@ def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> Concept
             continue
         header, size, mtime_ns = found
         result.images.append(_with_caption(spec, result, path, rel, header, size, mtime_ns, present))
-    cache.save(prune=True)
-    return result
 
 
 def _load_captions_source(spec: ConceptSpec, result: ConceptScan) -> None:

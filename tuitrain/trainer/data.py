@@ -196,7 +196,11 @@ def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | N
     a = sample.assignment
     # Resized to the image's own size first, so a mask of the same aspect at another size lines up.
     # Transparent pixels are "not masked": editors export white strokes on a transparent layer.
-    mask = load_rgb(sample.mask.path, background=(0, 0, 0)).convert("L").resize(a.original_size, Image.Resampling.BILINEAR)
+    try:
+        mask = load_rgb(sample.mask.path, background=(0, 0, 0)).convert("L")
+    except Exception as exc:  # its header was checked (dataset.masks), its pixels are decoded only here
+        raise _training_error(f"cannot read the mask {sample.mask.path}: {exc}; fix or remove it") from None
+    mask = mask.resize(a.original_size, Image.Resampling.BILINEAR)
     mask = _fit(sample, mask, flip, jitter, Image.Resampling.BILINEAR)
     data = torch.frombuffer(bytearray(mask.tobytes()), dtype=torch.uint8)
     return data.view(1, mask.height, mask.width).float() / 255.0

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from tuitrain.dataset.decode import SUPPORTED_FORMATS
 from tuitrain.tui.dashboard.model import Sample, SampleRound
 from tuitrain.tui.dashboard.series import Series
 
@@ -228,7 +229,7 @@ class SamplesPanel(Vertical):
 
 def fit_picture(path: str, max_side: int = 512) -> Image.Image:
     """A sample image decoded and shrunk for the terminal (on a worker thread)."""
-    with Image.open(path) as image:
+    with Image.open(path, formats=SUPPORTED_FORMATS) as image:  # the trainer writes PNGs; nothing exotic is parsed
         image.draft("RGB", (max_side, max_side))
         picture = image.convert("RGB")
     if max(picture.size) > max_side:
