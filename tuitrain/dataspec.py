@@ -49,10 +49,13 @@ def config_preflight(config: Config, config_dir: Path, *, full_check: bool = Tru
 
 
 def concept_scans(config: Config, config_dir: Path) -> list[ConceptScan]:
-    """Every concept scanned (from the scan cache where it can): what the trainer will read."""
+    """Every concept scanned, its images cut to the usable ones (dataset.usable, verdicts cached like
+    check's): what the trainer will read, so a caption only a rejected image has does not count."""
     from tuitrain.dataset import scan_concept
+    from tuitrain.dataset.usable import judge
 
-    return [scan_concept(spec) for spec in concept_specs(config, config_dir)]
+    scans = [scan_concept(spec) for spec in concept_specs(config, config_dir)]
+    return judge(scans, bucket_spec(config), cache_dir=None).scans
 
 
 def captions_without_token(scans: list[ConceptScan], token: str) -> tuple[int, int]:

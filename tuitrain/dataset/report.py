@@ -25,7 +25,8 @@ from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_conc
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.usable import Judgement, judge
 
-REPORT_VERSION = 1
+# 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -239,8 +240,11 @@ def preflight(
     if full_check:
         _find_duplicates(verdict, report)
 
+    by_scan: dict[int, list[ImageInfo]] = defaultdict(list)  # one pass, not one per concept (issue 14)
+    for image, owner in usable:
+        by_scan[id(owner)].append(image)
     for scan in report.scans:
-        images = [image for image, owner in usable if owner is scan]
+        images = by_scan[id(scan)]
         kept = {image.path for image in images}
         report.missing_captions.extend(p for p in scan.missing_captions if p in kept)
         report.empty_captions.extend(p for p in scan.empty_captions if p in kept)
@@ -311,11 +315,11 @@ def _find_duplicates(verdict: Judgement, report: PreflightReport) -> None:
     """Exact and near duplicates among the usable images, from the hashes the decode check made."""
     kept = [image for image, _ in verdict.usable]
     report.exact_duplicates = exact_duplicates((image.path, verdict.hashes[image.path].sha256 or "") for image in kept)
-    exact_sets = [set(group) for group in report.exact_duplicates]
+    exact_group = {path: number for number, group in enumerate(report.exact_duplicates) for path in group}
     report.near_duplicates = [
         group
         for group in near_duplicates([(image.path, verdict.hashes[image.path].dhash or 0) for image in kept])
-        if not any(set(group) <= exact for exact in exact_sets)  # already listed as exact copies
+        if len({exact_group.get(path, path) for path in group}) > 1  # else already listed as exact copies
     ]
 
 
