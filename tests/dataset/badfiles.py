@@ -13,7 +13,6 @@ import struct
 import zlib
 from pathlib import Path
 
-from PIL import Image
 
 from .conftest import textured
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, features
+from PIL import features
 
 from . import badfiles as bad
 from .conftest import png_with_declared_size, textured

@@ -175,7 +175,8 @@ def test_a_path_no_file_system_takes_is_one_line_naming_the_key(tmp_path: Path, 
     toml_value = json.dumps(value)  # a TOML basic string: \u0000 for the NUL
     runs = [
         ("check", str(_config(tmp_path, f'path = "{tmp_path / "data"}"\ncaption = "prompt-file"\n'
-                                        f"prompt_file = {toml_value}", "prompts.toml")), "data.concepts[0].prompt_file: "),
+                                        f"prompt_file = {toml_value}", "prompts.toml")),
+         "data.concepts[0].prompt_file: "),
         ("check", str(_config(tmp_path, f"path = {toml_value}")), "data.concepts[0].path: "),
         ("train", str(tmp_path / "run.toml"), "data.concepts[0].path: "),
     ]
@@ -222,4 +223,5 @@ def test_a_fifo_named_like_an_image_is_named_as_one(tmp_path: Path, cache_dir: P
     bad.fifo(tmp_path / "x.png")
     save(tmp_path / "y.png")
     scan = scan_concept(ConceptSpec(tmp_path), cache_dir=cache_dir)
-    assert [(p.path.name, p.reason) for p in scan.problems] == [("x.png", "not a regular file: it is a FIFO (named pipe)")]
+    problems = [(p.path.name, p.reason) for p in scan.problems]
+    assert problems == [("x.png", "not a regular file: it is a FIFO (named pipe)")]

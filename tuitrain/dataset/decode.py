@@ -123,11 +123,6 @@ def size_problem(width: int, height: int) -> str | None:
     )
 
 
-def too_large_reason(width: int, height: int) -> str | None:
-    """size_problem, for the pixel bound alone (kept for callers that only ask about that)."""
-    return size_problem(width, height) if width >= 1 and height >= 1 else None
-
-
 def _bomb_reason(error: Exception) -> str:
     """Pillow refused to open the file; its message has the pixel count but not the sides."""
     match = re.search(r"\((\d+) pixels\)", str(error))

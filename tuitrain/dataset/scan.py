@@ -17,10 +17,24 @@ from typing import BinaryIO
 from PIL import UnidentifiedImageError, features
 
 from tuitrain.dataset.captions import MAX_CAPTION_BYTES, caption_from_filename, decode_caption, read_prompt_file
-from tuitrain.dataset.decode import MAX_IMAGE_FILE_BYTES, ImageHeader, UnusableImage, load_rgb, read_header
+from tuitrain.dataset.decode import (
+    MAX_IMAGE_FILE_BYTES,
+    SUPPORTED_FORMATS,
+    ImageHeader,
+    UnusableImage,
+    load_rgb,
+    read_header,
+)
+from tuitrain.dataset.fsutil import (
+    FileTooLarge,
+    NotRegularFile,
+    human_bytes,
+    not_regular_reason,
+    open_regular,
+    read_regular,
+)
 from tuitrain.dataset.paths import folder_problem, shown_path
 from tuitrain.dataset.pillow_warnings import captured
-from tuitrain.dataset.fsutil import FileTooLarge, NotRegularFile, human_bytes, not_regular_reason, open_regular, read_regular
 from tuitrain.dataset.scancache import ScanCache
 from tuitrain.dataset.spec import ConceptSpec
 
@@ -54,14 +68,14 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"ftypheic", 4, "a HEIC image"),
     (b"ftypheix", 4, "a HEIC image"),
     (b"ftypmif1", 4, "a HEIF image"),
-    (b"ftypavif", 4, "an AVIF image"),
+    *(() if "AVIF" in SUPPORTED_FORMATS else ((b"ftypavif", 4, "an AVIF image"),)),
     (b"\xff\x0a", 0, "a JPEG XL image"),
     (b"\x00\x00\x00\x0cJXL \r\n\x87\n", 0, "a JPEG XL image"),
     (b"qoif", 0, "a QOI image"),
     (b"DDS ", 0, "a DDS texture"),
     (b"\x00\x00\x01\x00", 0, "an icon (ICO)"),
     (b"\xd7\xcd\xc6\x9a", 0, "a Windows metafile (WMF)"),
-    (b"\x01\x00\x00\x00", 0, "a Windows metafile (EMF)"),
+    (b" EMF", 40, "a Windows metafile (EMF)"),
 )
 
 
@@ -183,7 +197,8 @@ def _load_captions_source(spec: ConceptSpec, result: ConceptScan) -> None:
         except FileNotFoundError:
             result.errors.append(f"prompt file not found: {path}")
         except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-            result.errors.append(f"prompt file unreadable: {shown_path(path)}: {getattr(error, 'strerror', None) or error}")
+            why = getattr(error, "strerror", None) or error
+            result.errors.append(f"prompt file unreadable: {shown_path(path)}: {why}")
         else:
             if not result.prompts:
                 result.errors.append(f"prompt file has no prompts: {path}")
@@ -219,7 +234,8 @@ def _list_files(
                 continue
             present.add(entry.path)
             suffix = os.path.splitext(entry.name)[1].lower()
-            if (suffix in IMAGE_EXTENSIONS or suffix in UNSUPPORTED_EXTENSIONS) and not is_mask_file(entry.name, mask_suffix):
+            candidate = suffix in IMAGE_EXTENSIONS or suffix in UNSUPPORTED_EXTENSIONS
+            if candidate and not is_mask_file(entry.name, mask_suffix):
                 images.append((entry, prefix + entry.name))
     images.sort(key=lambda item: item[1])
     return images, present
@@ -246,9 +262,8 @@ def _scan_file(
     if info.st_size == 0:
         return FileProblem(path, "empty file (0 bytes)")
     if info.st_size > MAX_IMAGE_FILE_BYTES:
-        return FileProblem(
-            path, f"too large: {human_bytes(info.st_size)} (image files are read up to {human_bytes(MAX_IMAGE_FILE_BYTES)})"
-        )
+        limit = human_bytes(MAX_IMAGE_FILE_BYTES)
+        return FileProblem(path, f"too large: {human_bytes(info.st_size)} (image files are read up to {limit})")
 
     cached = cache.lookup(rel, info.st_size, info.st_mtime_ns)
     if cached is not None:

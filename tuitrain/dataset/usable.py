@@ -86,9 +86,8 @@ def _decode_all(
     for image, scan in images:
         entry = caches[id(scan)].lookup(image.rel, image.file_size, image.mtime_ns)
         if entry is not None and "sha256" in entry:
-            results[image.path] = ImageHashes(
-                entry["sha256"], entry.get("dhash"), entry.get("decode_error"), tuple(entry.get("decode_warnings") or ())
-            )
+            said = tuple(entry.get("decode_warnings") or ())
+            results[image.path] = ImageHashes(entry["sha256"], entry.get("dhash"), entry.get("decode_error"), said)
         else:
             todo.append(image)
     for image, hashes in zip(todo, hash_files([image.path for image in todo])):

@@ -145,7 +145,8 @@ def _fit(sample: Sample, image: Image.Image, flip: bool, jitter: tuple[int, int]
     a = sample.assignment
     left, top = a.scaled_crop[:2] if jitter is None else jitter
     sx, sy = image.width / a.scaled_size[0], image.height / a.scaled_size[1]
-    box = (left * sx, top * sy, min(image.width, (left + a.bucket[0]) * sx), min(image.height, (top + a.bucket[1]) * sy))
+    right, bottom = min(image.width, (left + a.bucket[0]) * sx), min(image.height, (top + a.bucket[1]) * sy)
+    box = (left * sx, top * sy, right, bottom)
     image = image.resize(a.bucket, resample, box=box)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
