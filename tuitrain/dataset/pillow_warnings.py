@@ -78,7 +78,11 @@ def _uninstall() -> None:
 
 @contextmanager
 def captured() -> Iterator[list[str]]:
-    """Collect Pillow's warnings raised by this thread inside the block (distinct texts, in order)."""
+    """Collect Pillow's warnings raised by this thread inside the block (distinct texts, in order).
+
+    Blocks nest: the innermost one gets the warnings (an outer block around a whole folder
+    only keeps the hook installed, so each file's own block stays cheap).
+    """
     _install()
     outer = getattr(_local, "sink", None)
     notes: list[str] = []
@@ -88,8 +92,6 @@ def captured() -> Iterator[list[str]]:
     finally:
         _local.sink = outer
         _uninstall()
-        if outer is not None:  # nested: the outer block sees them too
-            outer.extend(note for note in notes if note not in outer)
 
 
 def as_notes(texts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
