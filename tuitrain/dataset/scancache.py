@@ -88,7 +88,8 @@ class ScanCache:
         payload = {"version": CACHE_VERSION, "folder": self.folder, "entries": self._entries}
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.file, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+            # Not fsynced: a cache lost to a crash is rebuilt (_load skips a damaged file).
+            atomic_write_bytes(self.file, json.dumps(payload, separators=(",", ":")).encode("utf-8"), durable=False)
         except OSError:
             return
         self._dirty = False
