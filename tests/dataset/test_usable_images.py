@@ -18,7 +18,7 @@ from tuitrain.tui.review.model import ReviewModel
 from tuitrain.tui.review.source import ReviewSource
 
 from . import badfiles as bad
-from .bounded import tuitrain
+from .bounded import GIB, run_bounded, tuitrain
 from .conftest import png_with_declared_size, save
 
 SPEC = BucketSpec(resolution=512)  # buckets up to 640x384: images up to 6.67:1 are taken
@@ -225,3 +225,25 @@ def test_a_fifo_named_like_an_image_is_named_as_one(tmp_path: Path, cache_dir: P
     scan = scan_concept(ConceptSpec(tmp_path), cache_dir=cache_dir)
     problems = [(p.path.name, p.reason) for p in scan.problems]
     assert problems == [("x.png", "not a regular file: it is a FIFO (named pipe)")]
+
+
+_EDIT_CAPTION = """
+import sys
+from pathlib import Path
+from tuitrain.dataset import read_caption, write_caption
+image = Path(sys.argv[1])
+print(read_caption(image))
+try:
+    write_caption(image, "new words")
+except OSError as error:
+    print(error)
+"""
+
+
+def test_editing_a_caption_that_is_a_fifo_neither_blocks_nor_replaces_it(tmp_path: Path) -> None:
+    # The review screen's c (edit caption) read the caption file whole: a FIFO blocked the UI for good.
+    image = save(tmp_path / "a.png")
+    bad.fifo(tmp_path / "a.txt")
+    out = run_bounded(["-c", _EDIT_CAPTION, str(image)], timeout=60, memory=GIB)
+    assert out.stdout.splitlines() == ["None", "a.txt: not a regular file: it is a FIFO (named pipe)"], out.stderr
+    assert (tmp_path / "a.txt").is_fifo()
