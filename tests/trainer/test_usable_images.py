@@ -119,7 +119,7 @@ def _spec():  # type: ignore[no-untyped-def]
     return BucketSpec(resolution=64, step=16)
 
 
-def test_a_file_that_changes_after_the_start_fails_naming_itself(tmp_path: Path) -> None:
+def test_a_file_that_breaks_after_the_start_fails_naming_itself(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     save(folder / "a.png", (64, 64), seed=1)
     save(folder / "b.png", (64, 64), seed=2)
@@ -130,5 +130,4 @@ def test_a_file_that_changes_after_the_start_fails_naming_itself(tmp_path: Path)
 
     with pytest.raises(TrainingError, match=f"cannot read {a.path}: .*did it change"):
         load_pixels(a)
-    with pytest.raises(TrainingError, match=f"{b.path} is now 64x32, not the 64x64 it was when the run started"):
-        load_pixels(b)
+    assert load_pixels(b).shape == (3, 64, 64)  # re-saved at another size: still its bucket's pixels

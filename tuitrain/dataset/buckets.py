@@ -31,9 +31,10 @@ CROP_KEEPS_AT_LEAST = 4
 class BucketAssignment:
     """How one image becomes a training sample.
 
-    The trainer resizes the upright image to scaled_size and crops scaled_crop
-    out of it; crop_box is the same region in the upright original's pixels
-    (left, top, right, bottom), for drawing on a preview.
+    What trains is scaled_crop of the upright image resized to scaled_size (the
+    trainer resamples only that region, see trainer.data._fit); crop_box is the same
+    region in the upright original's pixels (left, top, right, bottom), for drawing
+    on a preview.
     """
 
     path: Path | None

@@ -165,7 +165,8 @@ def load_pixels(
     """The image exactly as the trainer sees it: cropped to its bucket and resized, in [-1, 1], CHW.
 
     `jitter` moves the crop's top-left inside the resized image (crop_jitter). The file
-    was judged usable when the run started; one that changed since fails naming itself.
+    was judged usable when the run started; one that no longer decodes fails naming itself,
+    one re-saved at another size is fitted to the geometry its bucket was planned for.
     """
     try:
         original = load_rgb(sample.path)
@@ -174,12 +175,8 @@ def load_pixels(
             f"cannot read {sample.path}: {exc} (it decoded when the run started: did it change? "
             "`tuitrain check` on this run says what is wrong with it now)"
         ) from None
-    if original.size != sample.assignment.original_size:
-        w, h = sample.assignment.original_size
-        raise _training_error(
-            f"{sample.path} is now {original.width}x{original.height}, not the {w}x{h} it was when the run started; "
-            "restart the run so its buckets are made again"
-        )
+    if original.size != sample.assignment.original_size:  # re-saved during the run: keep its planned crop
+        original = original.resize(sample.assignment.original_size, Image.Resampling.LANCZOS)
     image = _fit(sample, original, flip, jitter, Image.Resampling.LANCZOS)
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = data.view(image.height, image.width, 3).permute(2, 0, 1).float()
