@@ -31,3 +31,4 @@ async def test_zero_sized_and_extreme_images_are_shown_with_the_reason(tmp_path:
         assert app.screen is screen and app.return_code is None  # still running
     assert "unsupported format: the file holds a Windows metafile (WMF)" in said["b-zero.png"]
     assert "aspect ratio 50,000:1 (1x50000) is beyond what bucketing allows" in said["c-strip.png"]
+    assert "upscaled" not in said["c-strip.png"]  # it does not train, so it is not "too small" either

@@ -257,7 +257,8 @@ class ReviewModel:
             elif not item.info.caption:
                 flags.append(Flag("caption", "empty caption"))
         assignment = self.assignment(item)
-        if assignment is not None and assignment.upscaled:
+        not_used = index is not None and item.path in index.undecodable  # e.g. a strip bucketing cannot take
+        if assignment is not None and assignment.upscaled and not not_used:
             width, height = assignment.bucket
             flags.append(Flag("small", f"too small: upscaled x{assignment.scale:.2f} to fill {width}x{height}"))
         if index is not None:
