@@ -150,6 +150,13 @@ def test_bad_base_model_fails_with_a_message_not_a_hang(cli, tmp_path: Path) -> 
     out = _train(run)
     assert out.returncode == 1
     assert "Traceback" not in out.stdout + out.stderr
+    # Refused from the file's header before a trainer starts: the run stays as it was.
+    assert out.stderr.startswith(f"cannot train: model.base: '{fake}' is not a valid .safetensors file")
+    assert not run.events.exists() or not _events(run)
+    # The trainer process itself (what a TUI or --detach starts) fails the same way, as an event.
+    direct = subprocess.run([sys.executable, "-m", "tuitrain.trainer.main", str(run.root)], capture_output=True,
+                            text=True, timeout=300)
+    assert direct.returncode == 1 and "Traceback" not in direct.stderr
     finished = _events(run)[-1]
     assert finished["type"] == "finished" and finished["status"] == "failed"
     assert str(fake) in finished["reason"]

@@ -46,5 +46,8 @@ def test_check_names_and_train_skips_the_same_files(cli, tiny_model, tmp_path: P
     assert "Traceback" not in said
     assert said.count("skipping 8 files that `tuitrain check` reports as not usable") == 1, said[-3000:]
     events = [event for _, event in iter_events(RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / "mixed").events)]
-    assert events[0]["type"] == "started" and events[0]["images"] == 4
+    started = next(event for event in events if event["type"] == "started")
+    assert started["images"] == 4
+    skipped = [e for e in events if e["type"] == "warning" and "skipping 8 files" in e["message"]]
+    assert len(skipped) == 1  # in the run's history too: the dashboard's log shows it
     assert events[-1]["type"] == "finished" and events[-1]["status"] == "completed"

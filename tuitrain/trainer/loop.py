@@ -135,7 +135,7 @@ class Trainer:
         # Seed before anything draws random numbers (LoRA initialisation does): same seed, same run.
         random.seed(cfg.training.seed)
         torch.manual_seed(cfg.training.seed)
-        self.data = TrainingData(cfg, self.config_dir)
+        self.data = TrainingData(cfg, self.config_dir, warn=lambda m: self.log(m, "warning"))
         if not self.data.samples:
             raise TrainingError("no usable training images (run `tuitrain check` on this run for the reasons)")
 
