@@ -127,3 +127,13 @@ def test_paths_the_os_cannot_take_are_one_line(tmp_path: Path, value: str) -> No
     message = str(caught.value)
     assert message.startswith("model.base: ") and "is not a usable path" in message
     assert message.isprintable() and len(message) < 160  # quoted and cut, never echoed raw
+
+
+def test_the_headline_is_the_runs_verdict_not_the_datas(tmp_path: Path) -> None:
+    """Good data and a bad base: CANNOT TRAIN at the top, and the data's verdict says why not."""
+    config = _config(tmp_path, str(tmp_path / "nope.safetensors"))
+    out = _tuitrain("check", str(config))
+    assert out.returncode == 1
+    assert "tuitrain pre-flight check: CANNOT TRAIN" in out.stdout and "CAN TRAIN\n" not in out.stdout
+    assert "Verdict: this data can train, but the run cannot (1 problem below)." in out.stdout
+    assert out.stdout.rstrip().splitlines()[-1].startswith("cannot train: model.base:")

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if base_line:
         print(f"  base: {base_line}")
     if report is not None:
-        _print_report(report)
+        _print_report(report, len(problems))
     if masks:
         print(masks)
     for line in warnings:
@@ -172,11 +172,11 @@ def run(args: argparse.Namespace) -> int:
     return 0 if can_train else EXIT_CANNOT_TRAIN
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report, other_problems: int = 0) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
 
     # Plain text on purpose: file names may contain [brackets] that Rich would read as markup.
-    Console(highlight=False, soft_wrap=True).print(report.render(), markup=False)
+    Console(highlight=False, soft_wrap=True).print(report.render(other_problems=other_problems), markup=False)
 
 
 def _check_data(args: argparse.Namespace) -> int:

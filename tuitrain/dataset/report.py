@@ -176,11 +176,12 @@ class PreflightReport:
             ],
         }
 
-    def render(self, *, max_items: int = 25) -> str:
-        """The human report, plain text within 80 columns (print it without Rich markup)."""
+    def render(self, *, max_items: int = 25, other_problems: int = 0) -> str:
+        """The human report, plain text within 80 columns (print it without Rich markup);
+        `other_problems`: reasons outside the data that stop the run (they make the headline CANNOT TRAIN)."""
         from tuitrain.dataset.report_text import render_report
 
-        return render_report(self, max_items=max_items)
+        return render_report(self, max_items=max_items, other_problems=other_problems)
 
 
 def _text(path: Path | None) -> str:

@@ -54,10 +54,14 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     return lines
 
 
-def render_report(report: PreflightReport, *, max_items: int = 25) -> str:
+def render_report(report: PreflightReport, *, max_items: int = 25, other_problems: int = 0) -> str:
+    """`other_problems`: how many reasons outside the data (config, base model) stop the run; the
+    caller prints them after the report. The headline is the run's verdict, never CAN TRAIN above
+    a "cannot train" line."""
     root = report.root
     s = report.settings
-    lines = ["tuitrain pre-flight check: " + ("CAN TRAIN" if report.can_train else "CANNOT TRAIN"), ""]
+    can_train = report.can_train and not other_problems
+    lines = ["tuitrain pre-flight check: " + ("CAN TRAIN" if can_train else "CANNOT TRAIN"), ""]
     buckets = (
         f"buckets of ~{s['resolution']}x{s['resolution']} (step {s['bucket_step']}, max aspect {s['max_aspect']:g})"
         if s["bucketing"]
@@ -147,7 +151,10 @@ def render_report(report: PreflightReport, *, max_items: int = 25) -> str:
         lines += ["", "(quick check: images were not decoded; duplicates were not looked for)"]
 
     lines += [""]
-    if report.can_train:
+    if report.can_train and other_problems:
+        lines += [f"Verdict: this data can train, but the run cannot ({other_problems} "
+                  f"problem{'s' if other_problems != 1 else ''} below)."]
+    elif report.can_train:
         lines += ["Verdict: this data can train."]
     else:
         lines += ["Verdict: this data cannot train:"]
