@@ -21,7 +21,7 @@ from tuitrain.config.errors import ConfigError, ConfigProblem, problems_from_val
 from tuitrain.config.migrate import migrate
 from tuitrain.config.schema import Config
 
-from tuitrain.tomlcompat import tomllib
+from tuitrain.tomlcompat import TOMLLimitError, tomllib
 
 Data = dict[str, Any]
 
@@ -55,6 +55,8 @@ def parse_toml(text: str, source: str | None = None) -> Data:
 
 
 def _syntax_problem(exc: Exception) -> ConfigProblem:
+    if isinstance(exc, TOMLLimitError):  # valid TOML, past what tuitrain reads: not a syntax error
+        return ConfigProblem(str(exc))
     msg = str(exc)
     match = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     line = getattr(exc, "lineno", None)
