@@ -137,3 +137,24 @@ def test_the_headline_is_the_runs_verdict_not_the_datas(tmp_path: Path) -> None:
     assert "tuitrain pre-flight check: CANNOT TRAIN" in out.stdout and "CAN TRAIN\n" not in out.stdout
     assert "Verdict: this data can train, but the run cannot (1 problem below)." in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("cannot train: model.base:")
+
+
+@pytest.mark.parametrize("dataset", ["empty", "all broken"])
+def test_train_refuses_data_check_refuses_before_making_a_run(tmp_path: Path, dataset: str) -> None:
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    config = _config(tmp_path, str(save_tiny_model("sd15", tmp_path / "tiny")))
+    for image in (tmp_path / "data").glob("*.png"):
+        if dataset == "empty":
+            image.unlink()
+        else:
+            image.write_bytes(image.read_bytes()[:60])  # truncated: the header reads, the pixels do not
+    check = _tuitrain("check", str(config))
+    train = _tuitrain("train", str(config))
+    assert check.returncode == train.returncode == 1, (check.stdout, train.stderr)
+    blockers = [line for line in train.stderr.splitlines() if line.startswith("cannot train: data: ")]
+    assert blockers and "Traceback" not in train.stderr, train.stderr
+    for line in blockers:  # what train refuses with is what check's report said
+        assert line.removeprefix("cannot train: data: ") in " ".join(check.stdout.split())
+    workspace = Path(os.environ["TUITRAIN_WORKSPACE"])
+    assert not workspace.exists() or not any(workspace.iterdir()), "train left a run folder"

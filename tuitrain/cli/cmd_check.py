@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,16 +19,45 @@ from tuitrain.config import Config, load_config
 from tuitrain.config.io import resolve_path
 
 if TYPE_CHECKING:
-    from tuitrain.dataset import ConceptScan
+    from tuitrain.dataset import ConceptScan, PreflightReport
+
+
+@dataclass
+class Verdict:
+    """Everything `check` says about a config, decided once: `train` starts only on the same "can train"."""
+
+    report: PreflightReport | None  # the data pre-flight (None: no concepts configured)
+    problems: list[str]  # what stops the run besides the data report's own blockers, one line each
+    base: str | None  # what model.base is, when it is usable
+    masks: str | None  # the line on masked-loss masks
+    warnings: list[str]
+
+    @property
+    def can_train(self) -> bool:
+        return not self.problems and self.report is not None and self.report.can_train
+
+    def refusals(self) -> list[str]:
+        """Every reason the run cannot train, as `train` prints them."""
+        data = [f"data: {line}" for line in self.report.blocking] if self.report is not None else []
+        return data + self.problems
+
+
+def run_verdict(config: Config, config_dir: Path) -> Verdict:
+    """The pre-flight of data, base model and config, as `check` reports it and `train` obeys it."""
+    from tuitrain.dataspec import config_preflight
+
+    report = config_preflight(config, config_dir) if config.data.concepts else None
+    scans = report.scans if report is not None else None
+    base, base_problem = base_model(config, config_dir)
+    problems = ([base_problem] if base_problem else []) + config_readiness(config, config_dir, scans)
+    masks, mask_problems = _masks(config, scans) if scans is not None else (None, [])
+    return Verdict(report, problems + mask_problems, base, masks, config_warnings(config))
 
 
 def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] | None = None) -> list[str]:
-    """What keeps a valid config from training (besides the data itself); `scans`: the concepts'
-    scans when the caller has them (the pre-flight made them), else they are made when needed."""
+    """What keeps a valid config from training besides the data and the base model; `scans`: the
+    concepts' scans when the caller has them (the pre-flight made them), else they are made when needed."""
     problems: list[str] = []
-    _, base_problem = base_model(config, config_dir)
-    if base_problem:
-        problems.append(base_problem)
     if not config.data.concepts:
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")
     for i, concept in enumerate(config.data.concepts):
@@ -133,19 +163,12 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         return _check_data(args)
 
-    from tuitrain.dataspec import config_preflight
-
     _, config_path = target(args)
     config = load_config(config_path, args.overrides)
-    report = config_preflight(config, config_path.parent) if config.data.concepts else None
-    scans = report.scans if report is not None else None
-    problems = config_readiness(config, config_path.parent, scans)
-    base_line, _ = base_model(config, config_path.parent)
-    can_train = not problems and report is not None and report.can_train
-    masks, mask_problems = _masks(config, scans) if scans is not None else (None, [])
-    problems += mask_problems
-    can_train = can_train and not mask_problems
-    warnings = config_warnings(config)
+    verdict = run_verdict(config, config_path.parent)
+    report, problems, base_line, masks, warnings = (verdict.report, verdict.problems, verdict.base, verdict.masks,
+                                                    verdict.warnings)
+    can_train = verdict.can_train
     if args.json:
         json.dump({
             "config": str(config_path), "valid": True, "can_train": can_train, "summary": _summary(config),

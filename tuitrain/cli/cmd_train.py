@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tuitrain.cli.cmd_check import config_readiness
+from tuitrain.cli.cmd_check import run_verdict
 from tuitrain.cli.common import target, workspace
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.config import Config, load_config, save_config
@@ -55,9 +55,10 @@ def _run_for_config(config: Config, config_path: Path, ws: Path) -> RunDir:
 def run(args: argparse.Namespace) -> int:
     run_dir, config_path = target(args)
     config = load_config(config_path, args.overrides)
-    problems = config_readiness(config, config_path.parent)
-    if problems:
-        for line in problems:
+    # check's own verdict (data, base model, config), before a run folder is made or torch is imported.
+    verdict = run_verdict(config, config_path.parent)
+    if not verdict.can_train:
+        for line in verdict.refusals() or ["no data to train on (tuitrain check says more)"]:
             print(f"cannot train: {line}", file=sys.stderr)
         return EXIT_CANNOT_TRAIN
     more = bool(args.more_epochs or args.more_steps)
