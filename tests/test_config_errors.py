@@ -36,14 +36,14 @@ def _errors(text: str) -> list[str]:
          "c.toml: data.concepts[0].pth: unknown key (did you mean data.concepts[0].path?)"),
         ("[[data.concepts]]\npath = \"x\"\ncaption = \"instance\"",
          "c.toml: data.concepts[0].instance_prompt: required when caption = 'instance'"),
-        ("[training]\ndevice = \"gpu\"", "c.toml: training.device: must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+        ("[training]\ndevice = \"gpu\"", "c.toml: training.device: must be auto, cpu, cuda, cuda:N or mps, got \"gpu\""),
         ("[lora]\ntrain_attention = false",
          "c.toml: lora.train_attention: no layer would train (train_attention, train_ff, train_conv and "
          "train_text_encoder are all false)"),
         ("[[sampling.prompts]]\nprompt = \"a\"\nwidth = 500", "c.toml: sampling.prompts[0].width: must be a multiple of 8, got 500"),
         ("training = 3", "c.toml: training: must be a table, got 3"),
-        ("version = \"one\"", "c.toml: version: must be a positive integer, got 'one'"),
-        ("preset = \"sdxl-lroa\"", "c.toml: preset: unknown preset 'sdxl-lroa' (did you mean sdxl-lora?)"),
+        ("version = \"one\"", "c.toml: version: must be a positive integer, got \"one\""),
+        ("preset = \"sdxl-lroa\"", "c.toml: preset: unknown preset \"sdxl-lroa\" (did you mean sdxl-lora?)"),
         ("wat = 1", "c.toml: wat: unknown key"),
     ],
 )
@@ -88,3 +88,62 @@ def test_unreadable_files(tmp_path: Path) -> None:
     bad.write_bytes("description = 'caf\xe9'".encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(bad)
+
+
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[training]\ndevice = "gpu\\n0"', 'c.toml: training.device: must be auto, cpu, cuda, cuda:N or mps, got "gpu\\n0"'),
+        ('[lora]\nrank = "1\\n2"', 'c.toml: lora.rank: must be an integer, got "1\\n2"'),
+        ('[model]\nbase = "a\\u0000b"', 'c.toml: model.base: must not contain a NUL character, got "a\\x00b"'),
+        ('[training]\ndevice = "\\u001b[2Jgpu"', 'c.toml: training.device: must be auto, cpu, cuda, cuda:N or mps, '
+                                                  'got "\\x1b[2Jgpu"'),
+        (f'[model]\nfamily = "{LONG}"', "c.toml: model.family: must be one of 'sd15', 'sd2' or 'sdxl', got "
+                                        f'"{"x" * 45}...{"x" * 15}" (100000 characters)'),
+        (f'[saving]\nname = "{LONG}"', "c.toml: saving.name: is too long: 100000 bytes (UTF-8), at most 150, got "
+                                       f'"{"x" * 45}...{"x" * 15}" (100000 characters)'),
+        (f'preset = "{LONG}"', f'c.toml: preset: unknown preset "{"x" * 45}...{"x" * 15}" (100000 characters) '
+                               "(tuitrain presets lists them)"),
+        ('"a\\nb" = 1', 'c.toml: "a\\nb": unknown key'),
+        ('" " = 1', 'c.toml: " ": unknown key'),
+        (f'"{LONG}" = 1', f'c.toml: "{"x" * 45}...{"x" * 15}" (100000 characters): unknown key'),
+        ('version = "1\\n"', 'c.toml: version: must be a positive integer, got "1\\n"'),
+    ],
+)
+def test_values_and_keys_are_quoted_on_one_line_and_cut(text: str, line: str) -> None:
+    """Issue 14: a newline in a value split one error over two lines; 100 kB values were echoed whole."""
+    assert _errors(text) == [line]
+
+
+def test_file_names_are_one_line_too(tmp_path: Path) -> None:
+    folder = tmp_path / "odd\nname"
+    folder.mkdir()
+    path = folder / "c.toml"
+    path.write_text("[lora]\nrank = 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    shown = str(path).replace("\n", "\\n")
+    assert err.value.lines() == [f"{shown}: lora.rank: must be >= 1, got 0"]
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (LONG, f'--set: expected KEY=VALUE, got "{"x" * 45}...{"x" * 15}" (100000 characters)'),
+        ("training.device=gpu\n0", '--set: training.device: must be auto, cpu, cuda, cuda:N or mps, got "gpu\\n0"'),
+        (f"training.learning_rate={LONG}", '--set: training.learning_rate: must be a number, got '
+                                           f'"{"x" * 45}...{"x" * 15}" (100000 characters)'),
+        (f"lora.{LONG}=1", f'--set: "lora.{"x" * 40}...{"x" * 15}" (100005 characters): unknown key'),
+    ],
+)
+def test_set_values_are_quoted_on_one_line_and_cut(override: str, line: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from tuitrain.cli.main import main
+
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    assert main(["check", str(path), f"--set={override}"]) == 2
+    assert capsys.readouterr().err == line + "\n"

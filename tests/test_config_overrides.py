@@ -51,9 +51,9 @@ def test_overrides_beat_the_file_and_the_preset() -> None:
         ("training.learning_rate=fast", '--set: training.learning_rate: must be a number, got "fast"'),
         ("training.learning_rate=-1", "--set: training.learning_rate: must be > 0, got -1"),
         ("training.lr=1", "--set: training.lr: unknown key (did you mean training.learning_rate?)"),
-        ("lora.rank", "--set: expected KEY=VALUE, got 'lora.rank'"),
+        ("lora.rank", "--set: expected KEY=VALUE, got \"lora.rank\""),
         ("lora.rank.x=1", "--set: lora.rank.x: unknown key (did you mean lora.rank?)"),
-        ("data.concepts[3].path=/x", "--set: data.concepts[3].path: index 3 is past the end of concepts (0 items; use 0 to add one)"),
+        ("data.concepts[3].path=/x", "--set: data.concepts[3].path: index 3 is past the end of data.concepts (0 items; use 0 to add one)"),
         ("optimizer.name=sgd", "--set: optimizer.name: must be one of 'adamw', 'adamw8bit', 'prodigy', 'lion8bit' or 'adafactor', got \"sgd\""),
     ],
 )
@@ -83,3 +83,43 @@ def test_names_from_other_trainers_get_a_hint(key: str, hint: str) -> None:
     with pytest.raises(ConfigError) as err:
         _cfg(f"{key}=1")
     assert err.value.lines() == [f"--set: {key}: unknown key (did you mean {hint}?)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "override", "line"),
+    [
+        ('[sampling]\nprompts = ["a cat"]', "sampling.prompts[0].seed=1",
+         '--set: sampling.prompts[0].seed: sampling.prompts[0] is a string ("a cat"), not a table'),
+        ("[sampling]\nprompts = [[1]]", "sampling.prompts[0].seed=1",
+         "--set: sampling.prompts[0].seed: sampling.prompts[0] is a list, not a table"),
+        ("[data]\nconcepts = [3]", "data.concepts[0].path=/x",
+         "--set: data.concepts[0].path: data.concepts[0] is a value (3), not a table"),
+        ('[sampling]\nprompts = "a cat"', "sampling.prompts[0].seed=1",
+         '--set: sampling.prompts[0].seed: sampling.prompts is a string ("a cat"), not a list'),
+        ("training = 3", "training.seed=1", "--set: training.seed: training is a value (3), not a table"),
+        ("", "data.concepts[" + "9" * 5000 + "].path=/x",
+         '--set: "data.concepts[9999999999999999999999999999999...999999999].path" (5020 characters): '
+         "a list index has at most 9 digits"),
+    ],
+)
+def test_a_value_in_the_way_is_one_line_naming_the_key(
+    text: str, override: str, line: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file holds something else where the key leads (a string where a table is wanted): issue 14
+    had `--set sampling.prompts[0].seed=1` over string prompts end in a TypeError."""
+    from tuitrain.cli.main import main
+
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["check", str(path), f"--set={override}"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == line
+
+
+def test_a_key_with_a_newline_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    """Not a key path, said on one line: the key is quoted with its newline escaped."""
+    from tuitrain.cli.main import main
+
+    path = tmp_path / "c.toml"
+    path.write_text("", encoding="utf-8")
+    assert main(["check", str(path), "--set=training.se\ned=1"]) == 2
+    assert capsys.readouterr().err == '--set: "training.se\\ned": not a key path (like training.learning_rate)\n'

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitrain.config.errors import one_line, shorten
 from tuitrain.resources import user_config_dir
 
 from tuitrain.tomlcompat import tomllib
@@ -71,33 +72,38 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
     return LoadedSettings(settings, problems, path)
 
 
+def _shown(value: Any) -> str:
+    """A value as a problem message shows it: repr (one line), at most about 60 characters."""
+    return shorten(repr(value), 60)
+
+
 def _apply(data: dict[str, Any], settings: Settings) -> list[str]:
     problems: list[str] = []
     for key in data:
         if key not in _TOP_LEVEL:
             near = difflib.get_close_matches(key, _TOP_LEVEL, n=1)
             hint = f" (did you mean {near[0]}?)" if near else f" (known: {', '.join(_TOP_LEVEL)})"
-            problems.append(f"{key}: unknown setting{hint}")
+            problems.append(f"{shorten(one_line(key), 60)}: unknown setting{hint}")
     theme = data.get("theme", settings.theme)
     if isinstance(theme, str) and theme.strip():
         settings.theme = theme.strip()
     else:
-        problems.append(f"theme: must be a theme name, got {theme!r}")
+        problems.append(f"theme: must be a theme name, got {_shown(theme)}")
     protocol = data.get("image_protocol", settings.image_protocol)
     if protocol in IMAGE_PROTOCOLS:
         settings.image_protocol = protocol
     else:
-        problems.append(f"image_protocol: must be one of {', '.join(IMAGE_PROTOCOLS)}, got {protocol!r}")
+        problems.append(f"image_protocol: must be one of {', '.join(IMAGE_PROTOCOLS)}, got {_shown(protocol)}")
     keys = data.get("keys", {})
     if isinstance(keys, dict):
         for binding_id, value in _flatten(keys):
             keys_text, problem = key_list(value)
             if problem:
-                problems.append(f"keys.{binding_id}: {problem}")
+                problems.append(f"keys.{shorten(one_line(binding_id), 60)}: {problem}")
             else:
                 settings.keys[binding_id] = keys_text
     else:
-        problems.append(f"keys: must be a table of binding id = \"key,key\", got {keys!r}")
+        problems.append(f"keys: must be a table of binding id = \"key,key\", got {_shown(keys)}")
     return problems
 
 
@@ -118,10 +124,10 @@ def key_list(value: Any) -> tuple[str, str | None]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         value = ",".join(value)
     if not isinstance(value, str):
-        return "", f"must be a key name or a list of them, got {value!r}"
+        return "", f"must be a key name or a list of them, got {_shown(value)}"
     keys = [part.strip() for part in value.split(",")]
     if not value.strip() or any(not key or any(ch.isspace() for ch in key) for key in keys):
-        return "", f"not a list of key names: {value!r} (write e.g. \"right,j\" or \"ctrl+s\")"
+        return "", f"not a list of key names: {_shown(value)} (write e.g. \"right,j\" or \"ctrl+s\")"
     return ",".join(keys), None
 
 

@@ -131,7 +131,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module = importlib.import_module(f"tuitrain.cli.{COMMANDS[args.command]}")
-    from tuitrain.config.errors import ConfigError
+    from tuitrain.config.errors import ConfigError, one_line, shorten
 
     try:
         return int(module.run(args) or 0)
@@ -139,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return EXIT_USER_ERROR
-    except UserError as exc:
-        print(f"tuitrain: {exc}", file=sys.stderr)
+    except UserError as exc:  # often echoes an argument: one line, of bounded length, whatever it holds
+        print(f"tuitrain: {shorten(one_line(str(exc)), 300)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130

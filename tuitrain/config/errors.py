@@ -8,12 +8,50 @@ integer"); users of a TOML file need `training.batch_size: must be an integer, g
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pydantic is imported where it is used: this module must stay light
     from pydantic import BaseModel, ValidationError
+
+
+# How much of a value, key, file name or message one error line shows: enough to recognise
+# it, never a screenful (a 100 kB value used to be echoed whole).
+SHOWN_VALUE_CHARS = 60
+MAX_SOURCE_CHARS = 100
+MAX_KEY_CHARS = 80
+MAX_MESSAGE_CHARS = 300  # a last resort: messages quote values with `quote`, which keeps them short
+
+
+# A key path of bare TOML keys (data.concepts[0].path), shown as is; any other is quoted.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+|\[\d+\])*")
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character escaped (newline as \\n, NUL as \\x00, ESC as \\x1b...),
+    so a message is one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it is at most `limit` characters, else its start and end around '...'."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[: limit - tail - 3]}...{text[-tail:]}"
+
+
+def quote(text: str, limit: int = SHOWN_VALUE_CHARS) -> str:
+    """A string value as an error shows it: in double quotes, on one line, long ones cut with
+    their length said (`"aaaa...aa" (100000 characters)`)."""
+    if len(text) <= limit:
+        return f'"{one_line(text)}"'
+    tail = limit // 4
+    return f'"{one_line(text[: limit - tail])}...{one_line(text[-tail:])}" ({len(text)} characters)'
 
 
 @dataclass(frozen=True)
@@ -27,13 +65,17 @@ class ConfigProblem:
     source: str | None = None  # overrides the error's source (e.g. "--set")
 
     def render(self, source: str | None = None) -> str:
-        where = self.source or source or ""
+        """One line, whatever the file name, key or message hold (newlines, escapes, 100 kB)."""
+        where = shorten(one_line(self.source or source or ""), MAX_SOURCE_CHARS)
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        parts = [p for p in (where, self.key) if p]
-        return ": ".join([*parts, self.message])
+        key = self.key if _PLAIN_KEY.fullmatch(self.key) and len(self.key) <= MAX_KEY_CHARS else ""
+        if self.key and not key:  # an empty, blank, multi-line or very long key name: quoted, so it shows
+            key = quote(self.key, MAX_KEY_CHARS - 20)
+        parts = [p for p in (where, key) if p]
+        return ": ".join([*parts, shorten(one_line(self.message), MAX_MESSAGE_CHARS)])
 
 
 class ConfigError(Exception):
@@ -60,8 +102,9 @@ def key_path(loc: Iterable[Any]) -> str:
 
 
 def show_value(value: Any) -> str:
+    """A value as error messages show it: TOML-like, one line, at most about 80 characters."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return quote(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -70,7 +113,13 @@ def show_value(value: Any) -> str:
         return "a table"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    if isinstance(value, int) and value.bit_length() > 3 * SHOWN_VALUE_CHARS:
+        try:
+            text = str(value)
+        except ValueError:  # over sys.get_int_max_str_digits()
+            return "a number of thousands of digits"
+        return f"{text[:20]}... ({len(text.lstrip('-'))} digits)"
+    return shorten(one_line(repr(value)), SHOWN_VALUE_CHARS)
 
 
 def _bound(ctx: dict[str, Any], key: str) -> str:
@@ -132,8 +181,6 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def _strip_indices(path: str) -> str:
-    import re
-
     return re.sub(r"\[\d+\]", "[]", path)
 
 

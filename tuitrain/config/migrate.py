@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tuitrain.config.errors import ConfigProblem
+from tuitrain.config.errors import ConfigProblem, show_value
 from tuitrain.config.schema import SCHEMA_VERSION
 
 Data = dict[str, Any]
@@ -22,7 +22,7 @@ def migrate(data: Data) -> tuple[Data, list[ConfigProblem]]:
     """Bring raw config data to SCHEMA_VERSION; a file without `version` is current."""
     version = data.get("version", SCHEMA_VERSION)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        return data, [ConfigProblem(f"must be a positive integer, got {version!r}", key="version")]
+        return data, [ConfigProblem(f"must be a positive integer, got {show_value(version)}", key="version")]
     while version < SCHEMA_VERSION:
         data = MIGRATIONS[version](dict(data))
         version += 1

@@ -13,13 +13,15 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from tuitrain.config.errors import ConfigError, ConfigProblem, suggest_key
+from tuitrain.config.errors import ConfigError, ConfigProblem, quote, show_value, suggest_key
 from tuitrain.config.fields import unwrap_optional
 from tuitrain.config.schema import Config
 
 from tuitrain.tomlcompat import tomllib
 
-_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
+# Matched whole (fullmatch): "seed\n" is not "seed".
+_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?")
+MAX_INDEX_DIGITS = 9  # no list holds a billion items; int() of 5,000 digits would raise
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 SOURCE = "--set"
@@ -84,6 +86,20 @@ def _convert(raw: str, annotation: Any) -> tuple[Any, bool]:
         return raw, False
 
 
+def _segments(key: str) -> list[tuple[str, int | None]]:
+    """`a.b[2].c` as [(a, None), (b, 2), (c, None)]; [] when it is not a key path. An index of
+    more than MAX_INDEX_DIGITS digits comes back as -1."""
+    segments: list[tuple[str, int | None]] = []
+    for part in key.split("."):
+        m = _SEGMENT.fullmatch(part)
+        if not m:
+            return []
+        digits = m.group(2)
+        index = None if digits is None else int(digits) if len(digits) <= MAX_INDEX_DIGITS else -1
+        segments.append((m.group(1), index))
+    return segments
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of `data` with every `key=value` applied; all problems at once."""
     import copy
@@ -94,17 +110,14 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(ConfigProblem(f"expected KEY=VALUE, got {item!r}"))
+            problems.append(ConfigProblem(f"expected KEY=VALUE, got {quote(item)}"))
             continue
-        segments: list[tuple[str, int | None]] = []
-        for part in key.split("."):
-            m = _SEGMENT.match(part)
-            if not m:
-                segments = []
-                break
-            segments.append((m.group(1), int(m.group(2)) if m.group(2) is not None else None))
+        segments = _segments(key)
         if not segments:
             problems.append(ConfigProblem("not a key path (like training.learning_rate)", key=key))
+            continue
+        if any(index is not None and index < 0 for _, index in segments):
+            problems.append(ConfigProblem(f"a list index has at most {MAX_INDEX_DIGITS} digits", key=key))
             continue
         annotation, bad = _annotation_at(segments)
         if bad is not None:
@@ -121,9 +134,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 
 def _set(data: dict[str, Any], segments: list[tuple[str, int | None]], value: Any, unset: bool) -> str | None:
+    """Put `value` at `segments` in `data`; else why not, naming the part of the key that is in the way
+    (`--set sampling.prompts[0].seed=1` where prompts[0] is a string, not a table)."""
     node: Any = data
+    walked = ""
     for i, (name, index) in enumerate(segments):
         last = i == len(segments) - 1
+        if not isinstance(node, dict):
+            return f"{walked} is {_kind(node)}, not a table"
+        walked = f"{walked}.{name}" if walked else name
         if index is None:
             if last:
                 if unset:
@@ -132,18 +151,28 @@ def _set(data: dict[str, Any], segments: list[tuple[str, int | None]], value: An
                     node[name] = value
                 return None
             node = node.setdefault(name, {})
-            if not isinstance(node, dict):
-                return f"{name} is not a table"
-        else:
-            items = node.setdefault(name, [])
-            if not isinstance(items, list):
-                return f"{name} is not a list"
-            if index > len(items):
-                return f"index {index} is past the end of {name} ({len(items)} items; use {len(items)} to add one)"
-            if index == len(items):
-                items.append({})
-            if last:
-                items[index] = value
-                return None
-            node = items[index]
+            continue
+        items = node.setdefault(name, [])
+        if not isinstance(items, list):
+            return f"{walked} is {_kind(items)}, not a list"
+        if index > len(items):
+            return f"index {index} is past the end of {walked} ({len(items)} items; use {len(items)} to add one)"
+        if index == len(items):
+            items.append({})
+        walked += f"[{index}]"
+        if last:
+            items[index] = value
+            return None
+        node = items[index]
     return None
+
+
+def _kind(value: Any) -> str:
+    """What a value in the way is, for a message: 'a string ("a cat")', 'a number (3)'."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"a string ({show_value(value)})"
+    return f"a value ({show_value(value)})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tuitrain.config.errors import quote
 from tuitrain.resources import data_dir, user_config_dir
 
 
@@ -85,8 +86,10 @@ def find_preset(name: str) -> PresetInfo:
 
     names = [p.name for p in list_presets()]
     near = difflib.get_close_matches(name, names, n=1)
-    hint = f" (did you mean {near[0]}?)" if near else f" (available: {', '.join(names)})"
-    raise PresetNotFound(f"unknown preset {name!r}{hint}")
+    listed = ", ".join(names)
+    hint = (f" (did you mean {near[0]}?)" if near else f" (available: {listed})" if len(listed) <= 120
+            else " (tuitrain presets lists them)")
+    raise PresetNotFound(f"unknown preset {quote(name)}{hint}")
 
 
 def load_preset_data(name: str) -> dict[str, Any]:
@@ -104,7 +107,7 @@ def preset_name_problem(name: str) -> str:
     if not name:
         return "give the preset a name"
     if not _PRESET_NAME.match(name):
-        return (f"{name!r} is not a usable preset name: use letters, digits, '.', '_' and '-' "
+        return (f"{quote(name)} is not a usable preset name: use letters, digits, '.', '_' and '-' "
                 "(at most 64), starting with a letter or digit")
     return ""
 

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from tuitrain.config.errors import quote
 from tuitrain.config.fields import Section, option
-from tuitrain.dataset.paths import path_text_problem, shown_path
+from tuitrain.dataset.paths import path_text_problem
 from tuitrain.families import FAMILY_NAMES
 from tuitrain.runs.layout import output_name_problem
 
@@ -30,7 +31,7 @@ def _a_possible_path(value: str) -> str:
     the key, instead of as a traceback from the first stat in check, train or the TUI."""
     problem = path_text_problem(value)
     if problem:
-        raise ValueError(f'{problem}, got "{shown_path(value)}"')
+        raise ValueError(f"{problem}, got {quote(value, 100)}")
     return value
 
 
@@ -109,7 +110,7 @@ class Concept(Section):
         if self.caption == "instance" and not self.instance_prompt.strip():
             raise ValueError("instance_prompt: required when caption = 'instance'")
         if not self.caption_extension.startswith("."):
-            raise ValueError(f"caption_extension: must start with '.', got {self.caption_extension!r}")
+            raise ValueError(f"caption_extension: must start with '.', got {quote(self.caption_extension)}")
         return self
 
 
@@ -166,7 +167,7 @@ class DataSection(Section):
         if not extension or len(value) == len(extension) or "/" in value or "\\" in value:
             raise ValueError(
                 "must be what follows an image's stem in its mask's file name, ending with an image extension "
-                f"(e.g. '-masklabel.png' for img01-masklabel.png), got {value!r}"
+                f"(e.g. '-masklabel.png' for img01-masklabel.png), got {quote(value)}"
             )
         return value
 
@@ -229,7 +230,7 @@ class TrainingSection(Section):
         d = self.device
         ok = d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit())
         if not ok:
-            raise ValueError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {d!r}")
+            raise ValueError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {quote(d)}")
         return self
 
 
@@ -333,10 +334,10 @@ class EmbeddingSection(Section):
     @model_validator(mode="after")
     def _token_is_one_word(self) -> EmbeddingSection:
         if not self.token.strip() or any(c.isspace() for c in self.token):
-            raise ValueError(f"token: must be one word without spaces, got {self.token!r}")
+            raise ValueError(f"token: must be one word without spaces, got {quote(self.token)}")
         if self.token != self.token.lower():
             # CLIP tokenizers lower-case the prompt before looking for added tokens: '<MyTok>' never matches.
-            raise ValueError(f"token: must be lower case (CLIP lower-cases prompts), e.g. {self.token.lower()!r}")
+            raise ValueError(f"token: must be lower case (CLIP lower-cases prompts), e.g. {quote(self.token.lower())}")
         if not self.initial_text.strip():
             raise ValueError("initial_text: must not be empty (use '*' for a neutral start)")
         return self
@@ -450,8 +451,7 @@ class SavingSection(Section):
         # would write outside the run's output/ folder, a NUL fails only when the file is opened.
         problem = output_name_problem(value)
         if problem:
-            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-            raise ValueError(f'{problem}, got "{shown}"')
+            raise ValueError(f"{problem}, got {quote(value)}")
         return value
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from textual.theme import Theme
 
+from tuitrain.config.errors import one_line, shorten
 from tuitrain.resources import data_dir, user_config_dir
 
 from tuitrain.tomlcompat import tomllib
@@ -39,15 +40,15 @@ def load_theme(path: Path) -> Theme:
         raise ThemeFileError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
-        raise ThemeFileError(f"{path}: unknown theme key(s) {', '.join(unknown)}")
+        raise ThemeFileError(f"{path}: unknown theme key(s) {shorten(one_line(', '.join(unknown)), 120)}")
     data.setdefault("name", path.stem)
     if "primary" not in data:
         raise ThemeFileError(f"{path}: primary: required")
     try:
         theme = Theme(**data)
         theme.to_color_system().generate()  # a bad colour fails here, not later in the app
-    except Exception as exc:  # Theme and Color raise several types on bad values
-        raise ThemeFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # Theme and Color raise several types on bad values, echoing them whole
+        raise ThemeFileError(f"{path}: {shorten(one_line(str(exc)), 200)}") from None
     return theme
 
 
