@@ -111,6 +111,8 @@ LONG = "x" * 100_000
         ('" " = 1', 'c.toml: " ": unknown key'),
         (f'"{LONG}" = 1', f'c.toml: "{"x" * 45}...{"x" * 15}" (100000 characters): unknown key'),
         ('version = "1\\n"', 'c.toml: version: must be a positive integer, got "1\\n"'),
+        ("[training]\nseed = 1" + "0" * 200, "c.toml: training.seed: must be <= 9223372036854775807, got "
+                                             "10000000000000000000... (201 digits)"),
     ],
 )
 def test_values_and_keys_are_quoted_on_one_line_and_cut(text: str, line: str) -> None:

@@ -123,3 +123,12 @@ def test_a_key_with_a_newline_is_one_line(capsys: pytest.CaptureFixture[str], tm
     path.write_text("", encoding="utf-8")
     assert main(["check", str(path), "--set=training.se\ned=1"]) == 2
     assert capsys.readouterr().err == '--set: "training.se\\ned": not a key path (like training.learning_rate)\n'
+
+
+@pytest.mark.parametrize("key", ["model.base", "saving.name", "description", "data.concepts[0].path"])
+def test_text_that_is_not_utf8_is_refused_naming_the_key(key: str) -> None:
+    """Non-UTF-8 bytes in an argument reach Python as lone surrogates: a str that no TOML file can hold and
+    that the trainer's path checks choked on (UnicodeEncodeError in check)."""
+    with pytest.raises(ConfigError) as err:
+        _cfg(f"{key}=caf\udce9")
+    assert err.value.lines() == [f'--set: {key}: must be UTF-8 text (not bytes of another encoding), got "caf\\udce9"']

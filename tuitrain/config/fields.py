@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 
 Level = Literal["essential", "advanced"]
@@ -52,6 +52,20 @@ def option(
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
+def text_toml_can_hold(value: Any) -> Any:
+    """A string with lone surrogates (what Python makes of non-UTF-8 bytes in a command-line
+    argument, e.g. `--set model.base=caf<0xe9>`) passes as `str` but cannot be written to a
+    TOML file, nor passed to code that encodes it: refused here, naming the key."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            from tuitrain.config.errors import quote
+
+            raise ValueError(f"must be UTF-8 text (not bytes of another encoding), got {quote(value)}") from None
+    return value
+
+
 class Section(BaseModel):
     """A table of the config file. Unknown keys are errors; assignments are validated."""
 
@@ -59,6 +73,8 @@ class Section(BaseModel):
 
     # The tab the section's options go to unless an option names another one.
     group: ClassVar[str] = "advanced"
+
+    _text = field_validator("*")(text_toml_can_hold)
 
 
 @dataclass(frozen=True)

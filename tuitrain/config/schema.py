@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from tuitrain.config.errors import quote
-from tuitrain.config.fields import Section, option
+from tuitrain.config.fields import Section, option, text_toml_can_hold
 from tuitrain.dataset.paths import path_text_problem
 from tuitrain.families import FAMILY_NAMES
 from tuitrain.runs.layout import output_name_problem
@@ -24,6 +24,14 @@ SCHEMA_VERSION = 1
 FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
 
 CaptionSource = Literal["per-image", "prompt-file", "filename", "instance"]
+
+# Upper bounds of options that would otherwise be open: `check` must refuse what `train`
+# cannot take (issue 14: training.seed = 10**30 passed check, then overflowed
+# torch.manual_seed, which takes < 2**64). Every number option has a finite range.
+MAX_SEED = 2**63 - 1  # TOML's largest integer; torch generators take up to 2**64 - 1
+MAX_STEPS = 1_000_000_000  # steps (or steps between events): far past any run, and exact as floats
+MAX_EPOCHS = 100_000
+MAX_KEPT = 10_000  # saves or backups kept
 
 
 def _a_possible_path(value: str) -> str:
@@ -195,8 +203,12 @@ class TrainingSection(Section):
         "lora", "What to train: lora (an adapter), embedding (textual inversion), finetune (the model).",
         level="essential",
     )
-    epochs: int = option(10, "Passes over the data set (ignored when max_steps is set).", level="essential", ge=1, le=100000)
-    max_steps: int | None = option(None, "Stop after this many optimizer steps instead of counting epochs.", ge=1)
+    epochs: int = option(
+        10, "Passes over the data set (ignored when max_steps is set).", level="essential", ge=1, le=MAX_EPOCHS
+    )
+    max_steps: int | None = option(
+        None, "Stop after this many optimizer steps instead of counting epochs.", ge=1, le=MAX_STEPS
+    )
     batch_size: int = option(1, "Images per step per GPU.", level="essential", ge=1, le=1024)
     gradient_accumulation: int = option(1, "Accumulate gradients over this many batches per optimizer step.", ge=1, le=1024)
     learning_rate: float = option(
@@ -205,9 +217,9 @@ class TrainingSection(Section):
     lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts"] = option(
         "constant", "Learning-rate schedule over the run."
     )
-    lr_warmup_steps: int = option(0, "Steps of linear warm-up from 0 to the learning rate.", ge=0)
+    lr_warmup_steps: int = option(0, "Steps of linear warm-up from 0 to the learning rate.", ge=0, le=MAX_STEPS)
     lr_cycles: int = option(1, "Restarts for cosine_with_restarts.", ge=1, le=1000)
-    max_grad_norm: float = option(1.0, "Clip gradients to this norm (0: no clipping).", ge=0.0)
+    max_grad_norm: float = option(1.0, "Clip gradients to this norm (0: no clipping).", ge=0.0, le=1e6)
     mixed_precision: Literal["auto", "bf16", "fp16", "fp32"] = option(
         "auto", "Compute precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."
     )
@@ -222,7 +234,9 @@ class TrainingSection(Section):
     unmasked_weight: float = option(
         0.1, "With masked_loss: the loss weight of areas outside the mask (0: ignore them entirely).", ge=0.0, le=1.0
     )
-    seed: int = option(42, "Seed for noise, shuffling and augmentations: the same seed repeats the run.", ge=0)
+    seed: int = option(
+        42, "Seed for noise, shuffling and augmentations: the same seed repeats the run.", ge=0, le=MAX_SEED
+    )
     device: str = option("auto", "Device to train on: auto, cpu, cuda, cuda:1, ...")
 
     @model_validator(mode="after")
@@ -388,7 +402,7 @@ class SamplePrompt(Section):
 
     prompt: str = option(..., "What to draw.", level="essential")
     negative_prompt: str | None = option(None, "Negative prompt. Unset: sampling.negative_prompt.")
-    seed: int | None = option(None, "Seed. Unset: sampling.seed.", ge=0)
+    seed: int | None = option(None, "Seed. Unset: sampling.seed.", ge=0, le=MAX_SEED)
     steps: int | None = option(None, "Denoising steps. Unset: sampling.steps.", ge=1, le=1000)
     cfg: float | None = option(None, "Classifier-free guidance scale. Unset: sampling.cfg.", ge=0.0, le=100.0)
     width: int | None = option(None, "Width in pixels. Unset: data.resolution.", ge=64, le=8192)
@@ -406,14 +420,14 @@ class SamplePrompt(Section):
 class SamplingSection(Section):
     group = "sampling"
 
-    every_epochs: int = option(1, "Draw samples every N epochs (0: never by epoch).", ge=0)
-    every_steps: int = option(0, "Draw samples every N steps (0: never by step).", ge=0)
+    every_epochs: int = option(1, "Draw samples every N epochs (0: never by epoch).", ge=0, le=MAX_EPOCHS)
+    every_steps: int = option(0, "Draw samples every N steps (0: never by step).", ge=0, le=MAX_STEPS)
     before_training: bool = option(False, "Draw one round of samples before the first step, as a baseline.")
     prompts: list[SamplePrompt] = option(
         default_factory=list, help="Sample prompts ([[sampling.prompts]] tables).", level="essential"
     )
     negative_prompt: str = option("", "Default negative prompt.")
-    seed: int = option(42, "Default seed: the same seed every time makes epochs comparable.", ge=0)
+    seed: int = option(42, "Default seed: the same seed every time makes epochs comparable.", ge=0, le=MAX_SEED)
     steps: int = option(25, "Default denoising steps.", ge=1, le=1000)
     cfg: float = option(7.0, "Default classifier-free guidance scale.", ge=0.0, le=100.0)
     sampler: Literal["default", "ddim", "euler", "euler_a", "dpmpp_2m", "unipc"] = option(
@@ -424,10 +438,12 @@ class SamplingSection(Section):
 class SavingSection(Section):
     group = "saving"
 
-    every_epochs: int = option(1, "Save the trained weights every N epochs (0: never by epoch).", ge=0)
-    every_steps: int = option(0, "Save every N steps (0: never by step).", ge=0)
+    every_epochs: int = option(
+        1, "Save the trained weights every N epochs (0: never by epoch).", ge=0, le=MAX_EPOCHS
+    )
+    every_steps: int = option(0, "Save every N steps (0: never by step).", ge=0, le=MAX_STEPS)
     keep_last: int = option(0, "Keep only the newest N intermediate saves (0: keep all); older ones are deleted for good, "
-        "to save disk. The final save is always kept.", ge=0)
+        "to save disk. The final save is always kept.", ge=0, le=MAX_KEPT)
     name: str = option(
         "",
         "Output file name stem: output/NAME-step000100.safetensors. Empty: the run's name. A plain file "
@@ -435,9 +451,11 @@ class SavingSection(Section):
     )
     dtype: Literal["fp16", "bf16", "fp32"] = option("fp16", "Precision of saved weights.")
     diffusers_format: bool = option(False, "Also save in diffusers/peft format (a folder) beside the .safetensors.")
-    backup_every_steps: int = option(0, "Resumable backup every N steps (0: off).", ge=0)
-    backup_every_minutes: float = option(30.0, "Resumable backup every N minutes (0: off).", ge=0.0)
-    backup_keep_last: int = option(2, "Keep the newest N backups.", ge=1)
+    backup_every_steps: int = option(0, "Resumable backup every N steps (0: off).", ge=0, le=MAX_STEPS)
+    backup_every_minutes: float = option(
+        30.0, "Resumable backup every N minutes (0: off).", ge=0.0, le=7 * 24 * 60.0
+    )
+    backup_keep_last: int = option(2, "Keep the newest N backups.", ge=1, le=MAX_KEPT)
     backup_on_stop: bool = option(True, "Back up when the run is stopped, so it can resume where it stopped.")
     backup_at_end: bool = option(
         True, "Back up the final state when the run completes, so it can be continued for more epochs "
@@ -480,6 +498,8 @@ class Config(BaseModel):
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
+
+    _text = field_validator("description", "preset")(text_toml_can_hold)
 
     @model_validator(mode="after")
     def _version_supported(self) -> Config:
