@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.tmux import Tmux
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,3 +48,23 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    """A private tmux server for this test (tests/tmux.py), killed after it."""
+    session = Tmux(tmp_path / "tmux.sock", "tuitrain-test")
+    try:
+        yield session
+    finally:
+        session("kill-server")
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most boxes have (022): what made run folders world-readable before they were 0700."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

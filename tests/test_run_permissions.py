@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tuitrain.runs import RunDir
 from tuitrain.runs.permissions import open_run_log
@@ -16,16 +13,6 @@ from tuitrain.runs.permissions import open_run_log
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def usual_umask() -> Iterator[None]:
-    """The umask most boxes have (022): what made run folders world-readable before."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def test_a_new_run_and_a_new_workspace_are_owner_only(cli, workspace: Path, usual_umask: None) -> None:  # type: ignore[no-untyped-def]

@@ -8,10 +8,8 @@ handled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, TabbedContent
 
 from tests.config_editor.conftest import SIZE, editor, wait_for
@@ -20,15 +18,6 @@ from tests.tui.conftest import burst
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data
 from tuitrain.tui.config_editor.app import ConfigEditorApp
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock", "bursts")
-    try:
-        yield session
-    finally:
-        session("kill-server")
 
 
 def save_and_close(tmux: Tmux) -> None:

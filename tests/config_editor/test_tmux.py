@@ -7,25 +7,11 @@ the edited value changed and nothing else did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.tmux import Tmux
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data
-
-SESSION = "config"
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock", SESSION)
-    try:
-        yield session
-    finally:
-        session("kill-server")
 
 
 def test_edit_and_save_a_field_in_tmux(tmux: Tmux, run_config: Path) -> None:

@@ -3,10 +3,8 @@ choice) is not a dead end: each such key is a row the user renames, fixes or del
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from textual.widgets import Select, TabbedContent
 
 from tests.config_editor.conftest import SIZE, editor, settled, wait_for
@@ -126,15 +124,6 @@ async def test_a_value_that_is_not_a_choice_stays_until_the_user_picks_one(run_c
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not screen.document.dirty)
     assert load_config(run_config).optimizer.name == "prodigy"
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock", "unknown-keys")
-    try:
-        yield session
-    finally:
-        session("kill-server")
 
 
 def test_an_unknown_key_is_renamed_in_tmux(tmux: Tmux, run_config: Path) -> None:

@@ -9,22 +9,10 @@ before the first is handled (Pilot.press waits after each).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.tmux import Tmux
 from tests.tui.conftest import burst, make_dataset, review_app, settled, wait_until
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock", "review-bursts")
-    try:
-        yield session
-    finally:
-        session("kill-server")
 
 
 def captions(folder: Path) -> dict[str, str]:

@@ -8,21 +8,10 @@ touches a tmux the developer is using.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.tmux import Tmux
 from tests.tui.conftest import make_dataset
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    session = Tmux(tmp_path / "tmux.sock", "review")
-    try:
-        yield session
-    finally:
-        session("kill-server")
 
 
 def digest(path: Path) -> str:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuitrain.cli.common import tui_settings
+from tuitrain.cli.common import confirmed, tui_settings
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 
 if TYPE_CHECKING:
@@ -88,10 +88,7 @@ def _empty(folder: Path, yes: bool) -> int:
         print(f"The trash of {folder} is already empty")
         return 0
     if not yes:
-        question = f"Delete {images} culled image(s) ({files} files) for good? This cannot be undone. [y/N] "
-        print(question, end="", flush=True)
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirmed(f"Delete {images} culled image(s) ({files} files) for good?"):
             print("Nothing deleted.")
             return EXIT_CANNOT_TRAIN
     deleted = sum(empty_trash(dataset, confirm=True) for dataset, _ in todo)

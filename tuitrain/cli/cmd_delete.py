@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tuitrain.cli.common import workspace
+from tuitrain.cli.common import confirmed, workspace
 from tuitrain.cli.main import EXIT_CANNOT_TRAIN, UserError
 from tuitrain.runs import RunDir, list_runs
 from tuitrain.runs.trash import (
@@ -149,10 +149,7 @@ def _empty(ws: Path, yes: bool) -> int:
         return 0
     if not yes:
         size = _size(sum(trashed_size(t) for t in trashed))
-        question = f"Delete {len(trashed)} deleted run(s) ({size}) for good? This cannot be undone. [y/N] "
-        print(question, end="", flush=True)
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirmed(f"Delete {len(trashed)} deleted run(s) ({size}) for good?"):
             print("Nothing deleted.")
             return EXIT_CANNOT_TRAIN
     deleted = empty_run_trash(ws, confirm=True)

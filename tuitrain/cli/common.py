@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tuitrain.cli.main import UserError
@@ -42,3 +43,9 @@ def tui_settings(flag: str | None = None):  # type: ignore[no-untyped-def]
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return settings, ProtocolResolver(requested)
+
+
+def confirmed(question: str) -> bool:
+    """Ask a y/N question on the terminal (for what cannot be undone); anything but y/yes is no."""
+    print(f"{question} This cannot be undone. [y/N] ", end="", flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
