@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from tuitrain.config.errors import quote
+from tuitrain.config.errors import quote, show_value
 from tuitrain.config.fields import Section, option, text_toml_can_hold
 from tuitrain.dataset.paths import path_text_problem
 from tuitrain.families import FAMILY_NAMES
@@ -505,7 +505,7 @@ class Config(BaseModel):
     def _version_supported(self) -> Config:
         if self.version > SCHEMA_VERSION:
             raise ValueError(
-                f"version: this file is format {self.version}, newer than this tuitrain supports "
+                f"version: this file is format {show_value(self.version)}, newer than this tuitrain supports "
                 f"({SCHEMA_VERSION}); upgrade tuitrain"
             )
         if (self.training.method == "embedding" and self.optimizer.name == "prodigy"
