@@ -111,6 +111,8 @@ LONG = "x" * 100_000
         ('" " = 1', 'c.toml: " ": unknown key'),
         (f'"{LONG}" = 1', f'c.toml: "{"x" * 45}...{"x" * 15}" (100000 characters): unknown key'),
         ('version = "1\\n"', 'c.toml: version: must be a positive integer, got "1\\n"'),
+        ("version = 1" + "0" * 4000, "c.toml: version: this file is format 10000000000000000000... (4001 digits), "
+                                     "newer than this tuitrain supports (1); upgrade tuitrain"),
         ("[training]\nseed = 1" + "0" * 200, "c.toml: training.seed: must be <= 9223372036854775807, got "
                                              "10000000000000000000... (201 digits)"),
     ],
