@@ -151,3 +151,14 @@ def test_set_values_are_quoted_on_one_line_and_cut(override: str, line: str, tmp
     path.write_text("")
     assert main(["check", str(path), f"--set={override}"]) == 2
     assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_config_file_over_16_mib_is_one_line_not_read_whole(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tuitrain.config import ConfigError, load_config
+
+    path = tmp_path / "huge.toml"
+    with open(path, "wb") as handle:
+        handle.write(b"# " + b"x" * (17 * 2**20) + b"\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.lines() == [f"{path}: over 16 MiB: not a tuitrain config"]

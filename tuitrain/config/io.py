@@ -31,11 +31,22 @@ HEADER = (
 )
 
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config is a few kB; /dev/zero or a runaway generator is not
+
+
 def read_toml(path: Path) -> Data:
-    """Parse a TOML file; any failure is a ConfigError naming the file (and line)."""
+    """Parse a TOML file; any failure is a ConfigError naming the file (and line).
+
+    Read with a size bound rather than refused when not a regular file: `check <(generate)`
+    hands a pipe, which is fine, but an endless one must not grow memory forever.
+    """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError([ConfigProblem(f"over {MAX_CONFIG_BYTES // 2**20} MiB: not a tuitrain config")], source)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigProblem("no such file")], source) from None
     except IsADirectoryError:
