@@ -25,7 +25,8 @@ from tuitrain.trainer.export.naming import UNET_PREFIX, kohya_name, kohya_named,
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.loading import shipped_config_dir
 from tuitrain.trainer.loading.layout import expected_unet, ldm_unet_module
-from tuitrain.trainer.methods.lora import inject_lora, lora_layers, match_modules
+from tuitrain.trainer.methods.lora import inject_lora, match_modules
+from tuitrain.trainer.methods.peft_layers import lora_layers
 
 FAMILIES = ("sd15", "sd2", "sdxl")
 # kohya's LoRANetwork targets (sd-scripts networks/lora.py, UNET_TARGET_REPLACE_MODULE and

@@ -26,7 +26,8 @@ from tuitrain.trainer.export.atomic import atomic_save_safetensors, atomic_write
 from tuitrain.trainer.export.kohya_lora import save_diffusers_lora, save_kohya_lora
 from tuitrain.trainer.export.metadata import lora_metadata
 from tuitrain.trainer.export.naming import text_encoder_module_name, text_encoder_prefixes, unet_module_name
-from tuitrain.trainer.methods.lora import LoraHandles, inject_lora, load_lora_state, lora_layers
+from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+from tuitrain.trainer.methods.peft_layers import LoraHandles, lora_layers
 from tuitrain.trainer.tiny import save_tiny_model
 
 # The family adapter's lists, as the SD/SDXL adapters will supply them.

@@ -47,7 +47,8 @@ from tuitrain.trainer.export.lycoris import lycoris_tensors, save_lycoris
 from tuitrain.trainer.export.metadata import lora_metadata
 from tuitrain.trainer.export.naming import unet_has_ldm_names, unet_module_name
 from tuitrain.trainer.loading.layout import ldm_unet_module
-from tuitrain.trainer.methods.lora import inject_lora, load_lora_state, lycoris_layers
+from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+from tuitrain.trainer.methods.peft_layers import lycoris_layers
 
 KINDS = ("lokr", "loha")
 LOKR_FORMS = ({"lokr_w1", "lokr_w2", "alpha"}, {"lokr_w1", "lokr_w2_a", "lokr_w2_b", "alpha"})

@@ -31,6 +31,7 @@ from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.dataset.scan import FileProblem
 from tuitrain.dataset.usable import judge, skipped_line
 from tuitrain.dataspec import bucket_spec, concept_specs
+from tuitrain.trainer.errors import TrainingError
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,6 @@ class TrainingData:
         """Stop (TrainingError) when a mask file that would be used cannot be: named, with the reason."""
         problems = [s.mask.problem for s in self.samples if s.mask is not None and s.mask.problem]
         if problems:
-            from tuitrain.trainer.loop import TrainingError
-
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise TrainingError(problems[0] + more)
 
@@ -154,8 +153,6 @@ def _fit(sample: Sample, image: Image.Image, flip: bool, jitter: tuple[int, int]
 
 
 def _training_error(message: str) -> Exception:
-    from tuitrain.trainer.loop import TrainingError
-
     return TrainingError(message)
 
 
@@ -188,8 +185,6 @@ def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | N
     if sample.mask is None:
         raise ValueError(f"{sample.path} has no mask file")
     if sample.mask.problem:
-        from tuitrain.trainer.loop import TrainingError
-
         raise TrainingError(sample.mask.problem)
     a = sample.assignment
     # Resized to the image's own size first, so a mask of the same aspect at another size lines up.

@@ -14,7 +14,7 @@ import torch
 
 from tuitrain.config import Config
 from tuitrain.trainer.cache import TensorCache, blank_fields, latent_fields, mask_fields
-from tuitrain.trainer.data import Sample, load_mask, load_pixels, random_crop_origin
+from tuitrain.trainer.data import Sample, TrainingData, load_mask, load_pixels, random_crop_origin
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.masks import SampleInputs, binarize, latent_coverage, latent_mask, masked_pixels, random_mask
 
@@ -29,6 +29,11 @@ class SampleEncoder:
         self.model_id = model_id
         self.cache = cache
         self.device = next(parts.vae.parameters()).device
+
+    def check_data(self, data: TrainingData) -> None:
+        """Stop before training when the inputs cannot be made: an inpainting model reads every mask file."""
+        if self.parts.inpainting:
+            data.check_masks()  # masked_loss runs are checked when the data is read
 
     def encode(self, sample: Sample, rng: random.Random) -> SampleInputs:
         """A sample's latents, and what masks add: the inpainting input, the loss mask.

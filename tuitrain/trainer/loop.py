@@ -29,17 +29,13 @@ from tuitrain.runs.pidfile import write_pidfile
 from tuitrain.trainer import backup as backups
 from tuitrain.trainer.cache import TensorCache, model_identity, text_fields
 from tuitrain.trainer.data import TrainingData, epoch_batches
+from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
-from tuitrain.trainer.families.sdxl import size_conditioning
 from tuitrain.trainer.inputs import SampleEncoder
 from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
 from tuitrain.trainer.optim import build_optimizer, build_scheduler
-
-
-class TrainingError(RuntimeError):
-    """A failure with a message meant for the user (bad data, no memory, NaN loss)."""
 
 
 @dataclass
@@ -157,8 +153,6 @@ class Trainer:
 
         self.method = build_method(cfg, self.parts, self.adapter)
         self.method.check_data(self.data)
-        if self.parts.inpainting:
-            self.data.check_masks()  # masked_loss runs are checked when the data is read
         if cfg.training.masked_loss and not any(s.mask is not None for s in self.data.samples):
             self.log(f"training.masked_loss: no image has a mask file (<image stem>{cfg.data.mask_suffix}); "
                      "every image weighs the same", "warning")
@@ -172,6 +166,7 @@ class Trainer:
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
         latent_cache = TensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
         self.inputs = SampleEncoder(cfg, self.parts, self.adapter, self.compute_dtype, self.model_id, latent_cache)
+        self.inputs.check_data(self.data)
         self.text_cache = TensorCache(self.run.cache, "text") if self._text_cacheable() else None
 
         batches = len(epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, 0))
@@ -226,10 +221,8 @@ class Trainer:
         inputs = [self.inputs.encode(s, r) for s, r in zip(samples, rngs)]
         latents = torch.stack([x.latents for x in inputs]).to(self.device)
         captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
-        size_info = torch.tensor([
-            size_conditioning(s.assignment.original_size, s.assignment.scaled_crop, s.assignment.bucket) for s in samples
-        ])
-        inpaint = torch.stack([x.inpaint for x in inputs]).to(self.device) if self.parts.inpainting else None
+        size_info = self.adapter.size_info([s.assignment for s in samples])
+        inpaint = torch.stack([x.inpaint for x in inputs]).to(self.device) if inputs[0].inpaint is not None else None
         batch = LatentBatch(latents, self._conditioning(captions), size_info, inpaint)
         # Noise depends only on (seed, epoch, batch): a resumed run draws the same noise.
         gen = torch.Generator(device=self.device).manual_seed(

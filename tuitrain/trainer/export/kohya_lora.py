@@ -33,7 +33,7 @@ from torch import nn
 from tuitrain.trainer.export.atomic import atomic_save_safetensors, fsync_dir, fsync_path
 from tuitrain.trainer.export.metadata import safetensors_hashes
 from tuitrain.trainer.export.naming import kohya_named
-from tuitrain.trainer.methods.lora import ADAPTER, LoraHandles, LoraLayerWeights, lora_layers
+from tuitrain.trainer.methods.peft_layers import ADAPTER, LoraHandles, LoraLayerWeights, lora_layers
 
 SAVE_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _MAGNITUDE = "lora_magnitude_vector"

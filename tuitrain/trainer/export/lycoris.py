@@ -33,7 +33,7 @@ from torch import nn
 
 from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES, write_with_hashes
 from tuitrain.trainer.export.naming import kohya_named
-from tuitrain.trainer.methods.lora import LycorisLayerWeights, lycoris_layers
+from tuitrain.trainer.methods.peft_layers import LycorisLayerWeights, lycoris_layers
 
 
 def loader_rank(layer: LycorisLayerWeights) -> int | None:

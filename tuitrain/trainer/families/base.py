@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.families import FamilyInfo
 
 # Text conditioning of one batch, by name (e.g. "hidden", "pooled"); tensors have a batch dim.
@@ -90,6 +91,10 @@ class FamilyAdapter(ABC):
     @abstractmethod
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         """The denoiser's output for noisy latents."""
+
+    def size_info(self, assignments: list[BucketAssignment]) -> torch.Tensor | None:
+        """Per-sample size conditioning from the bucketing (LatentBatch.size_info); None for families without it."""
+        return None
 
     def encode_images(self, parts: ModelParts, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [-1, 1] -> scaled latents (mean of the posterior: deterministic, cacheable)."""

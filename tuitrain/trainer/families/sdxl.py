@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import (
     Conditioning,
@@ -58,6 +59,9 @@ class StableDiffusionXLAdapter(FamilyAdapter):
             pooled = out[0]  # text_embeds of the projection model (the second encoder)
         assert pooled is not None
         return {"hidden": torch.cat(hidden_states, dim=-1), "pooled": pooled}
+
+    def size_info(self, assignments: list[BucketAssignment]) -> torch.Tensor:
+        return torch.tensor([size_conditioning(a.original_size, a.scaled_crop, a.bucket) for a in assignments])
 
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         if batch.size_info is None:

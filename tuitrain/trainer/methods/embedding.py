@@ -28,7 +28,7 @@ from torch import nn
 from tuitrain.config import Config
 from tuitrain.trainer.export.embedding import EMBEDDING_KEYS, embedding_metadata, save_embedding
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
-from tuitrain.trainer.loop import TrainingError
+from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
 
 if TYPE_CHECKING:

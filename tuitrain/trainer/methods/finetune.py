@@ -32,14 +32,12 @@ from tuitrain.config import Config
 from tuitrain.trainer.export.atomic import fsync_dir, fsync_path
 from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
+from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
-from tuitrain.trainer.methods.lora import TEXT_ENCODER_NAMES
+from tuitrain.trainer.methods.peft_layers import TEXT_ENCODER_NAMES
 
 
 def _error(message: str) -> Exception:
-    """A TrainingError (imported here: the loop imports the method registry)."""
-    from tuitrain.trainer.loop import TrainingError
-
     return TrainingError(message)
 
 
