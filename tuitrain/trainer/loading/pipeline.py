@@ -20,17 +20,17 @@ from tuitrain.trainer.loading.config_folders import (
     INPAINT_PIPELINE_CLASS,
     PIPELINE_CLASS,
     check_config_dir,
-    read_json,
     shipped_config_dir,
 )
 from tuitrain.trainer.loading.errors import ModelLoadError
-from tuitrain.trainer.loading.header import detect, read_header
 from tuitrain.trainer.loading.preflight import (
     ModelSettings,
     check_folder,
     check_hub,
     check_index_family,
     resolve_source,
+    vae_file_header,
+    vae_subfolder,
 )
 
 if TYPE_CHECKING:
@@ -149,26 +149,12 @@ def load_vae(model_cfg: ModelSettings, family: str, config_dir: Path, dtype: tor
     assert source.path is not None
     path = source.path
     if source.kind == "folder":
-        if (path / "config.json").is_file():
-            subfolder = None
-        elif (path / "vae" / "config.json").is_file():
-            subfolder = "vae"
-        else:
-            raise ModelLoadError(f"{field}: '{path}' has neither config.json (a diffusers VAE folder) nor vae/config.json")
-        config_file = path / (subfolder or "") / "config.json"
-        declared = read_json(config_file, field).get("_class_name")
-        if declared not in (None, "AutoencoderKL"):
-            raise ModelLoadError(f"{field}: '{config_file}' describes a {declared}, not a VAE (AutoencoderKL)")
+        subfolder = vae_subfolder(path, field)
         try:
             return AutoencoderKL.from_pretrained(str(path), subfolder=subfolder, local_files_only=True, **dtype_kwargs(dtype))
         except Exception as exc:
             raise ModelLoadError(f"{field}: cannot load the VAE folder '{path}': {_first_line(exc)}") from exc
-    header = read_header(path, field)
-    kind = detect(header).kind
-    if kind not in ("vae", "checkpoint"):
-        what = {"lora": "a LoRA", "embedding": "a textual-inversion embedding",
-                "diffusers-unet": "a diffusers UNet weights file"}.get(kind, "a file without VAE weights")
-        raise ModelLoadError(f"{field}: '{path}' is not a VAE: it looks like {what}")
+    header = vae_file_header(path, field)
     folder, shipped = _config_folder(model_cfg, family, config_dir)
     hint = "The VAE config is the shipped one of this family; check model.family." if shipped else (
         "model.config does not describe this VAE.")

@@ -10,7 +10,6 @@ on an odd file, shapes against the architecture config) stays with the loader.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,17 +221,15 @@ class HubCheck:
         return self.cached and not self.reachable
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def check_hub(hub_id: str, field: str, filename: str = "model_index.json", timeout: float = 10.0) -> HubCheck:
     """One request to the hub, no retries: it has the model, or the user hears why not at once."""
     from huggingface_hub import HfApi, try_to_load_from_cache
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
+    from huggingface_hub import constants
+
     cached = isinstance(try_to_load_from_cache(hub_id, filename), str)
-    if _hub_offline():
+    if constants.HF_HUB_OFFLINE:
         if cached:
             return HubCheck(cached=True, reachable=False)
         raise ModelLoadError(
@@ -291,6 +288,29 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
     return f"hub model {source.hub_id} ({state}; its family is checked when it loads)"
 
 
+def vae_subfolder(folder: Path, field: str = "model.vae") -> str | None:
+    """Where a VAE folder keeps its config: None (the folder itself) or "vae" (a model folder)."""
+    subfolder = next((sub for sub in (None, "vae") if (folder / (sub or "") / "config.json").is_file()), "missing")
+    if subfolder == "missing":
+        raise ModelLoadError(f"{field}: '{folder}' has neither config.json (a diffusers VAE folder) nor vae/config.json")
+    config_file = folder / (subfolder or "") / "config.json"
+    declared = read_json(config_file, field).get("_class_name")
+    if declared not in (None, "AutoencoderKL"):
+        raise ModelLoadError(f"{field}: '{config_file}' describes a {declared}, not a VAE (AutoencoderKL)")
+    return subfolder
+
+
+def vae_file_header(path: Path, field: str = "model.vae") -> SafetensorsHeader:
+    """The header of a file given as the VAE, refused unless it holds VAE weights."""
+    header = read_header(path, field)
+    kind = detect(header).kind
+    if kind not in ("vae", "checkpoint"):
+        what = {"lora": "a LoRA", "embedding": "a textual-inversion embedding",
+                "diffusers-unet": "a diffusers UNet weights file"}.get(kind, "a file without VAE weights")
+        raise ModelLoadError(f"{field}: '{path}' is not a VAE: it looks like {what}")
+    return header
+
+
 def inspect_vae(value: str, config_dir: Path) -> str:
     """model.vae: a VAE folder, a file holding VAE weights, or a reachable hub id."""
     field = "model.vae"
@@ -300,18 +320,7 @@ def inspect_vae(value: str, config_dir: Path) -> str:
         return "hub VAE"
     assert source.path is not None
     if source.kind == "folder":
-        config_file = next((f for f in (source.path / "config.json", source.path / "vae" / "config.json")
-                            if f.is_file()), None)
-        if config_file is None:
-            raise ModelLoadError(f"{field}: '{source.path}' has neither config.json (a diffusers VAE folder) "
-                                 "nor vae/config.json")
-        declared = read_json(config_file, field).get("_class_name")
-        if declared not in (None, "AutoencoderKL"):
-            raise ModelLoadError(f"{field}: '{config_file}' describes a {declared}, not a VAE (AutoencoderKL)")
+        vae_subfolder(source.path, field)
         return "VAE folder"
-    kind = detect(read_header(source.path, field)).kind
-    if kind not in ("vae", "checkpoint"):
-        what = {"lora": "a LoRA", "embedding": "a textual-inversion embedding",
-                "diffusers-unet": "a diffusers UNet weights file"}.get(kind, "a file without VAE weights")
-        raise ModelLoadError(f"{field}: '{source.path}' is not a VAE: it looks like {what}")
+    vae_file_header(source.path, field)
     return "VAE file"
