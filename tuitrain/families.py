@@ -1,40 +1,151 @@
-"""The registry of model families: the facts the TUI side needs, without torch.
+"""The registry of model families: the facts the TUI side and `tuitrain check` need, without torch.
 
-The trainer side keeps one adapter module per family (load, encode, noise, export)
-and looks it up by the names registered here, so adding a family is one entry here
-plus one adapter module there.
+Everything torch-side a family owns (loading, text encoding, denoiser inputs, LoRA
+targets, export key names, the tiny test model) lives in its home under
+tuitrain/trainer/families/<home>/, found by `FamilyInfo.home`. Adding a family is one
+entry here plus one home there (docs/adding-a-family.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Prediction = Literal["epsilon", "v_prediction", "flow"]
+# The training objective: DDPM noise schedules (epsilon / v targets) or flow matching (rectified flow).
+ObjectiveKind = Literal["ddpm", "flow"]
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """A published variant of a family's architecture that trains differently (SD 2.x 768-v vs 512 base).
+
+    Chosen by model.flavour, or detected from the loaded model (trainer side: the family
+    home's `detect_flavour`) when model.flavour is empty.
+    """
+
+    name: str
+    title: str
+    prediction: Prediction
+    default_resolution: int
+    # modelspec.architecture prefix written into saved files (A1111 / ComfyUI / Civitai read it).
+    modelspec_architecture: str
+
+
+@dataclass(frozen=True)
+class MemoryFacts:
+    """Numbers for the config editor's VRAM estimate (tui/config_editor/estimate.py says how they combine)."""
+
+    # (denoiser, all text encoders, VAE) parameters of the public model.
+    params: tuple[float, float, float]
+    # Hidden size of each text encoder's token embedding (what one embedding vector holds).
+    embedding_dims: tuple[int, ...]
+    # LoRA parameters per unit of rank by target group: attention, ff, conv1x1, conv3x3, text.
+    lora_per_rank: dict[str, float]
+    # GiB of activations for one image at the native resolution, batch 1, bf16, SDPA attention.
+    activations_gib: float
 
 
 @dataclass(frozen=True)
 class FamilyInfo:
     name: str
     title: str
-    default_resolution: int
-    prediction: Prediction
+    words: str  # the short name used in messages ("SD 1.x")
+    home: str  # the trainer-side package: tuitrain.trainer.families.<home>
+    objective: ObjectiveKind
+    flavours: tuple[Flavour, ...]
     # Values written into LoRA metadata, read by A1111 / ComfyUI / Civitai.
     ss_base_model_version: str
-    modelspec_architecture: str
-    text_encoders: int = 1
+    memory: MemoryFacts
+    # modelspec.implementation: where the saved file's key layout comes from (SGM for LDM-named files).
+    modelspec_implementation: str = "diffusers"
+    ss_v2: bool = False  # kohya's flag for the SD 2.x text encoder (OpenCLIP-H) in LoRA metadata
+    text_encoder_names: tuple[str, ...] = ("clip_l",)  # the names embedding files use (A1111 / ComfyUI)
+    latent_channels: int = 4
+    pixel_multiple: int = 8  # image sides must be multiples of this (the VAE's downscale x any patching)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def text_encoders(self) -> int:
+        return len(self.text_encoder_names)
+
+    @property
+    def default_flavour(self) -> Flavour:
+        return self.flavours[0]
+
+    @property
+    def default_resolution(self) -> int:
+        return self.default_flavour.default_resolution
+
+    @property
+    def prediction(self) -> Prediction:
+        return self.default_flavour.prediction
+
+    @property
+    def modelspec_architecture(self) -> str:
+        return self.default_flavour.modelspec_architecture
+
+    def flavour_for_prediction(self, prediction: str) -> Flavour:
+        """The flavour that trains with `prediction` (the default when none or several do)."""
+        found = [f for f in self.flavours if f.prediction == prediction]
+        return found[0] if len(found) == 1 else self.default_flavour
+
+    def flavour(self, name: str) -> Flavour:
+        """The flavour called `name` ("" or unknown: the default one)."""
+        return next((f for f in self.flavours if f.name == name), self.default_flavour)
+
+    @property
+    def flavour_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.flavours)
 
 
+# LoRA parameters per unit of rank, counted on the UNets built from the published configs
+# (meta device) with the module names tuitrain targets (trainer/families/sd/targets.py):
+#   attention: to_q, to_k, to_v, to_out.0 -> sum of (in + out) features
+#   ff:        ff.net.0.proj, ff.net.2, proj_in, proj_out
+#   conv1x1:   1x1 convolutions of the conv targets (they take lora.rank, as kohya does)
+#   conv3x3:   3x3 convolutions (in x 9 + out per unit of lora.conv_rank)
+#   text:      q/k/v/out_proj, fc1, fc2 of every text encoder layer (lora.train_text_encoder)
+# Parameters: public model sizes, and what diffusers' models with the published configs count:
+# SD 1.5 UNet 860M, CLIP ViT-L/14 text 123M, VAE 84M; SD 2.x UNet 865M, OpenCLIP ViT-H text
+# (23 layers as diffusers loads it) 340M; SDXL UNet 2.57B, CLIP ViT-L 123M + OpenCLIP ViT-bigG 695M.
+# Activations: read off typical training runs; good to about +-30%.
 FAMILIES: dict[str, FamilyInfo] = {
     info.name: info
     for info in (
-        FamilyInfo("sd15", "Stable Diffusion 1.x", 512, "epsilon", "sd_v1", "stable-diffusion-v1"),
-        # SD 2.x: the 768 model predicts v, the 512 "base" predicts epsilon;
-        # model.prediction = "auto" reads it from the scheduler config.
-        FamilyInfo("sd2", "Stable Diffusion 2.x", 768, "v_prediction", "sd_v2", "stable-diffusion-v2-768-v"),
         FamilyInfo(
-            "sdxl", "Stable Diffusion XL", 1024, "epsilon", "sdxl_base_v1-0", "stable-diffusion-xl-v1-base",
-            text_encoders=2,
+            "sd15", "Stable Diffusion 1.x", "SD 1.x", home="sd", objective="ddpm",
+            flavours=(Flavour("base", "SD 1.x", "epsilon", 512, "stable-diffusion-v1"),),
+            ss_base_model_version="sd_v1",
+            memory=MemoryFacts(
+                (860e6, 123e6, 84e6), (768,),
+                {"attention": 199_296, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 165_888}, 2.6,
+            ),
+        ),
+        # SD 2.x: the 768 model predicts v, the 512 "base" predicts epsilon; with model.flavour
+        # empty the trainer reads it from the base model's scheduler config.
+        FamilyInfo(
+            "sd2", "Stable Diffusion 2.x", "SD 2.x", home="sd", objective="ddpm",
+            flavours=(
+                Flavour("768-v", "SD 2.x 768 (v-prediction)", "v_prediction", 768, "stable-diffusion-v2-768-v"),
+                Flavour("512-base", "SD 2.x 512 base (epsilon)", "epsilon", 512, "stable-diffusion-v2-512"),
+            ),
+            ss_base_model_version="sd_v2", ss_v2=True,
+            memory=MemoryFacts(
+                (865e6, 340e6, 84e6), (1024,),
+                {"attention": 207_488, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 423_936}, 4.0,
+            ),
+        ),
+        FamilyInfo(
+            "sdxl", "Stable Diffusion XL", "SDXL", home="sdxl", objective="ddpm",
+            flavours=(Flavour("base", "SDXL base", "epsilon", 1024, "stable-diffusion-xl-v1-base"),),
+            ss_base_model_version="sdxl_base_v1-0",
+            modelspec_implementation="https://github.com/Stability-AI/generative-models",
+            memory=MemoryFacts(
+                (2567e6, 123e6 + 695e6, 84e6), (768, 1280),
+                {"attention": 1_451_520, "ff": 1_208_320, "conv1x1": 23_040, "conv3x3": 355_840, "text": 903_168}, 9.0,
+            ),
+            text_encoder_names=("clip_l", "clip_g"),
         ),
     )
 }
