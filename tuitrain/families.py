@@ -57,8 +57,6 @@ class FamilyInfo:
     # Values written into LoRA metadata, read by A1111 / ComfyUI / Civitai.
     ss_base_model_version: str
     memory: MemoryFacts
-    # modelspec.implementation: where the saved file's key layout comes from (SGM for LDM-named files).
-    modelspec_implementation: str = "diffusers"
     ss_v2: bool = False  # kohya's flag for the SD 2.x text encoder (OpenCLIP-H) in LoRA metadata
     text_encoder_names: tuple[str, ...] = ("clip_l",)  # the names embedding files use (A1111 / ComfyUI)
     latent_channels: int = 4
@@ -140,7 +138,6 @@ FAMILIES: dict[str, FamilyInfo] = {
             "sdxl", "Stable Diffusion XL", "SDXL", home="sdxl", objective="ddpm",
             flavours=(Flavour("base", "SDXL base", "epsilon", 1024, "stable-diffusion-xl-v1-base"),),
             ss_base_model_version="sdxl_base_v1-0",
-            modelspec_implementation="https://github.com/Stability-AI/generative-models",
             memory=MemoryFacts(
                 (2567e6, 123e6 + 695e6, 84e6), (768, 1280),
                 {"attention": 1_451_520, "ff": 1_208_320, "conv1x1": 23_040, "conv3x3": 355_840, "text": 903_168}, 9.0,

@@ -8,7 +8,7 @@ import torch
 
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
-from tuitrain.trainer.families.sdxl import size_conditioning
+from tuitrain.trainer.families.sdxl.adapter import size_conditioning
 from tuitrain.trainer.tiny import save_tiny_model
 
 

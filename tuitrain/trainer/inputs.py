@@ -15,7 +15,7 @@ import torch
 from tuitrain.config import Config
 from tuitrain.trainer.cache import TensorCache, blank_fields, latent_fields, mask_fields
 from tuitrain.trainer.data import Sample, TrainingData, load_mask, load_pixels, random_crop_origin
-from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
+from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
 from tuitrain.trainer.masks import SampleInputs, binarize, latent_coverage, latent_mask, masked_pixels, random_mask
 
 
@@ -34,6 +34,15 @@ class SampleEncoder:
         """Stop before training when the inputs cannot be made: an inpainting model reads every mask file."""
         if self.parts.inpainting:
             data.check_masks()  # masked_loss runs are checked when the data is read
+
+    def collate(self, samples: list[Sample], inputs: list[SampleInputs], conditioning: Conditioning,
+                device: torch.device) -> LatentBatch:
+        """One batch for the denoiser: stacked latents, the family's per-sample extras (size conditioning)
+        and what masks add (the inpainting input), on `device`."""
+        latents = torch.stack([x.latents for x in inputs]).to(device)
+        size_info = self.adapter.size_info([s.assignment for s in samples])
+        inpaint = torch.stack([x.inpaint for x in inputs]).to(device) if inputs[0].inpaint is not None else None
+        return LatentBatch(latents, conditioning, size_info, inpaint)
 
     def encode(self, sample: Sample, rng: random.Random) -> SampleInputs:
         """A sample's latents, and what masks add: the inpainting input, the loss mask.

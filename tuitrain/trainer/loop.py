@@ -31,7 +31,6 @@ from tuitrain.trainer.cache import TensorCache, model_identity, text_fields
 from tuitrain.trainer.data import TrainingData, epoch_batches
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.families import get_adapter
-from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.inputs import SampleEncoder
 from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
@@ -141,15 +140,9 @@ class Trainer:
         pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
         self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
         # Frozen weights in the compute dtype; the weights a method trains are fp32 (an adapter's
-        # are made fp32 by its method; a fine-tune's modules keep their loaded precision here).
+        # are made fp32 by its method; a fine-tune's modules keep their loaded precision).
         kept = method_class(cfg).full_precision_components(cfg)
-        for name, module in (("denoiser", self.parts.denoiser), *(("text_encoders", m) for m in self.parts.text_encoders)):
-            module.requires_grad_(False)
-            module.to(self.device, dtype=None if name in kept else self.compute_dtype)
-        # The VAE only encodes (once, when latents are cached) and decodes samples: fp32 avoids
-        # the SDXL VAE's fp16 overflow for little cost.
-        self.parts.vae.requires_grad_(False)
-        self.parts.vae.to(self.device, dtype=torch.float32)
+        self.adapter.place(self.parts, self.device, self.compute_dtype, kept)
 
         self.method = build_method(cfg, self.parts, self.adapter)
         self.method.check_data(self.data)
@@ -219,11 +212,9 @@ class Trainer:
         samples = [self.data.samples[i] for i in indices]
         rngs = [self._sample_rng(epoch, batch_no, slot) for slot in range(len(samples))]
         inputs = [self.inputs.encode(s, r) for s, r in zip(samples, rngs)]
-        latents = torch.stack([x.latents for x in inputs]).to(self.device)
         captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
-        size_info = self.adapter.size_info([s.assignment for s in samples])
-        inpaint = torch.stack([x.inpaint for x in inputs]).to(self.device) if inputs[0].inpaint is not None else None
-        batch = LatentBatch(latents, self._conditioning(captions), size_info, inpaint)
+        batch = self.inputs.collate(samples, inputs, self._conditioning(captions), self.device)
+        latents = batch.latents
         # Noise depends only on (seed, epoch, batch): a resumed run draws the same noise.
         gen = torch.Generator(device=self.device).manual_seed(
             (self.config.training.seed * 1_000_003 + epoch * 100_003 + batch_no) % 2**63

@@ -1,10 +1,12 @@
-"""Tiny SD-architecture models, built from configs and saved like a user's model.
+"""Tiny models of every family, built from configs and saved like a user's model.
 
 The tests and `tuitrain demo` need a base model with no download: the real SD 1.x /
 SD 2.x / SDXL component classes at a few hundred thousand parameters, saved as an
 ordinary diffusers folder, so they load through the same code path a user's model
 takes. The CLIP tokenizer is byte-level (every character a token, no merges), made
-here, because the real vocabulary only comes from the hub.
+here, because the real vocabulary only comes from the hub. Each family's recipe (its
+denoiser's tiny config) is its home's tiny.py: `build(family, inpainting)` and `TOKENIZERS`;
+the parts they share (text encoder config, VAE, DDPM schedule) are here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch
 
 TINY_TEXT_DIM = 32
 TINY_MAX_TOKENS = 77
-INPAINT_CHANNELS = 9  # noisy latents (4) + mask (1) + masked-image latents (4)
 
 
 def write_byte_level_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
@@ -44,7 +45,7 @@ def write_byte_level_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|
     }))
 
 
-def _text_config(with_projection: bool = False):  # type: ignore[no-untyped-def]
+def text_config(with_projection: bool = False):  # type: ignore[no-untyped-def]
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
@@ -79,7 +80,7 @@ def tiny_vae():  # type: ignore[no-untyped-def]
     )
 
 
-def _scheduler(prediction_type: str):  # type: ignore[no-untyped-def]
+def ddpm_scheduler(prediction_type: str):  # type: ignore[no-untyped-def]
     from diffusers import DDPMScheduler
 
     # The real SD noise schedule: only the networks are tiny.
@@ -95,73 +96,28 @@ def _scheduler(prediction_type: str):  # type: ignore[no-untyped-def]
 
 
 def build_tiny_pipeline(family: str, seed: int = 0, inpainting: bool = False):  # type: ignore[no-untyped-def]
-    """A tiny pipeline of the family's real classes, with random weights.
+    """A tiny pipeline of the family's real classes, with random weights (the recipe is the family home's tiny.py).
 
     inpainting: a 9-channel UNet (noisy latents, mask, masked-image latents) in the
     family's inpainting pipeline, like the public inpainting models.
     """
-    import diffusers
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+    from tuitrain.trainer.families import family_files
 
+    recipe = _recipe(family)
+    if inpainting and not family_files(family).inpaint_pipeline_class:
+        raise ValueError(f"family {family!r} has no inpainting models")
     torch.manual_seed(seed)
-    in_channels = INPAINT_CHANNELS if inpainting else 4
-    if family in ("sd15", "sd2"):
-        cls = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
-        unet = UNet2DConditionModel(
-            sample_size=8,
-            in_channels=in_channels,
-            out_channels=4,
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            cross_attention_dim=TINY_TEXT_DIM,
-            attention_head_dim=8 if family == "sd15" else (2, 4),
-            use_linear_projection=family == "sd2",
-            norm_num_groups=8,
-        )
-        return cls(
-            vae=tiny_vae(),
-            text_encoder=CLIPTextModel(_text_config()),
-            tokenizer=None,  # written as files in save_tiny_model
-            unet=unet,
-            scheduler=_scheduler("v_prediction" if family == "sd2" else "epsilon"),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-    if family == "sdxl":
-        time_dim = 8
-        xl_cls = diffusers.StableDiffusionXLInpaintPipeline if inpainting else diffusers.StableDiffusionXLPipeline
-        unet = UNet2DConditionModel(
-            sample_size=8,
-            in_channels=in_channels,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=time_dim,
-            transformer_layers_per_block=(1, 2),
-            projection_class_embeddings_input_dim=6 * time_dim + TINY_TEXT_DIM,
-            cross_attention_dim=2 * TINY_TEXT_DIM,
-            norm_num_groups=8,
-        )
-        return xl_cls(
-            vae=tiny_vae(),
-            text_encoder=CLIPTextModel(_text_config()),
-            text_encoder_2=CLIPTextModelWithProjection(_text_config(with_projection=True)),
-            tokenizer=None,
-            tokenizer_2=None,
-            unet=unet,
-            scheduler=_scheduler("epsilon"),
-            force_zeros_for_empty_prompt=True,
-        )
-    raise ValueError(f"no tiny model for family {family!r}")
+    return recipe.build(family, inpainting)
+
+
+def _recipe(family: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    from tuitrain.families import FAMILIES
+
+    if family not in FAMILIES:
+        raise ValueError(f"no tiny model for family {family!r}")
+    return importlib.import_module(f"tuitrain.trainer.families.{FAMILIES[family].home}.tiny")
 
 
 def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool = False) -> Path:
@@ -176,15 +132,11 @@ def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool =
 
     pipe = build_tiny_pipeline(family, seed, inpainting)
     pipe.save_pretrained(folder, safe_serialization=True)
-    write_byte_level_clip_tokenizer(folder / "tokenizer")
-    if family == "sdxl":
-        # SDXL's second tokenizer pads with "!" like OpenCLIP; keep that quirk.
-        write_byte_level_clip_tokenizer(folder / "tokenizer_2", pad_token="!")
-    # model_index.json was written with tokenizer = null: point it at the files.
+    # model_index.json was written with tokenizers = null: write the files and point it at them.
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
-    index["tokenizer"] = ["transformers", CLIPTokenizer.__name__]
-    if family == "sdxl":
-        index["tokenizer_2"] = ["transformers", CLIPTokenizer.__name__]
+    for name, pad_token in _recipe(family).TOKENIZERS.items():
+        write_byte_level_clip_tokenizer(folder / name, pad_token=pad_token)
+        index[name] = ["transformers", CLIPTokenizer.__name__]
     index_path.write_text(json.dumps(index, indent=2))
     return folder

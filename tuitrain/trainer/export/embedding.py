@@ -22,28 +22,21 @@ from pathlib import Path
 import torch
 
 from tuitrain.families import FAMILIES
+from tuitrain.trainer.families import family_files
 from tuitrain.trainer.export.atomic import atomic_save_safetensors
 from tuitrain.trainer.export.metadata import MODELSPEC_VERSION, modelspec_architecture, safetensors_hashes
 
-# The tensor names of each family, in the order the family lists its text encoders.
-EMBEDDING_KEYS: dict[str, tuple[str, ...]] = {
-    "sd15": ("emb_params",),
-    "sd2": ("emb_params",),
-    "sdxl": ("clip_l", "clip_g"),
-}
 SAVE_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 ADAPTER_ARCHITECTURE = "textual-inversion"
-# An embedding has no module names; what it depends on is the original models' prompt encoding
-# (kohya records textual inversions as Stability AI implementations too).
-_IMPLEMENTATION = {"sdxl": "https://github.com/Stability-AI/generative-models"}
-_IMPLEMENTATION_DEFAULT = "https://github.com/Stability-AI/stablediffusion"
 
 
 def embedding_keys(family: str) -> tuple[str, ...]:
-    """The file's tensor names for `family`; ValueError for a family without an embedding format."""
-    if family not in EMBEDDING_KEYS:
+    """The file's tensor names for `family` (FamilyFiles.embedding_keys, in the order of its text encoders);
+    ValueError for a family without an embedding format."""
+    keys = family_files(family).embedding_keys if family in FAMILIES else ()
+    if not keys:
         raise ValueError(f"no textual-inversion file format for model family {family!r}")
-    return EMBEDDING_KEYS[family]
+    return keys
 
 
 def base_model_name(base: str) -> str:
@@ -78,7 +71,7 @@ def embedding_metadata(
         "ss_base_model_version": FAMILIES[family].ss_base_model_version,
         "ss_sd_model_name": base_model_name(base_model),
         "ss_output_name": output_name,
-        "ss_v2": str(family == "sd2"),
+        "ss_v2": str(FAMILIES[family].ss_v2),
         "ss_steps": str(step),
         "ss_epoch": str(epoch),
         "ss_training_started_at": str(training_started_at),
@@ -87,7 +80,9 @@ def embedding_metadata(
         "modelspec.sai_model_spec": MODELSPEC_VERSION,
         "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction,
                                                          adapter=ADAPTER_ARCHITECTURE),
-        "modelspec.implementation": _IMPLEMENTATION.get(family, _IMPLEMENTATION_DEFAULT),
+        # An embedding has no module names; what it depends on is the original models' prompt encoding
+        # (kohya records textual inversions as Stability AI implementations too).
+        "modelspec.implementation": family_files(family).original_implementation,
         "modelspec.title": output_name,
         "modelspec.resolution": f"{resolution}x{resolution}",
         "modelspec.date": _dt.datetime.fromtimestamp(int(now)).isoformat(),

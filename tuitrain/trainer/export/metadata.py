@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.export.naming import LDM_UNET_FAMILIES
+from tuitrain.trainer.families import family_files
 
 NETWORK_MODULE = "networks.lora"
 # What kohya sd-scripts records when a LyCORIS algorithm trained (--network_module lycoris.kohya).
@@ -24,11 +24,10 @@ MODELSPEC_VERSION = "1.0.0"
 # kohya's determine_implementation (library/sai_model_spec.py): an SDXL LoRA, whose keys are in
 # the Stability AI (LDM/SGM) naming, is "https://github.com/Stability-AI/generative-models";
 # SD 1.x/2.x LoRAs, in diffusers naming, are "diffusers". Which family uses which naming is
-# export/naming.py's LDM_UNET_FAMILIES, so the header and the keys cannot disagree.
+# its FamilyFiles.lora_ldm_names, which export/naming.py follows too, so the header and the keys
+# cannot disagree.
 IMPLEMENTATION_SGM = "https://github.com/Stability-AI/generative-models"
 IMPLEMENTATION_DIFFUSERS = "diffusers"
-# An SD 2.x model that predicts epsilon is the 512 "base" architecture, not 768-v.
-_SD2_EPSILON_ARCHITECTURE = "stable-diffusion-v2-512"
 
 
 def _header_length(blob: bytes) -> int:
@@ -69,11 +68,13 @@ def _number(value: float) -> str:
 
 
 def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str | None = "lora") -> str:
-    """e.g. "stable-diffusion-xl-v1-base/lora" (adapter None: a whole checkpoint); SD 2.x epsilon models
-    are the 512 architecture."""
-    base = FAMILIES[family].modelspec_architecture
-    if family == "sd2" and v_prediction is False:
-        base = _SD2_EPSILON_ARCHITECTURE
+    """e.g. "stable-diffusion-xl-v1-base/lora" (adapter None: a whole checkpoint). The flavour that trains
+    with the prediction type decides (SD 2.x epsilon models are the 512 architecture)."""
+    info = FAMILIES[family]
+    if v_prediction is None:
+        base = info.modelspec_architecture
+    else:
+        base = info.flavour_for_prediction("v_prediction" if v_prediction else "epsilon").modelspec_architecture
     return f"{base}/{adapter}" if adapter else base
 
 
@@ -124,7 +125,7 @@ def lora_metadata(
         "ss_network_dim": str(rank),
         "ss_network_alpha": _number(alpha),
         "ss_output_name": output_name,
-        "ss_v2": str(family == "sd2"),
+        "ss_v2": str(info.ss_v2),
         "ss_training_started_at": str(training_started_at),
         "ss_training_finished_at": str(now),
         "ss_steps": str(steps),
@@ -132,7 +133,7 @@ def lora_metadata(
         "ss_resolution": f"({width}, {height})",
         "modelspec.sai_model_spec": MODELSPEC_VERSION,
         "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction),
-        "modelspec.implementation": IMPLEMENTATION_SGM if family in LDM_UNET_FAMILIES else IMPLEMENTATION_DIFFUSERS,
+        "modelspec.implementation": IMPLEMENTATION_SGM if family_files(family).lora_ldm_names else IMPLEMENTATION_DIFFUSERS,
         "modelspec.title": title or output_name,
         "modelspec.resolution": f"{width}x{height}",
         "modelspec.date": _dt.datetime.fromtimestamp(int(now)).isoformat(),

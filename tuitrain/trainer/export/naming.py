@@ -38,9 +38,6 @@ import torch
 from torch import nn
 
 UNET_PREFIX = "lora_unet"
-# The families whose kohya files name the UNet by LDM/SGM paths. kohya records that
-# layout as the Stability AI implementation in modelspec.implementation (export/metadata.py).
-LDM_UNET_FAMILIES = frozenset({"sdxl"})
 # CLIP's top-level submodules that the original layout nests under `text_model.`.
 _CLIP_INNER = ("embeddings.", "encoder.", "final_layer_norm")
 
@@ -66,8 +63,9 @@ def kohya_name(prefix: str, path: str) -> str:
 
 
 def unet_has_ldm_names(config: Mapping[str, Any]) -> bool:
-    """An SDXL UNet (base, refiner, inpainting: the ones with text_time added conditioning) is
-    named by its LDM paths; decided from the UNet itself, since the exporter gets no family."""
+    """A UNet with text_time added conditioning (SDXL base, refiner, inpainting) is named by its LDM
+    paths; decided from the UNet itself, since the exporter gets no family. The family's
+    FamilyFiles.lora_ldm_names says the same for the header (export/metadata.py); a test holds them equal."""
     return config.get("addition_embed_type") == "text_time"
 
 
@@ -75,8 +73,8 @@ def unet_module_name(unet: nn.Module, path: str) -> str:
     """The kohya name of the UNet module at diffusers path `path`."""
     config = getattr(unet, "config", {})
     if unet_has_ldm_names(config):
-        # Here, not at the top: the loading package brings diffusers' pipelines, which metadata.py
-        # (importing this module for LDM_UNET_FAMILIES) has no use for.
+        # Here, not at the top: the loading package brings diffusers' pipelines, which the
+        # exporters that never meet such a UNet have no use for.
         from tuitrain.trainer.loading.layout import ldm_unet_module
 
         path = ldm_unet_module(path, config)

@@ -27,18 +27,19 @@ from tuitrain.families import FAMILIES
 from tuitrain.trainer.export.atomic import atomic_save_safetensors
 from tuitrain.trainer.export.metadata import modelspec_architecture
 from tuitrain.trainer.loading.clip import hf_to_open_clip, hf_to_transformers_layout
-from tuitrain.trainer.loading.header import TEXT_ENCODER_PREFIXES
+from tuitrain.trainer.families import family_files
 from tuitrain.trainer.loading.layout import unet_to_ldm, vae_to_ldm
 
 
 def to_ldm_state_dict(pipe: Any, family: str) -> dict[str, torch.Tensor]:
     """Every weight of `pipe` under its original single-file name."""
-    if family not in TEXT_ENCODER_PREFIXES:
+    files = family_files(family) if family in FAMILIES else None
+    if files is None or not files.text_encoder_prefixes:
         raise ValueError(f"no single-file layout for family {family!r}")
     state = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
     state.update(vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))
-    encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if family == "sdxl" else [])
-    for encoder, prefix in zip(encoders, TEXT_ENCODER_PREFIXES[family]):
+    encoders = [getattr(pipe, name) for name in files.text_encoder_components]
+    for encoder, prefix in zip(encoders, files.text_encoder_prefixes):
         weights = encoder.state_dict()
         layout = hf_to_open_clip(weights) if prefix.endswith(".model.") else hf_to_transformers_layout(weights)
         state.update({prefix + k: v for k, v in layout.items()})
@@ -53,8 +54,7 @@ def _metadata(pipe: Any, family: str) -> dict[str, str]:
         "modelspec.sai_model_spec": "1.0.0",
         "modelspec.architecture": modelspec_architecture(family, v_prediction=prediction == "v_prediction",
                                                          adapter=None),
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
-        if family == "sdxl" else "https://github.com/Stability-AI/stablediffusion",
+        "modelspec.implementation": family_files(family).original_implementation,
         "modelspec.resolution": f"{info.default_resolution}x{info.default_resolution}",
         "modelspec.prediction_type": "v" if prediction == "v_prediction" else "epsilon",
     }

@@ -1,33 +1,39 @@
-"""The registry of family adapters, keyed by the names in tuitrain.families."""
+"""The registry of family homes, keyed by the names in tuitrain.families.
+
+Each family's trainer-side code lives in one package, families/<home>/ (FamilyInfo.home):
+
+    files.py    torch-free: diffusers classes, shipped configs, single-file layout, export names
+                (what loading/, export/ and `tuitrain check` read, as FamilyFiles)
+    adapter.py  the FamilyAdapter: components, text encoding, denoiser call, LoRA targets, placement
+    tiny.py     the tiny test model recipe (tests and `tuitrain demo`)
+    configs/    the public architecture configs, so single files load offline
+
+This module stays torch-free (check imports it); adapters are imported on first use.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING
 
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.families.base import FamilyAdapter
+from tuitrain.trainer.families.files import FamilyFiles
+
+if TYPE_CHECKING:
+    from tuitrain.trainer.families.base import FamilyAdapter
 
 
-def _sd(name: str) -> Callable[[], FamilyAdapter]:
-    def make() -> FamilyAdapter:
-        from tuitrain.trainer.families.sd import StableDiffusionAdapter
-
-        return StableDiffusionAdapter(name)
-
-    return make
+def _home(family: str, module: str):  # type: ignore[no-untyped-def]
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}")
+    return importlib.import_module(f"tuitrain.trainer.families.{FAMILIES[family].home}.{module}")
 
 
-def _sdxl() -> FamilyAdapter:
-    from tuitrain.trainer.families.sdxl import StableDiffusionXLAdapter
-
-    return StableDiffusionXLAdapter()
-
-
-ADAPTERS: dict[str, Callable[[], FamilyAdapter]] = {"sd15": _sd("sd15"), "sd2": _sd("sd2"), "sdxl": _sdxl}
-
-if set(ADAPTERS) != set(FAMILIES):  # pragma: no cover - caught by the first test run
-    raise RuntimeError("tuitrain.families and the trainer's adapters disagree")
+def family_files(family: str) -> FamilyFiles:
+    """The torch-free file facts of `family` (ValueError for an unknown one)."""
+    return _home(family, "files").FILES[family]
 
 
-def get_adapter(name: str) -> FamilyAdapter:
-    return ADAPTERS[name]()
+def get_adapter(family: str) -> FamilyAdapter:
+    """A fresh adapter of `family` (imports torch and diffusers)."""
+    return _home(family, "adapter").make_adapter(family)

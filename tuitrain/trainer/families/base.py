@@ -1,7 +1,8 @@
 """The interface every model family implements, and the objective helpers they share.
 
 The training loop calls only these methods, so it knows no family: a new family
-(Flux, SD3, PixArt) is a new adapter module plus a registry entry.
+(Flux, SD3, PixArt) is a new home under families/ plus a registry entry in
+tuitrain/families.py (docs/adding-a-family.md).
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from tuitrain.families import FamilyInfo
 
 # Text conditioning of one batch, by name (e.g. "hidden", "pooled"); tensors have a batch dim.
 Conditioning = dict[str, torch.Tensor]
-# An inpainting UNet's input: noisy latents (4) + mask (1) + masked-image latents (4), in that order,
-# as diffusers' inpainting pipelines concatenate them.
-INPAINT_CHANNELS = 9
-
-
 @dataclass
 class ModelParts:
     """The pieces of a loaded base model the trainer touches."""
@@ -33,6 +29,7 @@ class ModelParts:
     tokenizers: list[Any]
     noise_scheduler: Any  # a diffusers training scheduler (DDPMScheduler for SD)
     prediction_type: str  # "epsilon" | "v_prediction" | "flow"
+    flavour: str = ""  # the FamilyInfo flavour this model is (detected or model.flavour)
     extra: dict[str, Any] = field(default_factory=dict)
     inpainting: bool = False  # a 9-channel UNet: each batch brings a mask and masked-image latents
 
@@ -47,28 +44,6 @@ class LatentBatch:
     size_info: torch.Tensor | None = None
     # inpainting models: mask (1 channel, 1 = repaint) + masked-image latents (4) [B, 5, h, w]
     inpaint: torch.Tensor | None = None
-
-
-def denoiser_input(parts: ModelParts, noisy: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
-    """The UNet's input: the noisy latents, and for an inpainting UNet its mask and masked-image latents."""
-    if not parts.inpainting:
-        return noisy
-    if batch.inpaint is None:
-        raise ValueError("an inpainting model needs each sample's mask and masked-image latents")
-    return torch.cat([noisy, batch.inpaint.to(noisy.device, noisy.dtype)], dim=1)
-
-
-def unet_is_inpainting(unet: torch.nn.Module) -> bool:
-    """4 input channels: text-to-image; 9: inpainting. Anything else is refused with the reason."""
-    from tuitrain.trainer.loading.errors import ModelLoadError
-
-    channels = unet.config.in_channels  # type: ignore[union-attr]
-    if channels not in (4, INPAINT_CHANNELS):
-        raise ModelLoadError(
-            f"model.base: the UNet has {channels} input channels; tuitrain trains text-to-image (4) and "
-            f"inpainting ({INPAINT_CHANNELS}) models"
-        )
-    return channels == INPAINT_CHANNELS
 
 
 class FamilyAdapter(ABC):
@@ -91,6 +66,24 @@ class FamilyAdapter(ABC):
     @abstractmethod
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         """The denoiser's output for noisy latents."""
+
+    def place(self, parts: ModelParts, device: torch.device, compute_dtype: torch.dtype,
+              full_precision: frozenset[str] = frozenset()) -> None:
+        """Put the frozen model where and how it trains: the one placement step (the loop casts nothing).
+
+        The denoiser and text encoders go to `compute_dtype` except the components the method
+        keeps in their loaded precision (`full_precision`: "denoiser", "text_encoders"; a
+        fine-tune trains those). A family or mode that holds its weights otherwise (a quantized
+        or offloaded denoiser) overrides this instead of fighting a cast. The VAE only encodes
+        (once, when latents are cached) and decodes samples: fp32 avoids the SDXL VAE's fp16
+        overflow for little cost.
+        """
+        components = (("denoiser", parts.denoiser), *(("text_encoders", m) for m in parts.text_encoders))
+        for name, module in components:
+            module.requires_grad_(False)
+            module.to(device, dtype=None if name in full_precision else compute_dtype)
+        parts.vae.requires_grad_(False)
+        parts.vae.to(device, dtype=torch.float32)
 
     def size_info(self, assignments: list[BucketAssignment]) -> torch.Tensor | None:
         """Per-sample size conditioning from the bucketing (LatentBatch.size_info); None for families without it."""

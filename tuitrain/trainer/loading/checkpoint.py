@@ -15,31 +15,13 @@ import torch
 
 from tuitrain.trainer.loading.clip import load_text_encoder
 from tuitrain.trainer.loading.compat import dtype_kwargs
-from tuitrain.trainer.loading.config_folders import (
-    INPAINT_CHANNELS,
-    INPAINT_PIPELINE_CLASS,
-    PIPELINE_CLASS,
-    read_json,
-    shipped_config_dir,
-)
+from tuitrain.trainer.families import family_files
+from tuitrain.trainer.families.files import INPAINT_CHANNELS
+from tuitrain.trainer.loading.config_folders import read_json, shipped_config_dir
 from tuitrain.trainer.loading.errors import ModelLoadError
-from tuitrain.trainer.loading.header import TEXT_ENCODER_PREFIXES, SafetensorsHeader, read_header
+from tuitrain.trainer.loading.header import SafetensorsHeader, read_header
 from tuitrain.trainer.loading.preflight import check_checkpoint, unet_in_channels
 from tuitrain.trainer.loading.layout import expected_unet, expected_vae
-
-PUBLIC_MODELS = {
-    "sd15": "runwayml/stable-diffusion-v1-5",
-    "sd2": "stabilityai/stable-diffusion-2-1",
-    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
-}
-PUBLIC_INPAINTING_MODELS = {
-    "sd15": "runwayml/stable-diffusion-inpainting",
-    "sd2": "stabilityai/stable-diffusion-2-inpainting",
-    "sdxl": "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
-}
-# Components diffusers loads from the config folder that training never needs.
-SD_EXTRAS: dict[str, Any] = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
-
 
 def _same_shape(got: tuple[int, ...], want: tuple[int, ...], label: str) -> bool:
     # VAE attention projections are 1x1 convolutions in LDM files and linear layers in diffusers files;
@@ -100,9 +82,9 @@ def check_no_meta(modules: dict[str, Any], path: Path, field: str) -> None:
 
 
 def _text_encoders(path: Path, family: str, config_dir: Path, index: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
-    names = ("text_encoder", "text_encoder_2") if family == "sdxl" else ("text_encoder",)
+    files = family_files(family)
     encoders: dict[str, Any] = {}
-    for name, prefix in zip(names, TEXT_ENCODER_PREFIXES[family]):
+    for name, prefix in zip(files.text_encoder_components, files.text_encoder_prefixes):
         class_name = (index.get(name) or [None, None])[1]
         open_clip = prefix.endswith(".model.")
         encoders[name] = load_text_encoder(path, prefix, open_clip, config_dir / name, str(class_name), dtype)
@@ -124,11 +106,12 @@ def load_checkpoint(
     field = "model.base"
     header = read_header(path, field)
     check_checkpoint(header, family, has_vae=vae is not None)
+    files = family_files(family)
     inpainting = unet_in_channels(header) == INPAINT_CHANNELS
     if shipped:
         if inpainting:
             config_dir = shipped_config_dir(family, inpainting=True)
-        public = (PUBLIC_INPAINTING_MODELS if inpainting else PUBLIC_MODELS)[family]
+        public = (files.public_inpainting_model if inpainting else None) or files.public_model
         hint = (
             f"The shipped config is the one of {public}; for a checkpoint of another architecture, "
             "set model.config to a diffusers-format folder that describes it (or check model.family)."
@@ -142,13 +125,12 @@ def load_checkpoint(
                      f"{INPAINT_CHANNELS} (or leave model.config empty to use the shipped configs).")
     check_fit(header, config_dir, unet=True, vae=vae is None, hint=hint, field=field)
     index = read_json(config_dir / "model_index.json", "model.config")
-    cls = getattr(diffusers, (INPAINT_PIPELINE_CLASS if inpainting else PIPELINE_CLASS)[family])
+    cls = getattr(diffusers, files.pipeline_class_for({"in_channels": unet_in_channels(header)}))
     try:
         components = _text_encoders(path, family, config_dir, index, dtype)
         if vae is not None:
             components["vae"] = vae
-        if family in ("sd15", "sd2"):
-            components.update(SD_EXTRAS)
+        components.update(files.pipeline_extras)
         pipe = cls.from_single_file(
             # float32 is what diffusers builds anyway; passing it only adds a casting warning per model
             str(path), config=str(config_dir), local_files_only=True,

@@ -3,7 +3,8 @@
 diffusers' `from_single_file` needs a diffusers-format folder (model_index.json,
 component configs, tokenizer files) to know what a checkpoint's weights are; given
 none, it asks the hub, which is why single files would not load offline. The configs
-of the public base models live in configs/<family>/ (sources: configs/README.txt).
+of the public base models live in each family's home (families/<home>/configs/<family>/,
+FamilyFiles.configs; sources: configs/README.txt here).
 The CLIP BPE merges, shared by every family's tokenizers, are shipped once, gzipped;
 the first load builds a complete folder (vocab.json + merges.txt included) in the
 user cache, named by a digest of the shipped files so an upgrade rebuilds it.
@@ -22,39 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.resources import user_cache_dir
+from tuitrain.trainer.families import family_files
+from tuitrain.trainer.families.files import FamilyFiles
 from tuitrain.trainer.loading.errors import ModelLoadError
 
 DATA_DIR = Path(__file__).resolve().parent / "configs"
 MERGES_FILE = DATA_DIR / "clip-bpe-merges.txt.gz"
 CLIP_VOCAB_SIZE = 49408
-
-PIPELINE_CLASS = {"sd15": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
-# The same families with a 9-channel UNet (noisy latents + mask + masked-image latents).
-INPAINT_PIPELINE_CLASS = {
-    "sd15": "StableDiffusionInpaintPipeline", "sd2": "StableDiffusionInpaintPipeline",
-    "sdxl": "StableDiffusionXLInpaintPipeline",
-}
-INPAINT_CHANNELS = 9
-# The public inpainting models are their family's architecture with a 9-channel conv_in
-# (runwayml/stable-diffusion-inpainting, stabilityai/stable-diffusion-2-inpainting,
-# diffusers/stable-diffusion-xl-1.0-inpainting-0.1); SD 2's was trained from the 512 px
-# epsilon base, not from 2.1's 768 px v-prediction model whose configs are shipped.
-INPAINTING_CHANGES: dict[str, dict[str, dict[str, Any]]] = {
-    family: {
-        "model_index.json": {"_class_name": INPAINT_PIPELINE_CLASS[family]},
-        "unet/config.json": {"in_channels": INPAINT_CHANNELS, **({"sample_size": 64} if family == "sd2" else {})},
-        **({"scheduler/scheduler_config.json": {"prediction_type": "epsilon"}} if family == "sd2" else {}),
-    }
-    for family in INPAINT_PIPELINE_CLASS
-}
-# Components a family's config folder must describe (tokenizers are checked for their files).
-COMPONENTS = {
-    "sd15": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
-    "sd2": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
-    "sdxl": ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
-}
-SHIPPED_FAMILIES = tuple(PIPELINE_CLASS)
-
 
 def read_json(path: Path, field: str) -> dict[str, Any]:
     """A JSON object from `path`; errors name `field` and the file."""
@@ -101,23 +76,23 @@ def clip_bpe_files() -> tuple[str, str]:
     return vocab, merges_text
 
 
-def _digest(family: str) -> str:
+def _digest(files: FamilyFiles) -> str:
     sha = hashlib.sha256(MERGES_FILE.read_bytes())
-    for path in sorted((DATA_DIR / family).rglob("*")):
+    for path in sorted(files.configs.rglob("*")):
         if path.is_file():
-            sha.update(path.relative_to(DATA_DIR).as_posix().encode())
+            sha.update(f"{files.family}/{path.relative_to(files.configs).as_posix()}".encode())
             sha.update(path.read_bytes())
     return sha.hexdigest()[:12]
 
 
-def _build(family: str, target: Path, inpainting: bool = False) -> None:
-    shutil.copytree(DATA_DIR / family, target)
+def _build(files: FamilyFiles, target: Path, inpainting: bool = False) -> None:
+    shutil.copytree(files.configs, target)
     vocab, merges = clip_bpe_files()
     for tokenizer_dir in sorted(p.parent for p in target.glob("*/tokenizer_config.json")):
         (tokenizer_dir / "vocab.json").write_text(vocab, encoding="utf-8")
         (tokenizer_dir / "merges.txt").write_text(merges, encoding="utf-8")
     if inpainting:
-        for name, changes in INPAINTING_CHANGES[family].items():
+        for name, changes in files.inpainting_changes.items():
             data = json.loads((target / name).read_text(encoding="utf-8"))
             data.update(changes)
             (target / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -130,16 +105,22 @@ def shipped_config_dir(family: str, inpainting: bool = False) -> Path:
     Built once into the user cache (atomically: a finished folder is renamed into
     place); if the cache is not writable, into a fresh temporary folder.
     """
-    if family not in SHIPPED_FAMILIES or not (DATA_DIR / family / "model_index.json").is_file():
+    try:
+        files = family_files(family)
+    except ValueError:
+        files = None
+    if files is None or not (files.configs / "model_index.json").is_file() or (
+        inpainting and not files.inpainting_changes
+    ):
         raise ModelLoadError(
-            f"model.config: tuitrain ships no architecture config for family {family!r}; "
-            "set model.config to a diffusers-format folder of the model"
+            f"model.config: tuitrain ships no architecture config for family {family!r}"
+            f"{' inpainting models' if inpainting else ''}; set model.config to a diffusers-format folder of the model"
         )
-    digest = _digest(family)
+    digest = _digest(files)
     name = family
     if inpainting:  # the changes are part of the name: changing them builds a new folder
         name = f"{family}-inpainting"
-        changes = json.dumps(INPAINTING_CHANGES[family], sort_keys=True).encode()
+        changes = json.dumps(files.inpainting_changes, sort_keys=True).encode()
         digest = hashlib.sha256(digest.encode() + changes).hexdigest()[:12]
     parent = user_cache_dir() / "model-configs"
     target = parent / f"{name}-{digest}"
@@ -150,10 +131,10 @@ def shipped_config_dir(family: str, inpainting: bool = False) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     except OSError:
         fallback = Path(tempfile.mkdtemp(prefix=f"tuitrain-{name}-config-")) / family
-        _build(family, fallback, inpainting)
+        _build(files, fallback, inpainting)
         return fallback
     try:
-        _build(family, staging / family, inpainting)
+        _build(files, staging / family, inpainting)
         try:
             os.rename(staging / family, target)
         except OSError:
@@ -182,14 +163,15 @@ def check_config_dir(folder: Path, family: str, field: str = "model.config") -> 
             "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
         )
     index = read_json(folder / "model_index.json", field)
-    wanted = PIPELINE_CLASS[family]
+    files = family_files(family)
     declared = index.get("_class_name")
-    if declared not in (wanted, INPAINT_PIPELINE_CLASS[family]):
+    if declared not in files.pipeline_classes:
+        wanted = " (or ".join(files.pipeline_classes) + ")" * (len(files.pipeline_classes) - 1)
         raise ModelLoadError(
             f"{field}: '{folder / 'model_index.json'}' describes a {declared}, but model.family = '{family}' "
-            f"needs a {wanted} (or {INPAINT_PIPELINE_CLASS[family]}) folder"
+            f"needs a {wanted} folder"
         )
-    for name in COMPONENTS[family]:
+    for name in files.components:
         part = folder / name
         if name.startswith("tokenizer"):
             if not _has_tokenizer_files(part):

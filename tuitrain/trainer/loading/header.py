@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families import family_files
 from tuitrain.trainer.loading.errors import ModelLoadError
 
 # safetensors refuses headers above 100 MB itself; anything larger is not one.
@@ -20,15 +22,6 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
-# Where each family's text encoder(s) live in the original (LDM / SGM) layout.
-TEXT_ENCODER_PREFIXES: dict[str, tuple[str, ...]] = {
-    "sd15": ("cond_stage_model.transformer.",),
-    "sd2": ("cond_stage_model.model.",),
-    "sdxl": ("conditioner.embedders.0.transformer.", "conditioner.embedders.1.model."),
-}
-FAMILY_WORDS = {"sd15": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
-# Cross-attention width of the public architectures: tells SD 1.x from SD 2.x without a text encoder.
-CONTEXT_DIM_FAMILY = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
 
 
 @dataclass(frozen=True)
@@ -107,18 +100,21 @@ def _is_lora(keys: list[str]) -> bool:
     return any(k.startswith(("lora_unet_", "lora_te", "lycoris_")) or any(m in k for m in markers) for k in keys)
 
 
+def context_dim_family(dim: int | None) -> str | None:
+    """The family whose public architecture has this cross-attention width (SD 1.x 768, SD 2.x 1024, ...)."""
+    return next((name for name in FAMILIES if family_files(name).context_dim == dim), None) if dim else None
+
+
 def _checkpoint_family(header: SafetensorsHeader) -> tuple[str | None, str]:
-    if header.has_prefix("conditioner.embedders.") or f"{UNET_PREFIX}label_emb.0.0.weight" in header.shapes:
-        if header.has_prefix("conditioner.embedders.0.model.") and not header.has_prefix("conditioner.embedders.1."):
-            return None, "an SDXL refiner (tuitrain trains the SDXL base model)"
-        return "sdxl", ""
-    if header.has_prefix(TEXT_ENCODER_PREFIXES["sd2"][0]):
-        return "sd2", ""
-    if header.has_prefix(TEXT_ENCODER_PREFIXES["sd15"][0]):
-        return "sd15", ""
+    """Each family's FamilyFiles.claims decides (text encoders at their single-file place); without
+    text encoders, the cross-attention width of the UNet does."""
+    for name in FAMILIES:
+        claim = family_files(name).claims(header.has_prefix, header.shapes)
+        if claim is not None:
+            return (None, claim.note) if claim.note else (name, "")
     key = header.first_key("attn2.to_k.weight", UNET_PREFIX)
     if key is not None:
-        return CONTEXT_DIM_FAMILY.get(header.shapes[key][-1]), ""
+        return context_dim_family(header.shapes[key][-1]), ""
     return None, ""
 
 

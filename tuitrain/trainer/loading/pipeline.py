@@ -13,15 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tuitrain.trainer.loading.checkpoint import SD_EXTRAS, check_fit, check_no_meta, load_checkpoint
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families import family_files
+from tuitrain.trainer.loading.checkpoint import check_fit, check_no_meta, load_checkpoint
 from tuitrain.trainer.loading.compat import dtype_kwargs
-from tuitrain.trainer.loading.config_folders import (
-    INPAINT_CHANNELS,
-    INPAINT_PIPELINE_CLASS,
-    PIPELINE_CLASS,
-    check_config_dir,
-    shipped_config_dir,
-)
+from tuitrain.trainer.loading.config_folders import check_config_dir, shipped_config_dir
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.preflight import (
     ModelSettings,
@@ -78,13 +74,11 @@ def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None) -> A
     """The family's pipeline; its inpainting pipeline for a 9-channel UNet (the UNet decides, not the class name)."""
     import diffusers
 
-    if unet_config and unet_config.get("in_channels") == INPAINT_CHANNELS:
-        return getattr(diffusers, INPAINT_PIPELINE_CLASS[family])
-    return getattr(diffusers, PIPELINE_CLASS[family])
+    return getattr(diffusers, family_files(family).pipeline_class_for(unet_config))
 
 
 def _extras(family: str) -> dict[str, Any]:
-    return dict(SD_EXTRAS) if family in ("sd15", "sd2") else {}
+    return dict(family_files(family).pipeline_extras)
 
 
 def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
@@ -201,7 +195,7 @@ def load_pipeline(
     failure a user can cause raises ModelLoadError naming the key and the file.
     """
     quiet_progress_bars()
-    if family not in PIPELINE_CLASS:
+    if family not in FAMILIES:
         raise ModelLoadError(f"model.family: tuitrain cannot load {family!r} models yet")
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")

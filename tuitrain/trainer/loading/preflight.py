@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tuitrain.trainer.loading.config_folders import INPAINT_CHANNELS, PIPELINE_CLASS, read_json
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families import family_files
+from tuitrain.trainer.families.files import INPAINT_CHANNELS
+from tuitrain.trainer.loading.config_folders import read_json
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import (
-    CONTEXT_DIM_FAMILY,
-    FAMILY_WORDS,
-    TEXT_ENCODER_PREFIXES,
     UNET_PREFIX,
     VAE_PREFIX,
     Detected,
     SafetensorsHeader,
+    context_dim_family,
     describe_keys,
     detect,
     read_header,
@@ -105,16 +106,15 @@ def pickle_refused(path: Path, field: str) -> ModelLoadError:
 
 
 def families_of_index(index: dict[str, Any], unet_config: dict[str, Any] | None) -> tuple[str, ...]:
-    """The families a model_index.json can be (SD 1.x and 2.x share a class: the UNet width decides)."""
+    """The families a model_index.json can be. Families that share a pipeline class (SD 1.x and 2.x)
+    are told apart by the UNet's cross-attention width; an unusual width (a tiny test model) leaves all."""
     declared = index.get("_class_name")
-    if declared in ("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"):
-        return ("sdxl",)
-    if declared in ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline"):
-        dim = (unet_config or {}).get("cross_attention_dim")
-        if dim in (768, 1024):
-            return (CONTEXT_DIM_FAMILY[dim],)
-        return ("sd15", "sd2")  # unusual width (e.g. a tiny test model): the class must do
-    return ()
+    found = tuple(name for name in FAMILIES if declared in family_files(name).pipeline_classes)
+    if len(found) > 1:
+        by_width = context_dim_family((unet_config or {}).get("cross_attention_dim"))
+        if by_width in found:
+            return (by_width,)
+    return found
 
 
 def check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | None, family: str, where: str) -> None:
@@ -122,10 +122,10 @@ def check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | None
     if not found:
         raise ModelLoadError(
             f"model.base: {where} is a {index.get('_class_name')} model; model.family = '{family}' needs a "
-            f"{PIPELINE_CLASS[family]}"
+            f"{family_files(family).pipeline_class}"
         )
     if family not in found:
-        words = " or ".join(FAMILY_WORDS[f] for f in found)
+        words = " or ".join(FAMILIES[f].words for f in found)
         names = " or ".join(f"'{f}'" for f in found)
         raise ModelLoadError(
             f"model.base: {where} looks like an {words} model, but model.family = '{family}'; "
@@ -161,7 +161,7 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
         raise ModelLoadError(f"{field}: '{path}' looks like {found.note}")
     if found.family is not None and found.family != family:
         raise ModelLoadError(
-            f"{field}: '{path}' looks like an {FAMILY_WORDS[found.family]} checkpoint, but model.family = "
+            f"{field}: '{path}' looks like an {FAMILIES[found.family].words} checkpoint, but model.family = "
             f"'{family}'; set model.family = '{found.family}'"
         )
     channels = unet_in_channels(header)
@@ -175,7 +175,7 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
             f"{field}: '{path}' has no VAE weights ('{VAE_PREFIX}*'); set model.vae to a VAE "
             "(.safetensors file, diffusers folder or hub id)"
         )
-    for prefix in TEXT_ENCODER_PREFIXES[family]:
+    for prefix in family_files(family).text_encoder_prefixes:
         if not header.has_prefix(prefix):
             raise ModelLoadError(
                 f"{field}: '{path}' has no text encoder weights ('{prefix}*'); tuitrain needs a full checkpoint "
@@ -263,7 +263,7 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
 
     Reads headers and JSON only: what `tuitrain check` and `tuitrain train` say before any weight loads.
     """
-    if family not in PIPELINE_CLASS:
+    if family not in FAMILIES:
         raise ModelLoadError(f"model.family: tuitrain cannot load {family!r} models yet")
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
@@ -271,7 +271,7 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
     if has_vae:
         inspect_vae(model_cfg.vae, config_dir)
     source = resolve_source(model_cfg.base, config_dir, "model.base")
-    words = FAMILY_WORDS.get(family, family)
+    words = FAMILIES[family].words
     if source.kind == "folder":
         assert source.path is not None
         index, unet_config = check_folder(source.path, family)

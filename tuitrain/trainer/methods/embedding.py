@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from tuitrain.config import Config
-from tuitrain.trainer.export.embedding import EMBEDDING_KEYS, embedding_metadata, save_embedding
+from tuitrain.trainer.export.embedding import embedding_keys, embedding_metadata, save_embedding
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
@@ -126,9 +126,10 @@ class EmbeddingMethod(TrainingMethod):
     def __init__(self, config: Config, parts: ModelParts, adapter: FamilyAdapter) -> None:
         super().__init__(config, parts, adapter)
         family = config.model.family
-        if family not in EMBEDDING_KEYS:
-            raise TrainingError(f"training.method: 'embedding' is not available for model.family {family!r}")
-        keys = EMBEDDING_KEYS[family]
+        try:
+            keys = embedding_keys(family)
+        except ValueError:
+            raise TrainingError(f"training.method: 'embedding' is not available for model.family {family!r}") from None
         if len(keys) != len(parts.text_encoders):
             raise TrainingError(f"model.family {family!r}: expected {len(keys)} text encoders, "
                                 f"the model has {len(parts.text_encoders)}")

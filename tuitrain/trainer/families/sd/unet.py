@@ -1,4 +1,4 @@
-"""Stable Diffusion 1.x and 2.x: one CLIP text encoder, epsilon or v-prediction."""
+"""What the UNet families (SD 1.x, 2.x, SDXL) share: LoRA targets, inpainting input, CLIP encoding, DDPM schedule."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ from typing import Any
 
 import torch
 
-from tuitrain.families import FAMILIES
-from tuitrain.trainer.families.base import (
-    Conditioning,
-    FamilyAdapter,
-    LatentBatch,
-    ModelParts,
-    denoiser_input,
-    unet_is_inpainting,
-)
+from tuitrain.trainer.families.base import LatentBatch, ModelParts
+from tuitrain.trainer.families.files import INPAINT_CHANNELS
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
@@ -37,6 +30,28 @@ def training_scheduler(pipeline: Any, prediction: str) -> tuple[Any, str]:
     return DDPMScheduler.from_config(config), prediction
 
 
+def unet_is_inpainting(unet: torch.nn.Module) -> bool:
+    """4 input channels: text-to-image; 9: inpainting. Anything else is refused with the reason."""
+    from tuitrain.trainer.loading.errors import ModelLoadError
+
+    channels = unet.config.in_channels  # type: ignore[union-attr]
+    if channels not in (4, INPAINT_CHANNELS):
+        raise ModelLoadError(
+            f"model.base: the UNet has {channels} input channels; tuitrain trains text-to-image (4) and "
+            f"inpainting ({INPAINT_CHANNELS}) models"
+        )
+    return channels == INPAINT_CHANNELS
+
+
+def unet_input(parts: ModelParts, noisy: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+    """The UNet's input: the noisy latents, and for an inpainting UNet its mask and masked-image latents."""
+    if not parts.inpainting:
+        return noisy
+    if batch.inpaint is None:
+        raise ValueError("an inpainting model needs each sample's mask and masked-image latents")
+    return torch.cat([noisy, batch.inpaint.to(noisy.device, noisy.dtype)], dim=1)
+
+
 def clip_hidden_states(encoder: torch.nn.Module, ids: torch.Tensor, clip_skip: int) -> torch.Tensor:
     """A1111's clip skip: 1 (or 0) is the last layer; N uses the Nth from last, then the final norm."""
     if clip_skip <= 1:
@@ -51,36 +66,3 @@ def tokenize(tokenizer: Any, captions: list[str], device: torch.device) -> torch
     return tokenizer(
         captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
     ).input_ids.to(device)
-
-
-class StableDiffusionAdapter(FamilyAdapter):
-    attention_modules = UNET_ATTENTION
-    feed_forward_modules = UNET_FEED_FORWARD
-    conv_modules = UNET_CONV
-    text_encoder_modules = CLIP_ATTENTION_AND_MLP
-
-    def __init__(self, name: str) -> None:
-        self.info = FAMILIES[name]
-
-    def parts(self, pipeline: Any, prediction: str) -> ModelParts:
-        scheduler, prediction_type = training_scheduler(pipeline, prediction)
-        return ModelParts(
-            pipeline=pipeline,
-            denoiser=pipeline.unet,
-            vae=pipeline.vae,
-            text_encoders=[pipeline.text_encoder],
-            tokenizers=[pipeline.tokenizer],
-            noise_scheduler=scheduler,
-            prediction_type=prediction_type,
-            inpainting=unet_is_inpainting(pipeline.unet),
-        )
-
-    def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
-        encoder = parts.text_encoders[0]
-        ids = tokenize(parts.tokenizers[0], captions, encoder.device)
-        return {"hidden": clip_hidden_states(encoder, ids, clip_skip)}
-
-    def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
-        hidden = batch.conditioning["hidden"].to(noisy.dtype)
-        model_input = denoiser_input(parts, noisy, batch)
-        return parts.denoiser(model_input, timesteps, encoder_hidden_states=hidden, return_dict=False)[0]

@@ -8,21 +8,16 @@ import torch
 
 from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.families.base import (
-    Conditioning,
-    FamilyAdapter,
-    LatentBatch,
-    ModelParts,
-    denoiser_input,
-    unet_is_inpainting,
-)
-from tuitrain.trainer.families.sd import (
+from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.sd.unet import (
     CLIP_ATTENTION_AND_MLP,
     UNET_ATTENTION,
     UNET_CONV,
     UNET_FEED_FORWARD,
     tokenize,
     training_scheduler,
+    unet_input,
+    unet_is_inpainting,
 )
 
 
@@ -43,6 +38,7 @@ class StableDiffusionXLAdapter(FamilyAdapter):
             tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2],
             noise_scheduler=scheduler,
             prediction_type=prediction_type,
+            flavour=self.info.flavour_for_prediction(prediction_type).name,
             inpainting=unet_is_inpainting(pipeline.unet),
         )
 
@@ -69,7 +65,7 @@ class StableDiffusionXLAdapter(FamilyAdapter):
         cond = batch.conditioning
         added = {"text_embeds": cond["pooled"].to(noisy.dtype), "time_ids": batch.size_info.to(noisy.device, noisy.dtype)}
         return parts.denoiser(
-            denoiser_input(parts, noisy, batch), timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype),
+            unet_input(parts, noisy, batch), timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype),
             added_cond_kwargs=added, return_dict=False,
         )[0]
 
@@ -84,3 +80,7 @@ def size_conditioning(
     """
     (orig_w, orig_h), (left, top, _, _), (bucket_w, bucket_h) = original_size, scaled_crop, bucket
     return [orig_h, orig_w, top, left, bucket_h, bucket_w]
+
+
+def make_adapter(family: str) -> FamilyAdapter:
+    return StableDiffusionXLAdapter()
