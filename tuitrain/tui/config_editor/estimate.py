@@ -8,7 +8,7 @@ kernel, the allocator, the CUDA version and the data (bucket sizes). The model, 
     trained     = trained parameters x (4 fp32 master weight + 4 fp32 gradient + optimizer
                   state bytes + 2 for autocast's half-precision copy under bf16/fp16
                   + 4 for an EMA copy with ema.mode = "gpu")
-    activations = ACTIVATIONS[family] x batch_size x (resolution / native)^2, x2 in fp32,
+    activations = MemoryFacts.activations_gib x batch_size x (resolution / native)^2, x2 in fp32,
                   / 3.5 with gradient checkpointing
     total       = frozen + trained + activations + OVERHEAD_GIB
 
@@ -30,30 +30,9 @@ from tuitrain.families import FAMILIES
 
 GIB = 1024**3
 
-# (UNet, text encoders, VAE) parameters. Public model sizes, and what diffusers' models
-# with the published configs count: SD 1.5 UNet 860M, CLIP ViT-L/14 text 123M, VAE 84M;
-# SD 2.x UNet 865M, OpenCLIP ViT-H text (23 layers as diffusers loads it) 340M; SDXL UNet
-# 2.57B, CLIP ViT-L 123M + OpenCLIP ViT-bigG text 695M.
-PARAMS: dict[str, tuple[float, float, float]] = {
-    "sd15": (860e6, 123e6, 84e6),
-    "sd2": (865e6, 340e6, 84e6),
-    "sdxl": (2567e6, 123e6 + 695e6, 84e6),
-}
-# Hidden size of each text encoder's token embedding (what one embedding vector holds).
-EMBEDDING_DIMS: dict[str, tuple[int, ...]] = {"sd15": (768,), "sd2": (1024,), "sdxl": (768, 1280)}
-
-# LoRA parameters per unit of rank, counted on the UNets built from the published configs
-# (meta device) with the module names tuitrain targets (trainer/families/sd.py):
-#   attention: to_q, to_k, to_v, to_out.0 -> sum of (in + out) features
-#   ff:        ff.net.0.proj, ff.net.2, proj_in, proj_out
-#   conv1x1:   1x1 convolutions of the conv targets (they take lora.rank, as kohya does)
-#   conv3x3:   3x3 convolutions (in x 9 + out per unit of lora.conv_rank)
-#   text:      q/k/v/out_proj, fc1, fc2 of every text encoder layer (lora.train_text_encoder)
-LORA_PER_RANK: dict[str, dict[str, float]] = {
-    "sd15": {"attention": 199_296, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 165_888},
-    "sd2": {"attention": 207_488, "ff": 224_640, "conv1x1": 34_560, "conv3x3": 544_000, "text": 423_936},
-    "sdxl": {"attention": 1_451_520, "ff": 1_208_320, "conv1x1": 23_040, "conv3x3": 355_840, "text": 903_168},
-}
+# Per-family numbers (parameters of denoiser / text encoders / VAE, embedding widths, LoRA
+# parameters per unit of rank by target group, activations at the native resolution) are the
+# family registry's MemoryFacts (tuitrain/families.py), which says where each comes from.
 # Parameters of an adapter type relative to LoRA at the same rank. LoHa holds two low-rank
 # pairs (peft's hada_w1_a/b, w2_a/b): 2x. LoKr (peft, lokr_factor -1) is a Kronecker product of
 # two near-square factors; counted with peft's factorization it is about LoRA at rank 1 for
@@ -71,9 +50,6 @@ GRADIENT_BYTES = 4  # fp32 gradients
 AUTOCAST_COPY_BYTES = 2  # autocast caches a bf16/fp16 copy of each fp32 weight during the forward
 EMA_BYTES = 4  # ema.mode = "gpu": an fp32 copy of the trained weights (cpu: none in VRAM)
 
-# GiB of activations for one image at the family's native resolution, batch 1, bf16, with
-# PyTorch's SDPA attention. Read off typical training runs; good to about +-30%.
-ACTIVATIONS: dict[str, float] = {"sd15": 2.6, "sd2": 4.0, "sdxl": 9.0}
 CHECKPOINTING_SAVING = 3.5  # gradient checkpointing keeps roughly this fraction less
 OVERHEAD_GIB = 0.8  # CUDA context, cuBLAS workspace and allocator slack
 
@@ -117,7 +93,7 @@ def _number(value: Any, default: float) -> float:
 
 def lora_parameters(family: str, data: dict[str, Any]) -> float:
     """Trained parameters of the adapter the [lora] table describes."""
-    per = LORA_PER_RANK[family]
+    per = FAMILIES[family].memory.lora_per_rank
     rank = _number(_get(data, "lora", "rank", 16), 16)
     conv_rank = _number(_get(data, "lora", "conv_rank", 8), 8)
     kind = _get(data, "lora", "type", "lora")
@@ -141,8 +117,9 @@ def lora_parameters(family: str, data: dict[str, Any]) -> float:
 def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     """The estimate for config data (as the form holds it); unknown families count as sd15."""
     family = str(_get(data, "model", "family", "sd15"))
-    family = family if family in PARAMS else "sd15"
-    unet, text, vae = PARAMS[family]
+    family = family if family in FAMILIES else "sd15"
+    memory = FAMILIES[family].memory
+    unet, text, vae = memory.params
     method = _get(data, "training", "method", "lora")
     precision = _get(data, "training", "mixed_precision", "auto")
     half = precision != "fp32"  # auto is bf16/fp16 on a GPU
@@ -153,7 +130,7 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
         trained = unet + (text if _get(data, "finetune", "train_text_encoder", False) else 0.0)
         frozen -= trained
     elif method == "embedding":
-        trained = _number(_get(data, "embedding", "vectors", 4), 4) * sum(EMBEDDING_DIMS[family])
+        trained = _number(_get(data, "embedding", "vectors", 4), 4) * sum(memory.embedding_dims)
     else:
         trained = lora_parameters(family, data)
     weights = frozen * compute_bytes + vae * 4
@@ -164,10 +141,10 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
         per_trained += EMA_BYTES
     state = trained * per_trained
 
-    native = FAMILIES[family].default_resolution if family in FAMILIES else 512
+    native = FAMILIES[family].default_resolution
     resolution = _number(_get(data, "data", "resolution", native), native)
     batch = _number(_get(data, "training", "batch_size", 1), 1)
-    activations = ACTIVATIONS[family] * batch * (resolution / native) ** 2 * (compute_bytes / 2)
+    activations = memory.activations_gib * batch * (resolution / native) ** 2 * (compute_bytes / 2)
     if _get(data, "training", "gradient_checkpointing", False):
         activations /= CHECKPOINTING_SAVING
     total = weights / GIB + state / GIB + activations + OVERHEAD_GIB
