@@ -33,11 +33,14 @@ def option(
     *,
     level: Level = "advanced",
     group: str | None = None,
+    objective: str | None = None,
     default_factory: Any = None,
     **constraints: Any,
 ) -> Any:
     """Declare one option: default, help text, level and, optionally, its own tab.
 
+    `objective` ("ddpm" or "flow") marks an option only families training with that objective
+    use (FamilyInfo.objective): the form shows it only for them.
     `constraints` are pydantic's (gt, ge, lt, le, min_length, ...).
     """
     if not help:
@@ -47,6 +50,8 @@ def option(
     extra: dict[str, Any] = {"level": level}
     if group is not None:
         extra["group"] = group
+    if objective is not None:
+        extra["objective"] = objective
     if default_factory is not None:
         return Field(default_factory=default_factory, description=help, json_schema_extra=extra, **constraints)
     return Field(default, description=help, json_schema_extra=extra, **constraints)
@@ -89,6 +94,7 @@ class OptionInfo:
     level: Level
     group: str
     constraints: dict[str, Any]
+    objective: str | None = None  # only families with this FamilyInfo.objective use the option
 
     @property
     def choices(self) -> tuple[Any, ...] | None:
@@ -147,6 +153,12 @@ def constraints_of(info: FieldInfo) -> dict[str, Any]:
 def field_level(info: FieldInfo) -> Level:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     return extra.get("level", "advanced")  # type: ignore[return-value]
+
+
+def field_objective(info: FieldInfo) -> str | None:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    value = extra.get("objective")
+    return str(value) if value is not None else None
 
 
 def field_group(info: FieldInfo, section_group: str) -> str:

@@ -14,6 +14,7 @@ from tuitrain.config.fields import (
     constraints_of,
     field_group,
     field_level,
+    field_objective,
     unwrap_optional,
 )
 from tuitrain.config.schema import Config
@@ -46,6 +47,7 @@ def iter_options(model: type[BaseModel] = Config, prefix: str = "", group: str =
             level=field_level(info),
             group=field_group(info, section_group),
             constraints=constraints_of(info),
+            objective=field_objective(info),
         )
         if get_origin(inner) is list:
             (item,) = get_args(inner)

@@ -15,13 +15,17 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from tuitrain.config.errors import quote, show_value
 from tuitrain.config.fields import Section, option, text_toml_can_hold
 from tuitrain.dataset.paths import path_text_problem
-from tuitrain.families import FAMILY_NAMES
+from tuitrain.families import FAMILIES, FAMILY_NAMES
 from tuitrain.runs.layout import output_name_problem
 
 SCHEMA_VERSION = 1
 
 # Built from the family registry, so a new family is one registry entry.
 FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
+
+# The flavours each family has, for model.flavour's help: "sd15: base; sd2: 768-v, 512-base; ...".
+_FLAVOURS_TEXT = "; ".join(f"{name}: {', '.join(info.flavour_names)}" for name, info in FAMILIES.items())
+_DDPM_FAMILIES = ", ".join(name for name, info in FAMILIES.items() if info.objective == "ddpm")
 
 CaptionSource = Literal["per-image", "prompt-file", "filename", "instance"]
 
@@ -51,6 +55,11 @@ class ModelSection(Section):
         "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl.",
         level="essential",
     )
+    flavour: str = option(
+        "",
+        "Which variant of the family the base model is, where they train differently (SD 2.x: 768-v predicts v, "
+        f"512-base epsilon). Empty: detected from the base model, else the family's first. Flavours: {_FLAVOURS_TEXT}.",
+    )
     base: str = option(
         "",
         "Base model: a hub id (e.g. stabilityai/stable-diffusion-xl-base-1.0), a local diffusers "
@@ -70,16 +79,36 @@ class ModelSection(Section):
         "component configs, tokenizers). Empty: the family's public configs shipped with tuitrain, so single "
         "files load offline.",
     )
-    prediction: Literal["auto", "epsilon", "v_prediction"] = option(
+    prediction: Literal["auto", "epsilon", "v_prediction", "flow"] = option(
         "auto",
         "What the denoiser predicts. auto: read it from the base model's scheduler config "
-        "(SD 2.x 768 models predict v).",
+        f"(SD 2.x 768 models predict v). DDPM families ({_DDPM_FAMILIES}) predict epsilon or v_prediction; "
+        "flow-matching families predict flow (the velocity noise - image).",
     )
     clip_skip: int = option(
         0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
     )
 
     _paths_are_possible = field_validator("base", "vae", "config")(_a_possible_path)
+
+    @model_validator(mode="after")
+    def _flavour_and_prediction_fit_the_family(self) -> ModelSection:
+        info = FAMILIES[self.family]
+        if self.flavour and self.flavour not in info.flavour_names:
+            raise ValueError(
+                f"flavour: must be one of the {self.family} flavours ({', '.join(info.flavour_names)}) or empty "
+                f"(detect), got {quote(self.flavour)}"
+            )
+        if info.objective == "ddpm" and self.prediction == "flow":
+            raise ValueError(
+                f"prediction: {self.family} trains with DDPM noise schedules: must be auto, epsilon or v_prediction, "
+                f"got {quote(self.prediction)}"
+            )
+        if info.objective == "flow" and self.prediction in ("epsilon", "v_prediction"):
+            raise ValueError(
+                f"prediction: {self.family} trains with flow matching: must be auto or flow, got {quote(self.prediction)}"
+            )
+        return self
 
 
 class Concept(Section):
@@ -245,6 +274,79 @@ class TrainingSection(Section):
         ok = d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit())
         if not ok:
             raise ValueError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {quote(d)}")
+        return self
+
+
+class ObjectiveSection(Section):
+    """How noise and timesteps are drawn and samples weighed: DDPM's and flow matching's own settings.
+
+    training.noise_offset and training.min_snr_gamma stay in [training], where existing configs have them.
+    Each option is marked with the objective that uses it; the form shows it only for those families.
+    """
+
+    group = "training"
+
+    timestep_sampling: Literal["uniform", "logit_normal", "mode", "cosmap", "sigmoid"] = option(
+        "logit_normal",
+        "Flow matching: how noise levels are drawn. uniform; logit_normal (logit_mean, logit_std: SD3's choice, "
+        "most draws mid-way); mode (mode_scale); cosmap; sigmoid (sigmoid(sigmoid_scale * randn), as SimpleTuner "
+        "and ai-toolkit; the same as logit_normal with mean 0 and std sigmoid_scale).",
+        objective="flow",
+    )
+    logit_mean: float = option(
+        0.0,
+        "Flow matching, logit_normal: mean of the normal draw before the sigmoid (0: centred on sigma 0.5; above 0: "
+        "less noise, as in diffusers' scripts, where the draw picks from the scheduler's sigmas running from 1 down).",
+        objective="flow", ge=-10.0, le=10.0,
+    )
+    logit_std: float = option(
+        1.0, "Flow matching, logit_normal: spread of the normal draw before the sigmoid (larger: more extremes).",
+        objective="flow", gt=0.0, le=10.0,
+    )
+    mode_scale: float = option(
+        1.29,
+        "Flow matching, mode: SD3's mode sampling scale s (diffusers' default 1.29; 0: uniform). It stays a "
+        "valid distribution from -1 to 1.75.",
+        objective="flow", ge=-1.0, le=1.75,
+    )
+    sigmoid_scale: float = option(
+        1.0, "Flow matching, sigmoid: the scale of randn before the sigmoid (larger: more extremes).",
+        objective="flow", gt=0.0, le=10.0,
+    )
+    shift: float | None = option(
+        None,
+        "Flow matching: static timestep shift, sigma' = shift * sigma / (1 + (shift - 1) * sigma); above 1 trains "
+        "more at high noise (SD3 uses 3). Unset: the base model's scheduler config's shift, as diffusers' training "
+        "scripts do (1 for models that shift by resolution, e.g. Flux).",
+        objective="flow", ge=0.1, le=20.0,
+    )
+    auto_shift: bool = option(
+        False,
+        "Flow matching: shift each batch by its image size as Flux's sampler does (mu between the scheduler "
+        "config's base_shift and max_shift over its image sequence lengths). Leave shift unset with it.",
+        objective="flow",
+    )
+    loss_weighting: Literal["none", "sigma_sqrt", "cosmap"] = option(
+        "none",
+        "Flow matching: per-sample loss weights by noise level (diffusers' compute_loss_weighting_for_sd3): none, "
+        "sigma_sqrt (1 / sigma^2), cosmap.",
+        objective="flow",
+    )
+    zero_terminal_snr: bool = option(
+        False,
+        "DDPM: rescale the noise schedule so the last timestep is pure noise (Lin et al. 2023): the model learns "
+        "truly dark and bright images. Needs model.prediction = v_prediction; the model must then be sampled "
+        "with a zero-terminal-SNR schedule too.",
+        objective="ddpm",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_shift(self) -> ObjectiveSection:
+        if self.auto_shift and self.shift is not None:
+            raise ValueError(
+                f"shift: leave it unset with auto_shift = true (the shift then follows each image's size), "
+                f"got {self.shift:g}"
+            )
         return self
 
 
@@ -487,6 +589,9 @@ class Config(BaseModel):
     model: ModelSection = option(default_factory=ModelSection, help="The base model.")
     data: DataSection = option(default_factory=DataSection, help="Training images and how they are read.")
     training: TrainingSection = option(default_factory=TrainingSection, help="The training run.")
+    objective: ObjectiveSection = option(
+        default_factory=ObjectiveSection, help="The training objective's settings (DDPM or flow matching)."
+    )
     optimizer: OptimizerSection = option(default_factory=OptimizerSection, help="The optimizer.")
     lora: LoraSection = option(default_factory=LoraSection, help="The LoRA adapter (training.method = 'lora').")
     embedding: EmbeddingSection = option(
@@ -500,6 +605,24 @@ class Config(BaseModel):
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
 
     _text = field_validator("description", "preset")(text_toml_can_hold)
+
+    @model_validator(mode="after")
+    def _objective_fits_the_family(self) -> Config:
+        """Settings of one objective that contradict the model (others' options are ignored, as [lora] is
+        by an embedding run)."""
+        info = FAMILIES[self.model.family]
+        if info.objective == "ddpm" and self.objective.zero_terminal_snr and self.model.prediction == "epsilon":
+            raise ValueError(
+                "objective.zero_terminal_snr: needs model.prediction = v_prediction; with epsilon the last timestep "
+                "is pure noise and teaches the model nothing"
+            )
+        if info.objective == "flow" and self.training.min_snr_gamma:
+            raise ValueError(
+                f"training.min_snr_gamma: min-SNR weighting is for DDPM families; {self.model.family} trains with "
+                f"flow matching (objective.loss_weighting weighs its samples), set it to 0, got "
+                f"{show_value(self.training.min_snr_gamma)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _version_supported(self) -> Config:
