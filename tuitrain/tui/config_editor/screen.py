@@ -26,6 +26,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
+from tuitrain.families import FAMILIES
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
 from tuitrain.tui.config_editor.document import ConfigDocument, all_options
 from tuitrain.tui.config_editor.estimate import estimate_vram
@@ -38,6 +39,8 @@ from tuitrain.tui.config_editor.widgets import ALT_DIGIT_CHARACTERS, FieldRow
 TAB_TITLES = {"lora": "Method"}
 # Sections used by one training.method only; the others are dimmed (hidden in the essential view).
 METHOD_SECTIONS = {"lora": "lora", "embedding": "embedding", "finetune": "finetune"}
+# Options marked objective="ddpm" / "flow" in the schema show only while model.family trains with that objective.
+OBJECTIVE_WORDS = {"ddpm": "DDPM", "flow": "flow matching"}
 # Values the step count depends on: the pre-flight scan re-runs only when one changes.
 STEP_KEYS = ("data", "training.batch_size", "training.gradient_accumulation", "training.epochs", "training.max_steps")
 DISK_CHECK_SECONDS = 1.0
@@ -144,6 +147,7 @@ class ConfigEditorScreen(Screen[bool]):
     ConfigEditorScreen .extras-title { height: auto; text-style: bold; color: $error; margin: 1 0 0 0; }
     ConfigEditorScreen.essential-only .advanced { display: none; }
     ConfigEditorScreen.essential-only .section.unused { display: none; }
+    ConfigEditorScreen FieldRow.other-objective { display: none; }
     """
 
     def __init__(self, config_path: Path, *, essential_only: bool = False) -> None:
@@ -297,10 +301,27 @@ class ConfigEditorScreen(Screen[bool]):
             extra.show(problems.get(extra.path) or next(inside, ""))
         for editor in self._lists or []:
             editor.refresh_title()
+        self.update_objective_rows(problems)
         self.update_sections()
         self._unplaced = [f"{k}: {m}" if k else m for k, m in problems.items() if k not in rows]
         self.update_status()
         self.update_derived(result)
+
+    def family_objective(self) -> str | None:
+        """The objective model.family trains with (None while the family is not a known one)."""
+        info = FAMILIES.get(str(self.document.get("model.family")))
+        return info.objective if info is not None else None
+
+    def update_objective_rows(self, problems: dict[str, str]) -> None:
+        """Hide the options of the objective model.family does not train with (flow-matching options for
+        SDXL); a hidden option with a problem shows, so that what blocks saving can be fixed."""
+        objective = self.family_objective()
+        for path, row in self._row_map().items():
+            wanted = row.option.objective
+            hide = (wanted is not None and objective is not None and wanted != objective
+                    and path not in problems and path not in self.document.field_errors)
+            if row.has_class("other-objective") != hide:
+                row.set_class(hide, "other-objective")
 
     def update_sections(self) -> None:
         """Dim the sections the chosen training.method does not use, and say so in their title."""
@@ -316,6 +337,10 @@ class ConfigEditorScreen(Screen[bool]):
             text = f"\\[{name}]"
             if used_by is not None:
                 text += f"  not used: training.method is {method}" if unused else "  used by training.method"
+            objective = self.family_objective() if name == "objective" else None
+            if objective is not None:
+                family = self.document.get("model.family")
+                text += f"  {family} trains with {OBJECTIVE_WORDS.get(objective, objective)}: its options"
             if str(title.content) != text:
                 title.update(text)
 
@@ -448,6 +473,8 @@ class ConfigEditorScreen(Screen[bool]):
         used_by = METHOD_SECTIONS.get(section_of(option))
         if used_by is not None and used_by != self.document.get("training.method"):
             lines.append(f"not used while training.method is {escape(str(self.document.get('training.method')))}")
+        if option.objective is not None:
+            lines.append(f"used by {OBJECTIVE_WORDS.get(option.objective, option.objective)} families only")
         if row.changed:
             lines.append("[b]●[/b] differs from the preset: ctrl+r resets it")
         self._update_text("help", "\n".join(lines))
