@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import torch
 
-from tuitrain.trainer.errors import TrainingError
 
 
 @dataclass
@@ -88,48 +87,3 @@ class Objective(ABC):
     @abstractmethod
     def loss_weights(self, noised: Noised) -> torch.Tensor | None:
         """Per-sample loss weights [B] for a draw of `noise`; None when every sample weighs 1."""
-
-
-def build_objective(
-    kind: str,
-    scheduler_config: dict[str, Any],
-    settings: ObjectiveOptions | None = None,
-    prediction: str = "auto",
-    noise_offset: float = 0.0,
-    min_snr_gamma: float = 0.0,
-    patch_size: int = 2,
-) -> Objective:
-    """The objective a family trains with.
-
-    kind: the family's `FamilyInfo.objective` ("ddpm" or "flow").
-    scheduler_config: the base model's scheduler config (`pipeline.scheduler.config`): its
-        noise schedule (DDPM betas) or its shift settings (flow: base_shift, max_shift, ...).
-    settings: the config's [objective] section (defaults when None).
-    prediction: model.prediction; "auto" reads the scheduler config (DDPM) or means "flow".
-    noise_offset, min_snr_gamma: training.noise_offset and training.min_snr_gamma.
-    patch_size: flow auto-shift: the transformer's patch side in latents (Flux packs 2x2), which
-        turns a latent's size into the image sequence length the shift is chosen from.
-
-    Raises TrainingError for combinations that cannot train (a user-facing message).
-    """
-    settings = settings or ObjectiveSettings()
-    if kind == "ddpm":
-        from tuitrain.trainer.objectives.ddpm import DDPMObjective
-
-        if prediction == "flow":
-            raise TrainingError("model.prediction: this family trains with DDPM (epsilon or v_prediction), not 'flow'")
-        return DDPMObjective(scheduler_config, prediction, settings, noise_offset, min_snr_gamma)
-    if kind == "flow":
-        from tuitrain.trainer.objectives.flow import FlowObjective
-
-        if prediction not in ("auto", "flow"):
-            raise TrainingError(
-                f"model.prediction: this family trains with flow matching ('flow' or 'auto'), not {prediction!r}"
-            )
-        if min_snr_gamma:
-            raise TrainingError(
-                "training.min_snr_gamma: min-SNR weighting is for DDPM families; flow matching weighs samples "
-                "with objective.loss_weighting (set min_snr_gamma to 0)"
-            )
-        return FlowObjective(scheduler_config, settings, noise_offset, patch_size)
-    raise ValueError(f"unknown objective kind {kind!r} (expected 'ddpm' or 'flow')")
