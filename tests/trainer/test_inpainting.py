@@ -313,7 +313,7 @@ def test_shipped_inpainting_configs_describe_the_public_inpainting_models(family
 
     from tuitrain.trainer.export.single_file import to_ldm_state_dict
 
-    folder = shipped_config_dir(family, inpainting=True)
+    folder = shipped_config_dir(family, "inpainting")
     index = json.loads((folder / "model_index.json").read_text())
     parts = SimpleNamespace()
     with init_empty_weights():

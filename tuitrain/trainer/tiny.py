@@ -104,7 +104,7 @@ def build_tiny_pipeline(family: str, seed: int = 0, inpainting: bool = False):  
     from tuitrain.trainer.families import family_files
 
     recipe = _recipe(family)
-    if inpainting and not family_files(family).inpaint_pipeline_class:
+    if inpainting and not any(v.name == "inpainting" for v in family_files(family).variants):
         raise ValueError(f"family {family!r} has no inpainting models")
     torch.manual_seed(seed)
     return recipe.build(family, inpainting)

@@ -26,19 +26,34 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A published variant whose denoiser takes a different input, with its own pipeline (inpainting:
+    9 channels). The denoiser's input channels decide, never the class name in model_index.json."""
+
+    name: str  # shown in messages and in the shipped config folder's name ("inpainting")
+    in_channels: int
+    pipeline_class: str
+    public_model: str
+    # Changes that turn the family's shipped configs into the variant's public model.
+    config_changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FamilyFiles:
     family: str
-    # diffusers pipeline class names (text-to-image; and inpainting, for families that have one).
+    # The diffusers pipeline class of the text-to-image model.
     pipeline_class: str
-    inpaint_pipeline_class: str | None
     # Components a diffusers-format config folder of the family must describe (tokenizers: their files).
     components: tuple[str, ...]
     # Shipped architecture configs: the public model's diffusers folder without weights.
     configs: Path
     public_model: str
-    public_inpainting_model: str | None = None
-    # Changes that turn the shipped configs into the family's public inpainting model.
-    inpainting_changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The pipeline attribute holding the denoiser ("unet", "transformer"): also the prefix of its weights
+    # in a fine-tune's state dict and the config folder it is described in.
+    denoiser_component: str = "unet"
+    # Input channels of the text-to-image denoiser (its latent channels), and the variants it has.
+    in_channels: int = 4
+    variants: tuple[Variant, ...] = ()
     # Pipeline components diffusers would load that training never needs (safety checker).
     pipeline_extras: Mapping[str, Any] = field(default_factory=dict)
     # Single-file (LDM / SGM) layout: where the text encoders live, OpenCLIP or transformers naming.
@@ -59,12 +74,32 @@ class FamilyFiles:
 
     @property
     def pipeline_classes(self) -> tuple[str, ...]:
-        return tuple(c for c in (self.pipeline_class, self.inpaint_pipeline_class) if c)
+        return (self.pipeline_class, *(v.pipeline_class for v in self.variants))
+
+    def variant(self, in_channels: int | None) -> Variant | None:
+        """The variant whose denoiser takes `in_channels` (None: the text-to-image model, or unknown)."""
+        return next((v for v in self.variants if v.in_channels == in_channels), None)
+
+    def variant_named(self, name: str) -> Variant:
+        found = next((v for v in self.variants if v.name == name), None)
+        if found is None:
+            raise ValueError(f"family {self.family!r} has no {name!r} variant")
+        return found
+
+    @property
+    def trainable_channels(self) -> tuple[int, ...]:
+        """Denoiser input channels tuitrain trains: the text-to-image model's and each variant's."""
+        return (self.in_channels, *(v.in_channels for v in self.variants))
+
+    def describe_channels(self) -> str:
+        """e.g. "text-to-image (4 input channels) and inpainting models (9)", for messages."""
+        kinds = [f"text-to-image ({self.in_channels} input channels)", *(f"{v.name} models ({v.in_channels})" for v in self.variants)]
+        return " and ".join([", ".join(kinds[:-1]), kinds[-1]]) if len(kinds) > 1 else kinds[0] + " models"
 
     def pipeline_class_for(self, denoiser_config: Mapping[str, Any] | None) -> str:
         """The pipeline for a model whose denoiser has this config: the denoiser decides, not the class name."""
-        inpainting = (denoiser_config or {}).get("in_channels") == INPAINT_CHANNELS
-        return self.inpaint_pipeline_class if inpainting and self.inpaint_pipeline_class else self.pipeline_class
+        found = self.variant((denoiser_config or {}).get("in_channels"))
+        return found.pipeline_class if found else self.pipeline_class
 
     def claims(self, has_prefix: Any, shapes: Mapping[str, tuple[int, ...]]) -> Claim | None:
         """Whether a single-file checkpoint (given its header's key test and shapes) is this family's.

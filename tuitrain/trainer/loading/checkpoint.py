@@ -16,7 +16,6 @@ import torch
 from tuitrain.trainer.loading.clip import load_text_encoder
 from tuitrain.trainer.loading.compat import dtype_kwargs
 from tuitrain.trainer.families import family_files
-from tuitrain.trainer.families.files import INPAINT_CHANNELS
 from tuitrain.trainer.loading.config_folders import read_json, shipped_config_dir
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import SafetensorsHeader, read_header
@@ -107,22 +106,22 @@ def load_checkpoint(
     header = read_header(path, field)
     check_checkpoint(header, family, has_vae=vae is not None)
     files = family_files(family)
-    inpainting = unet_in_channels(header) == INPAINT_CHANNELS
+    variant = files.variant(unet_in_channels(header))
     if shipped:
-        if inpainting:
-            config_dir = shipped_config_dir(family, inpainting=True)
-        public = (files.public_inpainting_model if inpainting else None) or files.public_model
+        if variant is not None:
+            config_dir = shipped_config_dir(family, variant.name)
+        public = variant.public_model if variant is not None else files.public_model
         hint = (
             f"The shipped config is the one of {public}; for a checkpoint of another architecture, "
             "set model.config to a diffusers-format folder that describes it (or check model.family)."
         )
     else:
         hint = "model.config does not describe this checkpoint."
-        unet_file = config_dir / "unet" / "config.json"
-        channels = read_json(unet_file, "model.config").get("in_channels") if unet_file.is_file() else None
-        if inpainting and channels != INPAINT_CHANNELS:
-            hint += (f" The file is an inpainting model: its unet/config.json needs \"in_channels\": "
-                     f"{INPAINT_CHANNELS} (or leave model.config empty to use the shipped configs).")
+        config_file = config_dir / files.denoiser_component / "config.json"
+        channels = read_json(config_file, "model.config").get("in_channels") if config_file.is_file() else None
+        if variant is not None and channels != variant.in_channels:
+            hint += (f" The file is an {variant.name} model: its {files.denoiser_component}/config.json needs "
+                     f"\"in_channels\": {variant.in_channels} (or leave model.config empty to use the shipped configs).")
     check_fit(header, config_dir, unet=True, vae=vae is None, hint=hint, field=field)
     index = read_json(config_dir / "model_index.json", "model.config")
     cls = getattr(diffusers, files.pipeline_class_for({"in_channels": unet_in_channels(header)}))
@@ -143,5 +142,6 @@ def load_checkpoint(
         raise ModelLoadError(
             f"{field}: '{path}' could not be loaded with the configs in '{config_dir}': {reason}"
         ) from exc
-    check_no_meta({"unet": pipe.unet, "vae": pipe.vae}, path, field)
+    denoiser = family_files(family).denoiser_component
+    check_no_meta({denoiser: getattr(pipe, denoiser), "vae": pipe.vae}, path, field)
     return pipe

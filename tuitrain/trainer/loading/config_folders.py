@@ -24,7 +24,7 @@ from typing import Any
 
 from tuitrain.resources import user_cache_dir
 from tuitrain.trainer.families import family_files
-from tuitrain.trainer.families.files import FamilyFiles
+from tuitrain.trainer.families.files import FamilyFiles, Variant
 from tuitrain.trainer.loading.errors import ModelLoadError
 
 DATA_DIR = Path(__file__).resolve().parent / "configs"
@@ -85,42 +85,42 @@ def _digest(files: FamilyFiles) -> str:
     return sha.hexdigest()[:12]
 
 
-def _build(files: FamilyFiles, target: Path, inpainting: bool = False) -> None:
+def _build(files: FamilyFiles, target: Path, variant: Variant | None = None) -> None:
     shutil.copytree(files.configs, target)
     vocab, merges = clip_bpe_files()
     for tokenizer_dir in sorted(p.parent for p in target.glob("*/tokenizer_config.json")):
         (tokenizer_dir / "vocab.json").write_text(vocab, encoding="utf-8")
         (tokenizer_dir / "merges.txt").write_text(merges, encoding="utf-8")
-    if inpainting:
-        for name, changes in files.inpainting_changes.items():
+    if variant is not None:
+        for name, changes in variant.config_changes.items():
             data = json.loads((target / name).read_text(encoding="utf-8"))
             data.update(changes)
             (target / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-def shipped_config_dir(family: str, inpainting: bool = False) -> Path:
+def shipped_config_dir(family: str, variant: str = "") -> Path:
     """A complete diffusers-format config folder of `family`'s public base model.
 
-    inpainting: the same architecture with a 9-channel UNet and the inpainting pipeline.
+    variant: one of the family's published variants (FamilyFiles.variants, e.g. "inpainting": the same
+    architecture with a 9-channel UNet and the inpainting pipeline).
     Built once into the user cache (atomically: a finished folder is renamed into
     place); if the cache is not writable, into a fresh temporary folder.
     """
     try:
         files = family_files(family)
+        chosen = files.variant_named(variant) if variant else None
     except ValueError:
-        files = None
-    if files is None or not (files.configs / "model_index.json").is_file() or (
-        inpainting and not files.inpainting_changes
-    ):
+        files = chosen = None
+    if files is None or not (files.configs / "model_index.json").is_file() or (variant and chosen is None):
         raise ModelLoadError(
             f"model.config: tuitrain ships no architecture config for family {family!r}"
-            f"{' inpainting models' if inpainting else ''}; set model.config to a diffusers-format folder of the model"
+            f"{f' {variant} models' if variant else ''}; set model.config to a diffusers-format folder of the model"
         )
     digest = _digest(files)
     name = family
-    if inpainting:  # the changes are part of the name: changing them builds a new folder
-        name = f"{family}-inpainting"
-        changes = json.dumps(files.inpainting_changes, sort_keys=True).encode()
+    if chosen is not None:  # the changes are part of the name: changing them builds a new folder
+        name = f"{family}-{chosen.name}"
+        changes = json.dumps(chosen.config_changes, sort_keys=True).encode()
         digest = hashlib.sha256(digest.encode() + changes).hexdigest()[:12]
     parent = user_cache_dir() / "model-configs"
     target = parent / f"{name}-{digest}"
@@ -131,10 +131,10 @@ def shipped_config_dir(family: str, inpainting: bool = False) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     except OSError:
         fallback = Path(tempfile.mkdtemp(prefix=f"tuitrain-{name}-config-")) / family
-        _build(files, fallback, inpainting)
+        _build(files, fallback, chosen)
         return fallback
     try:
-        _build(files, staging / family, inpainting)
+        _build(files, staging / family, chosen)
         try:
             os.rename(staging / family, target)
         except OSError:

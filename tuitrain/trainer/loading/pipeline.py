@@ -71,7 +71,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None) -> Any:
-    """The family's pipeline; its inpainting pipeline for a 9-channel UNet (the UNet decides, not the class name)."""
+    """The family's pipeline, or its variant's for a denoiser with the variant's input channels (the denoiser
+    decides, not the class name)."""
     import diffusers
 
     return getattr(diffusers, family_files(family).pipeline_class_for(unet_config))
@@ -102,7 +103,9 @@ def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: to
     local = {"local_files_only": True} if check_hub(hub_id, "model.base").local_only else {}
     try:
         index = DiffusionPipeline.load_config(hub_id, **local)
-        unet_config = UNet2DConditionModel.load_config(hub_id, subfolder="unet", **local) if "unet" in index else None
+        component = family_files(family).denoiser_component
+        # load_config reads any component's config.json; the class only names the file.
+        unet_config = UNet2DConditionModel.load_config(hub_id, subfolder=component, **local) if component in index else None
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
     check_index_family(dict(index), dict(unet_config or {}), family, f"'{hub_id}'")

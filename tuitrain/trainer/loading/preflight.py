@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families import family_files
-from tuitrain.trainer.families.files import INPAINT_CHANNELS
 from tuitrain.trainer.loading.config_folders import read_json
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import (
@@ -165,10 +164,11 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
             f"'{family}'; set model.family = '{found.family}'"
         )
     channels = unet_in_channels(header)
-    if channels not in (None, 4, INPAINT_CHANNELS):
+    files = family_files(family)
+    if channels is not None and channels not in files.trainable_channels:
         raise ModelLoadError(
             f"{field}: '{path}' is an image-conditioned model ({channels} UNet input channels); tuitrain trains "
-            f"text-to-image (4 input channels) and inpainting models ({INPAINT_CHANNELS})"
+            f"{files.describe_channels()}"
         )
     if not has_vae and not header.has_prefix(VAE_PREFIX):
         raise ModelLoadError(
@@ -184,7 +184,7 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
 
 
 def unet_in_channels(header: SafetensorsHeader) -> int | None:
-    """Input channels of the UNet's first convolution (4: text-to-image, 9: inpainting), from the header."""
+    """Input channels of the UNet's first convolution (FamilyFiles.trainable_channels tells them apart), from the header."""
     conv_in = header.shapes.get(CONV_IN)
     return int(conv_in[1]) if conv_in is not None and len(conv_in) == 4 else None
 
@@ -202,7 +202,7 @@ def check_folder(folder: Path, family: str) -> tuple[dict[str, Any], dict[str, A
             f"model.base: '{folder}' is a folder without model_index.json, so not a diffusers model folder.{hint}"
         )
     index = read_json(index_file, "model.base")
-    unet_file = folder / "unet" / "config.json"
+    unet_file = folder / family_files(family).denoiser_component / "config.json"
     unet_config = read_json(unet_file, "model.base") if unet_file.is_file() else None
     check_index_family(index, unet_config, family, f"'{folder}'")
     return index, unet_config
@@ -275,14 +275,14 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
     if source.kind == "folder":
         assert source.path is not None
         index, unet_config = check_folder(source.path, family)
-        inpainting = (unet_config or {}).get("in_channels") == INPAINT_CHANNELS
-        return f"{words}{' inpainting' if inpainting else ''} diffusers folder ({index.get('_class_name')})"
+        variant = family_files(family).variant((unet_config or {}).get("in_channels"))
+        return f"{words}{f' {variant.name}' if variant else ''} diffusers folder ({index.get('_class_name')})"
     if source.kind == "file":
         assert source.path is not None
         header = read_header(source.path, "model.base")
         check_checkpoint(header, family, has_vae=has_vae)
-        inpainting = unet_in_channels(header) == INPAINT_CHANNELS
-        return f"{words}{' inpainting' if inpainting else ''} checkpoint ({_size(source.path)})"
+        variant = family_files(family).variant(unet_in_channels(header))
+        return f"{words}{f' {variant.name}' if variant else ''} checkpoint ({_size(source.path)})"
     hub = check_hub(source.hub_id, "model.base")
     state = "cached, the hub is unreachable" if hub.local_only else ("cached" if hub.cached else "downloads on first use")
     return f"hub model {source.hub_id} ({state}; its family is checked when it loads)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuitrain.trainer.families.files import INPAINT_CHANNELS, FamilyFiles
+from tuitrain.trainer.families.files import INPAINT_CHANNELS, FamilyFiles, Variant
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -15,15 +15,15 @@ _STABLEDIFFUSION = "https://github.com/Stability-AI/stablediffusion"
 SD15 = FamilyFiles(
     family="sd15",
     pipeline_class="StableDiffusionPipeline",
-    inpaint_pipeline_class="StableDiffusionInpaintPipeline",
     components=_COMPONENTS,
     configs=CONFIGS / "sd15",
     public_model="runwayml/stable-diffusion-v1-5",
-    public_inpainting_model="runwayml/stable-diffusion-inpainting",
-    inpainting_changes={
-        "model_index.json": {"_class_name": "StableDiffusionInpaintPipeline"},
-        "unet/config.json": {"in_channels": INPAINT_CHANNELS},
-    },
+    variants=(
+        Variant("inpainting", INPAINT_CHANNELS, "StableDiffusionInpaintPipeline", "runwayml/stable-diffusion-inpainting", {
+            "model_index.json": {"_class_name": "StableDiffusionInpaintPipeline"},
+            "unet/config.json": {"in_channels": INPAINT_CHANNELS},
+        }),
+    ),
     pipeline_extras=SD_EXTRAS,
     text_encoder_prefixes=("cond_stage_model.transformer.",),
     context_dim=768,
@@ -36,16 +36,16 @@ SD15 = FamilyFiles(
 SD2 = FamilyFiles(
     family="sd2",
     pipeline_class="StableDiffusionPipeline",
-    inpaint_pipeline_class="StableDiffusionInpaintPipeline",
     components=_COMPONENTS,
     configs=CONFIGS / "sd2",
     public_model="stabilityai/stable-diffusion-2-1",
-    public_inpainting_model="stabilityai/stable-diffusion-2-inpainting",
-    inpainting_changes={
-        "model_index.json": {"_class_name": "StableDiffusionInpaintPipeline"},
-        "unet/config.json": {"in_channels": INPAINT_CHANNELS, "sample_size": 64},
-        "scheduler/scheduler_config.json": {"prediction_type": "epsilon"},
-    },
+    variants=(
+        Variant("inpainting", INPAINT_CHANNELS, "StableDiffusionInpaintPipeline", "stabilityai/stable-diffusion-2-inpainting", {
+            "model_index.json": {"_class_name": "StableDiffusionInpaintPipeline"},
+            "unet/config.json": {"in_channels": INPAINT_CHANNELS, "sample_size": 64},
+            "scheduler/scheduler_config.json": {"prediction_type": "epsilon"},
+        }),
+    ),
     pipeline_extras=SD_EXTRAS,
     text_encoder_prefixes=("cond_stage_model.model.",),
     context_dim=1024,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuitrain.trainer.families.files import INPAINT_CHANNELS, Claim, FamilyFiles
+from tuitrain.trainer.families.files import INPAINT_CHANNELS, Claim, FamilyFiles, Variant
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 UNET_PREFIX = "model.diffusion_model."
@@ -28,15 +28,18 @@ class SdxlFiles(FamilyFiles):
 SDXL = SdxlFiles(
     family="sdxl",
     pipeline_class="StableDiffusionXLPipeline",
-    inpaint_pipeline_class="StableDiffusionXLInpaintPipeline",
     components=("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
     configs=CONFIGS / "sdxl",
     public_model="stabilityai/stable-diffusion-xl-base-1.0",
-    public_inpainting_model="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
-    inpainting_changes={
-        "model_index.json": {"_class_name": "StableDiffusionXLInpaintPipeline"},
-        "unet/config.json": {"in_channels": INPAINT_CHANNELS},
-    },
+    variants=(
+        Variant(
+            "inpainting", INPAINT_CHANNELS, "StableDiffusionXLInpaintPipeline",
+            "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", {
+                "model_index.json": {"_class_name": "StableDiffusionXLInpaintPipeline"},
+                "unet/config.json": {"in_channels": INPAINT_CHANNELS},
+            },
+        ),
+    ),
     text_encoder_prefixes=("conditioner.embedders.0.transformer.", "conditioner.embedders.1.model."),
     context_dim=2048,
     original_implementation="https://github.com/Stability-AI/generative-models",
