@@ -109,7 +109,7 @@ def save_diffusers_lora(
     by_component: dict[str, dict[str, torch.Tensor]] = {name: {} for name in handles.adapted}
     for key, value in handles.state_dict().items():
         component, _, rest = key.partition(".")
-        if component != "unet" and rest.endswith(_MAGNITUDE):
+        if component != handles.denoiser_name and rest.endswith(_MAGNITUDE):
             # transformers 5 loads text-encoder adapters by renaming `lora_*` to
             # `lora_*.<adapter>`; a bare `lora_magnitude_vector` then misses its
             # `.weight` and the DoRA magnitude silently stays at its initial value.

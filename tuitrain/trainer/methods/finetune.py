@@ -31,6 +31,7 @@ from torch import nn
 from tuitrain.config import Config
 from tuitrain.trainer.export.atomic import fsync_dir, fsync_path
 from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES
+from tuitrain.trainer.families import family_files
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
@@ -50,7 +51,8 @@ class FinetuneMethod(TrainingMethod):
         self.trains_text_encoders = cfg.train_text_encoder
         # Component name -> module, in backup order; the unwrapped modules (accelerate may wrap the
         # denoiser later), so backup keys never carry a wrapper's prefix.
-        self.models: dict[str, nn.Module] = {"unet": parts.denoiser}
+        self.denoiser_name = family_files(config.model.family).denoiser_component
+        self.models: dict[str, nn.Module] = {self.denoiser_name: parts.denoiser}
         if cfg.train_text_encoder:
             self.models.update(zip(TEXT_ENCODER_NAMES, parts.text_encoders))
         for model in self.models.values():
@@ -74,13 +76,13 @@ class FinetuneMethod(TrainingMethod):
         return frozenset({"denoiser", "text_encoders"})
 
     def text_encoders(self) -> list[nn.Module]:
-        return [model for name, model in self.models.items() if name != "unet"]
+        return [model for name, model in self.models.items() if name != self.denoiser_name]
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [param for model in self.models.values() for param in model.parameters()]
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
-        groups: list[dict[str, Any]] = [{"params": list(self.models["unet"].parameters()), "lr": lr}]
+        groups: list[dict[str, Any]] = [{"params": list(self.models[self.denoiser_name].parameters()), "lr": lr}]
         encoders = [param for model in self.text_encoders() for param in model.parameters()]
         if encoders:
             groups.append({"params": encoders, "lr": self.config.finetune.text_encoder_lr or lr})

@@ -25,6 +25,7 @@ from torch import nn
 
 from tuitrain.config import Config
 from tuitrain.config.schema import LoraSection
+from tuitrain.trainer.families import family_files
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
@@ -161,6 +162,7 @@ def inject_lora(
     unet_ff_modules: list[str],
     unet_conv_modules: list[str],
     text_encoder_target_modules: list[str],
+    denoiser_name: str = "unet",
 ) -> LoraHandles:
     """Add the configured LoRA/LoKr/LoHa to the UNet (and text encoders); freeze all base weights.
 
@@ -180,11 +182,11 @@ def inject_lora(
     if lora_cfg.train_conv:
         conv = _require(match_modules(unet, unet_conv_modules), "UNet convolution", "train_conv", unet_conv_modules)
 
-    handles = LoraHandles(unet=unet, text_encoders=list(text_encoders))
+    handles = LoraHandles(unet=unet, text_encoders=list(text_encoders), denoiser_name=denoiser_name)
     with lycoris_factorization(lora_cfg.type):
         if linear or conv:
             _inject(_unet_config(unet, lora_cfg, linear, conv), unet)
-            handles.adapted.append("unet")
+            handles.adapted.append(denoiser_name)
         if lora_cfg.train_text_encoder:
             for index, encoder in enumerate(text_encoders):
                 targets = _require(match_modules(encoder, text_encoder_target_modules), "text-encoder",
@@ -194,10 +196,10 @@ def inject_lora(
 
     # Injection marks the adapter trainable; set it explicitly so a frozen-by-default
     # peft version cannot silently train nothing.
-    if "unet" in handles.adapted:
+    if denoiser_name in handles.adapted:
         handles.unet_params = _lora_parameters(unet, lora_cfg.type)
     for name, model in handles.models().items():
-        if name != "unet":
+        if name != denoiser_name:
             handles.text_encoder_params += _lora_parameters(model, lora_cfg.type)
     for param in handles.trainable_parameters():
         param.requires_grad_(True)
@@ -241,7 +243,7 @@ class LoraMethod(TrainingMethod):
         if cfg.type != "lora" and config.saving.diffusers_format:
             # Checked before injection so the run stops at start, not after training.
             raise TrainingError(
-                f"saving.diffusers_format: diffusers' SD/SDXL loaders read plain LoRA only, not lora.type = "
+                f"saving.diffusers_format: diffusers' LoRA loaders read plain LoRA only, not lora.type = "
                 f"{cfg.type!r}; turn it off (the .safetensors in LyCORIS names loads in ComfyUI, A1111 and kohya)"
             )
         self.trains_text_encoders = cfg.train_text_encoder
@@ -253,6 +255,7 @@ class LoraMethod(TrainingMethod):
                 unet_ff_modules=list(adapter.feed_forward_modules),
                 unet_conv_modules=list(adapter.conv_modules),
                 text_encoder_target_modules=list(adapter.text_encoder_modules),
+                denoiser_name=family_files(config.model.family).denoiser_component,
             )
         except ValueError as exc:  # a module list that matches nothing: a message, not a traceback
             raise TrainingError(str(exc)) from exc

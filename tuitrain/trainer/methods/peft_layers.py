@@ -50,8 +50,11 @@ class LycorisLayerWeights:
 class LoraHandles:
     """What the trainer needs after injection: the models and their trainable groups."""
 
-    unet: nn.Module
+    unet: nn.Module  # the denoiser (a UNet or a transformer)
     text_encoders: list[nn.Module]
+    # The denoiser's diffusers component name ("unet", "transformer"): its prefix in state dicts and
+    # the `<name>_lora_layers` argument of diffusers' save_lora_weights.
+    denoiser_name: str = "unet"
     unet_params: list[nn.Parameter] = field(default_factory=list)
     text_encoder_params: list[nn.Parameter] = field(default_factory=list)
     # Component names of the models that carry an adapter, in save order.
@@ -59,7 +62,7 @@ class LoraHandles:
 
     def models(self) -> dict[str, nn.Module]:
         """Every adapted model by its diffusers component name."""
-        named = {"unet": self.unet, **dict(zip(TEXT_ENCODER_NAMES, self.text_encoders))}
+        named = {self.denoiser_name: self.unet, **dict(zip(TEXT_ENCODER_NAMES, self.text_encoders))}
         return {name: named[name] for name in self.adapted}
 
     def param_groups(self, unet_lr: float, text_encoder_lr: float | None = None) -> list[dict]:
