@@ -58,7 +58,9 @@ class ModelSection(Section):
     flavour: str = option(
         "",
         "Which variant of the family the base model is, where they train differently (SD 2.x: 768-v predicts v, "
-        f"512-base epsilon). Empty: detected from the base model, else the family's first. Flavours: {_FLAVOURS_TEXT}.",
+        f"512-base epsilon). Empty: detected from the base model, else the family's first. With prediction = auto "
+        f"the flavour's prediction type trains; an explicit prediction wins (e.g. a v-prediction SDXL model). "
+        f"Flavours: {_FLAVOURS_TEXT}.",
     )
     base: str = option(
         "",

@@ -167,8 +167,9 @@ def load_vae(model_cfg: ModelSettings, family: str, config_dir: Path, dtype: tor
 
 
 def _set_prediction(pipe: Any, prediction: str) -> None:
-    """model.prediction other than auto overrides the scheduler config (e.g. epsilon for SD 2.x 512-base)."""
-    if prediction in ("", "auto"):
+    """model.prediction (or model.flavour's) other than auto overrides the scheduler config (e.g. epsilon
+    for SD 2.x 512-base). Flow-matching schedulers have no prediction type to set."""
+    if prediction in ("", "auto", "flow"):
         return
     scheduler = pipe.scheduler
     if scheduler.config.get("prediction_type") != prediction:
@@ -214,5 +215,9 @@ def load_pipeline(
         pipe = load_checkpoint(source.path, family, config_dir=folder, shipped=shipped, vae=vae, dtype=dtype)
     else:
         pipe = _from_hub(source.hub_id, family, variant, vae, dtype)
-    _set_prediction(pipe, model_cfg.prediction)
+    prediction = model_cfg.prediction
+    flavour = (getattr(model_cfg, "flavour", "") or "").strip()
+    if flavour and prediction in ("", "auto"):
+        prediction = FAMILIES[family].flavour(flavour).prediction
+    _set_prediction(pipe, prediction)
     return pipe
