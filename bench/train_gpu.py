@@ -1,7 +1,9 @@
-"""Training-step speed, peak VRAM and MFU for the full-size SD1.5 and SDXL UNets.
+"""Training-step speed, peak VRAM and MFU for the full-size denoiser of every registered family.
 
-Random weights built from the public configs shipped in tuitrain (speed does not
-depend on the weights' values); --method lora | lokr | loha: rank 16 on the attention
+Random weights built from the public configs shipped in tuitrain (the family adapter's
+full_size_denoiser; speed does not depend on the weights' values), driven through the
+adapter's own predict() with random_batch() inputs, so a new family is measured by
+registering; --method lora | lokr | loha: rank 16 on the attention
 layers through tuitrain's own inject_lora, fp32 adapter weights as LoraMethod makes
 them; --method finetune: every UNet weight in fp32 master weights. bf16 autocast,
 AdamW (fused; --optimizer adamw8bit for bitsandbytes), latents and text
@@ -34,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+# FLOPs per image at the family's default resolution, from DESIGN.md; a family without a figure
+# gets s/step and VRAM but no MFU.
 FLOPS_PER_IMAGE = {"sd15": 1.73e12, "sdxl": 14.2e12}  # frozen base (adapters)
 FLOPS_PER_IMAGE_FINETUNE = {"sd15": 2.41e12, "sdxl": 20.2e12}  # all weights
-RESOLUTION = {"sd15": 512, "sdxl": 1024}
 # Dense bf16 peak, TFLOP/s (vendor figures; SXM parts).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
 
@@ -48,35 +51,21 @@ def gpu_peak(name: str) -> float | None:
     return None
 
 
-def build_unet(family: str, tiny: bool):  # type: ignore[no-untyped-def]
-    from diffusers import UNet2DConditionModel
+def build_denoiser(family: str, tiny: bool):  # type: ignore[no-untyped-def]
+    from tuitrain.trainer.families import family_files, get_adapter
 
     if tiny:
         from tuitrain.trainer.tiny import build_tiny_pipeline
 
-        return build_tiny_pipeline(family).unet
-    from tuitrain.trainer.loading import shipped_config_dir
-
-    config = UNet2DConditionModel.load_config(shipped_config_dir(family) / "unet")
+        return getattr(build_tiny_pipeline(family), family_files(family).denoiser_component)
     with torch.device("cuda"):
-        return UNet2DConditionModel.from_config(config)
+        return get_adapter(family).full_size_denoiser()
 
 
-def conditioning(unet, family: str, batch: int, device: torch.device) -> dict:  # type: ignore[no-untyped-def]
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    dim = unet.config.cross_attention_dim
-    hidden = torch.randn(batch, 77, dim, device=device, dtype=dtype)
-    if family != "sdxl":
-        return {"encoder_hidden_states": hidden}
-    pooled_dim = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
-    res = RESOLUTION[family]
-    return {
-        "encoder_hidden_states": hidden,
-        "added_cond_kwargs": {
-            "text_embeds": torch.randn(batch, pooled_dim, device=device, dtype=dtype),
-            "time_ids": torch.tensor([[res, res, 0, 0, res, res]] * batch, device=device, dtype=dtype),
-        },
-    }
+def resolution(family: str) -> int:
+    from tuitrain.families import FAMILIES
+
+    return FAMILIES[family].default_resolution
 
 
 def trainable(unet, family: str, method: str, device: torch.device) -> list:  # type: ignore[no-untyped-def]
@@ -112,22 +101,28 @@ def make_optimizer(params: list, name: str, device: torch.device):  # type: igno
 
 def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.device, method: str = "lora",
             optimizer_name: str = "adamw", checkpointing: bool = False) -> dict:
+    from tuitrain.trainer.families import get_adapter
+    from tuitrain.trainer.families.base import ModelParts
+
     torch.manual_seed(0)
-    unet = build_unet(family, tiny).to(device)
+    adapter = get_adapter(family)
+    unet = build_denoiser(family, tiny).to(device)
     params = trainable(unet, family, method, device)
     if checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
     optimizer = make_optimizer(params, optimizer_name, device)
-    side = (RESOLUTION[family] // 8) if not tiny else 8
-    latents = torch.randn(batch, 4, side, side, device=device)
-    cond = conditioning(unet, family, batch, device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    inputs = adapter.random_batch(unet, batch, resolution(family) if not tiny else 64, device, dtype)
+    latents = inputs.latents
+    parts = ModelParts(pipeline=None, denoiser=unet, vae=None, text_encoders=[], tokenizers=[],  # type: ignore[arg-type]
+                       noise_scheduler=None, prediction_type="epsilon")
 
     def step() -> None:
         noise = torch.randn_like(latents)
         t = torch.randint(0, 1000, (batch,), device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pred = unet(latents + noise, t, **cond).sample
+            pred = adapter.predict(parts, latents + noise, t, inputs)
         loss = torch.nn.functional.mse_loss(pred.float(), noise)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -156,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test with tiny models")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--families", default="sd15,sdxl")
+    parser.add_argument("--families", default="sd15,sdxl", help="comma-separated registered families, or 'all'")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--out", type=Path, help="folder for a results file named after the GPU")
     parser.add_argument("--method", default="lora", choices=["lora", "lokr", "loha", "finetune"])
@@ -174,7 +169,10 @@ def main() -> None:
              + ("; gradient checkpointing" if args.checkpointing else "")]
     flops = FLOPS_PER_IMAGE_FINETUNE if args.method == "finetune" else FLOPS_PER_IMAGE
     results = []
-    for family in args.families.split(","):
+    from tuitrain.families import FAMILY_NAMES
+
+    families = list(FAMILY_NAMES) if args.families == "all" else args.families.split(",")
+    for family in families:
         batch = 1
         while batch <= args.max_batch:
             try:
@@ -184,11 +182,11 @@ def main() -> None:
                 lines.append(f"{family} batch {batch}: out of memory (largest that fits: {batch // 2})")
                 torch.cuda.empty_cache()
                 break
-            if peak and not args.tiny:
+            if peak and not args.tiny and family in flops:
                 r["mfu"] = flops[family] * batch / r["s_per_step"] / peak
             results.append(r)
             mfu = f"  MFU {r['mfu'] * 100:5.1f} %" if "mfu" in r else ""
-            lines.append(f"{family} @{RESOLUTION[family]} batch {batch:3d}: {r['s_per_step']:.4f} s/step  "
+            lines.append(f"{family} @{resolution(family)} batch {batch:3d}: {r['s_per_step']:.4f} s/step  "
                          f"{batch / r['s_per_step']:7.2f} img/s  peak {r['peak_vram_gib']:6.2f} GiB{mfu}")
             print(lines[-1], flush=True)
             if args.tiny and batch >= 2:

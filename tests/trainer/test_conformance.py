@@ -170,3 +170,23 @@ class _Assignment:
     original_size = (64, 64)
     scaled_crop = (0, 0, 64, 64)
     bucket = (64, 64)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_full_size_denoiser_and_bench_batch_match_the_registry(family: str) -> None:
+    """bench/ builds the public architecture from the shipped configs (on the meta device here: no memory);
+    its size is the registry's VRAM-estimate figure, and the bench batch fits it."""
+    from tuitrain.trainer.families.base import ModelParts
+
+    adapter = get_adapter(family)
+    with torch.device("meta"):
+        denoiser = adapter.full_size_denoiser()
+        count = sum(p.numel() for p in denoiser.parameters())
+        expected = FAMILIES[family].memory.params[0]
+        assert abs(count - expected) / expected < 0.01, (count, expected)
+        batch = adapter.random_batch(denoiser, 2, FAMILIES[family].default_resolution, torch.device("meta"),
+                                     torch.float32)
+        parts = ModelParts(pipeline=None, denoiser=denoiser, vae=None, text_encoders=[], tokenizers=[],
+                           noise_scheduler=None, prediction_type="epsilon")
+        out = adapter.predict(parts, batch.latents, torch.zeros(2, device="meta"), batch)
+    assert out.shape == batch.latents.shape

@@ -96,6 +96,28 @@ class FamilyAdapter(ABC):
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         return (latents - shift) * vae.config.scaling_factor
 
+    # -- the full-size architecture, for bench/ -------------------------------------------------
+    def full_size_denoiser(self) -> torch.nn.Module:
+        """The public model's denoiser with random weights, built from the shipped config on the current
+        default device (`with torch.device("cuda"):` puts it straight on the GPU): speed and memory
+        do not depend on the weights' values, and nothing downloads."""
+        import json
+
+        import diffusers
+
+        from tuitrain.trainer.families import family_files
+
+        files = family_files(self.info.name)
+        config = json.loads((files.configs / files.denoiser_component / "config.json").read_text(encoding="utf-8"))
+        cls = getattr(diffusers, config["_class_name"])
+        return cls.from_config(cls.load_config(str(files.configs / files.denoiser_component)))
+
+    def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
+                     dtype: torch.dtype) -> LatentBatch:
+        """Random latents and text conditioning of the shapes a training batch at `resolution` has
+        (what the caches would hand the denoiser), for timing the denoiser alone."""
+        raise NotImplementedError(f"{type(self).__name__} has no bench batch")
+
     def noise_and_target(
         self, parts: ModelParts, latents: torch.Tensor, generator: torch.Generator | None, noise_offset: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

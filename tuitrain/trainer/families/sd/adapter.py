@@ -14,6 +14,7 @@ from tuitrain.trainer.families.sd.unet import (
     UNET_CONV,
     UNET_FEED_FORWARD,
     clip_hidden_states,
+    random_text_states,
     tokenize,
     training_scheduler,
     unet_input,
@@ -52,6 +53,12 @@ class StableDiffusionAdapter(FamilyAdapter):
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         hidden = batch.conditioning["hidden"].to(noisy.dtype)
         return parts.denoiser(unet_input(parts, noisy, batch), timesteps, encoder_hidden_states=hidden, return_dict=False)[0]
+
+    def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
+                     dtype: torch.dtype) -> LatentBatch:
+        side = resolution // 8
+        latents = torch.randn(batch, 4, side, side, device=device)
+        return LatentBatch(latents, {"hidden": random_text_states(denoiser, batch, device, dtype)})
 
 
 def make_adapter(family: str) -> FamilyAdapter:

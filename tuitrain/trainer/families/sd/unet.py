@@ -66,3 +66,9 @@ def tokenize(tokenizer: Any, captions: list[str], device: torch.device) -> torch
     return tokenizer(
         captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
     ).input_ids.to(device)
+
+
+def random_text_states(denoiser: torch.nn.Module, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Random CLIP hidden states [B, 77, cross_attention_dim]: a bench batch's text conditioning."""
+    dim = denoiser.config.cross_attention_dim  # type: ignore[union-attr]
+    return torch.randn(batch, 77, dim, device=device, dtype=dtype)

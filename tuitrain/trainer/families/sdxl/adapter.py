@@ -14,6 +14,7 @@ from tuitrain.trainer.families.sd.unet import (
     UNET_ATTENTION,
     UNET_CONV,
     UNET_FEED_FORWARD,
+    random_text_states,
     tokenize,
     training_scheduler,
     unet_input,
@@ -68,6 +69,16 @@ class StableDiffusionXLAdapter(FamilyAdapter):
             unet_input(parts, noisy, batch), timesteps, encoder_hidden_states=cond["hidden"].to(noisy.dtype),
             added_cond_kwargs=added, return_dict=False,
         )[0]
+
+    def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
+                     dtype: torch.dtype) -> LatentBatch:
+        config = denoiser.config  # type: ignore[union-attr]
+        pooled_dim = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+        side = resolution // 8
+        conditioning = {"hidden": random_text_states(denoiser, batch, device, dtype),
+                        "pooled": torch.randn(batch, pooled_dim, device=device, dtype=dtype)}
+        size = torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]] * batch, device=device)
+        return LatentBatch(torch.randn(batch, 4, side, side, device=device), conditioning, size)
 
 
 def size_conditioning(
