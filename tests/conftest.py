@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# One torch thread, here (torch reads this at import) and in every trainer process a test starts
+# (`tuitrain train`, --detach, the TUI's): tiny models gain nothing from more threads, and on a
+# busy 2-core machine spinning threads made a tiny step take seconds instead of ~0.1 s.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,12 @@
-"""Tiny models and data sets for trainer tests, built once per session."""
+"""Tiny models, data sets and reference runs for trainer tests, built once per session.
+
+Helpers to make and train runs are in harness.py; the kill-and-resume check in resume.py.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +15,9 @@ import torch
 from PIL import Image
 
 from tuitrain.trainer.tiny import save_tiny_model
+
+# tests/conftest.py sets OMP_NUM_THREADS=1 before torch loads; this holds even where torch came first.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +65,43 @@ def denoising_loss(pipe: Any, family: str, data: Path, caption: str = "a red squ
         pred = adapter.predict(parts, noisy, t, LatentBatch(latents, cond))
         losses.append(torch.nn.functional.mse_loss(pred, target).item())
     return sum(losses) / len(losses)
+
+
+@contextlib.contextmanager
+def session_env(folder: Path) -> Iterator[Path]:
+    """For a session fixture: a private workspace, config and cache under `folder` while it works
+    (it runs before any test's own isolated_env, so it must never see the user's folders either)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, sub in (("TUITRAIN_WORKSPACE", "runs"), ("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache")):
+            patch.setenv(name, str(folder / sub))
+        yield folder / "runs"
+
+
+# What the reference run trains on top of harness.BASE: samples every epoch and a save every epoch,
+# with diffusers-format copies, so that one run answers the tests that only read what a run leaves.
+REFERENCE_LORA: dict[str, dict[str, Any]] = {
+    "sampling": {"every_epochs": 1, "steps": 2, "sampler": "euler_a",
+                 "prompts": [{"prompt": "a fox", "seed": 9, "width": 96, "height": 64}, {"prompt": "moss"}]},
+    "saving": {"diffusers_format": True, "every_epochs": 1, "keep_last": 1},
+}
+
+
+class Reference:
+    """A finished run shared by the session: read it, never write into it (harness.copy_run makes a private copy)."""
+
+    def __init__(self, run: Any, model: Path, data: Path, sections: dict[str, dict[str, Any]]) -> None:
+        self.run, self.model, self.data, self.sections = run, model, data, sections
+
+
+@pytest.fixture(scope="session")
+def reference_lora(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The sd15 LoRA of harness.BASE + REFERENCE_LORA on 4 images (2 epochs of 2 steps), run "r", trained once."""
+    from tests.trainer.harness import events, train_config
+
+    root = tmp_path_factory.mktemp("reference-lora")
+    model = tiny_model("sd15")
+    with session_env(root):
+        data = make_dataset(root / "data", count=4)
+        run, code = train_config(root, model, data, "r", **REFERENCE_LORA)
+    assert code == 0, events(run)[-1]
+    return Reference(run, model, data, REFERENCE_LORA)

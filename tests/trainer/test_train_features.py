@@ -7,40 +7,15 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from PIL import Image
 from safetensors import safe_open
 
-from tests.trainer.conftest import make_dataset
-from tuitrain.config import parse_config
-from tuitrain.runs import RunDir
-from tuitrain.runs.events import iter_events
-from tuitrain.trainer.loop import run_training
-
-
-def _train(tmp_path: Path, model_path: Path, data_dir: Path, name: str = "r", **sections: dict[str, Any]) -> tuple[RunDir, int]:
-    base = {
-        "model": {"family": "sd15", "base": str(model_path)},
-        "data": {"resolution": 64, "concepts": [{"path": str(data_dir)}]},
-        "training": {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "seed": 3},
-        "lora": {"rank": 4, "alpha": 4},
-        "sampling": {"every_epochs": 0},
-        "saving": {"every_epochs": 0},
-    }
-    for key, values in sections.items():
-        base[key] = {**base.get(key, {}), **values}
-    config = parse_config(base)
-    run = RunDir(tmp_path / name)
-    run.create_folders()
-    return run, run_training(run, config, tmp_path)
-
-
-def _events(run: RunDir, kind: str | None = None) -> list[dict]:
-    events = [e for _, e in iter_events(run.events)]
-    return [e for e in events if kind is None or e["type"] == kind]
+from tests.trainer.conftest import Reference, make_dataset
+from tests.trainer.harness import events as _events
+from tests.trainer.harness import train_config
 
 
 @pytest.mark.parametrize("family", ["sdxl", "sd2"])
@@ -48,7 +23,7 @@ def test_other_families_train_and_save_loadable_loras(tiny_model, tmp_path: Path
     from diffusers import DiffusionPipeline
 
     data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model(family), data, model={"family": family},
+    run, code = train_config(tmp_path, tiny_model(family), data, model={"family": family},
                        lora={"rank": 4, "alpha": 2, "train_text_encoder": True})
     assert code == 0, _events(run)[-1]
     started = _events(run, "started")[0]
@@ -70,7 +45,7 @@ def test_other_families_train_and_save_loadable_loras(tiny_model, tmp_path: Path
 def test_caches_are_reused_and_a_change_recaches_only_what_changed(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=4)
     model = tiny_model("sd15")
-    run, code = _train(tmp_path, model, data)
+    run, code = train_config(tmp_path, model, data)
     assert code == 0
     latents = lambda: sorted((run.cache / "latents").rglob("*.safetensors"))  # noqa: E731
     texts = lambda: sorted((run.cache / "text").rglob("*.safetensors"))  # noqa: E731
@@ -87,26 +62,26 @@ def test_caches_are_reused_and_a_change_recaches_only_what_changed(tiny_model, t
         (run.root / "events.jsonl").unlink()
 
     forget_training()
-    _, code = _train(tmp_path, model, data)  # unchanged data: nothing new is encoded
+    _, code = train_config(tmp_path, model, data)  # unchanged data: nothing new is encoded
     assert code == 0 and latents() == first_latents and texts() == first_texts
 
     # a changed image and a changed caption: exactly one new latent and one new text entry
     Image.new("RGB", (64, 64), (0, 200, 0)).save(data / "img0.png")
     (data / "img1.txt").write_text("a green square")
     forget_training()
-    _, code = _train(tmp_path, model, data)
+    _, code = train_config(tmp_path, model, data)
     assert code == 0
     assert len(set(latents()) - set(first_latents)) == 1
     assert len(set(texts()) - set(first_texts)) == 1
 
     # a different resolution (other buckets) re-encodes every image
     forget_training()
-    _, code = _train(tmp_path, model, data, data={"resolution": 128})
+    _, code = train_config(tmp_path, model, data, data={"resolution": 128})
     assert code == 0 and len(latents()) == 4 + 1 + 4
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_backup(tiny_model, tmp_path: Path, monkeypatch) -> None:
-    from tuitrain.trainer.families.sd import StableDiffusionAdapter
+    from tuitrain.trainer.families.sd.adapter import StableDiffusionAdapter
 
     original = StableDiffusionAdapter.predict
     calls = {"n": 0}
@@ -118,7 +93,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_backup(tiny_model, tmp_p
 
     monkeypatch.setattr(StableDiffusionAdapter, "predict", poisoned)
     data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 10},
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, training={"epochs": 10},
                        saving={"backup_every_steps": 2})
     assert code == 1
     finished = _events(run, "finished")[-1]
@@ -144,7 +119,7 @@ def test_interrupt_saves_backs_up_and_says_stopped(tiny_model, tmp_path: Path) -
 
     timer = threading.Thread(target=interrupt_when_stepping, daemon=True)
     timer.start()
-    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 1000})
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, training={"epochs": 1000})
     timer.join(5)
     assert code == 0
     finished = _events(run, "finished")[-1]
@@ -154,14 +129,8 @@ def test_interrupt_saves_backs_up_and_says_stopped(tiny_model, tmp_path: Path) -
     assert _events(run, "backup")[-1]["step"] == finished["step"]
 
 
-def test_samples_follow_the_prompts_settings(tiny_model, tmp_path: Path) -> None:
-    data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(
-        tmp_path, tiny_model("sd15"), data,
-        sampling={"every_epochs": 1, "steps": 2, "sampler": "euler_a",
-                  "prompts": [{"prompt": "a fox", "seed": 9, "width": 96, "height": 64}, {"prompt": "moss"}]},
-    )
-    assert code == 0
+def test_samples_follow_the_prompts_settings(reference_lora: Reference) -> None:
+    run = reference_lora.run  # sampling: every epoch, 2 steps, euler_a, "a fox" (seed 9, 96x64) and "moss"
     samples = _events(run, "sample")
     assert [(s["epoch"], s["prompt"]) for s in samples] == [(1, "a fox"), (1, "moss"), (2, "a fox"), (2, "moss")]
     first = Path(samples[0]["path"])
@@ -174,35 +143,33 @@ def test_samples_follow_the_prompts_settings(tiny_model, tmp_path: Path) -> None
 
 def test_an_epoch_with_no_full_batch_is_refused_with_the_fix(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=1)
-    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"batch_size": 4})
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, training={"batch_size": 4})
     assert code == 1
     assert "lower training.batch_size" in _events(run, "finished")[-1]["reason"]
 
 
 def test_bf16_mixed_precision_trains_on_cpu_and_fp16_says_it_needs_a_gpu(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model("sd15"), data, "bf16", training={"mixed_precision": "bf16"})
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, "bf16", training={"mixed_precision": "bf16"})
     assert code == 0, _events(run)[-1]
     assert _events(run, "started")[0]["dtype"] == "bfloat16"
     steps = _events(run, "step")
     assert len(steps) == 4 and all(s["loss"] == s["loss"] for s in steps)  # finite, not NaN
-    run, code = _train(tmp_path, tiny_model("sd15"), data, "fp16", training={"mixed_precision": "fp16"})
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, "fp16", training={"mixed_precision": "fp16"})
     assert code == 1
     assert "fp16 needs a CUDA GPU" in _events(run, "finished")[-1]["reason"]
 
 
-def test_diffusers_format_is_saved_beside_and_loads(tiny_model, tmp_path: Path) -> None:
+def test_diffusers_format_is_saved_beside_and_loads(reference_lora: Reference) -> None:
     from diffusers import DiffusionPipeline
 
-    data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model("sd15"), data, saving={"diffusers_format": True, "every_epochs": 1,
-                                                                    "keep_last": 1})
-    assert code == 0
+    run = reference_lora.run  # saving: diffusers_format, every epoch, keep_last 1
+    assert _events(run, "finished")[-1]["status"] == "completed"
     folder = run.output / "r-diffusers"
     assert (folder / "pytorch_lora_weights.safetensors").is_file()
     assert sorted(p.name for p in run.output.iterdir()) == [
         "r-diffusers", "r-step000002-diffusers", "r-step000002.safetensors", "r.safetensors"]
-    pipe = DiffusionPipeline.from_pretrained(tiny_model("sd15"), local_files_only=True)
+    pipe = DiffusionPipeline.from_pretrained(reference_lora.model, local_files_only=True)
     pipe.load_lora_weights(str(folder))
     assert pipe.get_active_adapters()
 
@@ -210,7 +177,7 @@ def test_diffusers_format_is_saved_beside_and_loads(tiny_model, tmp_path: Path) 
 def test_a_damaged_newest_backup_is_skipped_and_the_previous_one_resumes(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=4)
     saving = {"backup_every_steps": 2, "backup_keep_last": 3, "backup_at_end": False}
-    run, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
+    run, code = train_config(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
     assert code == 0
     backups = sorted(run.checkpoints.glob("step-*"))
     assert [b.name for b in backups] == ["step-00000002", "step-00000004"]
@@ -220,7 +187,7 @@ def test_a_damaged_newest_backup_is_skipped_and_the_previous_one_resumes(tiny_mo
     lines = run.events.read_bytes().splitlines(keepends=True)
     run.events.write_bytes(b"".join(line for line in lines if b'"finished"' not in line))
     (run.output / "r.safetensors").unlink()
-    _, code = _train(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
+    _, code = train_config(tmp_path, tiny_model("sd15"), data, training={"epochs": 3}, saving=saving)
     assert code == 0
     warnings = [e["message"] for e in _events(run, "warning")]
     assert any("skipping backup step-00000004: state.pt is damaged" in w for w in warnings)
@@ -228,14 +195,14 @@ def test_a_damaged_newest_backup_is_skipped_and_the_previous_one_resumes(tiny_mo
 
 
 def test_out_of_memory_ends_with_advice(tiny_model, tmp_path: Path, monkeypatch) -> None:
-    from tuitrain.trainer.families.sd import StableDiffusionAdapter
+    from tuitrain.trainer.families.sd.adapter import StableDiffusionAdapter
 
     def oom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(StableDiffusionAdapter, "predict", oom)
     data = make_dataset(tmp_path / "data", count=4)
-    run, code = _train(tmp_path, tiny_model("sd15"), data)
+    run, code = train_config(tmp_path, tiny_model("sd15"), data)
     assert code == 1
     reason = _events(run, "finished")[-1]["reason"]
     assert "out of GPU memory" in reason and "gradient_checkpointing" in reason and "batch_size" in reason
