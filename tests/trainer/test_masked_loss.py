@@ -9,7 +9,6 @@ before, and min-SNR multiplies the normalised per-sample loss.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import torch
 from PIL import Image
 
 from tests.trainer.conftest import make_dataset
+from tests.trainer.harness import BASE, config_table, merged
+from tests.trainer.harness import trainer_for as harness_trainer_for
 from tuitrain.config import ConfigError, parse_config
 from tuitrain.runs import RunDir
 from tuitrain.runs.events import iter_events
@@ -47,36 +48,18 @@ def coverage(mask_file: Path, latent: int = 8) -> torch.Tensor:
     return torch.tensor(pixels.reshape(latent, size, latent, size).mean(axis=(1, 3)), dtype=torch.float32)
 
 
+# harness.BASE with one epoch of one 4-image batch.
+MASKED_DEFAULTS = merged(BASE, {"training": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3, "seed": 5}})
+
+
 def base_config(model_path: Path, data_dir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "model": {"family": "sd15", "base": str(model_path)},
-        "data": {"resolution": 64, "concepts": [{"path": str(data_dir)}]},
-        "training": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3, "seed": 5},
-        "lora": {"rank": 4, "alpha": 4},
-        "sampling": {"every_epochs": 0},
-        "saving": {"every_epochs": 0},
-    }
-    for key, values in sections.items():
-        config[key] = {**config.get(key, {}), **values}
-    return config
+    return config_table(model_path, data_dir, MASKED_DEFAULTS, **sections)
 
 
-@contextlib.contextmanager
 def trainer_for(tmp_path: Path, model_path: Path, data_dir: Path, name: str = "t",
-                **sections: dict[str, Any]) -> Iterator[Trainer]:
+                **sections: dict[str, Any]) -> contextlib.AbstractContextManager[Trainer]:
     """A set-up Trainer (model loaded, LoRA injected) in this process, torn down like run_training does."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    run = RunDir(tmp_path / name)
-    run.create_folders()
-    trainer = Trainer(run, parse_config(base_config(model_path, data_dir, **sections)), tmp_path, listen=False)
-    try:
-        trainer.setup()
-        yield trainer
-    finally:
-        trainer.control.close()
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+    return harness_trainer_for(tmp_path, model_path, data_dir, name, MASKED_DEFAULTS, **sections)
 
 
 def first_batch(trainer: Trainer) -> list[int]:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from tests.trainer.conftest import make_dataset
-from tests.trainer.test_masked_loss import trainer_for
+from tests.trainer.harness import trainer_for
 from tuitrain.config import ConfigError, parse_config
 from tuitrain.trainer import backup as backups
 from tuitrain.trainer.data import TrainingData, load_mask
