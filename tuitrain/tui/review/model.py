@@ -23,6 +23,7 @@ from tuitrain.dataset import (
     cull,
     list_trash,
     preflight,
+    read_caption,
     scan_concept,
     undo,
     write_caption,
@@ -65,6 +66,7 @@ class ReviewItem:
     concept: ConceptSpec
     info: ImageInfo | None = None
     problem: str | None = None
+    own_caption: str | None = None  # the caption file of a file the scan could not use (info is None)
 
     @property
     def name(self) -> str:
@@ -72,7 +74,9 @@ class ReviewItem:
 
     @property
     def caption(self) -> str | None:
-        return self.info.caption if self.info is not None else None
+        """The caption as the trainer would read it; for an unusable file, its caption file all the same
+        (the user may fix the image and keep the caption, or cull both)."""
+        return self.info.caption if self.info is not None else self.own_caption
 
 
 @dataclass
@@ -137,7 +141,8 @@ class ReviewModel:
         items = [ReviewItem(image.path, spec, info=image) for image in scan.images]
         for problem in scan.problems:
             if os.path.lexists(problem.path) and not os.path.isdir(problem.path):
-                items.append(ReviewItem(problem.path, spec, problem=problem.reason))
+                items.append(ReviewItem(problem.path, spec, problem=problem.reason,
+                                        own_caption=_caption_file_text(problem.path, spec)))
         items.sort(key=lambda item: _natural_key(item.name))
         return items
 
@@ -284,7 +289,8 @@ class ReviewModel:
         return names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
 
     def matches(self, item: ReviewItem, query: str) -> bool:
-        """Every word must match: `is:KEY` a flag, anything else a substring of the caption."""
+        """Every word must match: `is:KEY` a flag, anything else a substring of the caption or the file name
+        (people look for `coffee` as often in names as in captions)."""
         for term in query.lower().split():
             if term.startswith(("is:", "flag:")):
                 wanted = term.split(":", 1)[1]
@@ -295,7 +301,7 @@ class ReviewModel:
                         return False
                 elif not any(key.startswith(wanted) for key in keys):
                     return False
-            elif term not in (item.caption or "").lower():
+            elif term not in (item.caption or "").lower() and term not in item.name.lower():
                 return False
         return True
 
@@ -372,17 +378,31 @@ class ReviewModel:
         return entry, shown
 
     def save_caption(self, text: str) -> Path | None:
-        """Write the current image's caption file; the item and its flags follow at once."""
+        """Write the current file's caption file (an unusable file's too); the item and its flags follow at once."""
         item = self.current
-        if item is None or item.info is None:
+        if item is None:
             return None
         path = write_caption(item.path, text, item.concept.caption_extension)
-        info = dataclasses.replace(item.info, caption=text.strip(), caption_path=path)
-        updated = dataclasses.replace(item, info=info)
+        if item.info is None:
+            updated = dataclasses.replace(item, own_caption=text.strip())
+        else:
+            updated = dataclasses.replace(item, info=dataclasses.replace(item.info, caption=text.strip(),
+                                                                         caption_path=path))
         self.items = [updated if other.path == item.path else other for other in self.items]
         self.visible[self.position] = updated
         self.generation += 1
         return path
+
+
+def _caption_file_text(path: Path, spec: ConceptSpec) -> str | None:
+    """The caption file beside a file the scan refused, read as the scan reads captions (None: none, or unreadable)."""
+    if spec.caption != "per-image":
+        return None
+    try:
+        text = read_caption(path, spec.caption_extension)
+    except (OSError, ValueError):
+        return None
+    return text.strip() if text is not None else None
 
 
 def _natural_key(name: str) -> list[object]:

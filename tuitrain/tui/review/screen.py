@@ -135,7 +135,7 @@ class ReviewScreen(Screen[None]):
                 yield InfoPanel(id="info")
                 yield FileList(id="files")
         yield FilterInput(
-            id="filter", placeholder="caption words, or is:small is:caption is:duplicate is:unreadable is:mask is:flagged"
+            id="filter", placeholder="caption or file name words, or is:small is:caption is:duplicate is:unreadable is:mask is:flagged"
         )
         yield Footer()
 
@@ -398,7 +398,7 @@ class ReviewScreen(Screen[None]):
         if self._busy():
             return
         item = self.model.current
-        if item is None or item.info is None:
+        if item is None:
             self.notify("No image to caption here", severity="warning")
             return
         if item.concept.caption != "per-image":
