@@ -63,6 +63,12 @@ def train_config(root: Path, model: Path, data: Path, /, name: str = "r", defaul
     return run, run_training(run, config, root)
 
 
+# `--set`s of the tiny sd15 LoRA runs made like `tuitrain new --preset sd15-lora` (8-image data sets: 4 steps an epoch).
+LORA_SETS = ("data.resolution=64", "training.batch_size=2", "lora.rank=4", "lora.alpha=4",
+             "training.learning_rate=1e-3", "training.lr_warmup_steps=0", "sampling.every_epochs=0",
+             "saving.every_epochs=0")
+
+
 def workspace() -> Path:
     """This test's workspace (tests/conftest.py's isolated_env)."""
     return Path(os.environ["TUITRAIN_WORKSPACE"])

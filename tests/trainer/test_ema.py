@@ -9,11 +9,11 @@ import torch
 from PIL import Image, ImageChops
 from safetensors.torch import load_file
 
+from tests.trainer.conftest import Reference, make_dataset
+from tests.trainer.harness import LORA_SETS, new_run, train, train_cli
+from tests.trainer.harness import events as _kind_events
+from tests.trainer.harness import train_config as _train_in_process
 from tests.trainer.resume import kill_mid_run, resume_matches
-from tests.trainer.conftest import make_dataset
-from tests.trainer.test_train_e2e import _new_run, _train
-from tests.trainer.test_train_features import _events as _kind_events
-from tests.trainer.test_train_features import _train as _train_in_process
 from tuitrain.config.schema import EmaSection
 from tuitrain.trainer.ema import Ema
 
@@ -45,22 +45,20 @@ def test_the_average_follows_the_decay_schedule_every_nth_step(mode: str) -> Non
     assert torch.equal(param.detach(), live)  # swapped back exactly
 
 
-def test_the_saved_file_holds_the_average_not_the_live_weights(tiny_model, tmp_path: Path) -> None:
+def test_the_saved_file_holds_the_average_not_the_live_weights(reference_lora: Reference, tmp_path: Path) -> None:
     """update_every beyond the run: the average stays at the initial LoRA, whose up-weights are zero."""
-    data = make_dataset(tmp_path / "data", count=4)
-    model = tiny_model("sd15")
+    model, data = reference_lora.model, reference_lora.data  # the shared data is only read
     run, code = _train_in_process(tmp_path, model, data, name="frozen-ema", ema={"mode": "cpu", "update_every": 10000})
     assert code == 0, _kind_events(run)[-1]
     frozen = load_file(run.output / "frozen-ema.safetensors")
     ups = [v for k, v in frozen.items() if k.endswith("lora_up.weight")]
     assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
 
-    live, code = _train_in_process(tmp_path, model, data, name="live")
+    # decay 0: the average is the live weights, so the file equals the same run's without EMA (the reference run).
+    zero, code = _train_in_process(tmp_path, model, data, name="zero-decay", **reference_lora.sections,
+                                   ema={"mode": "gpu", "decay": 0.0})
     assert code == 0
-    # decay 0: the average is the live weights, so the file equals the run without EMA.
-    zero, code = _train_in_process(tmp_path, model, data, name="zero-decay", ema={"mode": "gpu", "decay": 0.0})
-    assert code == 0
-    a, b = load_file(live.output / "live.safetensors"), load_file(zero.output / "zero-decay.safetensors")
+    a, b = load_file(reference_lora.run.output / "r.safetensors"), load_file(zero.output / "zero-decay.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(torch.count_nonzero(v) for k, v in a.items() if k.endswith("lora_up.weight"))
 
@@ -86,22 +84,22 @@ def test_samples_use_the_average_when_asked(tiny_model, tmp_path: Path) -> None:
 
 def test_sigkill_then_resume_continues_the_same_average(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
-    common = ("training.epochs=6", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
+    common = (*LORA_SETS, "training.epochs=6", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
               "ema.mode=cpu", "ema.decay=0.8", "ema.update_every=2")
-    straight = _new_run(cli, "straight", model, data, *common)
-    assert _train(straight).returncode == 0
+    straight = new_run("straight", model, data, *common)
+    assert train(straight) == 0  # the uninterrupted reference, in-process
 
-    broken = _new_run(cli, "broken", model, data, *common)
+    broken = new_run("broken", model, data, *common)
     last_step = kill_mid_run(cli, broken, (4, 19))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
-def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(cli, tiny_model, tmp_path: Path) -> None:
+def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data", count=4)
-    run = _new_run(cli, "switch", model, data, "training.max_steps=2", "saving.backup_every_steps=1")
-    assert _train(run).returncode == 0
+    run = new_run("switch", model, data, *LORA_SETS, "training.max_steps=2", "saving.backup_every_steps=1")
+    assert train(run) == 0
     assert any(run.checkpoints.glob("step-*"))
-    out = _train(run, "--set", "ema.mode=gpu", "--set", "training.max_steps=4")
+    out = train_cli(run, "--set", "ema.mode=gpu", "--set", "training.max_steps=4")  # what `tuitrain train` says
     assert out.returncode != 0
     assert "ema.mode" in out.stdout + out.stderr and "Traceback" not in out.stderr
 
