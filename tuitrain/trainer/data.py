@@ -202,3 +202,11 @@ def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | N
 def random_crop_origin(sample: Sample, rng: random.Random) -> tuple[int, int]:
     a = sample.assignment
     return (rng.randint(0, a.scaled_size[0] - a.bucket[0]), rng.randint(0, a.scaled_size[1] - a.bucket[1]))
+
+
+def shard(batches: list[list[int]], rank: int, processes: int) -> list[list[int]]:
+    """Process `rank`'s share of an epoch's batches: every `processes`-th from `rank`, cut so every
+    process gets as many (a step waits for all of them). One process gets `batches` unchanged."""
+    if processes == 1:
+        return batches
+    return batches[rank::processes][: len(batches) // processes]

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,14 +28,23 @@ from tuitrain.runs import RunDir
 from tuitrain.runs.control import ControlServer
 from tuitrain.runs.pidfile import write_pidfile
 from tuitrain.trainer import backup as backups
-from tuitrain.trainer.cache import TensorCache, model_identity, text_fields
-from tuitrain.trainer.data import TrainingData, epoch_batches
+from tuitrain.trainer.cache import model_identity, text_fields
+from tuitrain.trainer.data import TrainingData, epoch_batches, shard
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.families import get_adapter
-from tuitrain.trainer.inputs import SampleEncoder
 from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
 from tuitrain.trainer.optim import build_optimizer, build_scheduler
+from tuitrain.trainer.prefetch import (
+    DeviceTurnEncoder,
+    PreparedBatch,
+    Prefetcher,
+    SharedTensorCache,
+    cuda_thread_init,
+    device_turn,
+    on_device,
+    pinned,
+)
 
 
 @dataclass
@@ -87,6 +97,13 @@ def make_accelerator(device_name: str, precision: str):  # type: ignore[no-untyp
     return Accelerator(cpu=cpu, mixed_precision=mixed)
 
 
+def launched_rank() -> int:
+    """This process's rank as a multi-process launcher (torchrun, accelerate launch) sets it; 0 alone.
+
+    Read before the Accelerator exists: the run's socket must be bound by one process only."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         if device.type != "cuda":
@@ -102,15 +119,26 @@ class Trainer:
         self.config = config
         self.config_dir = config_dir
         self.display = display
-        self.control = ControlServer(run.events, run.socket if listen else None)
+        self.accelerator: Any = None  # made in setup()
+        self.control = ControlServer(run.events, run.socket if listen and launched_rank() == 0 else None)
         self.stop_requested = False
         self.paused = False
         self.pos = Position()
         self.started_at = time.time()
         self.continuing_from: int | None = None  # the step a finished run ended at, when it is continued
 
+    @property
+    def is_main(self) -> bool:
+        """Whether this process speaks for the run: events, saves, samples, backups and commands are
+        the main process's alone; every process trains (its own share of the batches)."""
+        if self.accelerator is None:
+            return launched_rank() == 0
+        return bool(self.accelerator.is_main_process)
+
     # -- events -----------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
+        if not self.is_main:
+            return
         event = self.control.emit(type_, **fields)
         if self.display is not None:
             self.display(event)
@@ -157,12 +185,15 @@ class Trainer:
         if cfg.training.gradient_checkpointing:
             self.parts.denoiser.enable_gradient_checkpointing()
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
-        latent_cache = TensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
-        self.inputs = SampleEncoder(cfg, self.parts, self.adapter, self.compute_dtype, self.model_id, latent_cache)
+        latent_cache = SharedTensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
+        # The step and the data threads take turns on a GPU (prefetch.DeviceTurnEncoder says why).
+        self.device_turn = device_turn(self.device)
+        self.inputs = DeviceTurnEncoder(cfg, self.parts, self.adapter, self.compute_dtype, self.model_id, latent_cache)
+        self.inputs.device_turn = self.device_turn
         self.inputs.check_data(self.data)
-        self.text_cache = TensorCache(self.run.cache, "text") if self._text_cacheable() else None
+        self.text_cache = SharedTensorCache(self.run.cache, "text") if self._text_cacheable() else None
 
-        batches = len(epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, 0))
+        batches = len(self.epoch_batches(0))
         self.steps_per_epoch = batches // cfg.training.gradient_accumulation
         if self.steps_per_epoch == 0:
             raise TrainingError(
@@ -187,9 +218,51 @@ class Trainer:
         fixed = all(c.caption != "prompt-file" for c in self.config.data.concepts)
         return d.cache_text_embeddings and fixed and not d.shuffle_tags and d.caption_dropout == 0 and not self.method.trains_text_encoders
 
+    # -- batches ----------------------------------------------------------------------------
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This process's batches of `epoch` (all of them when it is the only one), in training order."""
+        t = self.config.training
+        batches = epoch_batches(self.data.samples, self.data.repeats, t.batch_size, t.seed, epoch)
+        return shard(batches, self.accelerator.process_index, self.accelerator.num_processes)
+
+    def schedule(self, start: Position) -> Iterator[tuple[int, int, list[int]]]:
+        """Every micro-batch still to train from `start`, in order: (epoch, batch, sample indices)."""
+        per_epoch = self.steps_per_epoch * self.config.training.gradient_accumulation
+        remaining = (self.total_steps - start.step) * self.config.training.gradient_accumulation
+        epoch, first = start.epoch, start.batch
+        while remaining > 0:
+            batches = self.epoch_batches(epoch)[:per_epoch]
+            for batch_no in range(first, len(batches)):
+                if remaining == 0:
+                    return
+                yield epoch, batch_no, batches[batch_no]
+                remaining -= 1
+            epoch, first = epoch + 1, 0
+
+    def loader(self, start: Position) -> Prefetcher[tuple[int, int, list[int]], PreparedBatch]:
+        """The micro-batches from `start`, prepared data.workers threads ahead (0: inline)."""
+        return Prefetcher(lambda key: self.prepare(*key), self.schedule(start), self.config.data.workers,
+                          initializer=cuda_thread_init(self.device))
+
     # -- one batch --------------------------------------------------------------------------
     def _sample_rng(self, epoch: int, batch: int, slot: int) -> random.Random:
         return random.Random(f"{self.config.training.seed}:{epoch}:{batch}:{slot}")
+
+    def prepare(self, epoch: int, batch_no: int, indices: list[int]) -> PreparedBatch:
+        """A micro-batch's host-side inputs: files read, latents encoded or cached, captions drawn.
+
+        Runs on a data thread: it touches no tokenizer, text encoder or denoiser, and draws
+        only from the per-sample rngs, so where and when it runs changes nothing.
+        """
+        samples = [self.data.samples[i] for i in indices]
+        rngs = [self._sample_rng(epoch, batch_no, slot) for slot in range(len(samples))]
+        inputs = [self.inputs.encode(s, r) for s, r in zip(samples, rngs)]
+        captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
+        latents = self.inputs.collate(samples, inputs, {}, torch.device("cpu"))
+        masks = [x.loss_mask for x in inputs]
+        if self.device.type == "cuda":
+            latents, masks = pinned(latents, masks)
+        return PreparedBatch(epoch, batch_no, samples, inputs, captions, latents, masks)
 
     def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
         clip_skip = self.config.model.clip_skip
@@ -209,21 +282,24 @@ class Trainer:
         return {k: torch.stack([r[k] for r in rows]).to(self.device) for k in rows[0]}
 
     def batch_loss(self, indices: list[int], epoch: int, batch_no: int) -> torch.Tensor:
-        samples = [self.data.samples[i] for i in indices]
-        rngs = [self._sample_rng(epoch, batch_no, slot) for slot in range(len(samples))]
-        inputs = [self.inputs.encode(s, r) for s, r in zip(samples, rngs)]
-        captions = [self.data.caption(s, r) for s, r in zip(samples, rngs)]
-        batch = self.inputs.collate(samples, inputs, self._conditioning(captions), self.device)
-        latents = batch.latents
+        """The loss of one micro-batch, prepared inline (what the loop does through its loader)."""
+        return self.loss_of(self.prepare(epoch, batch_no, indices))
+
+    def loss_of(self, prepared: PreparedBatch) -> torch.Tensor:
+        """The mean loss of a prepared micro-batch, on the device: nothing here waits for the GPU."""
+        batch = on_device(prepared.latents, self.device)
+        batch.conditioning = self._conditioning(prepared.captions)
+        masks = [m.to(self.device, non_blocking=True) if m is not None else None for m in prepared.loss_masks]
         # Noise depends only on (seed, epoch, batch): a resumed run draws the same noise.
         gen = torch.Generator(device=self.device).manual_seed(
-            (self.config.training.seed * 1_000_003 + epoch * 100_003 + batch_no) % 2**63
+            (self.config.training.seed * 1_000_003 + prepared.epoch * 100_003 + prepared.batch) % 2**63
         )
-        noisy, timesteps, target = self.adapter.noise_and_target(self.parts, latents, gen, self.config.training.noise_offset)
+        noisy, timesteps, target = self.adapter.noise_and_target(self.parts, batch.latents, gen,
+                                                                 self.config.training.noise_offset)
         with self.accelerator.autocast():
             pred = self.adapter.predict(self.parts, noisy.to(self.compute_dtype), timesteps, batch)
         # Per sample: the mask weighs pixels within a sample, min-SNR then weighs samples by timestep.
-        loss = per_sample_loss(pred, target, [x.loss_mask for x in inputs], self.config.training.unmasked_weight)
+        loss = per_sample_loss(pred, target, masks, self.config.training.unmasked_weight)
         weights = self.adapter.loss_weights(self.parts, timesteps, self.config.training.min_snr_gamma)
         if weights is not None:
             loss = loss * weights
@@ -243,6 +319,8 @@ class Trainer:
         }
 
     def backup(self, pos: Position) -> None:
+        if not self.is_main:
+            return
         s = self.config.saving
         path = backups.write_backup(self.run.checkpoints, pos.step, self.method.state_dict(), self.state(pos),
                                     keep_last=s.backup_keep_last)
@@ -282,7 +360,10 @@ class Trainer:
             return self.ema.applied()
         return contextlib.nullcontext()
 
-    def save(self, pos: Position, final: bool = False) -> Path:
+    def save(self, pos: Position, final: bool = False) -> Path | None:
+        """Save the trained weights (main process only: None elsewhere)."""
+        if not self.is_main:
+            return None
         cfg = self.config
         name = cfg.saving.name or self.run.name
         self.run.output.mkdir(parents=True, exist_ok=True)
@@ -299,13 +380,18 @@ class Trainer:
         return path
 
     def sample(self, pos: Position) -> None:
+        if not self.is_main:
+            return
         from tuitrain.trainer.sampling import draw_samples
 
-        with self.weights_for_output(self.config.ema.sample_with_ema):
+        # Holding the device's turn: a data thread's VAE encode waits rather than add to sampling's memory.
+        with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema):
             for index, (path, prompt) in enumerate(draw_samples(self, pos)):
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
 
     def memory(self) -> None:
+        if not self.is_main:
+            return
         if self.device.type == "cuda":
             self.emit("memory", allocated=torch.cuda.memory_allocated(), reserved=torch.cuda.memory_reserved(),
                       peak=torch.cuda.max_memory_allocated(), total=torch.cuda.get_device_properties(self.device).total_memory)
@@ -317,8 +403,9 @@ class Trainer:
 
     # -- commands ---------------------------------------------------------------------------
     def handle_commands(self, pos: Position) -> None:
-        """Run the commands received; while paused, wait here (still serving commands)."""
-        while True:
+        """Run the commands received; while paused, wait here (still serving commands). Main process only:
+        the others have no socket (passing a pause or stop on to them is multi-GPU's own work)."""
+        while self.is_main:
             for cmd in self.control.poll():
                 if cmd == "pause" and not self.paused:
                     self.paused = True
@@ -351,48 +438,66 @@ class Trainer:
         self.last_backup_time = time.monotonic()
         if cfg.sampling.before_training and pos.step == 0:
             self.sample(pos)
-        accumulation = cfg.training.gradient_accumulation
-        params = self.method.trainable_parameters()
-        t_last = time.monotonic()
-        while pos.step < self.total_steps and not self.stop_requested:
-            batches = epoch_batches(self.data.samples, self.data.repeats, cfg.training.batch_size, cfg.training.seed, pos.epoch)
-            batches = batches[: self.steps_per_epoch * accumulation]
-            while pos.batch < len(batches) and pos.step < self.total_steps:
-                self.handle_commands(pos)
-                if self.stop_requested:
-                    break
-                losses = []
-                for _ in range(accumulation):
-                    loss = self.batch_loss(batches[pos.batch], pos.epoch, pos.batch)
-                    if not torch.isfinite(loss):
-                        raise TrainingError(
-                            f"loss is {loss.item()} at step {pos.step + 1}: stopping; the last good backup is intact. "
-                            "Lower training.learning_rate, or use bf16 instead of fp16."
-                        )
-                    self.accelerator.backward(loss / accumulation)
-                    losses.append(loss.item())
-                    pos.batch += 1
-                grad_norm = self.accelerator.clip_grad_norm_(params, cfg.training.max_grad_norm or float("inf"))
-                self.optimizer.step()  # with fp16, accelerate's scaler skips steps whose gradients overflowed
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.method.after_optimizer_step()
-                pos.step += 1
-                if self.ema is not None:
-                    self.ema.update(pos.step)
-                now = time.monotonic()
-                self.emit("step", step=pos.step, epoch=pos.epoch + 1, loss=sum(losses) / len(losses),
-                          lr=self.scheduler.get_last_lr()[0], grad_norm=float(grad_norm), it_per_s=1 / max(now - t_last, 1e-9))
-                t_last = now
-                if pos.step % 10 == 0:
-                    self.memory()
-                self._on_step_schedules(pos)
-            if pos.batch >= len(batches):
-                pos.epoch += 1
-                pos.batch = 0
-                self.emit("epoch", epoch=pos.epoch, step=pos.step)
-                self._on_epoch_schedules(pos)
+        per_epoch = self.steps_per_epoch * cfg.training.gradient_accumulation
+        self._trained = self.method.trainable_parameters()
+        self._t_last = time.monotonic()
+        with self.loader(pos) as loader:
+            while pos.step < self.total_steps and not self.stop_requested:
+                while pos.batch < per_epoch and pos.step < self.total_steps:
+                    self.handle_commands(pos)
+                    if self.stop_requested:
+                        break
+                    self.optimizer_step(pos, loader)
+                if pos.batch >= per_epoch:
+                    pos.epoch += 1
+                    pos.batch = 0
+                    self.emit("epoch", epoch=pos.epoch, step=pos.step)
+                    self._on_epoch_schedules(pos)
         return pos
+
+    def optimizer_step(self, pos: Position, loader: Iterator[PreparedBatch]) -> None:
+        """gradient_accumulation micro-batches, then one optimizer step and its event.
+
+        The losses add up on the device; the host reads the step's loss and gradient norm in
+        one transfer (one GPU sync a step, whatever the accumulation), checks them, and only
+        then lets the optimizer step: a non-finite loss leaves the weights and the last
+        backup as they were.
+        """
+        accumulation = self.config.training.gradient_accumulation
+        total: torch.Tensor | None = None
+        for _ in range(accumulation):
+            prepared = next(loader)  # outside the device turn: a data thread may need it to finish this
+            if (prepared.epoch, prepared.batch) != (pos.epoch, pos.batch):
+                raise RuntimeError(f"loader out of step: {prepared.epoch}:{prepared.batch} at {pos.epoch}:{pos.batch}")
+            with self.device_turn:
+                loss = self.loss_of(prepared)
+                self.accelerator.backward(loss / accumulation)
+            total = loss.detach() if total is None else total + loss.detach()
+            pos.batch += 1
+        assert total is not None
+        with self.device_turn:
+            max_norm = self.config.training.max_grad_norm or float("inf")
+            grad_norm = self.accelerator.clip_grad_norm_(self._trained, max_norm)
+            loss_value, norm_value = torch.stack([total / accumulation, torch.as_tensor(grad_norm).to(total)]).tolist()
+            if not math.isfinite(loss_value):
+                raise TrainingError(
+                    f"loss is {loss_value} at step {pos.step + 1}: stopping; the last good backup is intact. "
+                    "Lower training.learning_rate, or use bf16 instead of fp16."
+                )
+            self.optimizer.step()  # with fp16, accelerate's scaler skips steps whose gradients overflowed
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.method.after_optimizer_step()
+            pos.step += 1
+            if self.ema is not None:
+                self.ema.update(pos.step)
+        now = time.monotonic()
+        self.emit("step", step=pos.step, epoch=pos.epoch + 1, loss=loss_value, lr=self.scheduler.get_last_lr()[0],
+                  grad_norm=norm_value, it_per_s=1 / max(now - self._t_last, 1e-9))
+        self._t_last = now
+        if pos.step % 10 == 0:
+            self.memory()
+        self._on_step_schedules(pos)
 
     def _continue_finished(self, pos: Position) -> None:
         """A finished run trained further: resume exactly where it ended, and keep its final under its step."""
