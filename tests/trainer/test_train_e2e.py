@@ -1,8 +1,11 @@
-"""`tuitrain train` end to end on tiny models: it learns, saves, obeys commands and resumes exactly."""
+"""Training end to end on tiny models: it learns, saves, obeys commands and resumes exactly.
+
+Runs train in-process (harness.py); the detached trainer, its socket, SIGKILL and resume and
+`tuitrain train`'s refusal of a bad base model run as real processes, since they are about them.
+"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -10,30 +13,16 @@ from pathlib import Path
 
 import torch
 
-from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import denoising_loss, make_dataset
+from tests.trainer.harness import LORA_SETS, new_run, train, train_cli
+from tests.trainer.harness import events as _events
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs.control import send_command
-from tuitrain.runs.events import iter_events
 
 
-def _new_run(cli, name: str, model: Path, data: Path, *sets: str) -> RunDir:
-    out = cli("new", name, "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
-              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "lora.rank=4",
-              "--set", "lora.alpha=4", "--set", "training.learning_rate=1e-3", "--set", "training.lr_warmup_steps=0",
-              "--set", "sampling.every_epochs=0", "--set", "saving.every_epochs=0", *(a for s in sets for a in ("--set", s)))
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [e for _, e in iter_events(run.events)]
-
-
-def _train(run: RunDir, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    # ~20 s on an idle 2-core machine; the limit only guards against a hang.
-    return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name, *extra], capture_output=True,
-                          text=True, timeout=timeout)
+def _new_run(name: str, model: Path, data: Path, *sets: str) -> RunDir:
+    return new_run(name, model, data, *LORA_SETS, *sets)
 
 
 @torch.no_grad()
@@ -74,12 +63,10 @@ def _sample_latent_means(model: Path, lora: Path | None) -> torch.Tensor:
     return latents.mean(dim=(0, 2, 3))
 
 
-def test_training_lowers_the_loss_against_the_untrained_model(cli, tiny_model, tmp_path: Path) -> None:
+def test_training_lowers_the_loss_against_the_untrained_model(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
-    run = _new_run(cli, "learn", model, data, "training.epochs=40", "sampling.every_epochs=40",
-                   "sampling.steps=3")
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    run = _new_run("learn", model, data, "training.epochs=40", "sampling.every_epochs=40", "sampling.steps=3")
+    assert train(run) == 0, _events(run)[-1]
     events = _events(run)
     assert events[0]["type"] == "started" and events[0]["total_steps"] == 160
     assert events[-1] == {**events[-1], "type": "finished", "status": "completed"}
@@ -101,17 +88,17 @@ def test_training_lowers_the_loss_against_the_untrained_model(cli, tiny_model, t
 def test_sigkill_then_resume_ends_with_the_same_weights(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = ("training.epochs=8", "saving.backup_every_steps=3", "saving.backup_keep_last=2")
-    straight = _new_run(cli, "straight", model, data, *common)
-    assert _train(straight).returncode == 0
+    straight = _new_run("straight", model, data, *common)
+    assert train(straight) == 0  # the uninterrupted reference, in-process
 
-    broken = _new_run(cli, "broken", model, data, *common)
+    broken = _new_run("broken", model, data, *common)
     last_step = kill_mid_run(cli, broken, (4, 26))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
 
 def test_commands_over_the_socket_pause_save_and_stop(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
-    run = _new_run(cli, "ctl", model, data, "training.epochs=500")
+    run = _new_run("ctl", model, data, "training.epochs=500")
     assert cli("train", "ctl", "--detach").returncode == 0
 
     def wait_for(kind: str, timeout: float = 60) -> dict:
@@ -142,12 +129,12 @@ def test_commands_over_the_socket_pause_save_and_stop(cli, tiny_model, tmp_path:
     assert run_status(run).state is RunState.STOPPED
 
 
-def test_bad_base_model_fails_with_a_message_not_a_hang(cli, tmp_path: Path) -> None:
+def test_bad_base_model_fails_with_a_message_not_a_hang(tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data")
     fake = tmp_path / "model.safetensors"
     fake.write_bytes(b"this is not a checkpoint")
-    run = _new_run(cli, "bad", fake, data)
-    out = _train(run)
+    run = _new_run("bad", fake, data)
+    out = train_cli(run)
     assert out.returncode == 1
     assert "Traceback" not in out.stdout + out.stderr
     # Refused from the file's header before a trainer starts: the run stays as it was.
