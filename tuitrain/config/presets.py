@@ -93,11 +93,14 @@ def find_preset(name: str) -> PresetInfo:
 
 
 def load_preset_data(name: str) -> dict[str, Any]:
-    """The preset's raw TOML data, without its `preset` key (presets do not chain)."""
+    """The preset's values as a config takes them: without its `preset` key (presets do not chain)
+    and without its `description`, which says what the preset is ("rank 16") and would stay on a
+    config whose rank the user changed; `tuitrain presets` reads it from the file."""
     from tuitrain.config.io import read_toml
 
     data = read_toml(find_preset(name).path)
     data.pop("preset", None)
+    data.pop("description", None)
     data["preset"] = name
     return data
 

@@ -47,6 +47,8 @@ def create_run(
     payload: dict[str, Any] = {}
     if preset:
         payload["preset"] = preset
+        # Where it came from, which stays true whatever the user changes (the preset's own line would not).
+        payload["description"] = f"Made from the preset {preset}."
     if base.strip():
         payload.setdefault("model", {})["base"] = base_model_value(base.strip())
     if data.strip():
