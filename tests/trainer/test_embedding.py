@@ -1,4 +1,4 @@
-"""Textual inversion end to end: `tuitrain new --preset *-embedding` + `tuitrain train` on tiny models.
+"""Textual inversion end to end: runs from the `*-embedding` presets, trained on tiny models.
 
 The files must be what A1111 / ComfyUI / diffusers load (emb_params, or clip_l + clip_g)
 and must reproduce the text conditioning the trainer trained with; nothing but the
@@ -7,9 +7,6 @@ new token rows may change; a killed run resumes to the same file.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +15,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.conftest import make_dataset
+from tests.trainer.harness import events as _events
+from tests.trainer.harness import new_run, train, train_cli
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tuitrain.config import load_config
 from tuitrain.runs import RunDir
-from tuitrain.runs.events import iter_events
 
 TOKEN = "<tok>"
 CAPTION = f"a photo of {TOKEN}, a red square"
@@ -35,24 +33,11 @@ def _data(tmp_path: Path, caption: str = CAPTION, count: int = 4) -> Path:
     return folder
 
 
-def _new(cli, name: str, model: Path, data: Path, family: str, *sets: str) -> RunDir:
+def _new(name: str, model: Path, data: Path, family: str, *sets: str) -> RunDir:
     preset = "sdxl-embedding" if family == "sdxl" else "sd15-embedding"
     common = (f"model.family={family}", "data.resolution=64", f"embedding.token={TOKEN}", "training.seed=7",
               "sampling.every_steps=0", "saving.every_steps=0")
-    out = cli("new", name, "--preset", preset, "--data", str(data), "--base", str(model),
-              *(a for s in (*common, *sets) for a in ("--set", s)))
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
-
-
-def _train(run: RunDir) -> subprocess.CompletedProcess[str]:
-    # A few seconds on an idle 2-core machine; the limit only guards against a hang.
-    return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name], capture_output=True, text=True,
-                          timeout=600)
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [e for _, e in iter_events(run.events)]
+    return new_run(name, model, data, *common, *sets, preset=preset)
 
 
 def _backup_rows(run: RunDir, step: int) -> dict[str, torch.Tensor]:
@@ -118,13 +103,12 @@ def _assert_close(got: list[torch.Tensor], want: list[torch.Tensor]) -> None:
         assert torch.allclose(a, b, atol=1e-5, rtol=0), (a - b).abs().max()
 
 
-def test_sd15_embedding_file_reproduces_the_trained_conditioning(cli, tiny_model, tmp_path: Path) -> None:
+def test_sd15_embedding_file_reproduces_the_trained_conditioning(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), _data(tmp_path)
-    run = _new(cli, "ti", model, data, "sd15", "embedding.vectors=3", "training.max_steps=8", "training.batch_size=2",
+    run = _new("ti", model, data, "sd15", "embedding.vectors=3", "training.max_steps=8", "training.batch_size=2",
                "optimizer.weight_decay=0.1", "saving.every_steps=4", "saving.backup_every_steps=4",
                "saving.dtype=fp32")
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert train(run) == 0, _events(run)[-1]
     final, mid = run.output / "ti.safetensors", run.output / "ti-step000004.safetensors"
     with safe_open(final, "pt") as f:
         keys, meta = set(f.keys()), f.metadata()
@@ -151,7 +135,7 @@ def test_sd15_embedding_file_reproduces_the_trained_conditioning(cli, tiny_model
     assert (loaded[0] - untrained[0]).abs().max() > 1e-4
 
 
-def test_training_changes_no_other_row_of_the_vocabulary(cli, tiny_model, tmp_path: Path) -> None:
+def test_training_changes_no_other_row_of_the_vocabulary(tiny_model, tmp_path: Path) -> None:
     """With AdamW weight decay and a high rate, the trainer's final model differs from the base only in the new rows."""
     from accelerate.state import AcceleratorState, GradientState
     from transformers import CLIPTextModel
@@ -160,7 +144,7 @@ def test_training_changes_no_other_row_of_the_vocabulary(cli, tiny_model, tmp_pa
     from tuitrain.trainer.methods.embedding import vector_tokens
 
     model, data = tiny_model("sd15"), _data(tmp_path)
-    run = _new(cli, "rows", model, data, "sd15", "embedding.vectors=2", "training.max_steps=4",
+    run = _new("rows", model, data, "sd15", "embedding.vectors=2", "training.max_steps=4",
                "optimizer.weight_decay=0.5", "embedding.learning_rate=0.05", "saving.dtype=fp32")
     trainer = Trainer(run, load_config(run.config), run.root, listen=False)
     try:
@@ -185,14 +169,13 @@ def test_training_changes_no_other_row_of_the_vocabulary(cli, tiny_model, tmp_pa
     _assert_close(_diffusers_conditioning(model, "sd15", path, CAPTION), [own])
 
 
-def test_sdxl_embedding_has_both_encoders_and_each_loads_into_its_own(cli, tiny_model, tmp_path: Path) -> None:
+def test_sdxl_embedding_has_both_encoders_and_each_loads_into_its_own(tiny_model, tmp_path: Path) -> None:
     from transformers import CLIPTextConfig
 
     model, data = tiny_model("sdxl"), _data(tmp_path)
-    run = _new(cli, "xl", model, data, "sdxl", "embedding.vectors=2", "training.max_steps=4", "saving.every_steps=2",
+    run = _new("xl", model, data, "sdxl", "embedding.vectors=2", "training.max_steps=4", "saving.every_steps=2",
                "saving.backup_every_steps=2", "saving.dtype=fp32")
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert train(run) == 0, _events(run)[-1]
     final, mid = run.output / "xl.safetensors", run.output / "xl-step000002.safetensors"
     with safe_open(final, "pt") as f:
         meta = f.metadata()
@@ -215,11 +198,10 @@ def test_sdxl_embedding_has_both_encoders_and_each_loads_into_its_own(cli, tiny_
     _assert_close(_diffusers_conditioning(model, "sdxl", final, CAPTION), _trainer_conditioning(run, state, CAPTION))
 
 
-def test_sd2_v_prediction_embedding_saves_in_the_chosen_dtype(cli, tiny_model, tmp_path: Path) -> None:
+def test_sd2_v_prediction_embedding_saves_in_the_chosen_dtype(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd2"), _data(tmp_path)
-    run = _new(cli, "v", model, data, "sd2", "embedding.vectors=2", "training.max_steps=3", "saving.dtype=fp16")
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    run = _new("v", model, data, "sd2", "embedding.vectors=2", "training.max_steps=3", "saving.dtype=fp16")
+    assert train(run) == 0, _events(run)[-1]
     final = run.output / "v.safetensors"
     with safe_open(final, "pt") as f:
         meta = f.metadata()
@@ -236,10 +218,10 @@ def test_sigkill_then_resume_gives_the_same_embedding(cli, tiny_model, tmp_path:
     model, data = tiny_model("sd15"), _data(tmp_path)
     common = ("embedding.vectors=2", "training.max_steps=12", "optimizer.weight_decay=0.1",
               "saving.backup_every_steps=3", "saving.backup_keep_last=2")
-    straight = _new(cli, "straight", model, data, "sd15", *common)
-    assert _train(straight).returncode == 0
+    straight = _new("straight", model, data, "sd15", *common)
+    assert train(straight) == 0  # the uninterrupted reference, in-process
 
-    broken = _new(cli, "broken", model, data, "sd15", *common)
+    broken = _new("broken", model, data, "sd15", *common)
     last_step = kill_mid_run(cli, broken, (4, 8))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
@@ -253,10 +235,10 @@ def test_sigkill_then_resume_gives_the_same_embedding(cli, tiny_model, tmp_path:
     ids=["token-not-in-captions", "token-already-a-word"],
 )
 def test_a_token_that_cannot_train_fails_at_start_with_one_line(
-    cli, tiny_model, tmp_path: Path, caption: str, token: str, words: list[str]
+    tiny_model, tmp_path: Path, caption: str, token: str, words: list[str]
 ) -> None:
-    run = _new(cli, "bad", tiny_model("sd15"), _data(tmp_path, caption=caption), "sd15", f"embedding.token={token}")
-    out = _train(run)
+    run = _new("bad", tiny_model("sd15"), _data(tmp_path, caption=caption), "sd15", f"embedding.token={token}")
+    out = train_cli(run)  # `tuitrain train` as the user runs it
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "Traceback" not in text
@@ -270,13 +252,13 @@ def test_a_token_that_cannot_train_fails_at_start_with_one_line(
     assert not list(run.output.glob("*.safetensors"))
 
 
-def test_the_trainer_itself_refuses_captions_without_the_token(cli, tiny_model, tmp_path: Path) -> None:
+def test_the_trainer_itself_refuses_captions_without_the_token(tiny_model, tmp_path: Path) -> None:
     """`tuitrain train` checks before loading a model; the trainer checks again with the tokenizer, for every
     other way in (a detached trainer started on an edited config, the demo)."""
     from tuitrain.trainer.loop import run_training
 
     data = _data(tmp_path, caption="a red square with a blue mark")
-    run = _new(cli, "guard", tiny_model("sd15"), data, "sd15")
+    run = _new("guard", tiny_model("sd15"), data, "sd15")
     assert run_training(run, load_config(run.config), run.root) == 1
     finished = _events(run)[-1]
     assert finished["status"] == "failed" and finished["step"] == 0
