@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 
 from tuitrain.config import Config
+from tuitrain.families import FAMILIES
 from tuitrain.runs import RunDir
 from tuitrain.runs.control import ControlServer
 from tuitrain.runs.pidfile import write_pidfile
@@ -34,6 +35,7 @@ from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
+from tuitrain.trainer.objectives import build_objective
 from tuitrain.trainer.optim import build_optimizer, build_scheduler
 from tuitrain.trainer.prefetch import (
     DeviceTurnEncoder,
@@ -167,6 +169,11 @@ class Trainer:
         self.adapter = get_adapter(cfg.model.family)
         pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
         self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
+        # How noise is drawn and what the denoiser learns: the family's objective kind, on the base model's schedule.
+        self.objective = build_objective(
+            FAMILIES[cfg.model.family].objective, dict(self.parts.noise_scheduler.config), cfg.objective,
+            self.parts.prediction_type, cfg.training.noise_offset, cfg.training.min_snr_gamma,
+        )
         # Frozen weights in the compute dtype; the weights a method trains are fp32 (an adapter's
         # are made fp32 by its method; a fine-tune's modules keep their loaded precision).
         kept = method_class(cfg).full_precision_components(cfg)
@@ -294,13 +301,12 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(
             (self.config.training.seed * 1_000_003 + prepared.epoch * 100_003 + prepared.batch) % 2**63
         )
-        noisy, timesteps, target = self.adapter.noise_and_target(self.parts, batch.latents, gen,
-                                                                 self.config.training.noise_offset)
+        noised = self.objective.noise(batch.latents, gen)
         with self.accelerator.autocast():
-            pred = self.adapter.predict(self.parts, noisy.to(self.compute_dtype), timesteps, batch)
-        # Per sample: the mask weighs pixels within a sample, min-SNR then weighs samples by timestep.
-        loss = per_sample_loss(pred, target, masks, self.config.training.unmasked_weight)
-        weights = self.adapter.loss_weights(self.parts, timesteps, self.config.training.min_snr_gamma)
+            pred = self.adapter.predict(self.parts, noised.noisy.to(self.compute_dtype), noised.timesteps, batch)
+        # Per sample: the mask weighs pixels within a sample, the objective then weighs samples (min-SNR, ...).
+        loss = per_sample_loss(pred, noised.target, masks, self.config.training.unmasked_weight)
+        weights = self.objective.loss_weights(noised)
         if weights is not None:
             loss = loss * weights
         return loss.mean()
