@@ -1,7 +1,7 @@
 """training.method = "finetune" end to end on tiny models: it trains, saves loadable files, resumes exactly.
 
-Runs go through `tuitrain new --preset sd15-finetune|sdxl-finetune` and `tuitrain train`
-as real processes (optimizer.name = adamw: the presets' adamw8bit needs a GPU). What
+Runs are made from the sd15-finetune / sdxl-finetune presets and trained in-process
+(harness.py; optimizer.name = adamw: the presets' adamw8bit needs a GPU). What
 the trainer saved is loaded back the ways a user loads it: the single file through
 diffusers' from_single_file and tuitrain's own loader, the folder through
 from_pretrained; the weights must agree tensor for tensor.
@@ -9,9 +9,6 @@ from_pretrained; the weights must agree tensor for tensor.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +19,26 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from tests.trainer.conftest import denoising_loss, make_dataset
+from tests.trainer.harness import events as _events
+from tests.trainer.harness import new_run, train, train_cli
 from tests.trainer.resume import kill_mid_run, resume_matches
 from tuitrain.config.schema import ModelSection
 from tuitrain.runs import RunDir, RunState, run_status
-from tuitrain.runs.events import iter_events
 
 PIPELINES = {"sd15": StableDiffusionPipeline, "sd2": StableDiffusionPipeline, "sdxl": StableDiffusionXLPipeline}
 SD_EXTRAS = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 CAPTION = "a red square with a blue mark"
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch):
-    """One torch thread here and in the trainer processes: tiny models gain nothing from more, and on a
-    busy machine (tests run beside each other) spinning threads made the runs 2-3x slower."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _new_run(name: str, model: Path, data: Path, *sets: str, preset: str = "sd15-finetune") -> RunDir:
+    return new_run(name, model, data, "data.resolution=64", "training.batch_size=2", "optimizer.name=adamw",
+                   "training.learning_rate=1e-3", "training.lr_warmup_steps=0", "training.gradient_accumulation=1",
+                   "training.epochs=1", "sampling.every_epochs=0", "saving.every_epochs=0", "saving.dtype=fp32",
+                   *sets, preset=preset)
 
 
-def _new_run(cli, name: str, model: Path, data: Path, *sets: str, preset: str = "sd15-finetune") -> RunDir:
-    out = cli("new", name, "--preset", preset, "--data", str(data), "--base", str(model),
-              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "optimizer.name=adamw",
-              "--set", "training.learning_rate=1e-3", "--set", "training.lr_warmup_steps=0",
-              "--set", "training.gradient_accumulation=1", "--set", "training.epochs=1",
-              "--set", "sampling.every_epochs=0", "--set", "saving.every_epochs=0", "--set", "saving.dtype=fp32",
-              *(a for s in sets for a in ("--set", s)))
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
-
-
-def _train(run: RunDir) -> subprocess.CompletedProcess[str]:
-    # ~10 s on an idle 2-core machine; the limit only guards against a hang.
-    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name], capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [e for _, e in iter_events(run.events)]
+def _train(run: RunDir) -> None:
+    assert train(run) == 0, _events(run)[-1]
 
 
 def _base(family: str, model: Path) -> Any:
@@ -96,9 +71,9 @@ def changed_fraction(got: Any, base: Any, component: str, dtype: torch.dtype = t
     return sum(not torch.equal(a[k].to(dtype), b[k].to(dtype)) for k in floating) / len(floating)
 
 
-def test_single_file_and_folder_load_to_the_trained_unet(cli, tiny_model, tmp_path: Path) -> None:
+def test_single_file_and_folder_load_to_the_trained_unet(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
-    run = _new_run(cli, "ft", model, data, "training.epochs=2", "saving.every_steps=4")
+    run = _new_run("ft", model, data, "training.epochs=2", "saving.every_steps=4")
     _train(run)
     events = _events(run)
     assert events[0]["method"] == "finetune" and events[0]["total_steps"] == 8
@@ -140,9 +115,9 @@ def test_single_file_and_folder_load_to_the_trained_unet(cli, tiny_model, tmp_pa
     assert run_status(run).state is RunState.FINISHED
 
 
-def test_text_encoder_trains_and_fp16_saves_write_fp16(cli, tiny_model, tmp_path: Path) -> None:
+def test_text_encoder_trains_and_fp16_saves_write_fp16(tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
-    run = _new_run(cli, "te", model, data, "finetune.train_text_encoder=true", "finetune.text_encoder_lr=1e-3",
+    run = _new_run("te", model, data, "finetune.train_text_encoder=true", "finetune.text_encoder_lr=1e-3",
                    "saving.dtype=fp16", "training.gradient_checkpointing=true", "sampling.every_epochs=1",
                    "sampling.steps=2")
     _train(run)
@@ -168,12 +143,12 @@ def test_text_encoder_trains_and_fp16_saves_write_fp16(cli, tiny_model, tmp_path
 
 
 @pytest.mark.parametrize("family", ["sd2", "sdxl"])
-def test_other_families_train_every_component_and_round_trip(family: str, cli, tiny_model, tmp_path: Path) -> None:
+def test_other_families_train_every_component_and_round_trip(family: str, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model(family), make_dataset(tmp_path / "data")
     preset = "sdxl-finetune" if family == "sdxl" else "sd15-finetune"
     # SD 2.x runs in bf16 autocast (CPUs have it too): fp32 master weights, bf16 maths.
     extra = ["training.mixed_precision=bf16"] if family == "sd2" else []
-    run = _new_run(cli, family, model, data, f"model.family={family}", "training.max_steps=2",
+    run = _new_run(family, model, data, f"model.family={family}", "training.max_steps=2",
                    "finetune.train_text_encoder=true", *extra, preset=preset)
     _train(run)
     base = _base(family, model)
@@ -203,10 +178,10 @@ def test_sigkill_then_resume_ends_with_the_same_weights(cli, tiny_model, tmp_pat
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = ("training.epochs=3", "saving.backup_every_steps=3", "finetune.train_text_encoder=true",
               "finetune.diffusers_folder=false", "training.gradient_checkpointing=false")
-    straight = _new_run(cli, "straight", model, data, *common)
-    assert _train(straight).returncode == 0
+    straight = _new_run("straight", model, data, *common)
+    _train(straight)  # the uninterrupted reference, in-process
 
-    broken = _new_run(cli, "broken", model, data, *common)
+    broken = _new_run("broken", model, data, *common)
     last_step = kill_mid_run(cli, broken, (4, 8))
     backups = sorted(broken.checkpoints.glob("step-*"))
     assert backups, "no backup before the kill"
@@ -255,12 +230,8 @@ def test_preset_on_cpu_and_nothing_to_save_fail_with_a_message(cli, tiny_model, 
     assert "finetune.single_file: nothing would be saved" in out.stderr
 
     # The preset's adamw8bit needs a GPU: on a CPU the run stops at once, saying so.
-    out = cli("new", "cpu", "--preset", "sd15-finetune", "--data", str(data), "--base", str(model),
-              "--set", "data.resolution=64", "--set", "training.device=cpu")
-    assert out.returncode == 0, out.stderr
-    run = RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / "cpu")
-    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", "cpu"], capture_output=True, text=True,
-                         timeout=300)
+    run = new_run("cpu", model, data, "data.resolution=64", "training.device=cpu", preset="sd15-finetune")
+    out = train_cli(run, timeout=300)  # what `tuitrain train` shows the user
     assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr
     finished = _events(run)[-1]
     assert finished["status"] == "failed" and "optimizer.name: adamw8bit" in finished["reason"]
