@@ -16,3 +16,63 @@ def test_a_new_runs_description_stays_true_after_its_rank_changes(cli, workspace
     assert "rank 16" not in text  # the preset's own line described the preset, not this config
     assert config.description == "Made from the preset sd15-lora."
     assert "rank 16" in cli("presets").stdout  # the preset itself is still described
+
+
+def _kohya_tree(parent: Path) -> Path:
+    """A kohya parent: 10_cat/ (3 images) and 5_coffee/ (2 images), nothing at the top."""
+    from PIL import Image
+
+    for folder, count, colour in (("10_cat", 3, "red"), ("5_coffee", 2, "blue")):
+        (parent / folder).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (512, 512), (i * 40, 0, 0) if colour == "red" else (0, 0, i * 40 + 100)).save(
+                parent / folder / f"{i}.png")
+            (parent / folder / f"{i}.txt").write_text(f"a {folder[folder.index('_') + 1:]}")
+    return parent
+
+
+def fake_base(folder: Path) -> Path:
+    model = folder / "model"
+    model.mkdir(exist_ok=True)
+    (model / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    return model
+
+
+def test_new_splits_a_kohya_parent_as_check_data_does(cli, workspace: Path, tmp_path: Path) -> None:
+    import json
+
+    data = _kohya_tree(tmp_path / "kohya")
+    by_folder = json.loads(cli("check", "--data", str(data), "--json").stdout)
+    out = cli("new", "pets", "--preset", "sd15-lora", "--data", str(data), "--base", str(fake_base(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    assert "2 concepts, one per sub-folder: cat x10, coffee x5" in out.stdout
+    config = load_config(workspace / "pets" / "config.toml")
+    assert [c.path for c in config.data.concepts] == [str(data / "10_cat"), str(data / "5_coffee")]
+    check = cli("check", "pets", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    by_run = json.loads(check.stdout)["data"]
+    assert [(c["name"], c["images"], c["repeats"]) for c in by_run["concepts"]] == [("cat", 3, 10), ("coffee", 2, 5)]
+    assert by_run["steps"]["per_epoch"] == by_folder["steps"]["per_epoch"] == 40
+
+
+def test_check_names_sub_folders_whose_images_no_concept_reads(cli, workspace: Path, tmp_path: Path) -> None:
+    data = _kohya_tree(tmp_path / "kohya")
+    (data / "5_coffee" / "more").mkdir()
+    (data / "5_coffee" / "0.png").rename(data / "5_coffee" / "more" / "0.png")
+    plain = f'data.concepts=[{{path="{data}"}}]'  # the parent as one plain concept, as older tuitrain wrote it
+    assert cli("new", "flat", "--preset", "sd15-lora", "--base", str(fake_base(tmp_path)), "--set", plain).returncode == 0
+    out = cli("check", "flat")
+    assert out.returncode == 1 and "CANNOT TRAIN" in out.stdout
+    said = " ".join(out.stdout.split())
+    assert ("2 sub-folders of concept 'kohya' hold 5 images that are not used: "
+            "set recursive = true or add them as concepts") in said
+    assert "- kohya/10_cat/: 3 images" in said and "- kohya/5_coffee/: 2 images" in said
+    assert "no usable image (0 files could not be read); 2 sub-folders" in said  # in the verdict too
+
+    split = cli("new", "split", "--preset", "sd15-lora", "--data", str(data), "--base", str(fake_base(tmp_path)))
+    assert split.returncode == 0, split.stderr
+    out = cli("check", "split")  # the concepts are the sub-folders now; only 5_coffee/more/ is left out
+    assert out.returncode == 0, out.stdout
+    said = " ".join(out.stdout.split())
+    assert "1 sub-folder of concept 'coffee' holds 1 image that is not used" in said
+    assert "- 5_coffee/more/: 1 image" in said

@@ -220,6 +220,7 @@ def test_to_dict_is_json_with_stable_keys(tmp_path: Path, cache_dir: Path) -> No
             "near_duplicates",
             "unreadable",
             "notes",
+            "unused_folders",
             "images",
         ]
     )

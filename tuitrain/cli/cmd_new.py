@@ -30,5 +30,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  model.base is not set yet: tuitrain config {run_dir.name}, or --set model.base=...")
     if not config.data.concepts:
         print(f"  no data folder yet: add one with tuitrain config {run_dir.name}")
+    elif len(config.data.concepts) > 1:  # a kohya parent, split as check --data splits it
+        from tuitrain.dataspec import concept_specs
+
+        specs = concept_specs(config, run_dir.root)
+        names = ", ".join(f"{spec.display_name} x{spec.effective_repeats}" for spec in specs)
+        print(f"  data: {len(specs)} concepts, one per sub-folder: {names}")
     print(f"Next: tuitrain check {run_dir.name}   then   tuitrain train {run_dir.name}")
     return 0

@@ -23,6 +23,7 @@ from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
 from tuitrain.dataset.hashing import exact_duplicates, near_duplicates
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
+from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
@@ -84,6 +85,7 @@ class PreflightReport:
     near_duplicates: list[list[Path]] = field(default_factory=list)
     unreadable: list[FileProblem] = field(default_factory=list)
     notes: list[tuple[Path, str]] = field(default_factory=list)
+    unused_folders: list[UnusedFolder] = field(default_factory=list)  # sub-folders with images no concept reads
     blocking: list[str] = field(default_factory=list)
     scans: list[ConceptScan] = field(default_factory=list)
     assignments: dict[Path, BucketAssignment] = field(default_factory=dict)
@@ -163,6 +165,9 @@ class PreflightReport:
             "near_duplicates": [[_text(p) for p in group] for group in self.near_duplicates],
             "unreadable": [{"path": _text(p.path), "reason": p.reason} for p in self.unreadable],
             "notes": [{"path": _text(path), "note": note} for path, note in self.notes],
+            "unused_folders": [
+                {"path": _text(f.path), "concept": f.concept, "images": f.images} for f in self.unused_folders
+            ],
             "images": [
                 {
                     "path": _text(path),
@@ -231,6 +236,7 @@ def preflight(
         return report
 
     scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concepts]
+    report.unused_folders = unused_folders(concepts)
     for scan in scans:
         report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
     # The one usable-image rule the trainer applies too (dataset.usable): what it rejects, `train` skips.
@@ -269,7 +275,8 @@ def preflight(
     report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation
     _fill_steps(report, epochs, max_steps)
     if not usable:
-        report.blocking.append(f"no usable image ({len(report.unreadable)} files could not be read)")
+        hint = f"; {unused_summary(report.unused_folders)}" if report.unused_folders else ""
+        report.blocking.append(f"no usable image ({len(report.unreadable)} files could not be read){hint}")
     elif report.batches_per_epoch == 0:
         report.blocking.append(
             f"no bucket has the {per_batch} samples one batch needs, so nothing would train "

@@ -77,6 +77,12 @@ def render_report(report: PreflightReport, *, max_items: int = 25, other_problem
         for concept in report.concepts:
             for message in concept.errors + concept.warnings:
                 lines += _wrapped(f"{concept.name}: {message}", "  ! ")
+    if report.unused_folders:  # right under the concepts: where a kohya tree's images went
+        from tuitrain.dataset.unused import unused_summary
+
+        lines += _wrapped(unused_summary(report.unused_folders) + ":", "  ! ")
+        lines += _listing([f"{shown(f.path, root)}{os.sep}: {f.images} image{'s' if f.images != 1 else ''}"
+                           for f in report.unused_folders], max_items)
 
     if report.buckets:
         lines += ["", "Buckets"]

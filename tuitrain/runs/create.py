@@ -55,7 +55,10 @@ def create_run(
         folder = Path(data.strip()).expanduser()
         if not folder.is_dir():
             raise RunNotCreated(f"data folder {data.strip()}: no such folder")
-        payload["data"] = {"concepts": [{"path": str(folder.resolve())}]}
+        # check --data's own rule: a kohya parent ("10_cat/", "5_coffee/") is one concept per sub-folder
+        from tuitrain.dataset import discover_concepts
+
+        payload["data"] = {"concepts": [{"path": str(spec.path)} for spec in discover_concepts(folder.resolve())]}
     config = parse_config(payload, overrides=overrides)
     run.create_folders()
     save_config(config, run.config)
