@@ -35,7 +35,11 @@ def bucket_spec(config: Config) -> BucketSpec:
     return BucketSpec(resolution=d.resolution, step=d.bucket_step, max_aspect=d.max_aspect_ratio, enabled=d.bucketing)
 
 
-def config_preflight(config: Config, config_dir: Path, *, full_check: bool = True) -> PreflightReport:
+def config_preflight(
+    config: Config, config_dir: Path, *, full_check: bool = True, cache_dir: Path | None = None
+) -> PreflightReport:
+    """The data report of a run, as `check RUN` prints it and the review's `r` shows it: the same epochs,
+    accumulation and max_steps, so both say the same number of steps."""
     t = config.training
     return preflight(
         concept_specs(config, config_dir),
@@ -44,6 +48,7 @@ def config_preflight(config: Config, config_dir: Path, *, full_check: bool = Tru
         gradient_accumulation=t.gradient_accumulation,
         epochs=t.epochs,
         max_steps=t.max_steps,
+        cache_dir=cache_dir,
         full_check=full_check,
     )
 

@@ -22,7 +22,6 @@ from tuitrain.dataset import (
     assign_bucket,
     cull,
     list_trash,
-    preflight,
     read_caption,
     scan_concept,
     undo,
@@ -158,13 +157,7 @@ class ReviewModel:
         """
         generation = self.generation
         items = list(self.items)
-        report = preflight(
-            list(self.source.concepts),
-            self.source.buckets,
-            batch_size=self.source.batch_size,
-            cache_dir=self.cache_dir,
-            full_check=full_check,
-        )
+        report = self.source.preflight(cache_dir=self.cache_dir, full_check=full_check)
         masks = {item.path: find_mask(item.info, item.concept.mask_suffix) for item in items if item.info is not None}
         return generation, report, masks
 

@@ -7,10 +7,14 @@ tuitrain.dataspec, so the flags match what the trainer will do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tuitrain.dataset import BucketSpec, ConceptSpec, discover_concepts
+from tuitrain.dataset import BucketSpec, ConceptSpec, PreflightReport, discover_concepts, preflight
+
+if TYPE_CHECKING:
+    from tuitrain.config import Config
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,19 @@ class ReviewSource:
     concepts: tuple[ConceptSpec, ...]
     buckets: BucketSpec
     batch_size: int = 1
+    # A run's config and its folder: its report is then `check RUN`'s (epochs, accumulation, max_steps).
+    config: Config | None = field(default=None, compare=False)
+    config_dir: Path | None = None
+
+    def preflight(self, *, cache_dir: Path | None = None, full_check: bool = True) -> PreflightReport:
+        """The pre-flight report of what is reviewed: a run's through dataspec.config_preflight, the code
+        path `tuitrain check RUN` takes; a bare folder's with the review's own settings."""
+        if self.config is not None and self.config_dir is not None:
+            from tuitrain.dataspec import config_preflight
+
+            return config_preflight(self.config, self.config_dir, full_check=full_check, cache_dir=cache_dir)
+        return preflight(list(self.concepts), self.buckets, batch_size=self.batch_size, cache_dir=cache_dir,
+                         full_check=full_check)
 
     @classmethod
     def from_folder(cls, folder: Path, *, resolution: int = 512, batch_size: int = 1) -> ReviewSource:
@@ -43,4 +60,6 @@ class ReviewSource:
             concepts=tuple(concept_specs(config, config_path.parent)),
             buckets=bucket_spec(config),
             batch_size=config.training.batch_size,
+            config=config,
+            config_dir=config_path.parent,
         )
