@@ -17,29 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainer.conftest import make_dataset
+from tests.trainer.conftest import make_dataset, session_env
+from tests.trainer.harness import copy_run, new_run, train, train_cli
+from tests.trainer.harness import events as _events
 from tuitrain.runs import RunDir, RunState, run_status
-from tuitrain.runs.events import iter_events
+
+# `tuitrain train RUN ...` as a process: what these tests are about is the command's answer to a finished run.
+_train = train_cli
 
 
-def _new_run(cli, name: str, model: Path, data: Path, *sets: str) -> RunDir:  # type: ignore[no-untyped-def]
-    out = cli("new", name, "--preset", "sd15-lora", "--data", str(data), "--base", str(model),
-              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "lora.rank=4",
-              "--set", "training.lr_warmup_steps=0", "--set", "sampling.every_epochs=0",
-              "--set", "saving.every_epochs=1", "--set", "training.epochs=2",
-              *(a for s in sets for a in ("--set", s)))
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
-
-
-def _train(run: RunDir | str, *extra: str) -> subprocess.CompletedProcess[str]:
-    name = run.name if isinstance(run, RunDir) else run
-    return subprocess.run([sys.executable, "-m", "tuitrain", "train", name, *extra], capture_output=True, text=True,
-                          timeout=900)
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [e for _, e in iter_events(run.events)]
+def _new_run(name: str, model: Path, data: Path, *sets: str, where: Path | None = None) -> RunDir:
+    return new_run(name, model, data, "data.resolution=64", "training.batch_size=2", "lora.rank=4",
+                   "training.lr_warmup_steps=0", "sampling.every_epochs=0", "saving.every_epochs=1",
+                   "training.epochs=2", *sets, where=where)
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
@@ -48,11 +38,21 @@ def _fingerprint(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(scope="session")
+def finished_once(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """Run "fin" trained to its end once per session, in-process: 8 images, 2 epochs of 4 steps, a save each."""
+    root = tmp_path_factory.mktemp("finished")
+    with session_env(root) as runs:
+        run = _new_run("fin", tiny_model("sd15"), make_dataset(root / "data"), where=runs)
+        assert train(run) == 0, _events(run)[-1]
+    assert run_status(run).state is RunState.FINISHED
+    return run
+
+
 @pytest.fixture
-def finished(cli, tiny_model, tmp_path: Path) -> RunDir:  # type: ignore[no-untyped-def]
-    run = _new_run(cli, "fin", tiny_model("sd15"), make_dataset(tmp_path / "data"))
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-2000:]
+def finished(finished_once: RunDir) -> RunDir:
+    """This test's own copy of the finished run, in its workspace (the tests train it on, fork and refuse it)."""
+    run = copy_run(finished_once)
     assert run_status(run).state is RunState.FINISHED
     return run
 
@@ -118,10 +118,10 @@ def test_as_new_starts_a_new_run_from_the_config_and_leaves_the_finished_one_alo
     assert bad.returncode == 2 and "not a run name" in bad.stderr
 
 
-def test_continuing_without_a_final_backup_is_refused(cli, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    run = _new_run(cli, "nob", tiny_model("sd15"), make_dataset(tmp_path / "data"), "saving.backup_at_end=false",
+def test_continuing_without_a_final_backup_is_refused(tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = _new_run("nob", tiny_model("sd15"), make_dataset(tmp_path / "data"), "saving.backup_at_end=false",
                    "training.epochs=1")
-    assert _train(run).returncode == 0
+    assert train(run) == 0
     out = _train(run, "--more-epochs", "1")
     assert out.returncode == 2
     assert "cannot continue from step 4: it has no backup" in out.stderr and "--as-new nob-2" in out.stderr
@@ -130,7 +130,7 @@ def test_continuing_without_a_final_backup_is_refused(cli, tiny_model, tmp_path:
 
 def test_a_resume_that_trains_a_saved_step_again_keeps_the_earlier_save(cli, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Saves every step, backups every 4: killed after step 5's save, it resumes from step 4 and saves 5 again.
-    run = _new_run(cli, "crash", tiny_model("sd15"), make_dataset(tmp_path / "data", count=16),
+    run = _new_run("crash", tiny_model("sd15"), make_dataset(tmp_path / "data", count=16),
                    "saving.every_epochs=0", "saving.every_steps=1", "saving.backup_every_steps=4",
                    "training.epochs=2")
     assert cli("train", run.name, "--detach").returncode == 0
@@ -163,8 +163,7 @@ def test_training_a_config_file_gives_its_run_the_file_with_its_comments(tiny_mo
         "[data]\nresolution = 64  # small on purpose\n\n[[data.concepts]]\npath = \"data\"\n\n"
         "[training]\nepochs = 1\nbatch_size = 2\n[sampling]\nevery_epochs = 0\n"
     )
-    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", str(job)], capture_output=True, text=True,
-                         timeout=900, cwd=tmp_path)
+    out = train_cli(str(job), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     run = RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / "job")
     text = run.config.read_text()
