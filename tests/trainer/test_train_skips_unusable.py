@@ -9,8 +9,8 @@ from pathlib import Path
 from tests.dataset import badfiles as bad
 from tests.dataset.bounded import GIB, run_bounded
 from tests.trainer.conftest import make_dataset
-from tuitrain.runs import RunDir
-from tuitrain.runs.events import iter_events
+from tests.trainer.harness import events as harness_events
+from tests.trainer.harness import new_run
 
 BAD = {
     "cut.bmp": lambda p: bad.truncated(p, "BMP"),
@@ -24,17 +24,16 @@ BAD = {
 }
 
 
-def test_check_names_and_train_skips_the_same_files(cli, tiny_model, tmp_path: Path) -> None:
+def test_check_names_and_train_skips_the_same_files(tiny_model, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=4)
     (data / "img0.txt").unlink()
     os.mkfifo(data / "img0.txt")  # a caption that would block a plain read forever
     for name, make in BAD.items():
         make(data / name)
-    made = cli("new", "mixed", "--preset", "sd15-lora", "--data", str(data), "--base", str(tiny_model("sd15")),
-               "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "training.epochs=1",
-               "--set", "lora.rank=4", "--set", "sampling.every_epochs=0", "--set", "saving.every_epochs=0")
-    assert made.returncode == 0, made.stderr
+    run = new_run("mixed", tiny_model("sd15"), data, "data.resolution=64", "training.batch_size=2", "training.epochs=1",
+                  "lora.rank=4", "sampling.every_epochs=0", "saving.every_epochs=0")
 
+    # `check` and `train` as the user runs them: what they print is the point.
     check = run_bounded(["-m", "tuitrain", "check", "mixed", "--json"], timeout=120, memory=2 * GIB)
     train = run_bounded(["-m", "tuitrain", "train", "mixed"], timeout=300, memory=6 * GIB)
 
@@ -45,7 +44,7 @@ def test_check_names_and_train_skips_the_same_files(cli, tiny_model, tmp_path: P
     said = " ".join((train.stdout + train.stderr).split())  # however a console wraps it
     assert "Traceback" not in said
     assert said.count("skipping 8 files that `tuitrain check` reports as not usable") == 1, said[-3000:]
-    events = [event for _, event in iter_events(RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / "mixed").events)]
+    events = harness_events(run)
     started = next(event for event in events if event["type"] == "started")
     assert started["images"] == 4
     skipped = [e for e in events if e["type"] == "warning" and "skipping 8 files" in e["message"]]
