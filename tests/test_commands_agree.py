@@ -76,3 +76,53 @@ def test_check_names_sub_folders_whose_images_no_concept_reads(cli, workspace: P
     said = " ".join(out.stdout.split())
     assert "1 sub-folder of concept 'coffee' holds 1 image that is not used" in said
     assert "- 5_coffee/more/: 1 image" in said
+
+
+def _kill(pid: int) -> None:
+    import os
+    import signal
+    import time
+
+    from tuitrain.runs.pidfile import TrainerProcess, is_alive, process_start_ticks
+
+    proc = TrainerProcess(pid, process_start_ticks(pid), "")
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while is_alive(proc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _state_line(cli, name: str) -> str:  # type: ignore[no-untyped-def]
+    out = cli("runs")
+    assert out.returncode == 0, out.stderr
+    return next(line for line in out.stdout.splitlines() if line.startswith(name + " "))
+
+
+def test_runs_says_starting_as_soon_as_train_detach_returns(cli, workspace: Path, tmp_path: Path) -> None:
+    """Not "never started" while the trainer imports torch, nor "finished"/"failed" (the last attempt's word)
+    while a new attempt loads: the launcher writes the PID file before the trainer has imported anything."""
+    import re
+
+    from tuitrain.runs.events import append_event, make_event
+    from tuitrain.runs.layout import RunDir
+
+    data = _kohya_tree(tmp_path / "kohya")
+    assert cli("new", "pets", "--preset", "sd15-lora", "--data", str(data), "--base", str(fake_base(tmp_path))).returncode == 0
+    run = RunDir(workspace / "pets")
+    for attempt in ("first", "again after a failed attempt"):
+        started = cli("train", "pets", "--detach")
+        assert started.returncode == 0, started.stderr
+        pid = int(re.search(r"\(pid (\d+)\)", started.stdout).group(1))  # type: ignore[union-attr]
+        try:
+            line = _state_line(cli, "pets")
+        finally:
+            _kill(pid)
+        assert re.search(r"\brunning\b.*\(starting\)", line), f"{attempt}: {line}"
+        if attempt == "first":  # killed before it said a word: it failed while starting, it did not "never start"
+            assert "failed" in _state_line(cli, "pets") and "exited while starting" in _state_line(cli, "pets")
+            append_event(run.events, make_event("started", total_steps=40, total_epochs=1))
+            append_event(run.events, make_event("finished", status="failed", reason="out of memory", step=0))
+            assert "failed" in _state_line(cli, "pets")

@@ -92,7 +92,10 @@ def test_a_running_or_paused_run_is_refused(fae: RunDir, workspace: Path, live_p
 
 
 def test_a_finished_run_whose_trainer_still_lives_is_refused(fae: RunDir, live_process: int) -> None:
-    write_pidfile(fae.pidfile, live_process)  # the log says finished, the process is still exiting
+    # The trainer wrote its PID file when it started; the log says finished; the process is still exiting.
+    # (A PID file written after the "finished" is a new attempt loading: runs/state.py calls that running.)
+    write_pidfile(fae.pidfile, live_process)
+    append_event(fae.events, make_event("finished", status="completed", reason="", step=10))
 
     refused = tuitrain("delete", "fae")
 

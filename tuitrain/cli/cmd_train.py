@@ -24,6 +24,7 @@ from tuitrain.config.io import resolve_path
 from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs import continuation
 from tuitrain.runs.permissions import open_run_log
+from tuitrain.runs.pidfile import write_pidfile
 
 
 def _absolute_paths(config: Config, config_dir: Path) -> Config:
@@ -134,6 +135,8 @@ def _detach(run: RunDir) -> int:
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         cwd=run.root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    # Now, not once the trainer has imported torch (seconds later): `tuitrain runs` says "starting" at once.
+    write_pidfile(run.pidfile, proc.pid)
     print(f"Started the trainer of {run.name} (pid {proc.pid}); log: {run.log}")
     print(f"Follow it: tuitrain attach {run.name}    state: tuitrain runs")
     return 0

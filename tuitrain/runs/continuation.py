@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tuitrain.config import Config
 from tuitrain.runs.layout import RunDir, valid_run_name
-from tuitrain.runs.state import RunState, last_started, run_status
+from tuitrain.runs.state import RunState, last_attempt_status, last_started
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,10 @@ class FinishedRun:
 
 
 def finished_run(run: RunDir) -> FinishedRun | None:
-    """The finished run's figures, or None when the run did not complete (new, running, stopped, failed)."""
-    status = run_status(run)
+    """The finished run's figures, or None when the run did not complete (new, running, stopped, failed).
+    A new attempt that is still loading (launched, no event yet) does not hide the finish: it may be the
+    continuation asking."""
+    status = last_attempt_status(run)
     if status.state != RunState.FINISHED:
         return None
     started = last_started(run) or {}

@@ -3,6 +3,10 @@
 The trainer writes its PID with its process start time; a run is alive only if
 a process with that PID exists *and* started at that time. So a trainer killed by
 SIGKILL or the OOM killer is never mistaken for a live one, even after reboot.
+
+`train --detach` writes the file for the process it starts, before that process has
+imported torch; the trainer writes it again itself. `written` (when the file was written)
+tells a new attempt apart from the events of the last one (runs/state.py).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +38,12 @@ class TrainerProcess:
     pid: int
     start_ticks: int | None
     host: str
+    written: float | None = None  # time.time() when the file was written (None: an older file)
 
 
 def write_pidfile(path: Path, pid: int | None = None) -> TrainerProcess:
     pid = os.getpid() if pid is None else pid
-    proc = TrainerProcess(pid, process_start_ticks(pid), socket.gethostname())
+    proc = TrainerProcess(pid, process_start_ticks(pid), socket.gethostname(), time.time())
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(proc.__dict__))
     os.replace(tmp, path)
@@ -47,7 +53,9 @@ def write_pidfile(path: Path, pid: int | None = None) -> TrainerProcess:
 def read_pidfile(path: Path) -> TrainerProcess | None:
     try:
         data = json.loads(path.read_text())
-        return TrainerProcess(int(data["pid"]), data.get("start_ticks"), str(data.get("host", "")))
+        written = data.get("written")
+        return TrainerProcess(int(data["pid"]), data.get("start_ticks"), str(data.get("host", "")),
+                              float(written) if isinstance(written, (int, float)) else None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -2,7 +2,9 @@
 
 The event log says what the trainer last reported; the PID file says whether it
 is still alive. A log that says "running" from a dead process is a failed run —
-never a stale "running".
+never a stale "running". The launcher writes the PID file before the trainer has
+imported anything, so a run is "running (starting)" from the moment `train --detach`
+returns, also when the log's last word is the "finished" of an earlier attempt.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from tuitrain.runs.events import decode_line, tail_events
 from tuitrain.runs.layout import RunDir
-from tuitrain.runs.pidfile import is_alive, read_pidfile
+from tuitrain.runs.pidfile import TrainerProcess, is_alive, read_pidfile
 
 
 class RunState(str, Enum):
@@ -35,6 +37,8 @@ class RunStatus:
 
 
 _FINISHED = {"completed": RunState.FINISHED, "stopped": RunState.STOPPED, "failed": RunState.FAILED}
+STARTING = "starting"
+DIED_STARTING = "the trainer exited while starting, before its first event (see trainer.log)"
 
 
 _LIFECYCLE = ("started", "finished", "paused", "resumed")
@@ -78,7 +82,28 @@ def last_started(run: RunDir) -> dict[str, Any] | None:
     return _lifecycle_events(run.events)[1]
 
 
+def _launched_after(proc: TrainerProcess | None, event: dict[str, Any]) -> bool:
+    """Whether the PID file was written after `event`: its process is a later attempt than the one that said it."""
+    when = event.get("time")
+    return proc is not None and proc.written is not None and isinstance(when, (int, float)) and proc.written > when
+
+
 def run_status(run: RunDir) -> RunStatus:
+    """What the run is doing now, a new attempt that is still loading included (`tuitrain runs`, the home screen,
+    `train`'s "already running")."""
+    return _status(run, new_attempt=True)
+
+
+def last_attempt_status(run: RunDir) -> RunStatus:
+    """What the log says the last attempt came to, leaving aside a newer one that has not said anything yet.
+
+    The continuation rules (runs/continuation.py) ask this: the trainer checks them from inside that newer
+    attempt, whose PID file the launcher has already written, and must still see the run as finished.
+    """
+    return _status(run, new_attempt=False)
+
+
+def _status(run: RunDir, *, new_attempt: bool) -> RunStatus:
     events = tail_events(run.events, max_bytes=64 * 1024)
     proc = read_pidfile(run.pidfile)
     alive = proc is not None and is_alive(proc)
@@ -92,11 +117,17 @@ def run_status(run: RunDir) -> RunStatus:
             step = event["step"]
     if last is None:
         if alive:
-            return RunStatus(RunState.RUNNING, "starting", step, total)
+            return RunStatus(RunState.RUNNING, STARTING, step, total)
         if run.events.exists() and run.events.stat().st_size > 0 and not events:
             return RunStatus(RunState.FAILED, "the event log cannot be read", step, total)
+        if proc is not None:  # launched, and gone before it said anything
+            return RunStatus(RunState.FAILED, DIED_STARTING, step, total)
         return RunStatus(RunState.NEW, "", step, total)
 
+    if new_attempt and last["type"] == "finished" and _launched_after(proc, last):  # a finished run started again
+        if alive:
+            return RunStatus(RunState.RUNNING, STARTING, step, total)
+        return RunStatus(RunState.FAILED, DIED_STARTING, step, total)
     if last["type"] == "finished":
         state = _FINISHED.get(str(last.get("status")), RunState.FAILED)
         return RunStatus(state, str(last.get("reason", "")), step, total)
