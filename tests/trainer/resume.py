@@ -1,13 +1,15 @@
 """The kill-and-resume check every method's tests share: SIGKILL a detached trainer mid-run,
-train again, and the result must equal an uninterrupted run's bit for bit."""
+train again, and the result must equal an uninterrupted run's bit for bit.
+
+Both halves are real processes (`tuitrain train --detach`, then `tuitrain train`), as a user
+meets them; the uninterrupted reference may train in-process (harness.train): one thread
+in both, so the same arithmetic."""
 
 from __future__ import annotations
 
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from tests.trainer.harness import events as _events
+from tests.trainer.harness import train_cli
 from tuitrain.runs import RunDir, RunState, run_status
-from tuitrain.runs.events import iter_events
-
-
-def _events(run: RunDir) -> list[dict[str, Any]]:
-    return [e for _, e in iter_events(run.events)]
 
 
 def kill_mid_run(cli: Any, run: RunDir, kill_range: tuple[int, int], timeout: float = 120) -> int:
@@ -45,8 +44,7 @@ def kill_mid_run(cli: Any, run: RunDir, kill_range: tuple[int, int], timeout: fl
 
 def resume_matches(run: RunDir, reference: Path, last_step: int, backup_every: int) -> dict[str, torch.Tensor]:
     """Train `run` again (it resumes from its newest backup); its final file must equal `reference`."""
-    out = subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name], capture_output=True, text=True,
-                         timeout=900)
+    out = train_cli(run)
     assert out.returncode == 0, out.stderr[-3000:]
     resumed = [e for e in _events(run) if e["type"] == "started"][-1]["resumed_from"]
     assert resumed and resumed % backup_every == 0 and resumed <= last_step, (resumed, last_step)
