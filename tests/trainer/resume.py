@@ -34,7 +34,7 @@ def kill_mid_run(cli: Any, run: RunDir, kill_range: tuple[int, int], timeout: fl
         if any(e["type"] == "step" and e["step"] >= kill_at for e in events):
             break
         time.sleep(0.02)
-    assert pid is not None, "the trainer never started"
+    assert pid is not None, f"the trainer never started; its log: {run.log.read_text()[-2000:] if run.log.exists() else ''}"
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)
     assert run_status(run).state is RunState.FAILED  # a dead trainer is never "running"
