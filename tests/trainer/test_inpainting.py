@@ -5,15 +5,13 @@ pipelines' model_index.json. The trainer's input for a sample is checked against
 mask file and an independent VAE encoding of the masked pixels; a LoRA trained through
 `tuitrain train` must load into diffusers' StableDiffusionInpaintPipeline and give the
 trainer's UNet output for the trainer's own 9-channel input; a run with random masks
-resumed after SIGKILL must end bit-identical to an uninterrupted one.
+resumed after SIGKILL must end bit-identical to an uninterrupted one. Runs train in-process
+(harness.py) except the SIGKILLed trainer and its resume.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,12 +22,12 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from tests.trainer.resume import kill_mid_run, resume_matches
+from tests.trainer import harness
 from tests.trainer.conftest import make_dataset
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.test_masked_loss import BOX, base_config, trainer_for, write_mask
 from tuitrain.config import parse_config
 from tuitrain.runs import RunDir
-from tuitrain.runs.events import iter_events
 from tuitrain.trainer.data import load_mask, load_pixels
 from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.loading import ModelLoadError, load_pipeline, shipped_config_dir
@@ -77,8 +75,7 @@ def file_pixels(path: Path) -> torch.Tensor:
     return torch.tensor(np.asarray(Image.open(path).convert("RGB")), dtype=torch.float32).permute(2, 0, 1) / 127.5 - 1
 
 
-def events(run: RunDir, kind: str | None = None) -> list[dict]:
-    return [e for _, e in iter_events(run.events) if kind is None or e["type"] == kind]
+events = harness.events
 
 
 # ------------------------------------------------------------------ the 9-channel input
@@ -151,33 +148,23 @@ def test_mask_gets_the_image_flip_and_crop(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def new_run(cli, name: str, model: Path, data: Path, *sets: str) -> RunDir:
-    args = ["new", name, "--preset", "sd15-inpainting", "--data", str(data), "--base", str(model)]
-    for item in ("data.resolution=64", "training.batch_size=2", "lora.rank=4", "lora.alpha=4", "lora.train_conv=true",
-                 "lora.conv_rank=4", "lora.conv_alpha=4",
-                 "training.learning_rate=1e-3", "training.lr_warmup_steps=0", "sampling.every_epochs=0",
-                 "saving.every_epochs=0", "data.random_mask_probability=0.5", "training.masked_loss=true", *sets):
-        args += ["--set", item]
-    out = cli(*args)
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
-
-
-def train(run: RunDir) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name], capture_output=True, text=True,
-                          timeout=600)
+def new_run(name: str, model: Path, data: Path, *sets: str) -> RunDir:
+    return harness.new_run(name, model, data, "data.resolution=64", "training.batch_size=2", "lora.rank=4",
+                           "lora.alpha=4", "lora.train_conv=true", "lora.conv_rank=4", "lora.conv_alpha=4",
+                           "training.learning_rate=1e-3", "training.lr_warmup_steps=0", "sampling.every_epochs=0",
+                           "saving.every_epochs=0", "data.random_mask_probability=0.5", "training.masked_loss=true",
+                           *sets, preset="sd15-inpainting")
 
 
 def test_preset_trains_and_the_lora_gives_the_trainer_output_in_the_inpaint_pipeline(
-    cli, inpainting_model, tmp_path: Path
+    inpainting_model, tmp_path: Path
 ) -> None:
     from diffusers import StableDiffusionInpaintPipeline
 
     model, data = inpainting_model("sd15"), masked_dataset(tmp_path / "data")
-    run = new_run(cli, "inpaint", model, data, "training.epochs=2", "sampling.every_epochs=2", "sampling.steps=2",
+    run = new_run("inpaint", model, data, "training.epochs=2", "sampling.every_epochs=2", "sampling.steps=2",
                   "saving.dtype=fp32", "saving.diffusers_format=true")
-    out = train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert harness.train(run) == 0, events(run)[-1]
     started, finished = events(run, "started")[0], events(run)[-1]
     assert started["images"] == 8 and finished["status"] == "completed"
     (sample_event,) = events(run, "sample")
@@ -219,10 +206,10 @@ def test_sigkill_then_resume_with_random_masks_ends_with_the_same_weights(cli, i
     model, data = inpainting_model("sd15"), masked_dataset(tmp_path / "data")
     common = ("training.epochs=3", "data.flip=true", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
               "saving.dtype=fp32")
-    straight = new_run(cli, "straight", model, data, *common)
-    assert train(straight).returncode == 0
+    straight = new_run("straight", model, data, *common)
+    assert harness.train(straight) == 0  # the uninterrupted reference, in-process
 
-    broken = new_run(cli, "broken", model, data, *common)
+    broken = new_run("broken", model, data, *common)
     last_step = kill_mid_run(cli, broken, (4, 10))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
