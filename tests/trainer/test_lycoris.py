@@ -12,9 +12,6 @@ LoKr ΔW = kron(w1, w2) * alpha/r, or * 1 when both Kronecker factors are full.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +21,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from tests.trainer.resume import kill_mid_run, resume_matches
+from tests.trainer import harness
 from tests.trainer.conftest import make_dataset
+from tests.trainer.resume import kill_mid_run, resume_matches
 from tests.trainer.test_lora_method import (
     ALPHA,
     CONV_ALPHA,
@@ -42,7 +40,6 @@ from tests.trainer.test_lora_method import (
 )
 from tuitrain.config.schema import LoraSection
 from tuitrain.runs import RunDir
-from tuitrain.runs.events import iter_events
 from tuitrain.trainer.export.lycoris import lycoris_tensors, save_lycoris
 from tuitrain.trainer.export.metadata import lora_metadata
 from tuitrain.trainer.export.naming import unet_has_ldm_names, unet_module_name
@@ -405,23 +402,14 @@ def test_lycoris_options_rejected_with_a_message() -> None:
 # ---------------------------------------------------------------- end to end
 
 
-def _new_run(cli, name: str, preset: str, model: Path, data: Path, *sets: str) -> RunDir:  # type: ignore[no-untyped-def]
-    out = cli("new", name, "--preset", preset, "--data", str(data), "--base", str(model),
-              "--set", "data.resolution=64", "--set", "training.batch_size=2", "--set", "lora.rank=4",
-              "--set", "lora.alpha=2", "--set", "training.learning_rate=1e-3", "--set", "training.lr_warmup_steps=0",
-              "--set", "sampling.every_epochs=0", "--set", "saving.every_epochs=0", "--set", "saving.dtype=fp32",
-              *(a for s in sets for a in ("--set", s)))
-    assert out.returncode == 0, out.stderr
-    return RunDir(Path(os.environ["TUITRAIN_WORKSPACE"]) / name)
+def _new_run(name: str, preset: str, model: Path, data: Path, *sets: str) -> RunDir:
+    return harness.new_run(name, model, data, "data.resolution=64", "training.batch_size=2", "lora.rank=4",
+                           "lora.alpha=2", "training.learning_rate=1e-3", "training.lr_warmup_steps=0",
+                           "sampling.every_epochs=0", "saving.every_epochs=0", "saving.dtype=fp32", *sets,
+                           preset=preset)
 
 
-def _train(run: RunDir, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tuitrain", "train", run.name, *extra], capture_output=True,
-                          text=True, timeout=900)
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [e for _, e in iter_events(run.events)]
+_events = harness.events
 
 
 def _peft_from_backup(run: RunDir, family: str, folder: Path, step: int):  # type: ignore[no-untyped-def]
@@ -442,14 +430,13 @@ def _peft_from_backup(run: RunDir, family: str, folder: Path, step: int):  # typ
 
 
 @pytest.mark.parametrize("family, preset", [("sd15", "sd15-lora"), ("sdxl", "sdxl-lora")])
-def test_train_lokr_end_to_end_and_load_the_file(family: str, preset: str, cli, tiny_model, tmp_path: Path,
+def test_train_lokr_end_to_end_and_load_the_file(family: str, preset: str, tiny_model, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     model, data = tiny_model(family), make_dataset(tmp_path / "data")
-    run = _new_run(cli, "kron", preset, model, data, "lora.type=lokr", "lora.lokr_factor=4", "lora.train_conv=true",
+    run = _new_run("kron", preset, model, data, "lora.type=lokr", "lora.lokr_factor=4", "lora.train_conv=true",
                    "lora.train_text_encoder=true", "training.epochs=2", "saving.every_steps=4",
                    "saving.backup_every_steps=4", "sampling.every_epochs=2", "sampling.steps=2")
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert harness.train(run) == 0, _events(run)[-1]
     final = load_file(run.output / "kron.safetensors")
     assert final and all(k.rpartition(".")[2] in {"lokr_w1", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "alpha"}
                          for k in final)
@@ -480,12 +467,12 @@ def test_loha_sigkill_then_resume_is_bit_identical(cli, tiny_model, tmp_path: Pa
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = ("lora.type=loha", "lora.train_text_encoder=true", "training.epochs=4", "saving.backup_every_steps=3",
               "saving.backup_keep_last=2")
-    straight = _new_run(cli, "straight", "sd15-lora", model, data, *common)
-    assert _train(straight).returncode == 0
+    straight = _new_run("straight", "sd15-lora", model, data, *common)
+    assert harness.train(straight) == 0  # the uninterrupted reference, in-process
     reference = load_file(straight.output / "straight.safetensors")
     assert reference and all(k.rpartition(".")[2] in LOHA_KEYS for k in reference)
 
-    broken = _new_run(cli, "broken", "sd15-lora", model, data, *common)
+    broken = _new_run("broken", "sd15-lora", model, data, *common)
     last_step = kill_mid_run(cli, broken, (4, 12))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
 
