@@ -28,7 +28,6 @@ from tuitrain.trainer.export.metadata import lora_metadata
 from tuitrain.trainer.export.naming import text_encoder_module_name, text_encoder_prefixes, unet_module_name
 from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
 from tuitrain.trainer.methods.peft_layers import LoraHandles, lora_layers
-from tuitrain.trainer.tiny import save_tiny_model
 
 # The family adapter's lists, as the SD/SDXL adapters will supply them.
 ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -44,9 +43,9 @@ TOL = {"atol": 1e-5, "rtol": 1e-5}
 
 
 @pytest.fixture(scope="module")
-def model_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny")
-    return {family: save_tiny_model(family, root / family) for family in ("sd15", "sdxl")}
+def model_folders(tiny_model) -> dict[str, Path]:
+    """The session's tiny models (conftest.tiny_model), built once for every trainer test."""
+    return {family: tiny_model(family) for family in ("sd15", "sdxl")}
 
 
 def load_pipe(folder: Path):  # type: ignore[no-untyped-def]
