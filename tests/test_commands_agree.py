@@ -101,7 +101,8 @@ def _state_line(cli, name: str) -> str:  # type: ignore[no-untyped-def]
     return next(line for line in out.stdout.splitlines() if line.startswith(name + " "))
 
 
-def test_runs_says_starting_as_soon_as_train_detach_returns(cli, workspace: Path, tmp_path: Path) -> None:
+def test_runs_says_starting_as_soon_as_train_detach_returns(cli, workspace: Path, tmp_path: Path,
+                                                            usual_umask: None) -> None:
     """Not "never started" while the trainer imports torch, nor "finished"/"failed" (the last attempt's word)
     while a new attempt loads: the launcher writes the PID file before the trainer has imported anything."""
     import re
@@ -118,6 +119,7 @@ def test_runs_says_starting_as_soon_as_train_detach_returns(cli, workspace: Path
         pid = int(re.search(r"\(pid (\d+)\)", started.stdout).group(1))  # type: ignore[union-attr]
         try:
             line = _state_line(cli, "pets")
+            assert run.pidfile.stat().st_mode & 0o777 == 0o600  # the launcher's PID file is owner-only too
         finally:
             _kill(pid)
         assert re.search(r"\brunning\b.*\(starting\)", line), f"{attempt}: {line}"

@@ -45,7 +45,11 @@ def write_pidfile(path: Path, pid: int | None = None) -> TrainerProcess:
     pid = os.getpid() if pid is None else pid
     proc = TrainerProcess(pid, process_start_ticks(pid), socket.gethostname(), time.time())
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(proc.__dict__))
+    # Owner-only whatever the writer's umask: the launcher (`train --detach`) writes it too, not only the trainer.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(json.dumps(proc.__dict__))
     os.replace(tmp, path)
     return proc
 
