@@ -56,6 +56,13 @@ def test_headless_demo_trains_end_to_end_and_its_lora_loads_in_diffusers(tmp_pat
         assert f"found {planted}" in out.stdout, out.stdout
     lora = Path(re.search(r"^LoRA: (.+)$", out.stdout, re.M).group(1))  # type: ignore[union-attr]
     assert lora.is_file() and lora.parent == workspace / "demo" / "output"
+    # Library warnings (issue 23) are in trainer.log, tagged, and not on the screen.
+    from tuitrain.runs.library_output import LIBRARY_TAG
+
+    for noise in ("should be kept in float32", "requires torchvision", "cannot be saved", "Retrying in", LIBRARY_TAG):
+        assert noise not in out.stdout + out.stderr, out.stderr
+    log = (workspace / "demo" / "trainer.log").read_text()
+    assert all(line.startswith(LIBRARY_TAG) for line in log.splitlines()), log
 
     run = RunDir(workspace / "demo")
     events = [json.loads(line) for line in run.events.read_text().splitlines()]

@@ -83,14 +83,11 @@ def run(args: argparse.Namespace) -> int:
             save_config(config, run_dir.config)  # the run's snapshot is what it trains (and resumes) with
     if args.detach:
         return _detach(run_dir)
-    from tuitrain.cli.train_display import RichDisplay
+    from tuitrain.cli.foreground import train_in_foreground
     from tuitrain.runs.permissions import use_owner_only_umask
-    from tuitrain.trainer.loop import run_training
 
     use_owner_only_umask()  # what the trainer writes is owner-only, as with --detach (trainer/main.py)
-
-    with RichDisplay() as display:
-        return run_training(run_dir, load_config(run_dir.config), run_dir.root, display)
+    return train_in_foreground(run_dir, load_config(run_dir.config), run_dir.root)
 
 
 def _with_more(run: RunDir, config: Config, args: argparse.Namespace) -> Config:
@@ -131,7 +128,7 @@ def _detach(run: RunDir) -> int:
     """Start the trainer in its own session: it outlives this shell, the SSH login and tmux."""
     log = open_run_log(run)  # owner-only, like the run folder
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tuitrain.trainer.main", str(run.root)],
+        [sys.executable, "-m", "tuitrain.runs.trainer_process", str(run.root)],  # trainer.main, libraries quieted
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         cwd=run.root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

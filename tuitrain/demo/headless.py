@@ -55,20 +55,35 @@ def how_to_load(method: str, model: Path, output: Path) -> str:
 OUTPUT_LABEL = {"embedding": "Embedding", "finetune": "Checkpoint", "lokr": "LoKr", "loha": "LoHa", "lora": "LoRA"}
 
 
+def _prepare_quietly(workspace: Path, method: str) -> DemoRun:
+    """prepare_demo with its libraries' warnings (building and saving the tiny model) kept for the
+    demo run's trainer.log, as the training's are (runs/library_output.py): the run folder exists only after."""
+    import io
+
+    from tuitrain.runs.library_output import library_output_to
+    from tuitrain.runs.permissions import open_run_log
+
+    said = io.StringIO()
+    with library_output_to(said):
+        demo = prepare_demo(workspace, method=method)
+    if said.getvalue():
+        with open_run_log(demo.run) as log:
+            log.write(said.getvalue().encode("utf-8", "backslashreplace"))
+    return demo
+
+
 def run_headless(workspace: Path, method: str = "lora") -> int:
     print(NOTICE)
-    demo = prepare_demo(workspace, method=method)
+    demo = _prepare_quietly(workspace, method)
     print(f"Demo run: {demo.run.root}{'' if demo.created else ' (reused)'}")
     for line in preflight_lines(demo):
         print(line)
     print("(the demo trains anyway: unreadable files are skipped; the others are yours to review "
           f"with `tuitrain cull {demo.data}`)")
-    from tuitrain.cli.train_display import RichDisplay
+    from tuitrain.cli.foreground import train_in_foreground
     from tuitrain.config import load_config
-    from tuitrain.trainer.loop import run_training
 
-    with RichDisplay() as display:
-        code = run_training(demo.run, load_config(demo.run.config), demo.run.root, display)
+    code = train_in_foreground(demo.run, load_config(demo.run.config), demo.run.root)
     if code != 0:
         print(f"The demo did not finish; see {demo.run.log} and {demo.run.events}")
         return code

@@ -3,7 +3,7 @@
     <workspace>/<run>/     owner-only (0700), like everything the trainer writes in it
       config.toml      the config this run trains with (a snapshot)
       events.jsonl     append-only event log (tuitrain.runs.events)
-      trainer.log      the trainer's stdout/stderr
+      trainer.log      the trainer's stdout/stderr, and its libraries' warnings tagged (runs/library_output.py)
       trainer.pid      which process is the live trainer (tuitrain.runs.pidfile)
       control.sock     the live trainer's command socket (owner-only)
       samples/         sample images and their prompts

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitrain.runs.library_output import is_library_line
 from tuitrain.tui.dashboard.series import Series
 
 _NUMBER = (int, float)
@@ -236,8 +237,10 @@ class RunModel:
         self.log.append(LogEntry(self._log_seq, level, text, when if isinstance(when, (int, float)) else None))
 
     def add_trainer_lines(self, lines: Iterable[str]) -> None:
+        """trainer.log lines, less the libraries' warnings (tagged by runs/library_output.py: they stay in the file)."""
         for line in lines:
-            self.add_log("trainer", line)
+            if not is_library_line(line):
+                self.add_log("trainer", line)
 
     def set_alive(self, alive: bool, pid: int | None = None) -> None:
         """What the follower saw of the trainer process (PID file and process table)."""

@@ -1,0 +1,34 @@
+"""Training in this process, in front of the user: `tuitrain train RUN` and `tuitrain demo --headless`.
+
+One path for both: the trainer's events on the terminal (cli/train_display.py), its libraries'
+warnings in trainer.log only (runs/library_output.py), and a failure said once, with where its
+traceback is, rather than the message, a "failed" line and a Python traceback on top.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from tuitrain.config import Config
+from tuitrain.runs.layout import RunDir
+
+
+def train_in_foreground(run: RunDir, config: Config, config_dir: Path) -> int:
+    """Train `run` with `config` here and now; returns the process exit code."""
+    from tuitrain.cli.train_display import RichDisplay
+    from tuitrain.runs.library_output import library_output_to
+    from tuitrain.runs.permissions import open_run_log
+    from tuitrain.trainer.loop import run_training
+
+    log = io.TextIOWrapper(open_run_log(run), encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    with log, library_output_to(log), RichDisplay() as display:
+        try:
+            return run_training(run, config, config_dir, display)
+        except Exception:
+            if display.error is None:
+                raise  # it failed before it could say why: the traceback is all there is
+            where = display.error.get("traceback_path")
+            if where:
+                display.console.print(f"(the traceback is in {where})", markup=False, highlight=False)
+            return 1
