@@ -1,9 +1,12 @@
-"""The kill-and-resume check every method's tests share: SIGKILL a detached trainer mid-run,
-train again, and the result must equal an uninterrupted run's bit for bit.
+"""The kill-and-resume check every method's tests share: kill a trainer mid-run, train again,
+and the result must equal an uninterrupted run's bit for bit.
 
-Both halves are real processes (`tuitrain train --detach`, then `tuitrain train`), as a user
-meets them; the uninterrupted reference may train in-process (harness.train): one thread
-in both, so the same arithmetic."""
+Once per method (LoRA, embedding, fine-tune) as a user meets it: SIGKILL a detached trainer
+(`tuitrain train --detach`), resume with `tuitrain train` (kill_mid_run, resume_matches).
+The variants of a method (EMA, random inpainting masks, LoHa) check what they add to the
+state in this process: crash_mid_run stops run_training dead after a step, as SIGKILL would
+(no handler, no final save, no "finished"), and the resume trains in-process. The
+uninterrupted reference trains in-process (harness.train); one torch thread everywhere."""
 
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from tests.trainer.harness import events as _events
-from tests.trainer.harness import train_cli
+from tests.trainer.harness import train, train_cli
 from tuitrain.runs import RunDir, RunState, run_status
 
 
@@ -42,10 +46,38 @@ def kill_mid_run(cli: Any, run: RunDir, kill_range: tuple[int, int], timeout: fl
     return max(e["step"] for e in _events(run) if e["type"] == "step")
 
 
-def resume_matches(run: RunDir, reference: Path, last_step: int, backup_every: int) -> dict[str, torch.Tensor]:
-    """Train `run` again (it resumes from its newest backup); its final file must equal `reference`."""
-    out = train_cli(run)
-    assert out.returncode == 0, out.stderr[-3000:]
+class Crash(BaseException):
+    """A trainer's sudden death in this process: not an Exception, so run_training records no failure for it."""
+
+
+def crash_mid_run(run: RunDir, crash_range: tuple[int, int]) -> int:
+    """Train `run` in this process and stop it dead once it finished a random step in `crash_range`
+    (nothing after that step's event runs: no save, no backup, no "finished"); returns that step."""
+    from tuitrain.config import load_config
+    from tuitrain.trainer.loop import run_training
+
+    crash_at = random.Random().randint(*crash_range)
+
+    def display(event: dict[str, Any]) -> None:
+        if event["type"] == "step" and event["step"] >= crash_at:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_training(run, load_config(run.config), run.root, display)
+    assert not [e for e in _events(run) if e["type"] == "finished"]  # it never finished
+    assert not (run.output / f"{run.name}.safetensors").exists()  # no final save from a dead run
+    return max(e["step"] for e in _events(run) if e["type"] == "step")
+
+
+def resume_matches(run: RunDir, reference: Path, last_step: int, backup_every: int,
+                   in_process: bool = False) -> dict[str, torch.Tensor]:
+    """Train `run` again (it resumes from its newest backup): with `tuitrain train`, or in this process
+    after crash_mid_run (`in_process`); its final file must equal `reference`."""
+    if in_process:
+        assert train(run) == 0, _events(run)[-1]
+    else:
+        out = train_cli(run)
+        assert out.returncode == 0, out.stderr[-3000:]
     resumed = [e for e in _events(run) if e["type"] == "started"][-1]["resumed_from"]
     assert resumed and resumed % backup_every == 0 and resumed <= last_step, (resumed, last_step)
     result, expected = load_file(run.output / f"{run.name}.safetensors"), load_file(reference)

@@ -13,7 +13,7 @@ from tests.trainer.conftest import Reference, make_dataset
 from tests.trainer.harness import LORA_SETS, new_run, train, train_cli
 from tests.trainer.harness import events as _kind_events
 from tests.trainer.harness import train_config as _train_in_process
-from tests.trainer.resume import kill_mid_run, resume_matches
+from tests.trainer.resume import crash_mid_run, resume_matches
 from tuitrain.config.schema import EmaSection
 from tuitrain.trainer.ema import Ema
 
@@ -82,16 +82,18 @@ def test_samples_use_the_average_when_asked(tiny_model, tmp_path: Path) -> None:
     assert ImageChops.difference(before, after).getbbox() is not None
 
 
-def test_sigkill_then_resume_continues_the_same_average(cli, tiny_model, tmp_path: Path) -> None:
+def test_a_trainer_killed_mid_run_resumes_to_the_same_average(tiny_model, tmp_path: Path) -> None:
+    """The EMA's state goes into the backups: killed (in-process, resume.crash_mid_run) and resumed, the
+    saved average equals an uninterrupted run's. The SIGKILLed process itself: test_train_e2e."""
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = (*LORA_SETS, "training.epochs=6", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
               "ema.mode=cpu", "ema.decay=0.8", "ema.update_every=2")
     straight = new_run("straight", model, data, *common)
-    assert train(straight) == 0  # the uninterrupted reference, in-process
+    assert train(straight) == 0  # the uninterrupted reference
 
     broken = new_run("broken", model, data, *common)
-    last_step = kill_mid_run(cli, broken, (4, 19))
-    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
+    last_step = crash_mid_run(broken, (4, 19))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3, in_process=True)
 
 
 def test_turning_ema_on_for_a_backup_without_it_is_refused_by_name(tiny_model, tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ pipelines' model_index.json. The trainer's input for a sample is checked against
 mask file and an independent VAE encoding of the masked pixels; a LoRA trained through
 `tuitrain train` must load into diffusers' StableDiffusionInpaintPipeline and give the
 trainer's UNet output for the trainer's own 9-channel input; a run with random masks
-resumed after SIGKILL must end bit-identical to an uninterrupted one. Runs train in-process
-(harness.py) except the SIGKILLed trainer and its resume.
+killed mid-run and resumed must end bit-identical to an uninterrupted one. Runs train
+in-process (harness.py, resume.crash_mid_run).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from tests.trainer import harness
 from tests.trainer.conftest import make_dataset
-from tests.trainer.resume import kill_mid_run, resume_matches
+from tests.trainer.resume import crash_mid_run, resume_matches
 from tests.trainer.test_masked_loss import BOX, base_config, trainer_for, write_mask
 from tuitrain.config import parse_config
 from tuitrain.runs import RunDir
@@ -202,16 +202,18 @@ def test_preset_trains_and_the_lora_gives_the_trainer_output_in_the_inpaint_pipe
     torch.testing.assert_close(theirs, mine, rtol=0, atol=1e-5)
 
 
-def test_sigkill_then_resume_with_random_masks_ends_with_the_same_weights(cli, inpainting_model, tmp_path: Path) -> None:
+def test_killed_then_resumed_with_random_masks_ends_with_the_same_weights(inpainting_model, tmp_path: Path) -> None:
+    """Random masks are drawn per position: a trainer killed mid-run (in-process, resume.crash_mid_run) and
+    resumed draws the same ones. The SIGKILLed process itself: test_train_e2e."""
     model, data = inpainting_model("sd15"), masked_dataset(tmp_path / "data")
     common = ("training.epochs=3", "data.flip=true", "saving.backup_every_steps=3", "saving.backup_keep_last=2",
               "saving.dtype=fp32")
     straight = new_run("straight", model, data, *common)
-    assert harness.train(straight) == 0  # the uninterrupted reference, in-process
+    assert harness.train(straight) == 0  # the uninterrupted reference
 
     broken = new_run("broken", model, data, *common)
-    last_step = kill_mid_run(cli, broken, (4, 10))
-    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
+    last_step = crash_mid_run(broken, (4, 10))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3, in_process=True)
 
 
 def test_sdxl_inpainting_trains_samples_and_its_lora_loads(inpainting_model, tmp_path: Path) -> None:

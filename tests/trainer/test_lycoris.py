@@ -23,7 +23,7 @@ from torch import nn
 
 from tests.trainer import harness
 from tests.trainer.conftest import make_dataset
-from tests.trainer.resume import kill_mid_run, resume_matches
+from tests.trainer.resume import crash_mid_run, resume_matches
 from tests.trainer.test_lora_method import (
     ALPHA,
     CONV_ALPHA,
@@ -463,18 +463,20 @@ def test_train_lokr_end_to_end_and_load_the_file(family: str, preset: str, tiny_
     assert_same(run_models(merged), want)
 
 
-def test_loha_sigkill_then_resume_is_bit_identical(cli, tiny_model, tmp_path: Path) -> None:
+def test_loha_killed_then_resumed_is_bit_identical(tiny_model, tmp_path: Path) -> None:
+    """LoHa's factors go into the backups: a trainer killed mid-run (in-process, resume.crash_mid_run) and
+    resumed ends with the uninterrupted run's file. The SIGKILLed process itself: test_train_e2e."""
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
     common = ("lora.type=loha", "lora.train_text_encoder=true", "training.epochs=4", "saving.backup_every_steps=3",
               "saving.backup_keep_last=2")
     straight = _new_run("straight", "sd15-lora", model, data, *common)
-    assert harness.train(straight) == 0  # the uninterrupted reference, in-process
+    assert harness.train(straight) == 0  # the uninterrupted reference
     reference = load_file(straight.output / "straight.safetensors")
     assert reference and all(k.rpartition(".")[2] in LOHA_KEYS for k in reference)
 
     broken = _new_run("broken", "sd15-lora", model, data, *common)
-    last_step = kill_mid_run(cli, broken, (4, 12))
-    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3)
+    last_step = crash_mid_run(broken, (4, 12))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3, in_process=True)
 
 
 def test_diffusers_format_with_lokr_is_refused_by_the_config(cli, tiny_model, tmp_path: Path) -> None:
