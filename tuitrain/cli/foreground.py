@@ -16,6 +16,11 @@ from tuitrain.runs.layout import RunDir
 
 def train_in_foreground(run: RunDir, config: Config, config_dir: Path) -> int:
     """Train `run` with `config` here and now; returns the process exit code."""
+    from tuitrain.runs.pidfile import write_pidfile
+
+    # This process is the trainer: said before torch is imported (seconds), so `tuitrain runs` elsewhere
+    # says "running (starting)" at once, as after `train --detach` (the trainer writes it again itself).
+    write_pidfile(run.pidfile)
     from tuitrain.cli.train_display import RichDisplay
     from tuitrain.runs.library_output import library_output_to
     from tuitrain.runs.permissions import open_run_log
