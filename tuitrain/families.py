@@ -144,7 +144,35 @@ FAMILIES: dict[str, FamilyInfo] = {
             ),
             text_encoder_names=("clip_l", "clip_g"),
         ),
+        # FLUX.1: 11.90B transformer parameters (counted on the shipped config, meta device), CLIP-L 123M +
+        # T5-XXL encoder 4.76B, VAE 84M. LoRA per rank counted the same way on trainer/families/flux
+        # targets; the activations figure is a first guess until bench/train_gpu.py --families flux
+        # measures it (published anchor: a rank-16 LoRA with a bf16 base trains in just over 30 GB).
+        FamilyInfo(
+            "flux", "FLUX.1", "Flux.1", home="flux", objective="flow",
+            flavours=(
+                Flavour("dev", "FLUX.1 dev (guidance-distilled)", "flow", 1024, "flux-1-dev"),
+                Flavour("schnell", "FLUX.1 schnell (timestep-distilled)", "flow", 1024, "flux-1-schnell"),
+                Flavour("krea", "FLUX.1 Krea dev (dev architecture)", "flow", 1024, "flux-1-dev"),
+            ),
+            ss_base_model_version="flux1",
+            memory=MemoryFacts(
+                (11.90e9, 123e6 + 4.76e9, 84e6), (768,),
+                {"attention": 1_634_304, "ff": 1_751_040, "conv1x1": 0, "conv3x3": 0, "text": 165_888}, 8.0,
+            ),
+            text_encoder_names=("clip_l", "t5xxl"),
+            latent_channels=16,
+            pixel_multiple=16,  # 8x VAE, then 2x2 packing
+        ),
     )
 }
 
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
+
+
+def with_article(words: str) -> str:
+    """ "an SD 1.x", "an SDXL", "a Flux.1": an acronym read letter by letter takes the article of its first
+    letter's name, a word that of its first sound."""
+    acronym = len(words) > 1 and (words[1].isupper() or words[1].isdigit())
+    vowel_sound = words[:1] in ("AEFHILMNORSX" if acronym else "AEIOUaeiou")
+    return f"{'an' if vowel_sound else 'a'} {words}"

@@ -46,6 +46,22 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("conformance") / "data", count=2)
 
 
+@pytest.fixture(scope="module")
+def flavour_model(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny model of a family's flavour (SD 2.x 512-base predicts epsilon; Flux schnell has no guidance)."""
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    made: dict[tuple[str, str], Path] = {}
+
+    def get(family: str, flavour: str) -> Path:
+        if (family, flavour) not in made:
+            folder = tmp_path_factory.mktemp(f"tiny-{family}-{flavour}") / "model"
+            made[family, flavour] = save_tiny_model(family, folder, flavour=flavour)
+        return made[family, flavour]
+
+    return get
+
+
 def _config(family: str, method: str, base: Path, data: Path, **sections: dict[str, Any]) -> Any:
     table: dict[str, Any] = {
         "model": {"family": family, "base": str(base)},
@@ -78,25 +94,39 @@ def _train(root: Path, config: Any, stop_after: int | None = None) -> RunDir:
     return run
 
 
+def _adapter(config: Any) -> Any:
+    adapter = get_adapter(config.model.family)
+    adapter.configure(config)
+    return adapter
+
+
 @pytest.mark.parametrize(("family", "flavour"), FLAVOURS)
-def test_loads_from_a_folder_and_from_a_single_file(family: str, flavour: str, tiny_model, tmp_path: Path) -> None:
-    from tuitrain.config.schema import ModelSection
+def test_loads_from_a_folder_and_from_a_single_file(family: str, flavour: str, flavour_model, data: Path,
+                                                    tmp_path: Path) -> None:
     from tuitrain.trainer.export.single_file import save_single_file
-    from tuitrain.trainer.loading import load_pipeline
+    from tuitrain.trainer.loading import ModelLoadError, load_pipeline
 
     info = FAMILIES[family]
-    folder = tiny_model(family)
+    folder = flavour_model(family, flavour)
     expected = info.flavour(flavour)
     # model.flavour chooses; the trainer's parts then report it (and train its prediction type).
-    folder_pipe = load_pipeline(ModelSection(family=family, base=str(folder), flavour=flavour), family,
-                                config_dir=tmp_path)
-    parts = get_adapter(family).parts(folder_pipe, "auto")
+    config = _config(family, "lora", folder, data, model={"flavour": flavour})
+    folder_pipe = load_pipeline(config.model, family, config_dir=tmp_path)
+    parts = _adapter(config).parts(folder_pipe, "auto")
     assert parts.flavour == flavour and parts.prediction_type == expected.prediction
 
+    if not family_files(family).single_file:
+        # Not built for this family yet: one line naming the file, never a converter's traceback.
+        (tmp_path / "model.safetensors").write_bytes(b"")
+        with pytest.raises(ModelLoadError, match=r"^model\.base: '.*model\.safetensors' is a single file; "):
+            load_pipeline(_config(family, "lora", tmp_path / "model.safetensors", data).model, family,
+                          config_dir=tmp_path)
+        return
     file = save_single_file(folder_pipe, family, tmp_path / "model.safetensors")
     # The tiny architecture is not the public one: model.config names it, as a user's would.
-    file_pipe = load_pipeline(ModelSection(family=family, base=str(file), config=str(folder)), family, config_dir=tmp_path)
-    file_parts = get_adapter(family).parts(file_pipe, expected.prediction)
+    file_config = _config(family, "lora", file, data, model={"config": str(folder), "flavour": flavour})
+    file_pipe = load_pipeline(file_config.model, family, config_dir=tmp_path)
+    file_parts = _adapter(file_config).parts(file_pipe, "auto")
     for a, b in ((parts.denoiser, file_parts.denoiser), *zip(parts.text_encoders, file_parts.text_encoders)):
         mine, theirs = a.state_dict(), b.state_dict()
         assert mine.keys() <= theirs.keys()
@@ -116,13 +146,21 @@ def test_trains_saves_what_diffusers_loads_and_resumes_exactly(family: str, meth
     started = [e for _, e in iter_events(stopped.events) if e["type"] == "started"]
     assert started[-1]["resumed_from"] == 1
 
-    name = "whole"
-    expected = load_file(whole.output / f"{name}.safetensors")
-    result = load_file(stopped.output / "stopped.safetensors")
-    assert expected.keys() == result.keys()
+    expected, result = _final_tensors(whole), _final_tensors(stopped)
+    assert expected.keys() == result.keys() and expected
     assert [k for k in expected if not torch.equal(expected[k], result[k])] == []
 
-    _loads_in_diffusers(family, method, base, whole.output / f"{name}.safetensors", whole.output / f"{name}-diffusers")
+    _loads_in_diffusers(family, method, base, whole.output / "whole.safetensors", whole.output / "whole-diffusers")
+
+
+def _final_tensors(run: RunDir) -> dict[str, torch.Tensor]:
+    """Every tensor of the run's final save: its file, or (a fine-tune without a single file) its folder's files."""
+    final = [e for _, e in iter_events(run.events) if e["type"] == "saved" and e["final"]][-1]
+    path = Path(final["path"])
+    if not path.is_dir():
+        return load_file(path)
+    return {f"{file.relative_to(path)}:{key}": value
+            for file in sorted(path.rglob("*.safetensors")) for key, value in load_file(file).items()}
 
 
 @torch.no_grad()
@@ -133,6 +171,7 @@ def _loads_in_diffusers(family: str, method: str, base: Path, file: Path, folder
     def denoise(pipe: Any, prompt: str) -> torch.Tensor:
         adapter = get_adapter(family)
         parts = adapter.parts(pipe, "auto")
+        pipe.to(torch.float32)
         from tuitrain.trainer.families.base import LatentBatch
 
         latents = torch.randn(1, FAMILIES[family].latent_channels, 8, 8, generator=torch.Generator().manual_seed(0))

@@ -34,13 +34,15 @@ def option(
     level: Level = "advanced",
     group: str | None = None,
     objective: str | None = None,
+    family: str | None = None,
     default_factory: Any = None,
     **constraints: Any,
 ) -> Any:
     """Declare one option: default, help text, level and, optionally, its own tab.
 
     `objective` ("ddpm" or "flow") marks an option only families training with that objective
-    use (FamilyInfo.objective): the form shows it only for them.
+    use (FamilyInfo.objective): the form shows it only for them. `family` likewise marks an option of
+    one family's own section ([flux]).
     `constraints` are pydantic's (gt, ge, lt, le, min_length, ...).
     """
     if not help:
@@ -52,6 +54,8 @@ def option(
         extra["group"] = group
     if objective is not None:
         extra["objective"] = objective
+    if family is not None:
+        extra["family"] = family
     if default_factory is not None:
         return Field(default_factory=default_factory, description=help, json_schema_extra=extra, **constraints)
     return Field(default, description=help, json_schema_extra=extra, **constraints)
@@ -95,6 +99,7 @@ class OptionInfo:
     group: str
     constraints: dict[str, Any]
     objective: str | None = None  # only families with this FamilyInfo.objective use the option
+    family: str | None = None  # only this family uses the option
 
     @property
     def choices(self) -> tuple[Any, ...] | None:
@@ -158,6 +163,12 @@ def field_level(info: FieldInfo) -> Level:
 def field_objective(info: FieldInfo) -> str | None:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     value = extra.get("objective")
+    return str(value) if value is not None else None
+
+
+def field_family(info: FieldInfo) -> str | None:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    value = extra.get("family")
     return str(value) if value is not None else None
 
 

@@ -14,6 +14,7 @@ from tuitrain.config.fields import (
     constraints_of,
     field_group,
     field_level,
+    field_family,
     field_objective,
     unwrap_optional,
 )
@@ -48,6 +49,7 @@ def iter_options(model: type[BaseModel] = Config, prefix: str = "", group: str =
             group=field_group(info, section_group),
             constraints=constraints_of(info),
             objective=field_objective(info),
+            family=field_family(info),
         )
         if get_origin(inner) is list:
             (item,) = get_args(inner)

@@ -52,7 +52,7 @@ class ModelSection(Section):
 
     family: FamilyName = option(
         "sd15",
-        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl.",
+        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl, flux (FLUX.1).",
         level="essential",
     )
     flavour: str = option(
@@ -486,6 +486,25 @@ class FinetuneSection(Section):
         return self
 
 
+class FluxSection(Section):
+    """FLUX.1's own settings (model.family = "flux"); other families ignore the section."""
+
+    group = "model"
+
+    guidance: float = option(
+        1.0,
+        "The value fed to the guidance embedding while training (dev / krea, which are guidance-distilled; "
+        "schnell has none). 1.0 keeps the distillation, as BFL-trained LoRAs expect; sampling uses "
+        "sampling.cfg (3.5 is usual for dev).",
+        family="flux", ge=0.0, le=30.0,
+    )
+    t5_max_length: int = option(
+        0,
+        "T5 tokens per caption. 0: the flavour's (dev/krea 512, schnell 256); fewer is faster for short captions.",
+        family="flux", ge=0, le=512,
+    )
+
+
 class EmaSection(Section):
     """An exponential moving average of the trained weights."""
 
@@ -602,6 +621,7 @@ class Config(BaseModel):
     finetune: FinetuneSection = option(
         default_factory=FinetuneSection, help="Full fine-tune (training.method = 'finetune')."
     )
+    flux: FluxSection = option(default_factory=FluxSection, help="FLUX.1's own settings (model.family = 'flux').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
@@ -618,6 +638,18 @@ class Config(BaseModel):
                 "objective.zero_terminal_snr: needs model.prediction = v_prediction; with epsilon the last timestep "
                 "is pure noise and teaches the model nothing"
             )
+        if info.objective == "flow" and self.sampling.sampler != "default":
+            raise ValueError(
+                f"sampling.sampler: {self.model.family} samples with its own flow-matching scheduler; the "
+                f"DDPM samplers do not apply, set it to 'default', got {show_value(self.sampling.sampler)}"
+            )
+        multiple = info.pixel_multiple
+        for key, value in (("data.resolution", self.data.resolution), ("data.bucket_step", self.data.bucket_step)):
+            if value % multiple:
+                raise ValueError(
+                    f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x, then "
+                    f"2x2 patches), got {value}"
+                )
         if info.objective == "flow" and self.training.min_snr_gamma:
             raise ValueError(
                 f"training.min_snr_gamma: min-SNR weighting is for DDPM families; {self.model.family} trains with "

@@ -167,6 +167,7 @@ class Trainer:
         from tuitrain.trainer.loading import load_pipeline
 
         self.adapter = get_adapter(cfg.model.family)
+        self.adapter.configure(cfg)
         pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
         self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
         # How noise is drawn and what the denoiser learns: the family's objective kind, on the base model's schedule.

@@ -82,12 +82,8 @@ def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
     try:
         for index, p in enumerate(sample_prompts(trainer)):
             generator = torch.Generator(device=trainer.device).manual_seed(p["seed"])
-            extra = text_to_image_inputs(p["width"], p["height"]) if trainer.parts.inpainting else {}
             with trainer.accelerator.autocast():
-                image = pipe(
-                    prompt=p["prompt"], negative_prompt=p["negative_prompt"] or None, num_inference_steps=p["steps"],
-                    guidance_scale=p["cfg"], width=p["width"], height=p["height"], generator=generator, **extra,
-                ).images[0]
+                image = pipe(**trainer.adapter.sample_inputs(trainer.parts, p), generator=generator).images[0]
             stem = f"step{pos.step:06d}-e{pos.epoch:04d}-p{index:02d}"
             path = folder / f"{stem}.png"
             image.save(path)

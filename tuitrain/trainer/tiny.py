@@ -63,7 +63,8 @@ def text_config(with_projection: bool = False):  # type: ignore[no-untyped-def]
     )
 
 
-def tiny_vae():  # type: ignore[no-untyped-def]
+def tiny_vae(latent_channels: int = 4, **config):  # type: ignore[no-untyped-def]
+    """A tiny AutoencoderKL; `config` adds the family's own settings (Flux: scaling and shift factors)."""
     from diffusers import AutoencoderKL
 
     # Four blocks: the same 8x downscale as the real SD VAE, so latent sizes are real.
@@ -74,9 +75,10 @@ def tiny_vae():  # type: ignore[no-untyped-def]
         up_block_types=("UpDecoderBlock2D",) * 4,
         block_out_channels=(8, 16, 16, 16),
         layers_per_block=1,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=8,
         sample_size=64,
+        **config,
     )
 
 
@@ -95,19 +97,23 @@ def ddpm_scheduler(prediction_type: str):  # type: ignore[no-untyped-def]
     )
 
 
-def build_tiny_pipeline(family: str, seed: int = 0, inpainting: bool = False):  # type: ignore[no-untyped-def]
+def build_tiny_pipeline(family: str, seed: int = 0, inpainting: bool = False,  # type: ignore[no-untyped-def]
+                        flavour: str = ""):
     """A tiny pipeline of the family's real classes, with random weights (the recipe is the family home's tiny.py).
 
     inpainting: a 9-channel UNet (noisy latents, mask, masked-image latents) in the
-    family's inpainting pipeline, like the public inpainting models.
+    family's inpainting pipeline, like the public inpainting models. flavour: the
+    family's flavour to imitate ("" the default one), e.g. SD 2.x 512-base or Flux schnell.
     """
     from tuitrain.trainer.families import family_files
 
     recipe = _recipe(family)
     if inpainting and not any(v.name == "inpainting" for v in family_files(family).variants):
         raise ValueError(f"family {family!r} has no inpainting models")
+    from tuitrain.families import FAMILIES
+
     torch.manual_seed(seed)
-    return recipe.build(family, inpainting)
+    return recipe.build(family, inpainting, FAMILIES[family].flavour(flavour).name)
 
 
 def _recipe(family: str):  # type: ignore[no-untyped-def]
@@ -120,17 +126,18 @@ def _recipe(family: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"tuitrain.trainer.families.{FAMILIES[family].home}.tiny")
 
 
-def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool = False) -> Path:
+def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool = False, flavour: str = "") -> Path:
     """Build a tiny model of `family` and save it as a diffusers folder at `folder`.
 
     inpainting: the 9-channel variant, saved with the inpainting pipeline's model_index.json.
+    flavour: which of the family's flavours to imitate ("" the default one).
     """
     from tuitrain.trainer.loading.pipeline import quiet_progress_bars
 
     quiet_progress_bars()
     from transformers import CLIPTokenizer
 
-    pipe = build_tiny_pipeline(family, seed, inpainting)
+    pipe = build_tiny_pipeline(family, seed, inpainting, flavour)
     pipe.save_pretrained(folder, safe_serialization=True)
     # model_index.json was written with tokenizers = null: write the files and point it at them.
     index_path = folder / "model_index.json"
@@ -138,5 +145,8 @@ def save_tiny_model(family: str, folder: Path, seed: int = 0, inpainting: bool =
     for name, pad_token in _recipe(family).TOKENIZERS.items():
         write_byte_level_clip_tokenizer(folder / name, pad_token=pad_token)
         index[name] = ["transformers", CLIPTokenizer.__name__]
+    save_extras = getattr(_recipe(family), "save_extras", None)
+    if save_extras is not None:  # tokenizers of other kinds (Flux's T5)
+        save_extras(folder, index)
     index_path.write_text(json.dumps(index, indent=2))
     return folder

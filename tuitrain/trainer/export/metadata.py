@@ -67,15 +67,26 @@ def _number(value: float) -> str:
     return str(float(value))
 
 
-def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str | None = "lora") -> str:
-    """e.g. "stable-diffusion-xl-v1-base/lora" (adapter None: a whole checkpoint). The flavour that trains
-    with the prediction type decides (SD 2.x epsilon models are the 512 architecture)."""
+def modelspec_architecture(family: str, *, v_prediction: bool | None = None, adapter: str | None = "lora",
+                           flavour: str | None = None) -> str:
+    """e.g. "stable-diffusion-xl-v1-base/lora" (adapter None: a whole checkpoint). The flavour decides: the
+    one named, else the one that trains with the prediction type (SD 2.x epsilon models are the 512
+    architecture)."""
     info = FAMILIES[family]
-    if v_prediction is None:
+    if flavour:
+        base = info.flavour(flavour).modelspec_architecture
+    elif v_prediction is None:
         base = info.modelspec_architecture
     else:
         base = info.flavour_for_prediction("v_prediction" if v_prediction else "epsilon").modelspec_architecture
     return f"{base}/{adapter}" if adapter else base
+
+
+def _lora_implementation(family: str) -> str:
+    files = family_files(family)
+    if files.lora_ldm_names:
+        return IMPLEMENTATION_SGM
+    return files.original_implementation if files.lora_format == "peft" else IMPLEMENTATION_DIFFUSERS
 
 
 def lora_metadata(
@@ -97,6 +108,7 @@ def lora_metadata(
     title: str | None = None,
     extra: Mapping[str, str] | None = None,
     now: float | None = None,
+    flavour: str | None = None,
 ) -> dict[str, str]:
     """The header of a kohya-format LoRA file (hashes are added by the writer).
 
@@ -132,8 +144,8 @@ def lora_metadata(
         "ss_epoch": str(epoch),
         "ss_resolution": f"({width}, {height})",
         "modelspec.sai_model_spec": MODELSPEC_VERSION,
-        "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction),
-        "modelspec.implementation": IMPLEMENTATION_SGM if family_files(family).lora_ldm_names else IMPLEMENTATION_DIFFUSERS,
+        "modelspec.architecture": modelspec_architecture(family, v_prediction=v_prediction, flavour=flavour),
+        "modelspec.implementation": _lora_implementation(family),
         "modelspec.title": title or output_name,
         "modelspec.resolution": f"{width}x{height}",
         "modelspec.date": _dt.datetime.fromtimestamp(int(now)).isoformat(),

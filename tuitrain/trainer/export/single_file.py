@@ -34,7 +34,7 @@ from tuitrain.trainer.loading.layout import unet_to_ldm, vae_to_ldm
 def to_ldm_state_dict(pipe: Any, family: str) -> dict[str, torch.Tensor]:
     """Every weight of `pipe` under its original single-file name."""
     files = family_files(family) if family in FAMILIES else None
-    if files is None or not files.text_encoder_prefixes:
+    if files is None or not files.single_file or not files.text_encoder_prefixes:
         raise ValueError(f"no single-file layout for family {family!r}")
     state = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
     state.update(vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))

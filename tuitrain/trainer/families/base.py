@@ -54,6 +54,27 @@ class FamilyAdapter(ABC):
     feed_forward_modules: tuple[str, ...] = ()
     conv_modules: tuple[str, ...] = ()
     text_encoder_modules: tuple[str, ...] = ()
+    # How many of the text encoders (in order) lora.train_text_encoder adapts (None: all; Flux: 1, CLIP not T5).
+    lora_text_encoders: int | None = None
+
+    def configure(self, config: Any) -> None:
+        """Take the run's family options (model.flavour, a family's own config section) before parts()."""
+
+    def metadata(self, config: Any) -> dict[str, str]:
+        """Family training settings for a saved file's header, kohya's `ss_*` names where kohya has them."""
+        return {}
+
+    def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
+        """The family pipeline's arguments for one sample prompt (sampling.py's dict: prompt, negative_prompt,
+        steps, cfg, width, height)."""
+        extra: dict[str, Any] = {}
+        if parts.inpainting:  # draw from the prompt alone: everything masked, nothing kept
+            from tuitrain.trainer.sampling import text_to_image_inputs
+
+            extra = text_to_image_inputs(prompt["width"], prompt["height"])
+        return {"prompt": prompt["prompt"], "negative_prompt": prompt["negative_prompt"] or None,
+                "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"], "width": prompt["width"],
+                "height": prompt["height"], **extra}
 
     @abstractmethod
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:

@@ -56,12 +56,17 @@ class FamilyFiles:
     variants: tuple[Variant, ...] = ()
     # Pipeline components diffusers would load that training never needs (safety checker).
     pipeline_extras: Mapping[str, Any] = field(default_factory=dict)
+    # Whether tuitrain loads (and writes) the family as one original-layout .safetensors file.
+    single_file: bool = True
     # Single-file (LDM / SGM) layout: where the text encoders live, OpenCLIP or transformers naming.
     text_encoder_prefixes: tuple[str, ...] = ()
     # Cross-attention width of the public architecture: tells families apart without text encoders.
     context_dim: int | None = None
     # modelspec.implementation of whole checkpoints and embeddings (the original code's repository).
     original_implementation: str = ""
+    # The LoRA file layout: "kohya" (lora_unet_* / lora_te*_ names with .alpha, export/kohya_lora.py) or
+    # "peft" (diffusers' <component>.<module path>.lora_A/B.weight, scale folded in, export/peft_lora.py).
+    lora_format: str = "kohya"
     # kohya LoRA files name this family's UNet by LDM paths instead of diffusers' (export/naming.py).
     lora_ldm_names: bool = False
     # Textual-inversion file tensor names, one per text encoder (A1111 / ComfyUI / kohya layout).

@@ -24,6 +24,7 @@ from tuitrain.trainer.loading.preflight import (
     check_folder,
     check_hub,
     check_index_family,
+    refuse_single_file,
     resolve_source,
     vae_file_header,
     vae_subfolder,
@@ -211,6 +212,7 @@ def load_pipeline(
         pipe = _from_folder(source.path, family, variant, vae, dtype)
     elif source.kind == "file":
         assert source.path is not None
+        refuse_single_file(family, source.path)
         folder, shipped = _config_folder(model_cfg, family, config_dir)
         pipe = load_checkpoint(source.path, family, config_dir=folder, shipped=shipped, vae=vae, dtype=dtype)
     else:

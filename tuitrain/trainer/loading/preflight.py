@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tuitrain.families import FAMILIES
+from tuitrain.families import FAMILIES, with_article
 from tuitrain.trainer.families import family_files
 from tuitrain.trainer.loading.config_folders import read_json
 from tuitrain.trainer.loading.errors import ModelLoadError
@@ -127,7 +127,7 @@ def check_index_family(index: dict[str, Any], unet_config: dict[str, Any] | None
         words = " or ".join(FAMILIES[f].words for f in found)
         names = " or ".join(f"'{f}'" for f in found)
         raise ModelLoadError(
-            f"model.base: {where} looks like an {words} model, but model.family = '{family}'; "
+            f"model.base: {where} looks like {with_article(words)} model, but model.family = '{family}'; "
             f"set model.family = {names}"
         )
 
@@ -160,7 +160,7 @@ def check_checkpoint(header: SafetensorsHeader, family: str, *, has_vae: bool, f
         raise ModelLoadError(f"{field}: '{path}' looks like {found.note}")
     if found.family is not None and found.family != family:
         raise ModelLoadError(
-            f"{field}: '{path}' looks like an {FAMILIES[found.family].words} checkpoint, but model.family = "
+            f"{field}: '{path}' looks like {with_article(FAMILIES[found.family].words)} checkpoint, but model.family = "
             f"'{family}'; set model.family = '{found.family}'"
         )
     channels = unet_in_channels(header)
@@ -279,6 +279,7 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
         return f"{words}{f' {variant.name}' if variant else ''} diffusers folder ({index.get('_class_name')})"
     if source.kind == "file":
         assert source.path is not None
+        refuse_single_file(family, source.path)
         header = read_header(source.path, "model.base")
         check_checkpoint(header, family, has_vae=has_vae)
         variant = family_files(family).variant(unet_in_channels(header))
@@ -286,6 +287,15 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
     hub = check_hub(source.hub_id, "model.base")
     state = "cached, the hub is unreachable" if hub.local_only else ("cached" if hub.cached else "downloads on first use")
     return f"hub model {source.hub_id} ({state}; its family is checked when it loads)"
+
+
+def refuse_single_file(family: str, path: Path) -> None:
+    """A family tuitrain cannot load from one file says so, naming the file, before anything reads it."""
+    if not family_files(family).single_file:
+        raise ModelLoadError(
+            f"model.base: '{path}' is a single file; tuitrain loads {FAMILIES[family].words} models from a diffusers "
+            "folder (model_index.json, transformer/, vae/, text_encoder*/, tokenizer*/) or a hub id for now"
+        )
 
 
 def vae_subfolder(folder: Path, field: str = "model.vae") -> str | None:

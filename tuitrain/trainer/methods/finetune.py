@@ -135,10 +135,12 @@ class FinetuneMethod(TrainingMethod):
         pipeline = self.parts.pipeline
         file = request.folder / f"{request.stem}.safetensors"
         folder = request.folder / f"{request.stem}-diffusers"
-        # Without the single file, every save writes the folder, so each one leaves a loadable model.
-        write_folder = not cfg.finetune.single_file or (cfg.finetune.diffusers_folder and request.final)
+        # Without the single file (turned off, or a family with no single-file layout), every save writes
+        # the folder, so each one leaves a loadable model.
+        single_file = cfg.finetune.single_file and family_files(cfg.model.family).single_file
+        write_folder = not single_file or (cfg.finetune.diffusers_folder and request.final)
         with _scheduler_predicting(pipeline, self.parts.prediction_type):
-            if cfg.finetune.single_file:
+            if single_file:
                 save_single_file(pipeline, cfg.model.family, file, dtype, metadata={
                     "modelspec.title": request.stem,
                     "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(request.started_at)),
@@ -147,14 +149,14 @@ class FinetuneMethod(TrainingMethod):
                 })
             if write_folder:
                 save_diffusers_folder(pipeline, folder, dtype)
-        return file if cfg.finetune.single_file else folder
+        return file if single_file else folder
 
 
 @contextmanager
 def _scheduler_predicting(pipeline: Any, prediction_type: str) -> Iterator[None]:
     """The pipeline's scheduler records the prediction type trained (model.prediction may override the base's)."""
     original = pipeline.scheduler
-    if original.config.get("prediction_type") != prediction_type:
+    if prediction_type != "flow" and original.config.get("prediction_type") != prediction_type:
         pipeline.scheduler = type(original).from_config(original.config, prediction_type=prediction_type)
     try:
         yield

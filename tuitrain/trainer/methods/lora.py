@@ -246,8 +246,16 @@ class LoraMethod(TrainingMethod):
                 f"saving.diffusers_format: diffusers' LoRA loaders read plain LoRA only, not lora.type = "
                 f"{cfg.type!r}; turn it off (the .safetensors in LyCORIS names loads in ComfyUI, A1111 and kohya)"
             )
+        self.files = family_files(config.model.family)
+        if self.files.lora_format == "peft" and (cfg.type != "lora" or cfg.use_dora):
+            what = "lora.use_dora" if cfg.type == "lora" else f"lora.type = {cfg.type!r}"
+            raise TrainingError(
+                f"{what}: {config.model.family} LoRA files are written in diffusers' naming, which tuitrain writes "
+                "for plain LoRA only so far; use lora.type = 'lora' without DoRA"
+            )
         self.trains_text_encoders = cfg.train_text_encoder
-        encoders = parts.text_encoders if cfg.train_text_encoder else []
+        # The text encoders a family's LoRA may adapt: its CLIP ones (Flux: not T5).
+        encoders = parts.text_encoders[: adapter.lora_text_encoders] if cfg.train_text_encoder else []
         try:
             self.handles = inject_lora(
                 parts.denoiser, encoders, cfg,
@@ -255,7 +263,7 @@ class LoraMethod(TrainingMethod):
                 unet_ff_modules=list(adapter.feed_forward_modules),
                 unet_conv_modules=list(adapter.conv_modules),
                 text_encoder_target_modules=list(adapter.text_encoder_modules),
-                denoiser_name=family_files(config.model.family).denoiser_component,
+                denoiser_name=self.files.denoiser_component,
             )
         except ValueError as exc:  # a module list that matches nothing: a message, not a traceback
             raise TrainingError(str(exc)) from exc
@@ -287,16 +295,24 @@ class LoraMethod(TrainingMethod):
         metadata = lora_metadata(
             family=cfg.model.family, rank=cfg.lora.rank, alpha=cfg.lora.alpha, output_name=request.stem,
             training_started_at=request.started_at, steps=request.step, epoch=request.epoch,
-            resolution=cfg.data.resolution, v_prediction=self.parts.prediction_type == "v_prediction",
+            resolution=cfg.data.resolution,
+            v_prediction=None if self.parts.prediction_type == "flow" else self.parts.prediction_type == "v_prediction",
             conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
             conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
             use_dora=cfg.lora.use_dora, algo=kind, lokr_factor=cfg.lora.lokr_factor if kind == "lokr" else None,
+            flavour=self.parts.flavour or None, extra=self.adapter.metadata(cfg),
         )
-        # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
         path = request.folder / f"{request.stem}.safetensors"
-        save = save_kohya_lora if kind == "lora" else save_lycoris
-        path = save(path, self.parts.denoiser, self.parts.text_encoders, save_dtype=cfg.saving.dtype,
-                    metadata=metadata)
+        if self.files.lora_format == "peft":
+            from tuitrain.trainer.export.peft_lora import save_peft_lora
+
+            path = save_peft_lora(path, self.handles.models(), self.handles.denoiser_name, save_dtype=cfg.saving.dtype,
+                                  metadata=metadata)
+        else:
+            # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
+            save = save_kohya_lora if kind == "lora" else save_lycoris
+            path = save(path, self.parts.denoiser, self.parts.text_encoders, save_dtype=cfg.saving.dtype,
+                        metadata=metadata)
         if cfg.saving.diffusers_format:  # plain LoRA only (checked in __init__)
             save_diffusers_lora(request.folder / f"{request.stem}-diffusers", type(self.parts.pipeline), self.handles,
                                 save_dtype=cfg.saving.dtype)

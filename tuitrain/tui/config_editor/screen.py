@@ -314,12 +314,16 @@ class ConfigEditorScreen(Screen[bool]):
 
     def update_objective_rows(self, problems: dict[str, str]) -> None:
         """Hide the options of the objective model.family does not train with (flow-matching options for
-        SDXL); a hidden option with a problem shows, so that what blocks saving can be fixed."""
+        SDXL) and other families' own sections ([flux] for SDXL); a hidden option with a problem shows,
+        so that what blocks saving can be fixed."""
         objective = self.family_objective()
+        family = str(self.document.get("model.family"))
+        known = family in FAMILIES
         for path, row in self._row_map().items():
             wanted = row.option.objective
-            hide = (wanted is not None and objective is not None and wanted != objective
-                    and path not in problems and path not in self.document.field_errors)
+            other = (wanted is not None and objective is not None and wanted != objective) or (
+                known and row.option.family is not None and row.option.family != family)
+            hide = other and path not in problems and path not in self.document.field_errors
             if row.has_class("other-objective") != hide:
                 row.set_class(hide, "other-objective")
 
@@ -475,6 +479,8 @@ class ConfigEditorScreen(Screen[bool]):
             lines.append(f"not used while training.method is {escape(str(self.document.get('training.method')))}")
         if option.objective is not None:
             lines.append(f"used by {OBJECTIVE_WORDS.get(option.objective, option.objective)} families only")
+        if option.family is not None:
+            lines.append(f"used by {escape(option.family)} models only")
         if row.changed:
             lines.append("[b]●[/b] differs from the preset: ctrl+r resets it")
         self._update_text("help", "\n".join(lines))

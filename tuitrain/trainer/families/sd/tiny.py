@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.files import INPAINT_CHANNELS
 from tuitrain.trainer.tiny import TINY_TEXT_DIM, ddpm_scheduler, text_config, tiny_vae
 
@@ -11,7 +12,7 @@ from tuitrain.trainer.tiny import TINY_TEXT_DIM, ddpm_scheduler, text_config, ti
 TOKENIZERS = {"tokenizer": "<|endoftext|>"}
 
 
-def build(family: str, inpainting: bool) -> Any:
+def build(family: str, inpainting: bool, flavour: str) -> Any:
     import diffusers
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -36,7 +37,7 @@ def build(family: str, inpainting: bool) -> Any:
         text_encoder=CLIPTextModel(text_config()),
         tokenizer=None,  # written as files in save_tiny_model
         unet=unet,
-        scheduler=ddpm_scheduler("v_prediction" if sd2 else "epsilon"),
+        scheduler=ddpm_scheduler(FAMILIES[family].flavour(flavour).prediction),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

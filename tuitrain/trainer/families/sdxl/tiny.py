@@ -11,7 +11,7 @@ from tuitrain.trainer.tiny import TINY_TEXT_DIM, ddpm_scheduler, text_config, ti
 TOKENIZERS = {"tokenizer": "<|endoftext|>", "tokenizer_2": "!"}
 
 
-def build(family: str, inpainting: bool) -> Any:
+def build(family: str, inpainting: bool, flavour: str) -> Any:
     import diffusers
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection

@@ -1,0 +1,191 @@
+"""FLUX.1 on tiny models: each flavour's preset trains and learns; the LoRA file reproduces the trainer in diffusers.
+
+The family's contract (folder loading, every method, stop/resume, diffusers' loaders) is
+tests/trainer/test_conformance.py's; this file checks what is Flux's own: presets, flavours
+told apart by the guidance embedding, the folded-scale LoRA file, the config rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from tests.trainer.conftest import make_dataset
+from tests.trainer.harness import events, new_run, train
+from tuitrain.config import ConfigError, load_config, parse_config
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families import get_adapter
+from tuitrain.trainer.families.base import LatentBatch
+
+CAPTION = "a red square with a blue mark"
+PRESET = {"dev": "flux-dev-lora", "krea": "flux-dev-lora", "schnell": "flux-schnell-lora"}
+TINY_SETS = ("data.resolution=64", "training.epochs=15", "training.learning_rate=5e-3", "training.lr_warmup_steps=0",
+             "lora.rank=8", "lora.alpha=8", "lora.train_ff=true", "sampling.every_epochs=0", "saving.every_epochs=0",
+             "training.gradient_checkpointing=false")
+
+
+@pytest.fixture(scope="module")
+def flux_model(tmp_path_factory: pytest.TempPathFactory):
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    made: dict[str, Path] = {}
+
+    def get(flavour: str) -> Path:
+        if flavour not in made:
+            made[flavour] = save_tiny_model("flux", tmp_path_factory.mktemp(f"flux-{flavour}") / "model", flavour=flavour)
+        return made[flavour]
+
+    return get
+
+
+def _pixels(data: Path) -> torch.Tensor:
+    import numpy as np
+
+    images = sorted(data.glob("*.png"))
+    arrays = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in images]
+    return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]) / 127.5 - 1
+
+
+@torch.no_grad()
+def eval_loss(pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
+    """The flow-matching loss of `pipe` on `data` at fixed noise and noise levels (seed 123): it moves only
+    when the weights do."""
+    from tuitrain.trainer.objectives import build_objective
+
+    adapter = get_adapter("flux")
+    adapter.configure(config)
+    parts = adapter.parts(pipe, "auto")
+    latents = adapter.encode_images(parts, _pixels(data))
+    batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION] * len(latents)))
+    objective = build_objective("flow", dict(parts.noise_scheduler.config), config.objective)
+    gen = torch.Generator().manual_seed(123)
+    losses = []
+    for _ in range(rounds):
+        noised = objective.noise(latents, gen)
+        pred = adapter.predict(parts, noised.noisy, noised.timesteps, batch)
+        losses.append(torch.nn.functional.mse_loss(pred, noised.target).item())
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("flavour", ["dev", "krea", "schnell"])
+def test_each_flavour_trains_from_its_preset_and_learns(flavour: str, flux_model, tmp_path: Path) -> None:
+    from diffusers import FluxPipeline
+
+    model = flux_model(flavour)
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("f", model, data, *TINY_SETS, f"model.flavour={flavour}", preset=PRESET[flavour], where=tmp_path)
+    config = load_config(run.config)
+    assert config.model.family == "flux" and config.model.flavour == flavour
+    assert train(run) == 0, events(run)[-1]
+    started = events(run, "started")[0]
+    assert started["family"] == "flux"
+
+    path = run.output / "f.safetensors"
+    with safe_open(path, "pt") as f:
+        keys, meta = list(f.keys()), f.metadata()
+    assert keys and all(k.startswith("transformer.") and k.endswith((".lora_A.weight", ".lora_B.weight")) for k in keys)
+    assert not any(k.endswith(".alpha") for k in keys)  # the scale is folded into lora_B
+    architecture = "flux-1-schnell/lora" if flavour == "schnell" else "flux-1-dev/lora"
+    assert meta["modelspec.architecture"] == architecture and meta["ss_base_model_version"] == "flux1"
+    assert meta["ss_guidance_scale"] == "1.0" and meta["ss_timestep_sampling"] == "sigmoid"
+    assert "modelspec.prediction_type" not in meta  # not an epsilon / v model
+
+    before_pipe = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    before = eval_loss(before_pipe, config, data)
+    before_pipe.load_lora_weights(str(path))
+    after = eval_loss(before_pipe, config, data)
+    assert after < 0.9 * before, (before, after)
+
+
+def test_the_lora_file_reproduces_the_trainers_transformer_in_diffusers(flux_model, tmp_path: Path) -> None:
+    """diffusers' load_lora_weights on the file computes what the trainer's own adapter computes (from its backup)."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import load_file
+
+    from tuitrain.trainer import backup as backups
+    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+
+    model = flux_model("dev")
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("f", model, data, *TINY_SETS, "training.epochs=2", "lora.alpha=2", "lora.train_ff=true",
+                  "lora.train_text_encoder=true", preset="flux-dev-lora", where=tmp_path)
+    config = load_config(run.config)
+    assert train(run) == 0, events(run)[-1]
+
+    mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    adapter = get_adapter("flux")
+    handles = inject_lora(
+        mine.transformer, [mine.text_encoder], config.lora, unet_target_modules=list(adapter.attention_modules),
+        unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
+        text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer",
+    )
+    found = backups.latest_backup(run.checkpoints)
+    assert found is not None and found.step == events(run, "finished")[-1]["step"]
+    load_lora_state(handles, found.weights)
+
+    theirs = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    theirs.load_lora_weights(str(run.output / "f.safetensors"))
+    assert any(k.startswith("text_encoder.") for k in load_file(run.output / "f.safetensors"))
+
+    def output(pipe: Any) -> torch.Tensor:
+        adapter.configure(config)
+        parts = adapter.parts(pipe, "auto")
+        gen = torch.Generator().manual_seed(0)
+        latents = torch.randn(1, 16, 8, 8, generator=gen)
+        batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION]))
+        with torch.no_grad():
+            return adapter.predict(parts, latents, torch.tensor([700.0]), batch)
+
+    base = output(FluxPipeline.from_pretrained(str(model), local_files_only=True))
+    trained, loaded = output(mine), output(theirs)
+    assert not torch.allclose(base, trained, atol=1e-4)  # the LoRA does something
+    torch.testing.assert_close(loaded, trained, rtol=1e-4, atol=1e-5)
+
+
+def test_a_flavour_the_weights_contradict_is_one_line(flux_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("f", flux_model("schnell"), data, *TINY_SETS, "model.flavour=dev", preset="flux-dev-lora",
+                  where=tmp_path)
+    assert train(run) == 1
+    failed = events(run, "finished")[-1]
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("model.flavour: 'dev', but the transformer has no guidance embedding")
+    assert "\n" not in failed["reason"]
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"data": {"bucket_step": 8, "resolution": 520}}, "data.resolution: flux images must be multiples of 16 px"),
+    ({"data": {"bucket_step": 8, "resolution": 512}}, "data.bucket_step: flux images must be multiples of 16 px"),
+    ({"sampling": {"sampler": "euler_a"}}, "sampling.sampler: flux samples with its own flow-matching scheduler"),
+    ({"training": {"min_snr_gamma": 5.0}}, "training.min_snr_gamma: min-SNR weighting is for DDPM families"),
+    ({"model": {"flavour": "768-v"}}, "model.flavour: must be one of the flux flavours (dev, schnell, krea)"),
+])
+def test_flux_config_mistakes_are_named(sets: dict[str, dict[str, Any]], message: str) -> None:
+    table: dict[str, Any] = {"model": {"family": "flux", "base": "x"}, "data": {"resolution": 512}}
+    for key, values in sets.items():
+        table[key] = {**table.get(key, {}), **values}
+    with pytest.raises(ConfigError) as err:
+        parse_config(table)
+    assert message in str(err.value)
+
+
+def test_check_knows_a_flux_folder_and_refuses_a_single_file(flux_model, tmp_path: Path) -> None:
+    from tuitrain.trainer.loading.errors import ModelLoadError
+    from tuitrain.trainer.loading.preflight import inspect_base
+
+    model_cfg = parse_config({"model": {"family": "flux", "base": str(flux_model("dev"))}}).model
+    assert inspect_base(model_cfg, "flux", tmp_path) == "Flux.1 diffusers folder (FluxPipeline)"
+    file = tmp_path / "flux1-dev.safetensors"
+    file.write_bytes(b"\0" * 16)
+    with pytest.raises(ModelLoadError, match=r"model\.base: '.*flux1-dev\.safetensors' is a single file; tuitrain "
+                                             r"loads Flux\.1 models from a diffusers folder"):
+        inspect_base(parse_config({"model": {"family": "flux", "base": str(file)}}).model, "flux", tmp_path)
+    sdxl = parse_config({"model": {"family": "sdxl", "base": str(flux_model("dev"))}}).model
+    with pytest.raises(ModelLoadError, match="looks like a Flux.1 model, but model.family = 'sdxl'; set model.family = 'flux'"):
+        inspect_base(sdxl, "sdxl", tmp_path)
+    assert FAMILIES["flux"].pixel_multiple == 16

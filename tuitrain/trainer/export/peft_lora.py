@@ -1,0 +1,47 @@
+"""LoRA files in diffusers/peft naming, for the families whose tools read that (FamilyFiles.lora_format = "peft").
+
+Keys are `<component>.<module path>.lora_A.weight` / `.lora_B.weight` (`transformer.` for a DiT,
+`text_encoder.` for CLIP in its original `text_model.` spelling): what diffusers' load_lora_weights
+reads and what ComfyUI and Forge map for Flux and SD3. The alpha / rank scale is folded into
+lora_B and no `.alpha` keys are written, so every loader applies scale 1 and computes the same
+delta (diffusers, given no alpha, takes alpha = rank; diffusers refuses SD3 files with `.alpha`
+keys). Written here rather than through `save_lora_weights`, which would keep peft's scale
+separate in a header only diffusers reads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES, write_with_hashes
+from tuitrain.trainer.export.naming import clip_path
+from tuitrain.trainer.methods.peft_layers import lora_layers
+
+
+def peft_lora_state_dict(models: Mapping[str, nn.Module], denoiser_name: str, *,
+                         dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Every LoRA layer of `models` (component name -> model) under its diffusers key, scale folded in."""
+    out: dict[str, torch.Tensor] = {}
+    for component, model in models.items():
+        for path, layer in lora_layers(model).items():
+            if layer.magnitude is not None:
+                raise ValueError(f"{component}.{path}: DoRA has no folded-scale file form here (lora.use_dora)")
+            name = path if component == denoiser_name else clip_path(path)
+            scale = layer.alpha / layer.rank
+            out[f"{component}.{name}.lora_A.weight"] = layer.down.detach().to("cpu", dtype).contiguous()
+            out[f"{component}.{name}.lora_B.weight"] = (layer.up.detach().float() * scale).to("cpu", dtype).contiguous()
+    return out
+
+
+def save_peft_lora(path: str | os.PathLike[str], models: Mapping[str, nn.Module], denoiser_name: str, *,
+                   save_dtype: str, metadata: Mapping[str, str]) -> Path:
+    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes."""
+    tensors = peft_lora_state_dict(models, denoiser_name, dtype=SAVE_DTYPES[save_dtype])
+    if not tensors:
+        raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
+    return write_with_hashes(path, tensors, metadata)

@@ -1,0 +1,158 @@
+"""FLUX.1: CLIP-L pooled + T5 token conditioning, 2x2-packed latents with image ids, distilled guidance.
+
+The denoiser call follows diffusers' train_dreambooth_lora_flux.py (Apache-2.0): latents are
+packed into [B, h/2 * w/2, 64] tokens with (0, row, col) image ids, text ids are zeros, the
+timestep is sigma (the objective hands sigma * 1000, as for SD3), and the guidance embedding
+gets flux.guidance (dev/krea: the distilled guidance; schnell has no guidance embedding).
+The prediction is unpacked back to [B, 16, h, w], so the objective's target and the masked
+loss see latents of the usual shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.sd.unet import CLIP_ATTENTION_AND_MLP
+
+# LoRA targets (module-name suffixes), after diffusers' Flux script: the joint attention of the
+# double blocks (image and text streams) and the single blocks' q/k/v.
+ATTENTION = ("attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0",
+             "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out")
+# Feed-forward of both streams and the single blocks' MLP input. (Their fused output projection,
+# single_transformer_blocks.N.proj_out, shares its suffix with the model's final proj_out, which
+# peft's suffix rule would adapt too; left out until targets take full paths.)
+FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2", "proj_mlp")
+DEFAULT_T5_LENGTH = {"schnell": 256}  # every other flavour: 512, as BFL and diffusers use
+
+
+def pack(latents: torch.Tensor) -> torch.Tensor:
+    """[B, C, h, w] -> [B, h/2 * w/2, C * 4] tokens, as FluxPipeline._pack_latents."""
+    b, c, h, w = latents.shape
+    return latents.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), c * 4)
+
+
+def unpack(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The inverse of pack for latents of [height, width]."""
+    b, _, channels = tokens.shape
+    x = tokens.view(b, height // 2, width // 2, channels // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(b, channels // 4, height, width)
+
+
+def image_ids(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(0, row, col) per packed token, as FluxPipeline._prepare_latent_image_ids."""
+    ids = torch.zeros(height // 2, width // 2, 3, device=device, dtype=dtype)
+    ids[..., 1] = torch.arange(height // 2, device=device, dtype=dtype)[:, None]
+    ids[..., 2] = torch.arange(width // 2, device=device, dtype=dtype)[None, :]
+    return ids.reshape(-1, 3)
+
+
+class FluxAdapter(FamilyAdapter):
+    attention_modules = ATTENTION
+    feed_forward_modules = FEED_FORWARD
+    conv_modules = ()
+    text_encoder_modules = CLIP_ATTENTION_AND_MLP
+    lora_text_encoders = 1  # the CLIP encoder; T5 is never adapted (as in diffusers' and kohya's Flux trainers)
+
+    def __init__(self, name: str) -> None:
+        self.info = FAMILIES[name]
+        self.flavour_name = ""  # model.flavour; empty: detected
+        self.guidance = 1.0
+        self.t5_max_length = 0
+
+    def configure(self, config: Any) -> None:
+        """model.flavour, flux.guidance and flux.t5_max_length from the run's config."""
+        self.flavour_name = config.model.flavour
+        self.guidance = config.flux.guidance
+        self.t5_max_length = config.flux.t5_max_length
+
+    def detect_flavour(self, transformer: torch.nn.Module) -> str:
+        """schnell has no guidance embedding; dev and krea (the same architecture) have one. model.flavour
+        chooses between those; a flavour the weights contradict is refused."""
+        from tuitrain.trainer.errors import TrainingError
+
+        guided = bool(transformer.config.guidance_embeds)  # type: ignore[union-attr]
+        detected = "dev" if guided else "schnell"
+        chosen = self.flavour_name or detected
+        if (chosen == "schnell") == guided:
+            raise TrainingError(
+                f"model.flavour: {chosen!r}, but the transformer has {'a' if guided else 'no'} guidance embedding "
+                f"(a {'dev/krea' if guided else 'schnell'} model); set model.flavour = '{detected}' or leave it empty"
+            )
+        return chosen
+
+    def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        transformer = pipeline.transformer
+        flavour = self.detect_flavour(transformer)
+        return ModelParts(
+            pipeline=pipeline,
+            denoiser=transformer,
+            vae=pipeline.vae,
+            text_encoders=[pipeline.text_encoder, pipeline.text_encoder_2],
+            tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2],
+            noise_scheduler=pipeline.scheduler,
+            prediction_type="flow",
+            flavour=flavour,
+        )
+
+    def t5_length(self, parts: ModelParts) -> int:
+        length = self.t5_max_length or DEFAULT_T5_LENGTH.get(parts.flavour, 512)
+        return min(length, parts.tokenizers[1].model_max_length)
+
+    def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
+        clip, t5 = parts.text_encoders
+        clip_tokenizer, t5_tokenizer = parts.tokenizers
+        ids = clip_tokenizer(captions, padding="max_length", max_length=clip_tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids.to(clip.device)
+        pooled = clip(ids, output_hidden_states=False).pooler_output
+        t5_ids = t5_tokenizer(captions, padding="max_length", max_length=self.t5_length(parts), truncation=True,
+                              return_tensors="pt").input_ids.to(t5.device)
+        hidden = t5(t5_ids, output_hidden_states=False)[0]
+        return {"hidden": hidden, "pooled": pooled}
+
+    def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+        transformer = parts.denoiser
+        b, _, h, w = noisy.shape
+        hidden = batch.conditioning["hidden"].to(noisy.dtype)
+        guidance = None
+        if transformer.config.guidance_embeds:  # type: ignore[union-attr]
+            guidance = torch.full((b,), self.guidance, device=noisy.device, dtype=torch.float32)
+        out = transformer(
+            hidden_states=pack(noisy),
+            timestep=timesteps.to(noisy.dtype) / 1000,
+            guidance=guidance,
+            pooled_projections=batch.conditioning["pooled"].to(noisy.dtype),
+            encoder_hidden_states=hidden,
+            txt_ids=torch.zeros(hidden.shape[1], 3, device=noisy.device, dtype=noisy.dtype),
+            img_ids=image_ids(h, w, noisy.device, noisy.dtype),
+            return_dict=False,
+        )[0]
+        return unpack(out, h, w)
+
+    def metadata(self, config: Any) -> dict[str, str]:
+        """kohya's Flux keys (flux_train_network.py): what the file was trained with."""
+        o = config.objective
+        shift = "auto" if o.auto_shift else ("scheduler" if o.shift is None else str(o.shift))
+        return {"ss_guidance_scale": str(self.guidance), "ss_timestep_sampling": o.timestep_sampling,
+                "ss_sigmoid_scale": str(o.sigmoid_scale), "ss_model_prediction_type": "raw",
+                "ss_discrete_flow_shift": shift, "ss_t5xxl_max_token_length": str(self.t5_max_length or "flavour")}
+
+    def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
+        """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it."""
+        return {"prompt": prompt["prompt"], "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"],
+                "width": prompt["width"], "height": prompt["height"], "max_sequence_length": self.t5_length(parts)}
+
+    def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
+                     dtype: torch.dtype) -> LatentBatch:
+        config = denoiser.config  # type: ignore[union-attr]
+        side = resolution // 8
+        conditioning = {"hidden": torch.randn(batch, 512, config.joint_attention_dim, device=device, dtype=dtype),
+                        "pooled": torch.randn(batch, config.pooled_projection_dim, device=device, dtype=dtype)}
+        return LatentBatch(torch.randn(batch, config.in_channels // 4, side, side, device=device), conditioning)
+
+
+def make_adapter(family: str) -> FamilyAdapter:
+    return FluxAdapter(family)
