@@ -156,14 +156,14 @@ def test_min_snr_weighs_the_normalised_masked_loss(tiny_model, tmp_path: Path) -
     training = {"masked_loss": True, "unmasked_weight": weight, "min_snr_gamma": gamma}
     with trainer_for(tmp_path, tiny_model("sd15"), data, training=training) as trainer:
         seen: dict[str, torch.Tensor] = {}
-        noise_and_target = trainer.adapter.noise_and_target
+        noise = trainer.objective.noise  # the loop draws noise, timesteps and target through the objective
 
         def recording(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
-            noisy, timesteps, target = noise_and_target(*args, **kwargs)
-            seen.update(timesteps=timesteps, target=target)
-            return noisy, timesteps, target
+            noised = noise(*args, **kwargs)
+            seen.update(timesteps=noised.timesteps, target=noised.target)
+            return noised
 
-        trainer.adapter.noise_and_target = recording  # type: ignore[method-assign]
+        trainer.objective.noise = recording  # type: ignore[method-assign]
         predict = trainer.adapter.predict
 
         def keep_pred(*args: Any, **kwargs: Any) -> torch.Tensor:
