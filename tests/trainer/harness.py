@@ -3,7 +3,8 @@
 In-process (`run_training`, as the trainer process itself calls it) for every test that
 only needs what a run leaves behind: its files, its events, its return code. A process
 (`tuitrain train`, `--detach`) only where the process is what the test is about: the
-CLI's own checks and messages, the detached trainer, SIGKILL and resume (resume.py).
+CLI's own checks and messages, the detached trainer and its socket, and one SIGKILL and
+resume per method (resume.py; its variants die and resume in-process, resume.crash_mid_run).
 Torch runs with one thread in both (tests/conftest.py, tests/trainer/conftest.py): tiny
 models gain nothing from more, and on a busy machine spinning threads made steps take
 seconds instead of ~0.1 s.
