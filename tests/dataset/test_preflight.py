@@ -201,7 +201,7 @@ def test_to_dict_is_json_with_stable_keys(tmp_path: Path, cache_dir: Path) -> No
 
     data = json.loads(json.dumps(preflight([ConceptSpec(folder)], SPEC, batch_size=2, cache_dir=cache_dir).to_dict()))
 
-    assert data["version"] == 2
+    assert data["version"] == 3
     assert sorted(data) == sorted(
         [
             "version",
@@ -218,6 +218,8 @@ def test_to_dict_is_json_with_stable_keys(tmp_path: Path, cache_dir: Path) -> No
             "empty_captions",
             "exact_duplicates",
             "near_duplicates",
+            "near_duplicate_bits",
+            "hash_bits",
             "unreadable",
             "notes",
             "unused_folders",

@@ -22,7 +22,8 @@ from tuitrain.dataset.decode import MAX_IMAGE_FILE_BYTES, load_rgb
 from tuitrain.dataset.fsutil import open_regular
 from tuitrain.dataset.pillow_warnings import captured
 
-NEAR_DUPLICATE_DISTANCE = 6  # of 64 bits; resized or re-saved copies land at 0-4
+HASH_BITS = 128  # dhash's width
+NEAR_DUPLICATE_DISTANCE = 12  # of 128 bits; resized or re-saved copies land at 0-8
 _HASH_DRAFT = (64, 64)  # JPEGs decode at 1/8 scale or so: plenty for a 9x8 hash
 
 
@@ -45,15 +46,23 @@ def file_sha256(path: Path) -> str:
 
 
 def dhash(image: Image.Image) -> int:
-    """64-bit difference hash: is each pixel of a 9x8 grey thumbnail brighter than its right neighbour."""
-    small = image.convert("L").resize((9, 8), Image.Resampling.BOX)
-    pixels = small.tobytes()  # one byte per pixel in mode L
+    """128-bit difference hash: is each pixel of a 9x8 grey thumbnail brighter than its right neighbour,
+    then of an 8x9 one than the pixel below it.
+
+    The row half alone (64 bits) says little about pictures with flat areas, where equal
+    neighbours give 0 bits: the demo's clearly different shapes landed 4-6 bits apart,
+    as close as re-saved copies. With the column half they are 19 or more apart.
+    """
+    grey = image.convert("L")
+    wide = grey.resize((9, 8), Image.Resampling.BOX).tobytes()  # one byte per pixel in mode L
+    tall = grey.resize((8, 9), Image.Resampling.BOX).tobytes()
     bits = 0
     for row in range(8):
         for col in range(8):
-            left = pixels[row * 9 + col]
-            right = pixels[row * 9 + col + 1]
-            bits = (bits << 1) | (left > right)
+            bits = (bits << 1) | (wide[row * 9 + col] > wide[row * 9 + col + 1])
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (tall[row * 8 + col] > tall[(row + 1) * 8 + col])
     return bits
 
 
@@ -98,42 +107,52 @@ def exact_duplicates(hashes: Iterable[tuple[Path, str]]) -> list[list[Path]]:
 def near_duplicates(
     hashes: Sequence[tuple[Path, int]], *, max_distance: int = NEAR_DUPLICATE_DISTANCE
 ) -> list[list[Path]]:
-    """Groups of files whose dHashes differ in at most max_distance bits (linked transitively).
+    """The groups of near_duplicate_groups, without the distances."""
+    return [[path for path, _ in group] for group in near_duplicate_groups(hashes, max_distance=max_distance)]
+
+
+def near_duplicate_groups(
+    hashes: Sequence[tuple[Path, int]], *, max_distance: int = NEAR_DUPLICATE_DISTANCE
+) -> list[list[tuple[Path, int]]]:
+    """Groups of look-alike files, each file with its distance in bits to the group's representative.
+
+    Files are taken in path order; each joins the nearest representative within
+    max_distance bits, or becomes one. Linking every close pair instead (single
+    linkage) chained clearly different pictures into one group through neighbours
+    (a~b, b~c: a and c 10 bits apart), so the group said nothing about any two of them.
+    The representative is the group's first path; groups are sorted by it.
 
     Comparing every pair made `check` quadratic in images (2,000 small concepts: most of
     its 32 s, issue 14). Equal hashes (the same file in two concepts, flat pictures) are
-    one group at once; distinct ones are compared only with those sharing one of
+    one entry; a file is compared only with the representatives sharing one of
     max_distance + 1 bit bands (hashes within max_distance bits differ in at most
-    max_distance bands, so they share one): the same groups, near-linear in practice.
+    max_distance bands, so they share one): near-linear in practice.
     """
     by_value: dict[int, list[Path]] = defaultdict(list)
-    for path, value in hashes:
+    for path, value in sorted(hashes, key=lambda item: item[0]):
         by_value[value].append(path)
-    values = list(by_value)
-    parent = list(range(len(values)))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
+    values = list(by_value)  # in order of their first path
 
     bands = max_distance + 1
-    width = max([64, *(value.bit_length() for value in values)])
+    width = max([1, *(value.bit_length() for value in values)])  # the bits these hashes use, HASH_BITS at most
     edges = [width * band // bands for band in range(bands + 1)]
     buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    members: dict[int, list[tuple[int, int]]] = {}  # representative -> (value index, distance)
     for index, value in enumerate(values):
-        candidates: set[int] = set()
-        for band in range(bands):
-            low, high = edges[band], edges[band + 1]
-            bucket = buckets[band, (value >> low) & ((1 << (high - low)) - 1)]
-            candidates.update(bucket)
-            bucket.append(index)
-        for other in candidates:
-            if (value ^ values[other]).bit_count() <= max_distance:
-                parent[root(other)] = root(index)
+        keys = [(band, (value >> edges[band]) & ((1 << (edges[band + 1] - edges[band])) - 1)) for band in range(bands)]
+        candidates = {other for key in keys for other in buckets.get(key, ())}
+        scored = sorted(((value ^ values[other]).bit_count(), other) for other in candidates)
+        if scored and scored[0][0] <= max_distance:
+            distance, representative = scored[0]
+            members[representative].append((index, distance))
+            continue
+        members[index] = [(index, 0)]
+        for key in keys:
+            buckets[key].append(index)
 
-    groups: dict[int, list[Path]] = defaultdict(list)
-    for index, value in enumerate(values):
-        groups[root(index)].extend(by_value[value])
-    return sorted((sorted(group) for group in groups.values() if len(group) > 1), key=lambda g: g[0])
+    groups = []
+    for group in members.values():
+        paths = sorted((path, distance) for index, distance in group for path in by_value[values[index]])
+        if len(paths) > 1:
+            groups.append(paths)
+    return sorted(groups, key=lambda g: g[0][0])

@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
-from tuitrain.dataset.hashing import exact_duplicates, near_duplicates
+from tuitrain.dataset.hashing import HASH_BITS, exact_duplicates, near_duplicate_groups
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
-REPORT_VERSION = 2
+# 3: near_duplicates group around a representative (listed first), near_duplicate_bits and hash_bits added
+REPORT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class PreflightReport:
     missing_captions: list[Path] = field(default_factory=list)
     empty_captions: list[Path] = field(default_factory=list)
     exact_duplicates: list[list[Path]] = field(default_factory=list)
-    near_duplicates: list[list[Path]] = field(default_factory=list)
+    near_duplicates: list[list[Path]] = field(default_factory=list)  # each group's representative first
+    near_distance: dict[Path, int] = field(default_factory=dict)  # bits from its group's representative
     unreadable: list[FileProblem] = field(default_factory=list)
     notes: list[tuple[Path, str]] = field(default_factory=list)
     unused_folders: list[UnusedFolder] = field(default_factory=list)  # sub-folders with images no concept reads
@@ -163,6 +165,8 @@ class PreflightReport:
             "empty_captions": [_text(p) for p in self.empty_captions],
             "exact_duplicates": [[_text(p) for p in group] for group in self.exact_duplicates],
             "near_duplicates": [[_text(p) for p in group] for group in self.near_duplicates],
+            "near_duplicate_bits": [[self.near_distance.get(p, 0) for p in group] for group in self.near_duplicates],
+            "hash_bits": HASH_BITS,
             "unreadable": [{"path": _text(p.path), "reason": p.reason} for p in self.unreadable],
             "notes": [{"path": _text(path), "note": note} for path, note in self.notes],
             "unused_folders": [
@@ -324,11 +328,13 @@ def _find_duplicates(verdict: Judgement, report: PreflightReport) -> None:
     kept = [image for image, _ in verdict.usable]
     report.exact_duplicates = exact_duplicates((image.path, verdict.hashes[image.path].sha256 or "") for image in kept)
     exact_group = {path: number for number, group in enumerate(report.exact_duplicates) for path in group}
-    report.near_duplicates = [
+    groups = [
         group
-        for group in near_duplicates([(image.path, verdict.hashes[image.path].dhash or 0) for image in kept])
-        if len({exact_group.get(path, path) for path in group}) > 1  # else already listed as exact copies
+        for group in near_duplicate_groups([(image.path, verdict.hashes[image.path].dhash or 0) for image in kept])
+        if len({exact_group.get(path, path) for path, _ in group}) > 1  # else already listed as exact copies
     ]
+    report.near_duplicates = [[path for path, _ in group] for group in groups]
+    report.near_distance = {path: distance for group in groups for path, distance in group}
 
 
 def _fill_buckets(

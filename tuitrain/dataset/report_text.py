@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuitrain.dataset.hashing import HASH_BITS
+
 if TYPE_CHECKING:
     from tuitrain.dataset.report import PreflightReport
 
@@ -143,8 +145,12 @@ def render_report(report: PreflightReport, *, max_items: int = 25, other_problem
             max_items,
         ),
         (
-            "Near duplicates (look alike)",
-            [" ~ ".join(shown(p, root) for p in group) for group in report.near_duplicates],
+            f"Near duplicates (look alike; (n): bits of {HASH_BITS} unlike the first)",
+            [
+                " ~ ".join(shown(p, root) + (f" ({report.near_distance.get(p, 0)})" if n else "")
+                           for n, p in enumerate(group))
+                for group in report.near_duplicates
+            ],
             max_items,
         ),
         ("Handled automatically", [f"{shown(p, root)}: {note}" for p, note in report.notes], max_items),

@@ -17,7 +17,8 @@ from typing import Any
 from tuitrain.dataset.fsutil import atomic_write_bytes
 
 # Bump when the meaning of a cached record changes; old caches are then ignored.
-CACHE_VERSION = 2  # 2: headers of unsupported formats and 0x0 sizes are no longer records; decode warnings
+CACHE_VERSION = 3  # 2: headers of unsupported formats and 0x0 sizes are no longer records; decode warnings
+# 3: dhash is 128 bits (rows and columns)
 
 
 def default_cache_dir() -> Path:

@@ -27,6 +27,7 @@ from tuitrain.dataset import (
     undo,
     write_caption,
 )
+from tuitrain.dataset.hashing import HASH_BITS
 from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.tui.review.source import ReviewSource
 
@@ -84,7 +85,7 @@ class _ReportIndex:
 
     undecodable: dict[Path, str] = field(default_factory=dict)
     exact: dict[Path, list[Path]] = field(default_factory=dict)
-    near: dict[Path, list[Path]] = field(default_factory=dict)
+    near: dict[Path, list[tuple[Path, int]]] = field(default_factory=dict)  # look-alikes, bits from this one
     never_trains: dict[Path, tuple[tuple[int, int], int, int]] = field(default_factory=dict)
 
     @classmethod
@@ -93,10 +94,15 @@ class _ReportIndex:
         for problem in report.unreadable:
             if problem.path in scanned_ok:  # header fine, pixels not: found by the full check
                 index.undecodable[problem.path] = problem.reason
-        for groups, target in ((report.exact_duplicates, index.exact), (report.near_duplicates, index.near)):
-            for group in groups:
-                for path in group:
-                    target[path] = [other for other in group if other != path]
+        for group in report.exact_duplicates:
+            for path in group:
+                index.exact[path] = [other for other in group if other != path]
+        for group in report.near_duplicates:
+            # The representative (first) knows its distance to each; the others are shown their representative.
+            first, rest = group[0], group[1:]
+            index.near[first] = [(other, report.near_distance.get(other, 0)) for other in rest]
+            for path in rest:
+                index.near[path] = [(first, report.near_distance.get(path, 0))]
         for issue in report.bucket_issues:
             if issue.never_trains:
                 for path in issue.images:
@@ -263,7 +269,7 @@ class ReviewModel:
             if item.path in index.exact:
                 flags.append(Flag("duplicate", "duplicate of " + self._names(index.exact[item.path])))
             elif item.path in index.near:
-                flags.append(Flag("duplicate", "near-duplicate of " + self._names(index.near[item.path])))
+                flags.append(Flag("duplicate", "near-duplicate of " + self._near_names(index.near[item.path])))
             if item.path in index.never_trains:
                 (width, height), samples, needed = index.never_trains[item.path]
                 flags.append(
@@ -275,6 +281,13 @@ class ReviewModel:
         if item.info is not None:
             flags.extend(Flag("note", note, "info") for note in item.info.notes)
         return flags
+
+    @staticmethod
+    def _near_names(others: list[tuple[Path, int]]) -> str:
+        """'a.png (5/128 bits differ)': how alike, so a false match is plain to see."""
+        path, bits = others[0]
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        return f"{path.name} ({bits}/{HASH_BITS} bits differ){more}"
 
     @staticmethod
     def _names(paths: list[Path]) -> str:
