@@ -158,7 +158,7 @@ FAMILIES: dict[str, FamilyInfo] = {
             ss_base_model_version="flux1",
             memory=MemoryFacts(
                 (11.90e9, 123e6 + 4.76e9, 84e6), (768,),
-                {"attention": 1_634_304, "ff": 1_751_040, "conv1x1": 0, "conv3x3": 0, "text": 165_888}, 8.0,
+                {"attention": 1_634_304, "ff": 2_454_592, "conv1x1": 0, "conv3x3": 0, "text": 165_888}, 8.0,
             ),
             text_encoder_names=("clip_l", "t5xxl"),
             latent_channels=16,

@@ -396,8 +396,12 @@ class LoraSection(Section):
         "the NAME-diffusers folder (saving.diffusers_format); ComfyUI, Forge, A1111 and kohya load the "
         ".safetensors with a different or no DoRA step, so it looks different there.",
     )
-    train_attention: bool = option(True, "Adapt the UNet's attention projections.")
-    train_ff: bool = option(False, "Also adapt the UNet's feed-forward layers.")
+    train_attention: bool = option(
+        True, "Adapt the denoiser's attention projections (UNet; FLUX.1: the joint attention of both streams and "
+        "the single blocks' q/k/v, SimpleTuner's 'all').")
+    train_ff: bool = option(
+        False, "Also adapt the denoiser's feed-forward layers (FLUX.1: both streams' MLPs and the single blocks' "
+        "proj_mlp / proj_out; with train_attention, SimpleTuner's 'all+ffs').")
     train_conv: bool = option(False, "Also adapt the UNet's 3x3 convolutions (LoCon).")
     conv_rank: int = option(8, "Rank of the convolution adapters (with train_conv).", ge=1, le=1024)
     conv_alpha: float = option(8.0, "Alpha of the convolution adapters (with train_conv).", gt=0.0, le=4096.0)

@@ -22,10 +22,10 @@ from tuitrain.trainer.families.sd.unet import CLIP_ATTENTION_AND_MLP
 # double blocks (image and text streams) and the single blocks' q/k/v.
 ATTENTION = ("attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0",
              "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out")
-# Feed-forward of both streams and the single blocks' MLP input. (Their fused output projection,
-# single_transformer_blocks.N.proj_out, shares its suffix with the model's final proj_out, which
-# peft's suffix rule would adapt too; left out until targets take full paths.)
-FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2", "proj_mlp")
+# With lora.train_ff: the feed-forward of both streams and the single blocks' MLP in / out
+# projections (proj_out also names the model's final projection, which the suffix rule adapts too):
+# SimpleTuner's "all+ffs" set, so train_attention alone is its "all" and both are "all+ffs".
+FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2", "proj_mlp", "proj_out")
 DEFAULT_T5_LENGTH = {"schnell": 256}  # every other flavour: 512, as BFL and diffusers use
 
 
