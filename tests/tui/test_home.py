@@ -52,7 +52,7 @@ async def test_home_with_no_runs_says_how_to_make_one(workspace: Path) -> None:
     async with app.run_test() as pilot:
         await pilot.pause()
         hint = app.screen.query_one("#hint")
-        assert "tuitrain new" in str(hint.render()) and "Press n" in str(hint.render())
+        assert "tuitrain new" in str(hint.render()) and "Next: n" in str(hint.render())
 
 
 async def test_n_creates_a_run_like_tuitrain_new(workspace: Path, tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ def demo_hint(run: RunDir) -> str:
         f"r runs the pre-flight report: it finds the planted unreadable file, too-small image, "
         f"duplicate and missing caption). "
         f"2 Config: Escape goes back to the runs; the config is {run.config} (tuitrain check {run.name}). "
-        f"3 Train: tuitrain train {run.name} --detach, then o on the home screen opens its dashboard."
+        f"3 Train: on the home screen, o opens its dashboard, t starts the trainer there "
+        f"(or from a shell: tuitrain train {run.name} --detach). "
+        f"The home screen's bottom line keeps saying the next step."
     )
 
 

@@ -12,7 +12,8 @@ from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tuitrain.runs import RunDir, list_runs, run_status
+from tuitrain.runs import RunDir, RunStatus, list_runs, run_status
+from tuitrain.runs.next_step import NO_RUNS, next_step
 from tuitrain.runs.trash import RunTrashError, find_trashed_run, live_reason, restore_run, run_trash_dir, trash_run
 
 from tuitrain.tomlcompat import tomllib
@@ -96,6 +97,7 @@ class HomeScreen(Screen[None]):
     def __init__(self, workspace: Path) -> None:
         super().__init__()
         self.workspace = workspace
+        self._statuses: dict[str, RunStatus] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]tuitrain[/b]  ·  workspace {escape(str(self.workspace))}", id="workspace")
@@ -114,20 +116,36 @@ class HomeScreen(Screen[None]):
         selected = self.selected_run()
         table.clear()
         runs = list_runs(self.workspace)
+        statuses: dict[str, RunStatus] = {}
         for run in runs:
-            status = run_status(run)
+            status = statuses[run.name] = run_status(run)
             family, preset, data = config_summary(run)
             step = f"{status.step}/{status.total_steps}" if status.step is not None and status.total_steps else ""
             style = STATE_STYLE.get(status.state.value, "")
             table.add_row(run.name, f"[{style}]{status.state.value}[/]", step, family, preset, data, key=run.name)
         if selected is not None and selected.name in {run.name for run in runs}:
             table.move_cursor(row=table.get_row_index(selected.name))
+        self._statuses = statuses
+        self._show_next_step()
+
+    def _show_next_step(self) -> None:
+        """The next step for the selected run (or for an empty workspace), until the run's state says it is done."""
         hint = self.query_one("#hint", Static)
-        if runs:
-            hint.update("Enter or d reviews a run's images · n makes a new run · Del deletes one (u undoes) · "
-                        "? lists every key")
-        else:
-            hint.update("No runs yet. Press n to create one (or: tuitrain new NAME --preset sd15-lora --data DIR)")
+        run = self.selected_run()
+        if run is None:
+            hint.update(f"No runs yet. [b]Next: n[/b]: {escape(NO_RUNS.text)}  ·  ? lists every key")
+            return
+        step = next_step(run, self._statuses.get(run.name), cache_dir=getattr(self.app, "cache_dir", None))
+        keys = " then ".join(step.keys.split())
+        hint.update(f"[b]Next for {escape(run.name)}:[/b] [b]{keys}[/b]: {escape(step.text)}  ·  "
+                    "n new run · Del deletes (u undoes) · ? every key")
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()  # back from a review or a dashboard: the next step may be done
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_next_step()
 
     def selected_run(self) -> RunDir | None:
         table = self.query_one("#runs", DataTable)
@@ -148,7 +166,7 @@ class HomeScreen(Screen[None]):
                 self.action_refresh()
                 table = self.query_one("#runs", DataTable)
                 table.move_cursor(row=table.get_row_index(name))
-                self.notify(f"Created run {name}. d reviews its images; edit its config.toml to finish it.")
+                self.notify(f"Created run {name}. The line under the runs says what to do next.")
 
         self.app.push_screen(NewRunScreen(self.workspace), created)
 
