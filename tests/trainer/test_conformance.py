@@ -115,14 +115,21 @@ def test_loads_from_a_folder_and_from_a_single_file(family: str, flavour: str, f
     parts = _adapter(config).parts(folder_pipe, "auto")
     assert parts.flavour == flavour and parts.prediction_type == expected.prediction
 
-    if not family_files(family).single_file:
+    files = family_files(family)
+    if not files.single_file and not files.denoiser_file:
         # Not built for this family yet: one line naming the file, never a converter's traceback.
         (tmp_path / "model.safetensors").write_bytes(b"")
         with pytest.raises(ModelLoadError, match=r"^model\.base: '.*model\.safetensors' is a single file; "):
             load_pipeline(_config(family, "lora", tmp_path / "model.safetensors", data).model, family,
                           config_dir=tmp_path)
         return
-    file = save_single_file(folder_pipe, family, tmp_path / "model.safetensors")
+    if files.single_file:
+        file = save_single_file(folder_pipe, family, tmp_path / "model.safetensors")
+    else:  # the denoiser alone in its original layout; the other components come from model.config
+        from tuitrain.trainer.export.single_file import save_denoiser_file
+
+        state = _adapter(config).denoiser_file_state(parts.denoiser)
+        file = save_denoiser_file(state, family, tmp_path / "model.safetensors")
     # The tiny architecture is not the public one: model.config names it, as a user's would.
     file_config = _config(family, "lora", file, data, model={"config": str(folder), "flavour": flavour})
     file_pipe = load_pipeline(file_config.model, family, config_dir=tmp_path)

@@ -174,18 +174,89 @@ def test_flux_config_mistakes_are_named(sets: dict[str, dict[str, Any]], message
     assert message in str(err.value)
 
 
-def test_check_knows_a_flux_folder_and_refuses_a_single_file(flux_model, tmp_path: Path) -> None:
+def test_check_knows_a_flux_folder_and_a_bfl_transformer_file(flux_model, tmp_path: Path) -> None:
+    from tuitrain.trainer.export.single_file import save_denoiser_file
+    from tuitrain.trainer.families.flux.layout import to_bfl
     from tuitrain.trainer.loading.errors import ModelLoadError
     from tuitrain.trainer.loading.preflight import inspect_base
+    from tuitrain.trainer.tiny import build_tiny_pipeline
 
-    model_cfg = parse_config({"model": {"family": "flux", "base": str(flux_model("dev"))}}).model
+    folder = flux_model("dev")
+    model_cfg = parse_config({"model": {"family": "flux", "base": str(folder)}}).model
     assert inspect_base(model_cfg, "flux", tmp_path) == "Flux.1 diffusers folder (FluxPipeline)"
-    file = tmp_path / "flux1-dev.safetensors"
-    file.write_bytes(b"\0" * 16)
-    with pytest.raises(ModelLoadError, match=r"model\.base: '.*flux1-dev\.safetensors' is a single file; tuitrain "
-                                             r"loads Flux\.1 models from a diffusers folder"):
-        inspect_base(parse_config({"model": {"family": "flux", "base": str(file)}}).model, "flux", tmp_path)
-    sdxl = parse_config({"model": {"family": "sdxl", "base": str(flux_model("dev"))}}).model
+
+    file = save_denoiser_file(to_bfl(build_tiny_pipeline("flux").transformer.state_dict()), "flux",
+                              tmp_path / "flux1-dev.safetensors")
+    with_config = parse_config({"model": {"family": "flux", "base": str(file), "config": str(folder)}}).model
+    assert inspect_base(with_config, "flux", tmp_path).startswith("Flux.1 transformer file (")
+    alone = parse_config({"model": {"family": "flux", "base": str(file)}}).model
+    with pytest.raises(ModelLoadError, match=r"^model\.config: not set; a Flux\.1 transformer file as model\.base"):
+        inspect_base(alone, "flux", tmp_path)
+    as_sdxl = parse_config({"model": {"family": "sdxl", "base": str(file)}}).model
+    with pytest.raises(ModelLoadError, match=r"is a Flux\.1 transformer file alone, not a checkpoint of this family; "
+                                             r"set model\.family = 'flux'"):
+        inspect_base(as_sdxl, "sdxl", tmp_path)
+    sdxl = parse_config({"model": {"family": "sdxl", "base": str(folder)}}).model
     with pytest.raises(ModelLoadError, match="looks like a Flux.1 model, but model.family = 'sdxl'; set model.family = 'flux'"):
         inspect_base(sdxl, "sdxl", tmp_path)
     assert FAMILIES["flux"].pixel_multiple == 16
+
+
+def test_a_fine_tune_saves_a_bfl_transformer_that_loads_back(flux_model, tmp_path: Path) -> None:
+    """The fine-tune's NAME.safetensors is the transformer in BFL names (what ComfyUI and Forge load as a
+    diffusion model); as model.base with the base folder as model.config it gives the trained weights."""
+    from diffusers import FluxPipeline
+
+    from tuitrain.trainer.families.flux.layout import is_bfl
+    from tuitrain.trainer.loading import load_pipeline
+
+    model = flux_model("schnell")
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("ft", model, data, "data.resolution=64", "training.epochs=1", "sampling.every_epochs=0",
+                  "saving.every_epochs=0", "optimizer.name=adamw", "training.gradient_checkpointing=false",
+                  "model.flavour=schnell", preset="flux-dev-finetune", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    file = run.output / "ft.safetensors"
+    with safe_open(file, "pt") as f:
+        keys, meta = set(f.keys()), f.metadata()
+    assert is_bfl(keys) and not any(k.startswith("guidance_in.") for k in keys)  # schnell: no guidance embedding
+    assert meta["modelspec.architecture"] == "flux-1-schnell"
+
+    config = parse_config({"model": {"family": "flux", "base": str(file), "config": str(model)}})
+    loaded = load_pipeline(config.model, "flux", config_dir=tmp_path).transformer.state_dict()
+    saved = FluxPipeline.from_pretrained(str(run.output / "ft-diffusers"), local_files_only=True).transformer.state_dict()
+    base = FluxPipeline.from_pretrained(str(model), local_files_only=True).transformer.state_dict()
+    assert loaded.keys() == saved.keys()
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved)
+    assert any(not torch.equal(saved[k], base[k]) for k in saved)  # it did train
+
+
+def test_bfl_layout_is_diffusers_converters_inverse_at_full_size_and_exact_on_tiny() -> None:
+    """to_bfl / from_bfl: on the full-size FLUX.1-dev architecture (meta device: names and shapes, no memory)
+    diffusers' own BFL converter turns our BFL names back into exactly the model's, as from_bfl does; on the
+    tiny model the round trip is bit-exact (values: the fused q/k/v order, the swapped final adaLN halves)."""
+    import json
+
+    from diffusers import FluxTransformer2DModel
+    from diffusers.loaders.single_file_utils import convert_flux_transformer_checkpoint_to_diffusers
+
+    from tuitrain.trainer.families import family_files
+    from tuitrain.trainer.families.flux.layout import from_bfl, is_bfl, to_bfl
+    from tuitrain.trainer.tiny import build_tiny_pipeline
+
+    config = json.loads((family_files("flux").configs / "transformer" / "config.json").read_text())
+    with torch.device("meta"):
+        full = FluxTransformer2DModel.from_config(config).state_dict()
+        bfl = to_bfl(full)
+        theirs = convert_flux_transformer_checkpoint_to_diffusers(dict(bfl))
+        ours = from_bfl(bfl)
+    assert is_bfl(bfl) and len(bfl) == 780
+    for converted in (theirs, ours):
+        assert converted.keys() == full.keys()
+        assert all(converted[k].shape == full[k].shape for k in full)
+
+    tiny = build_tiny_pipeline("flux").transformer.state_dict()
+    back = from_bfl(to_bfl(tiny))
+    assert back.keys() == tiny.keys() and all(torch.equal(back[k], tiny[k]) for k in tiny)
+    comfy = {f"model.diffusion_model.{k}": v for k, v in to_bfl(tiny).items()}  # ComfyUI's saved prefix
+    assert all(torch.equal(from_bfl(comfy)[k], tiny[k]) for k in tiny)

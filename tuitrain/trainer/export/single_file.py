@@ -66,9 +66,29 @@ def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype
 
     `metadata` adds to (or overrides) the modelspec header, e.g. title, date, training resolution.
     """
+    return atomic_save_safetensors(_host_tensors(to_ldm_state_dict(pipe, family), dtype), path,
+                                   metadata={**_metadata(pipe, family), **(metadata or {})})
+
+
+def save_denoiser_file(state: Mapping[str, torch.Tensor], family: str, path: str | os.PathLike[str],
+                       dtype: torch.dtype | None = None, metadata: Mapping[str, str] | None = None) -> Path:
+    """Write a denoiser's state dict, already in its original layout (FLUX.1: layout.to_bfl), as one file."""
+    info = FAMILIES[family]
+    header = {
+        "format": "pt",
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": info.modelspec_architecture,
+        "modelspec.implementation": family_files(family).original_implementation,
+        "modelspec.resolution": f"{info.default_resolution}x{info.default_resolution}",
+    }
+    return atomic_save_safetensors(_host_tensors(state, dtype), path, metadata={**header, **(metadata or {})})
+
+
+def _host_tensors(state: Mapping[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Contiguous host copies in `dtype` (None: each keeps its own), none sharing memory (safetensors refuses that)."""
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
-    for key, value in to_ldm_state_dict(pipe, family).items():
+    for key, value in state.items():
         value = value.detach().to("cpu")
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
@@ -79,4 +99,4 @@ def save_single_file(pipe: Any, family: str, path: str | os.PathLike[str], dtype
             storage = value.untyped_storage().data_ptr()
         seen.add(storage)
         tensors[key] = value
-    return atomic_save_safetensors(tensors, path, metadata={**_metadata(pipe, family), **(metadata or {})})
+    return tensors

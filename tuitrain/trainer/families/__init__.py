@@ -6,6 +6,7 @@ Each family's trainer-side code lives in one package, families/<home>/ (FamilyIn
                 (what loading/, export/ and `tuitrain check` read, as FamilyFiles)
     adapter.py  the FamilyAdapter: components, text encoding, denoiser call, LoRA targets, placement
     tiny.py     the tiny test model recipe (tests and `tuitrain demo`)
+    loading.py  (families with FamilyFiles.denoiser_file) the denoiser-alone file loader
     configs/    the public architecture configs, so single files load offline
 
 This module stays torch-free (check imports it); adapters are imported on first use.
@@ -27,6 +28,11 @@ def _home(family: str, module: str):  # type: ignore[no-untyped-def]
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}")
     return importlib.import_module(f"tuitrain.trainer.families.{FAMILIES[family].home}.{module}")
+
+
+def home_module(family: str, module: str):  # type: ignore[no-untyped-def]
+    """A module of the family's home (e.g. "loading": FLUX.1's transformer-file loader)."""
+    return _home(family, module)
 
 
 def family_files(family: str) -> FamilyFiles:

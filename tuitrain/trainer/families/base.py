@@ -60,6 +60,10 @@ class FamilyAdapter(ABC):
     def configure(self, config: Any) -> None:
         """Take the run's family options (model.flavour, a family's own config section) before parts()."""
 
+    def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The denoiser's weights in the family's original single-file names (FamilyFiles.denoiser_file)."""
+        raise NotImplementedError(f"{type(self).__name__} has no denoiser file layout")
+
     def metadata(self, config: Any) -> dict[str, str]:
         """Family training settings for a saved file's header, kohya's `ss_*` names where kohya has them."""
         return {}

@@ -58,6 +58,9 @@ class FamilyFiles:
     pipeline_extras: Mapping[str, Any] = field(default_factory=dict)
     # Whether tuitrain loads (and writes) the family as one original-layout .safetensors file.
     single_file: bool = True
+    # Whether the denoiser alone loads from (and a fine-tune saves to) one file in the original layout,
+    # the other components coming from model.config (FLUX.1: BFL's flux1-dev.safetensors layout).
+    denoiser_file: bool = False
     # Single-file (LDM / SGM) layout: where the text encoders live, OpenCLIP or transformers naming.
     text_encoder_prefixes: tuple[str, ...] = ()
     # Cross-attention width of the public architecture: tells families apart without text encoders.
@@ -105,6 +108,10 @@ class FamilyFiles:
         """The pipeline for a model whose denoiser has this config: the denoiser decides, not the class name."""
         found = self.variant((denoiser_config or {}).get("in_channels"))
         return found.pipeline_class if found else self.pipeline_class
+
+    def claims_denoiser_file(self, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+        """Whether a file's keys are this family's denoiser alone (families with denoiser_file)."""
+        return False
 
     def claims(self, has_prefix: Any, shapes: Mapping[str, tuple[int, ...]]) -> Claim | None:
         """Whether a single-file checkpoint (given its header's key test and shapes) is this family's.

@@ -43,7 +43,7 @@ class SafetensorsHeader:
 class Detected:
     """What kind of file this is and, for a checkpoint, which family it looks like."""
 
-    kind: str  # checkpoint | lora | vae | embedding | diffusers-unet | unknown
+    kind: str  # checkpoint | denoiser | lora | vae | embedding | diffusers-unet | unknown
     family: str | None = None
     note: str = ""
 
@@ -123,6 +123,9 @@ def detect(header: SafetensorsHeader) -> Detected:
     keys = list(header.shapes)
     if _is_lora(keys):
         return Detected("lora")
+    for name in FAMILIES:  # a denoiser alone, in its family's original layout (FLUX.1's BFL file)
+        if family_files(name).claims_denoiser_file(header.shapes):
+            return Detected("denoiser", name)
     if header.has_prefix(UNET_PREFIX):
         family, note = _checkpoint_family(header)
         return Detected("checkpoint", family, note)

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tuitrain.families import FAMILIES
-from tuitrain.trainer.families import family_files
+from tuitrain.trainer.families import family_files, home_module
 from tuitrain.trainer.loading.checkpoint import check_fit, check_no_meta, load_checkpoint
 from tuitrain.trainer.loading.compat import dtype_kwargs
 from tuitrain.trainer.loading.config_folders import check_config_dir, shipped_config_dir
 from tuitrain.trainer.loading.errors import ModelLoadError
+from tuitrain.trainer.loading.header import read_header
 from tuitrain.trainer.loading.preflight import (
     ModelSettings,
+    check_denoiser_file,
     check_folder,
     check_hub,
     check_index_family,
@@ -213,8 +215,12 @@ def load_pipeline(
     elif source.kind == "file":
         assert source.path is not None
         refuse_single_file(family, source.path)
-        folder, shipped = _config_folder(model_cfg, family, config_dir)
-        pipe = load_checkpoint(source.path, family, config_dir=folder, shipped=shipped, vae=vae, dtype=dtype)
+        if family_files(family).single_file:
+            folder, shipped = _config_folder(model_cfg, family, config_dir)
+            pipe = load_checkpoint(source.path, family, config_dir=folder, shipped=shipped, vae=vae, dtype=dtype)
+        else:  # the denoiser alone (FLUX.1's BFL file), the rest from model.config's folder
+            folder = check_denoiser_file(read_header(source.path, "model.base"), family, model_cfg.config, config_dir)
+            pipe = home_module(family, "loading").load_denoiser_file(source.path, folder, vae=vae, dtype=dtype)
     else:
         pipe = _from_hub(source.hub_id, family, variant, vae, dtype)
     prediction = model_cfg.prediction

@@ -142,6 +142,9 @@ def wrong_kind(field: str, path: Path, found: Detected, header: SafetensorsHeade
             "folder that holds model_index.json"
         ),
     }.get(found.kind)
+    if found.kind == "denoiser" and found.family is not None:
+        what = (f"{with_article(FAMILIES[found.family].words)} transformer file alone, not a checkpoint of this "
+                f"family; set model.family = '{found.family}'")
     if what is None:
         what = (
             f"not a Stable Diffusion checkpoint: it has no UNet weights ('{UNET_PREFIX}*'); "
@@ -281,6 +284,9 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
         assert source.path is not None
         refuse_single_file(family, source.path)
         header = read_header(source.path, "model.base")
+        if not family_files(family).single_file:
+            check_denoiser_file(header, family, getattr(model_cfg, "config", ""), config_dir)
+            return f"{words} transformer file ({_size(source.path)}), the rest from model.config"
         check_checkpoint(header, family, has_vae=has_vae)
         variant = family_files(family).variant(unet_in_channels(header))
         return f"{words}{f' {variant.name}' if variant else ''} checkpoint ({_size(source.path)})"
@@ -291,11 +297,41 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
 
 def refuse_single_file(family: str, path: Path) -> None:
     """A family tuitrain cannot load from one file says so, naming the file, before anything reads it."""
-    if not family_files(family).single_file:
+    files = family_files(family)
+    if not files.single_file and not files.denoiser_file:
         raise ModelLoadError(
             f"model.base: '{path}' is a single file; tuitrain loads {FAMILIES[family].words} models from a diffusers "
             "folder (model_index.json, transformer/, vae/, text_encoder*/, tokenizer*/) or a hub id for now"
         )
+
+
+def check_denoiser_file(header: SafetensorsHeader, family: str, config: str, config_dir: Path) -> Path:
+    """A family's denoiser alone as model.base (FLUX.1's BFL file): the file must be one, and model.config must
+    name the diffusers folder the other components come from. Returns that folder."""
+    from tuitrain.trainer.loading.config_folders import check_config_dir
+
+    found = detect(header)
+    words = FAMILIES[family].words
+    if found.kind != "denoiser" or found.family != family:
+        if found.kind in ("denoiser", "checkpoint") and found.family not in (None, family):
+            raise ModelLoadError(
+                f"model.base: '{header.path}' looks like {with_article(FAMILIES[found.family].words)} model, but "
+                f"model.family = '{family}'; set model.family = '{found.family}'"
+            )
+        raise ModelLoadError(
+            f"model.base: '{header.path}' is not {with_article(words)} transformer file (its first keys are "
+            f"{describe_keys(header)}); give the transformer file or a diffusers folder"
+        )
+    if not (config or "").strip():
+        raise ModelLoadError(
+            f"model.config: not set; a {words} transformer file as model.base takes its text encoders, VAE and "
+            f"tokenizers from a {words} diffusers folder: set model.config to one"
+        )
+    folder = Path(config).expanduser()
+    if not folder.is_absolute():
+        folder = config_dir / folder
+    check_config_dir(folder, family)
+    return folder
 
 
 def vae_subfolder(folder: Path, field: str = "model.vae") -> str | None:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from tuitrain.config import Config
+from tuitrain.families import FAMILIES
 from tuitrain.trainer.export.atomic import fsync_dir, fsync_path
 from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES
 from tuitrain.trainer.families import family_files
@@ -128,7 +129,7 @@ class FinetuneMethod(TrainingMethod):
             model.load_state_dict(given, strict=True)
 
     def save(self, request: SaveRequest) -> Path:
-        from tuitrain.trainer.export.single_file import save_single_file
+        from tuitrain.trainer.export.single_file import save_denoiser_file, save_single_file
 
         cfg = self.config
         dtype = SAVE_DTYPES[cfg.saving.dtype]
@@ -136,17 +137,25 @@ class FinetuneMethod(TrainingMethod):
         file = request.folder / f"{request.stem}.safetensors"
         folder = request.folder / f"{request.stem}-diffusers"
         # Without the single file (turned off, or a family with no single-file layout), every save writes
-        # the folder, so each one leaves a loadable model.
-        single_file = cfg.finetune.single_file and family_files(cfg.model.family).single_file
+        # the folder, so each one leaves a loadable model. A family whose denoiser alone has a file
+        # layout (FLUX.1: BFL's) writes that: what ComfyUI and Forge load as a diffusion model.
+        files = family_files(cfg.model.family)
+        single_file = cfg.finetune.single_file and (files.single_file or files.denoiser_file)
         write_folder = not single_file or (cfg.finetune.diffusers_folder and request.final)
+        metadata = {
+            "modelspec.title": request.stem,
+            "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(request.started_at)),
+            "modelspec.resolution": f"{cfg.data.resolution}x{cfg.data.resolution}",
+            "ss_steps": str(request.step), "ss_epoch": str(request.epoch),
+        }
         with _scheduler_predicting(pipeline, self.parts.prediction_type):
-            if single_file:
-                save_single_file(pipeline, cfg.model.family, file, dtype, metadata={
-                    "modelspec.title": request.stem,
-                    "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(request.started_at)),
-                    "modelspec.resolution": f"{cfg.data.resolution}x{cfg.data.resolution}",
-                    "ss_steps": str(request.step), "ss_epoch": str(request.epoch),
-                })
+            if single_file and files.single_file:
+                save_single_file(pipeline, cfg.model.family, file, dtype, metadata=metadata)
+            elif single_file:
+                flavour = FAMILIES[cfg.model.family].flavour(self.parts.flavour)
+                metadata["modelspec.architecture"] = flavour.modelspec_architecture
+                state = self.adapter.denoiser_file_state(self.parts.denoiser)
+                save_denoiser_file(state, cfg.model.family, file, dtype, metadata=metadata)
             if write_folder:
                 save_diffusers_folder(pipeline, folder, dtype)
         return file if single_file else folder

@@ -132,6 +132,11 @@ class FluxAdapter(FamilyAdapter):
         )[0]
         return unpack(out, h, w)
 
+    def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
+        from tuitrain.trainer.families.flux.layout import to_bfl
+
+        return to_bfl(denoiser.state_dict())
+
     def metadata(self, config: Any) -> dict[str, str]:
         """kohya's Flux keys (flux_train_network.py): what the file was trained with."""
         o = config.objective

@@ -1,0 +1,64 @@
+"""A FLUX.1 transformer file (BFL's layout, as ComfyUI users and community fine-tunes have it) as a pipeline.
+
+The transformer comes from the file, converted by layout.from_bfl (widths read from the tensors);
+everything else (CLIP-L, T5, VAE, tokenizers, scheduler) from model.config's diffusers folder.
+The module is built on the meta device and the file's tensors are assigned in, so loading a
+23 GB file needs its size in memory once, not twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuitrain.trainer.families.flux.layout import from_bfl
+from tuitrain.trainer.loading.compat import dtype_kwargs
+from tuitrain.trainer.loading.errors import ModelLoadError
+
+
+def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
+    """FluxTransformer2DModel with the file's weights; the architecture from `folder`/transformer, except the
+    guidance embedding, which the file decides (schnell files have none)."""
+    from accelerate import init_empty_weights
+    from diffusers import FluxTransformer2DModel
+    from safetensors.torch import load_file
+
+    field = "model.base"
+    try:
+        state = from_bfl(load_file(str(path)))
+    except KeyError as exc:
+        raise ModelLoadError(f"{field}: '{path}' is not a complete FLUX.1 transformer: it lacks {exc}") from None
+    config = dict(FluxTransformer2DModel.load_config(str(folder), subfolder="transformer"))
+    config["guidance_embeds"] = any(k.startswith("time_text_embed.guidance_embedder.") for k in state)
+    with init_empty_weights():
+        transformer = FluxTransformer2DModel.from_config(config)
+    expected = transformer.state_dict()
+    missing = sorted(set(expected) - set(state))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or wrong:
+        first = missing[0] if missing else wrong[0]
+        detail = "lacks" if missing else f"has {list(state[first].shape)} for"
+        raise ModelLoadError(
+            f"{field}: '{path}' does not fit the transformer in '{folder / 'transformer'}': the file {detail} "
+            f"'{first}' ({len(missing)} missing, {len(wrong)} of another shape); is model.config the same FLUX.1 "
+            "architecture?"
+        )
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    transformer.load_state_dict(state, strict=True, assign=True)
+    return transformer
+
+
+def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torch.dtype) -> Any:
+    from diffusers import FluxPipeline
+
+    transformer = load_transformer(path, folder, dtype)
+    extra = {"vae": vae} if vae is not None else {}
+    try:
+        return FluxPipeline.from_pretrained(str(folder), transformer=transformer, local_files_only=True,
+                                            **dtype_kwargs(dtype), **extra)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"model.config: cannot load the FLUX.1 components from '{folder}': {reason}") from exc
