@@ -260,3 +260,67 @@ def test_bfl_layout_is_diffusers_converters_inverse_at_full_size_and_exact_on_ti
     assert back.keys() == tiny.keys() and all(torch.equal(back[k], tiny[k]) for k in tiny)
     comfy = {f"model.diffusion_model.{k}": v for k, v in to_bfl(tiny).items()}  # ComfyUI's saved prefix
     assert all(torch.equal(from_bfl(comfy)[k], tiny[k]) for k in tiny)
+
+
+@pytest.mark.parametrize("kind", ["lokr", "loha"])
+def test_lokr_and_loha_files_apply_as_comfyui_applies_them(kind: str, flux_model, tmp_path: Path) -> None:
+    """The file names each module `lycoris_<diffusers path>` (ComfyUI's and Forge's Flux key map reads that
+    next to `transformer.<path>`); merging it by the LyCORIS formulas ComfyUI applies gives the transformer
+    the trainer had (rebuilt from its backup)."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import load_file
+
+    from tests.trainer.test_lycoris import by_module, formula_delta
+    from tuitrain.trainer import backup as backups
+    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+
+    model = flux_model("dev")
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("k", model, data, *TINY_SETS, "training.epochs=2", f"lora.type={kind}", "lora.rank=4",
+                  "lora.alpha=2", preset="flux-dev-lora", where=tmp_path)
+    config = load_config(run.config)
+    assert train(run) == 0, events(run)[-1]
+    tensors = load_file(run.output / "k.safetensors")
+    assert tensors and all(k.startswith("lycoris_") for k in tensors)
+    assert any(k.startswith("lycoris_single_transformer_blocks_0_attn_to_q.") for k in tensors)
+    with safe_open(run.output / "k.safetensors", "pt") as f:
+        meta = f.metadata()
+    assert meta["ss_network_module"] == "lycoris.kohya" and json_args(meta)["algo"] == kind
+
+    adapter = get_adapter("flux")
+    mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    handles = inject_lora(mine.transformer, [], config.lora, unet_target_modules=list(adapter.attention_modules),
+                          unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
+                          text_encoder_target_modules=[], denoiser_name="transformer")
+    found = backups.latest_backup(run.checkpoints)
+    assert found is not None
+    load_lora_state(handles, found.weights)
+
+    merged = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    modules = {name.replace(".", "_"): m for name, m in merged.transformer.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    with torch.no_grad():
+        for name, parts in by_module(tensors).items():
+            weight = modules[name.removeprefix("lycoris_")].weight
+            weight += formula_delta(parts, weight.shape)
+
+    def output(pipe: Any) -> torch.Tensor:
+        adapter.configure(config)
+        parts = adapter.parts(pipe, "auto")
+        latents = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            return adapter.predict(parts, latents, torch.tensor([600.0]),
+                                   LatentBatch(latents, adapter.encode_text(parts, [CAPTION])))
+
+    base = output(FluxPipeline.from_pretrained(str(model), local_files_only=True))
+    trained, applied = output(mine), output(merged)
+    # Merged weights and peft's forward pass round differently in fp32 (~2e-5 here); the adapter's own
+    # effect is orders of magnitude above that.
+    assert (trained - base).abs().max() > 100 * 5e-5, (trained - base).abs().max()
+    torch.testing.assert_close(applied, trained, rtol=1e-3, atol=5e-5)
+
+
+def json_args(meta: dict[str, str]) -> dict[str, str]:
+    import json
+
+    return json.loads(meta["ss_network_args"])

@@ -65,12 +65,13 @@ def lycoris_tensors(layer: LycorisLayerWeights, dtype: torch.dtype = torch.float
 
 
 def lycoris_state_dict(
-    unet: nn.Module, text_encoders: list[nn.Module], *, dtype: torch.dtype = torch.float32
+    unet: nn.Module, text_encoders: list[nn.Module], *, dtype: torch.dtype = torch.float32,
+    denoiser_prefix: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The kohya-named LyCORIS tensors of every LoKr/LoHa layer in the UNet and text encoders."""
+    """The kohya-named LyCORIS tensors of every LoKr/LoHa layer in the denoiser and text encoders."""
     return kohya_named(unet, text_encoders, lambda model: {
         path: lycoris_tensors(layer, dtype) for path, layer in lycoris_layers(model).items()
-    })
+    }, denoiser_prefix)
 
 
 def save_lycoris(
@@ -80,9 +81,10 @@ def save_lycoris(
     *,
     save_dtype: str,
     metadata: Mapping[str, str],
+    denoiser_prefix: str | None = None,
 ) -> Path:
     """Write the LoKr/LoHa adapter to `path` atomically, with `metadata` plus kohya's sshs_* hashes."""
-    tensors = lycoris_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype])
+    tensors = lycoris_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype], denoiser_prefix=denoiser_prefix)
     if not tensors:
         raise ValueError("no LoKr/LoHa layers to save: inject_lora with lora.type lokr/loha was not called")
     return write_with_hashes(path, tensors, metadata)

@@ -87,15 +87,22 @@ def text_encoder_module_name(prefix: str, path: str) -> str:
 
 
 def kohya_named(
-    unet: nn.Module, text_encoders: list[nn.Module], layer_tensors: Callable[[nn.Module], LayerTensors]
+    unet: nn.Module, text_encoders: list[nn.Module], layer_tensors: Callable[[nn.Module], LayerTensors],
+    denoiser_prefix: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Name every adapted layer's tensors the kohya way: `<module name>.<suffix>`.
 
     Shared by plain LoRA (export/kohya_lora.py) and the LyCORIS types (export/lycoris.py):
     the naming is the same, only the per-layer tensors differ. `text_encoders` are all of
-    the model's encoders, trained or not: their count decides the prefixes.
+    the model's encoders, trained or not: their count decides the prefixes. `denoiser_prefix`
+    (FamilyFiles.lycoris_prefix, e.g. FLUX.1's "lycoris") names the denoiser's modules by that
+    prefix and their diffusers paths instead of the UNet rules above.
     """
-    names: list[tuple[nn.Module, Callable[[str], str]]] = [(unet, lambda path: unet_module_name(unet, path))]
+    if denoiser_prefix:
+        names: list[tuple[nn.Module, Callable[[str], str]]] = [
+            (unet, lambda path: kohya_name(denoiser_prefix, path))]
+    else:
+        names = [(unet, lambda path: unet_module_name(unet, path))]
     prefixes = text_encoder_prefixes(len(text_encoders)) if text_encoders else ()
     for prefix, encoder in zip(prefixes, text_encoders):
         names.append((encoder, lambda path, prefix=prefix: text_encoder_module_name(prefix, path)))

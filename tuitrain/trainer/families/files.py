@@ -70,6 +70,9 @@ class FamilyFiles:
     # The LoRA file layout: "kohya" (lora_unet_* / lora_te*_ names with .alpha, export/kohya_lora.py) or
     # "peft" (diffusers' <component>.<module path>.lora_A/B.weight, scale folded in, export/peft_lora.py).
     lora_format: str = "kohya"
+    # LoKr / LoHa files of a "peft"-format family: their denoiser modules as `<prefix>_<diffusers path>`
+    # (FLUX.1: "lycoris", SimpleTuner's names, which ComfyUI and Forge map); "" for none.
+    lycoris_prefix: str = ""
     # kohya LoRA files name this family's UNet by LDM paths instead of diffusers' (export/naming.py).
     lora_ldm_names: bool = False
     # Textual-inversion file tensor names, one per text encoder (A1111 / ComfyUI / kohya layout).

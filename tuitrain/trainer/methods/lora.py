@@ -247,11 +247,16 @@ class LoraMethod(TrainingMethod):
                 f"{cfg.type!r}; turn it off (the .safetensors in LyCORIS names loads in ComfyUI, A1111 and kohya)"
             )
         self.files = family_files(config.model.family)
-        if self.files.lora_format == "peft" and (cfg.type != "lora" or cfg.use_dora):
-            what = "lora.use_dora" if cfg.type == "lora" else f"lora.type = {cfg.type!r}"
+        if self.files.lora_format == "peft" and cfg.use_dora:
             raise TrainingError(
-                f"{what}: {config.model.family} LoRA files are written in diffusers' naming, which tuitrain writes "
-                "for plain LoRA only so far; use lora.type = 'lora' without DoRA"
+                f"lora.use_dora: {config.model.family} LoRA files are written in diffusers' naming with the scale "
+                "folded in, which has no DoRA form in tuitrain yet; turn use_dora off"
+            )
+        if self.files.lora_format == "peft" and cfg.type != "lora" and (not self.files.lycoris_prefix
+                                                                         or cfg.train_text_encoder):
+            raise TrainingError(
+                f"lora.type = {cfg.type!r}: tuitrain writes {config.model.family} LoKr/LoHa files for the denoiser "
+                "only; set lora.train_text_encoder = false (or use lora.type = 'lora')"
             )
         self.trains_text_encoders = cfg.train_text_encoder
         # The text encoders a family's LoRA may adapt: its CLIP ones (Flux: not T5).
@@ -303,7 +308,10 @@ class LoraMethod(TrainingMethod):
             flavour=self.parts.flavour or None, extra=self.adapter.metadata(cfg),
         )
         path = request.folder / f"{request.stem}.safetensors"
-        if self.files.lora_format == "peft":
+        if self.files.lora_format == "peft" and kind != "lora":
+            path = save_lycoris(path, self.parts.denoiser, [], save_dtype=cfg.saving.dtype, metadata=metadata,
+                                denoiser_prefix=self.files.lycoris_prefix)
+        elif self.files.lora_format == "peft":
             from tuitrain.trainer.export.peft_lora import save_peft_lora
 
             path = save_peft_lora(path, self.handles.models(), self.handles.denoiser_name, save_dtype=cfg.saving.dtype,

@@ -36,6 +36,9 @@ FLUX = FluxFiles(
     # diffusers/peft keys (transformer.<module path>.lora_A/B.weight), the names ComfyUI and Forge map too;
     # the alpha/rank scale folded into lora_B so every loader applies scale 1 (export/peft_lora.py).
     lora_format="peft",
+    # LoKr / LoHa: `lycoris_<diffusers module path>` (SimpleTuner's layout), which ComfyUI's and Forge's Flux
+    # key maps read (comfy/lora.py: "lycoris_{}" next to "transformer.{}").
+    lycoris_prefix="lycoris",
 )
 
 FILES = {"flux": FLUX}
