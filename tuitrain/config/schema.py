@@ -90,6 +90,13 @@ class ModelSection(Section):
     clip_skip: int = option(
         0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
     )
+    quantize: Literal["none", "int8", "nf4"] = option(
+        "none",
+        "Store the frozen denoiser's linear layers quantized (bitsandbytes), to train on a smaller GPU: int8 "
+        "(LLM.int8, about half of bf16's memory for those weights) or nf4 (4-bit NormalFloat, about a quarter: "
+        "QLoRA). The adapter trains in fp32 on top and is saved for the unquantized base. LoRA, LoKr, LoHa and "
+        "embeddings; not with training.method = 'finetune', which trains those weights.",
+    )
 
     _paths_are_possible = field_validator("base", "vae", "config")(_a_possible_path)
 
@@ -631,6 +638,15 @@ class Config(BaseModel):
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
 
     _text = field_validator("description", "preset")(text_toml_can_hold)
+
+    @model_validator(mode="after")
+    def _quantized_weights_stay_frozen(self) -> Config:
+        if self.model.quantize != "none" and self.training.method == "finetune":
+            raise ValueError(
+                f"model.quantize: {show_value(self.model.quantize)} stores the denoiser's weights quantized and "
+                "frozen, but training.method = 'finetune' trains them; set model.quantize = 'none' (or train a LoRA)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _objective_fits_the_family(self) -> Config:

@@ -57,8 +57,12 @@ class FamilyAdapter(ABC):
     # How many of the text encoders (in order) lora.train_text_encoder adapts (None: all; Flux: 1, CLIP not T5).
     lora_text_encoders: int | None = None
 
+    quantize: str = "none"  # model.quantize: how place() stores the frozen denoiser
+
     def configure(self, config: Any) -> None:
-        """Take the run's family options (model.flavour, a family's own config section) before parts()."""
+        """Take the run's options a family acts on (model.quantize, model.flavour, its own config section)
+        before parts(); a family overriding this calls it first."""
+        self.quantize = config.model.quantize
 
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         """The denoiser's weights in the family's original single-file names (FamilyFiles.denoiser_file)."""
@@ -107,6 +111,10 @@ class FamilyAdapter(ABC):
         for name, module in components:
             module.requires_grad_(False)
             module.to(device, dtype=None if name in full_precision else compute_dtype)
+        if self.quantize != "none":  # model.quantize: the frozen denoiser's linear layers in int8 / nf4
+            from tuitrain.trainer.quantize import quantize_linear_layers
+
+            quantize_linear_layers(parts.denoiser, self.quantize, compute_dtype, device)
         parts.vae.requires_grad_(False)
         parts.vae.to(device, dtype=torch.float32)
 

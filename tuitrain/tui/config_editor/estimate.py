@@ -4,7 +4,8 @@ It is labelled an estimate everywhere it is shown: real use depends on the atten
 kernel, the allocator, the CUDA version and the data (bucket sizes). The model, in GiB:
 
     frozen      = frozen parameters x bytes of the compute dtype (bf16/fp16: 2, fp32: 4);
-                  the VAE is always fp32 (the trainer keeps it so: SDXL's VAE overflows in fp16)
+                  the VAE is always fp32 (the trainer keeps it so: SDXL's VAE overflows in fp16);
+                  model.quantize stores the denoiser in int8 (1 byte) or nf4 (~0.56 bytes)
     trained     = trained parameters x (4 fp32 master weight + 4 fp32 gradient + optimizer
                   state bytes + 2 for autocast's half-precision copy under bf16/fp16
                   + 4 for an EMA copy with ema.mode = "gpu")
@@ -45,6 +46,9 @@ LOHA_FACTOR = 2.0
 #   adafactor: factored second moments (rows + cols per matrix, ~0) but convolutions and
 #   vectors keep full ones; 2 is an allowance for those.
 OPTIMIZER_BYTES: dict[str, float] = {"adamw": 8, "adamw8bit": 2, "prodigy": 16, "lion8bit": 1, "adafactor": 2}
+# Bytes per weight of model.quantize's modes, quantization constants included (trainer/quantize.py):
+# int8 one byte (+ a scale per row), nf4 half a byte + an fp32 absmax per 64 weights.
+QUANTIZED_BYTES: dict[str, float] = {"int8": 1.0, "nf4": 0.5 + 4 / 64}
 MASTER_BYTES = 4  # fp32 trained weights
 GRADIENT_BYTES = 4  # fp32 gradients
 AUTOCAST_COPY_BYTES = 2  # autocast caches a bf16/fp16 copy of each fp32 weight during the forward
@@ -134,6 +138,10 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     else:
         trained = lora_parameters(family, data)
     weights = frozen * compute_bytes + vae * 4
+    quantize = _get(data, "model", "quantize", "none")
+    if quantize in QUANTIZED_BYTES and method != "finetune":
+        # The denoiser's linear layers (nearly all of its weights) in int8 / nf4 instead of the compute dtype.
+        weights -= unet * (compute_bytes - QUANTIZED_BYTES[quantize])
 
     optimizer = OPTIMIZER_BYTES.get(str(_get(data, "optimizer", "name", "adamw")), 8)
     per_trained = MASTER_BYTES + GRADIENT_BYTES + optimizer + (AUTOCAST_COPY_BYTES if half else 0)

@@ -65,6 +65,7 @@ class FluxAdapter(FamilyAdapter):
 
     def configure(self, config: Any) -> None:
         """model.flavour, flux.guidance and flux.t5_max_length from the run's config."""
+        super().configure(config)
         self.flavour_name = config.model.flavour
         self.guidance = config.flux.guidance
         self.t5_max_length = config.flux.t5_max_length
