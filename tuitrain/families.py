@@ -164,6 +164,26 @@ FAMILIES: dict[str, FamilyInfo] = {
             latent_channels=16,
             pixel_multiple=16,  # 8x VAE, then 2x2 packing
         ),
+        # SD3 / 3.5: the 3.5 large transformer has 8.06B parameters (counted on the shipped config), CLIP-L
+        # 123M + CLIP-G 695M + T5-XXL encoder 4.76B, VAE 84M; LoRA per rank counted on the trainer/families/sd3
+        # targets; activations a first guess until bench/train_gpu.py measures them. modelspec names are kohya's.
+        FamilyInfo(
+            "sd3", "Stable Diffusion 3 / 3.5", "SD3", home="sd3", objective="flow",
+            flavours=(
+                Flavour("3.5-large", "SD 3.5 large", "flow", 1024, "stable-diffusion-v3-5-large"),
+                Flavour("3.5-large-turbo", "SD 3.5 large turbo", "flow", 1024, "stable-diffusion-v3-5-large-turbo"),
+                Flavour("3.5-medium", "SD 3.5 medium", "flow", 1024, "stable-diffusion-v3-5-medium"),
+                Flavour("3-medium", "SD 3 medium", "flow", 1024, "stable-diffusion-v3-medium"),
+            ),
+            ss_base_model_version="sd3",
+            memory=MemoryFacts(
+                (8.06e9, 123e6 + 695e6 + 4.76e9, 84e6), (768, 1280),
+                {"attention": 1_473_792, "ff": 1_824_000, "conv1x1": 0, "conv3x3": 0, "text": 165_888 + 903_168}, 7.0,
+            ),
+            text_encoder_names=("clip_l", "clip_g", "t5xxl"),
+            latent_channels=16,
+            pixel_multiple=16,  # 8x VAE, then 2x2 patches
+        ),
     )
 }
 

@@ -51,13 +51,17 @@ def _pixels(data: Path) -> torch.Tensor:
     return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]) / 127.5 - 1
 
 
-@torch.no_grad()
 def eval_loss(pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
+    return eval_loss_for("flux", pipe, config, data, rounds)
+
+
+@torch.no_grad()
+def eval_loss_for(family: str, pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
     """The flow-matching loss of `pipe` on `data` at fixed noise and noise levels (seed 123): it moves only
     when the weights do."""
     from tuitrain.trainer.objectives import build_objective
 
-    adapter = get_adapter("flux")
+    adapter = get_adapter(family)
     adapter.configure(config)
     parts = adapter.parts(pipe, "auto")
     latents = adapter.encode_images(parts, _pixels(data))
