@@ -24,6 +24,9 @@ def train_in_foreground(run: RunDir, config: Config, config_dir: Path) -> int:
     from tuitrain.cli.train_display import RichDisplay
     from tuitrain.runs.library_output import library_output_to
     from tuitrain.runs.permissions import open_run_log
+    from tuitrain.runs.threads import limit_threads
+
+    limit_threads()  # before torch loads: its thread pool reads them once (runs/threads.py)
     from tuitrain.trainer.loop import run_training
 
     log = io.TextIOWrapper(open_run_log(run), encoding="utf-8", errors="backslashreplace", line_buffering=True)

@@ -73,6 +73,9 @@ def _prepare_quietly(workspace: Path, method: str) -> DemoRun:
 
 
 def run_headless(workspace: Path, method: str = "lora") -> int:
+    from tuitrain.runs.threads import limit_threads
+
+    limit_threads()  # before building the tiny model loads torch: its thread pool reads them once
     print(NOTICE)
     demo = _prepare_quietly(workspace, method)
     print(f"Demo run: {demo.run.root}{'' if demo.created else ' (reused)'}")

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 2
+    from tuitrain.runs.threads import limit_threads
+
+    limit_threads()  # before torch loads: the cores this process may use, threads that sleep when idle
     from tuitrain.trainer.loop import run_training
 
     return run_training(run, config, run.root)
