@@ -41,3 +41,14 @@ def test_edit_and_save_a_field_in_tmux(tmux: Tmux, run_config: Path) -> None:
     assert "rank = 8  # keep small\n" in run_config.read_text()
     before["lora"]["rank"] = 8
     assert after == before  # nothing but the edited value changed
+
+
+def test_last_tab_and_help_key_at_80x24_in_tmux(tmux: Tmux, run_config: Path) -> None:
+    """At 80x24 the tab bar shows all seven tabs (the side panel goes under the form) and the footer
+    ends with the help key."""
+    tmux.start_tuitrain("config", str(run_config), size=(80, 24))
+    tmux.wait_for("1 Model", "6 Sampling", "7 Saving", "f1 Keys", "model.family")
+    tmux.keys("M-7")
+    tmux.wait_for("saving.")  # the last tab's first field, its help under the form
+    tmux.keys("Escape")
+    tmux.wait_closed()

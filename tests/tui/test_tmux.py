@@ -77,3 +77,14 @@ def test_auto_protocol_in_tmux_still_shows_a_picture(tmux: Tmux, tmp_path: Path)
     tmux.wait_for_picture(1000)
     tmux.keys("?")
     tmux.wait_for("Image protocol: halfcell (inside tmux")
+
+
+def test_cull_footer_at_80x24_in_tmux(tmux: Tmux, tmp_path: Path) -> None:
+    """The smallest terminal: every footer key, ? Help on the right, and ? opens the help."""
+    folder = make_dataset(tmp_path / "faery-set", fmt="JPEG")
+    tmux.start_tuitrain("cull", str(folder), "--resolution", "64", size=(80, 24),
+                        env={"TUITRAIN_IMAGE_PROTOCOL": "halfcell"})
+    screen = tmux.wait_for("1/6", "del Cull", "z Zoom", "q Quit", "? Help")
+    assert screen.splitlines()[-1].rstrip().endswith("? Help"), screen
+    tmux.keys("?")
+    tmux.wait_for("Bucket crop")  # the help screen lists the full descriptions

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,7 +22,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
@@ -35,6 +35,7 @@ from tuitrain.tui.config_editor.extras import is_known
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.values import format_value, range_text, widget_kind
 from tuitrain.tui.config_editor.widgets import ALT_DIGIT_CHARACTERS, FieldRow
+from tuitrain.tui.footer import NARROW_COLUMNS, ScreenFooter
 
 TAB_TITLES = {"lora": "Method"}
 # Sections used by one training.method only; the others are dimmed (hidden in the essential view).
@@ -129,6 +130,10 @@ class ConfigEditorScreen(Screen[bool]):
         Binding("f1", "app.help", "Keys", id="config.help"),
         Binding("escape", "close", "Close", id="config.close"),
     ]
+    NARROW_LABELS = {  # the footer's, below 100 columns
+        "load_preset": "Preset", "save_preset": "Save preset", "switch_tab(1)": "Tab", "toggle_view": "All",
+        "reset_field": "Reset",
+    }
 
     DEFAULT_CSS = """
     ConfigEditorScreen #status { height: 1; background: $panel; padding: 0 1; }
@@ -148,6 +153,11 @@ class ConfigEditorScreen(Screen[bool]):
     ConfigEditorScreen.essential-only .advanced { display: none; }
     ConfigEditorScreen.essential-only .section.unused { display: none; }
     ConfigEditorScreen FieldRow.other-objective { display: none; }
+    ConfigEditorScreen.-narrow #body { layout: vertical; }
+    ConfigEditorScreen.-narrow TabbedContent { height: 1fr; }
+    ConfigEditorScreen.-narrow #side {
+        width: 1fr; max-width: 100%; height: 7; overflow-y: auto; border-left: none; border-top: hkey $primary 50%;
+    }
     """
 
     def __init__(self, config_path: Path, *, essential_only: bool = False) -> None:
@@ -186,7 +196,7 @@ class ConfigEditorScreen(Screen[bool]):
             with Vertical(id="side"):
                 yield Static("Move to a field to see its help.", id="help")
                 yield Static(id="derived")
-        yield Footer()
+        yield ScreenFooter()
 
     def _compose_tab(self, group: str) -> ComposeResult:
         extras = [path for path in self._extra_keys if self.extra_group(path) == group]
@@ -221,6 +231,11 @@ class ConfigEditorScreen(Screen[bool]):
         rows = list(self.query_one(f"#tab-{self.groups[0]}").query(FieldRow))
         first = next((row for row in rows if row.option.level == "essential"), rows[0])
         first.editor.focus()  # the first value a user sets (the base model), not some hidden tab's
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Narrow: help and derived values under the form, not beside it, where they left the tab
+        # bar 53 columns at 80x24 and hid tabs 6 and 7.
+        self.set_class(event.size.width < NARROW_COLUMNS, "-narrow")
 
     # --- rows ------------------------------------------------------------------------------
 

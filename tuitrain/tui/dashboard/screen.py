@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from tuitrain.runs.control import send_command
 from tuitrain.runs.follow import FollowBatch, RunFollower
@@ -30,6 +30,7 @@ from tuitrain.tui.dashboard import render
 from tuitrain.tui.dashboard.dialogs import ConfirmStop, FinishedChoice, QuitChoice
 from tuitrain.tui.dashboard.model import RunModel, Sample, SampleRound, Status
 from tuitrain.tui.dashboard.widgets import LossPlot, PlotData, SamplesPanel, fit_picture
+from tuitrain.tui.footer import ScreenFooter
 
 STATS_ENV = "TUITRAIN_DASHBOARD_STATS"  # a file: one JSON line per redraw (bench/dashboard_throughput.py)
 PROTOCOL_ENV = "TUITRAIN_IMAGE_PROTOCOL"
@@ -69,6 +70,7 @@ class DashboardScreen(Screen[str]):
         Binding("d", "detach", "Detach", id="dashboard.detach"),
         Binding("q", "quit_dashboard", "Quit", id="dashboard.quit"),
     ]
+    NARROW_LABELS = {"pause": "Pause", "log_scale": "Log y"}  # the footer's, below 100 columns
 
     def __init__(self, run_dir: Path | RunDir, image_protocol: str | None = None) -> None:
         super().__init__()
@@ -123,7 +125,7 @@ class DashboardScreen(Screen[str]):
             log.can_focus = False  # the arrow keys browse samples
             log.border_title = "log"
             yield log
-        yield Footer()
+        yield ScreenFooter()
 
     def _image_class(self) -> type:
         from tuitrain.tui.image_protocol import CONCRETE, widget_class

@@ -19,10 +19,11 @@ from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from tuitrain.dataset import PreflightReport, read_caption
 from tuitrain.dataset.masks import MaskFile
+from tuitrain.tui.footer import ScreenFooter
 from tuitrain.tui.review.halfcell import halfcell_rows
 from tuitrain.tui.review.idle_gc import IdleCollector
 from tuitrain.tui.review.loader import PreviewLoader, PreviewRequest, PreviewResult
@@ -69,6 +70,7 @@ class ReviewScreen(Screen[None]):
         Binding("z", "toggle_zoom", "Fit/1:1", id="review.zoom"),
         Binding("escape", "back", "Back", id="review.back", show=False),
     ]
+    NARROW_LABELS = {"toggle_bucket": "Crop", "toggle_zoom": "Zoom"}  # the footer's, below 100 columns
 
     DEFAULT_CSS = """
     ReviewScreen #titlebar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
@@ -137,7 +139,7 @@ class ReviewScreen(Screen[None]):
         yield FilterInput(
             id="filter", placeholder="caption or file name words, or is:small is:caption is:duplicate is:unreadable is:mask is:flagged"
         )
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         self._collector.start()

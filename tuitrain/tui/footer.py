@@ -1,0 +1,57 @@
+"""The footer of tuitrain's screens: at 80 columns its help key stays on screen.
+
+Textual's footer lays the keys out left to right and cuts off what does not fit, which
+at 80x24 was the last key: `? Help`, the one that lists all the others. Below
+NARROW_COLUMNS the footer goes compact, leaves out the command-palette key (ctrl+p still
+opens it) and docks the help key on the right, where the palette key was: whatever else
+is cut off, the key that shows it is there. A screen may also name shorter labels for its
+keys there (NARROW_LABELS, by action), so that all of them fit in 80 columns; the help
+screen and the command palette keep the full descriptions.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import ComposeResult
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+NARROW_COLUMNS = 100  # below this width the footer is narrow (80x24 is the smallest terminal we support)
+
+
+def is_help_action(action: str) -> bool:
+    """The help overlay's action, bound on the app ('help') or by a screen ('app.help')."""
+    return action.rpartition(".")[2] == "help"
+
+
+class ScreenFooter(Footer):
+    """Footer that keeps the help key visible in narrow terminals."""
+
+    DEFAULT_CSS = """
+    ScreenFooter.-narrow FooterKey.-help-key { dock: right; margin: 0; padding-left: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        narrow = self.has_class("-narrow")
+        labels: dict[str, str] = getattr(self.screen, "NARROW_LABELS", {}) if narrow else {}
+        for widget in super().compose():
+            if narrow and isinstance(widget, FooterKey):
+                widget.description = labels.get(widget.action, widget.description)
+                if is_help_action(widget.action):
+                    widget.add_class("-help-key")
+            yield widget
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def on_mount(self) -> None:
+        self._fit(self.app.size.width)
+
+    def _fit(self, width: int) -> None:
+        narrow = width < NARROW_COLUMNS
+        if narrow == self.has_class("-narrow") and self.compact == narrow:
+            return
+        self.set_class(narrow, "-narrow")
+        self.compact = narrow
+        self.show_command_palette = not narrow
+        self.refresh(recompose=True)
