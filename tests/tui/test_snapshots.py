@@ -37,3 +37,20 @@ def test_review_160x48_with_bucket_crop(snap_compare, tmp_path: Path) -> None:  
     """A flagged image (duplicate) with its bucket crop shown: the cut-off sides are dimmed."""
     app = review_app(make_dataset(tmp_path / "faery-set"))
     assert snap_compare(app, terminal_size=(160, 48), run_before=settle_on("d.bmp", "end", "left", "b"))
+
+
+def test_report_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The pre-flight report (r) in the smallest terminal: its 80-column lines re-wrapped at words to
+    the box, indented as they were (not cut mid-phrase as in "(13 / bytes / not processed)"), and the
+    footer's help key on screen."""
+    folder = make_dataset(tmp_path / "faery-set")
+    (folder / "an_unreadable_picture_with_a_rather_long_name.png").write_bytes(b"not a picture")  # 13 bytes
+    app = review_app(folder)
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await settle_on("a.bmp")(pilot)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ReportScreen")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
