@@ -15,7 +15,14 @@ Figures, median over --repeats rounds per field:
   refresh     one full revalidation of every row (ConfigEditorScreen.refresh_all),
               timed directly: what each keystroke paid before debouncing.
 
-Run: python bench/config_editor_typing.py [--repeats 3]
+And the screen itself (issue 23: first frame <= 0.5 s, a tab switch <= 100 ms):
+  open        from creating the app to the form mounted and idle (Pilot, no terminal:
+              bench/tui_startup.py --only config times the real first frame in a pty).
+  tab         alt+1..7 in turn, each until the app is idle again: wall and CPU ms, median.
+  reload      ctrl+l (the form rebuilt from the file on disk), until idle.
+
+--neighbour runs a CPU-bound process beside it all (bench/neighbour.py).
+Run: python bench/config_editor_typing.py [--repeats 3] [--neighbour]
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from neighbour import add_argument, describe, neighbour  # noqa: E402
 
 FIELDS = {"training.learning_rate": "0.000123456789012345", "saving.name": "a-name-of-twenty-ch"}
 
@@ -93,14 +102,53 @@ async def measure(config: Path, field: str, text: str) -> dict[str, float]:
     return out
 
 
+async def measure_screen(config: Path) -> dict[str, float]:
+    """Opening the editor, switching tabs and reloading: wall and CPU seconds."""
+    from tuitrain.tui.config_editor.app import ConfigEditorApp
+
+    out: dict[str, float] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    app = ConfigEditorApp(config)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        out["open"], out["open_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
+        walls, cpus = [], []
+        for number in (2, 3, 4, 5, 6, 7, 1) * 2:
+            wall, cpu = time.perf_counter(), time.process_time()
+            await pilot.press(f"alt+{number}")
+            await pilot.pause()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        out["tab"], out["tab_cpu"] = statistics.median(walls), statistics.median(cpus)
+        out["tab_max"] = max(walls)
+        wall, cpu = time.perf_counter(), time.process_time()
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        out["reload"], out["reload_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--screen-only", action="store_true", help="only open / tab / reload, no typing")
+    add_argument(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, neighbour(args.neighbour):
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
         config = make_run(Path(tmp))
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; times in ms, median of {args.repeats}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, {describe(args.neighbour)}; "
+              f"times in ms, median of {args.repeats}")
+        screens = [asyncio.run(measure_screen(config)) for _ in range(args.repeats)]
+
+        def smed(key: str) -> float:
+            return statistics.median(r[key] for r in screens) * 1000
+
+        print(f"open {smed('open'):6.0f} (cpu {smed('open_cpu'):5.0f}) · tab switch {smed('tab'):5.0f} "
+              f"(cpu {smed('tab_cpu'):4.0f}, slowest {smed('tab_max'):5.0f}) · ctrl+l reload {smed('reload'):5.0f} "
+              f"(cpu {smed('reload_cpu'):5.0f})")
+        if args.screen_only:
+            return
         for field, text in FIELDS.items():
             runs = [asyncio.run(measure(config, field, text[:20])) for _ in range(args.repeats)]
 

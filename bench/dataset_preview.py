@@ -1,6 +1,6 @@
 """Time turning a 6000x4000 JPEG into a terminal-sized preview (target: under 60 ms).
 
-Usage: python bench/dataset_preview.py [--size WxH] [--repeat N]
+Usage: python bench/dataset_preview.py [--size WxH] [--repeat N] [--neighbour]
 Prints the first (cold) decode, the median of repeated decodes (cache bypassed),
 a cache hit, and the same for a 6000x4000 PNG for comparison (PNG has no
 reduced-scale decoding, so it is much slower and prefetch matters more).
@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from neighbour import add_argument, describe, neighbour  # noqa: E402
 from PIL import Image, ImageDraw
 
 from tuitrain.dataset import PreviewCache, make_preview
@@ -55,10 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="800x600", help="preview box in pixels (default 800x600)")
     parser.add_argument("--repeat", type=int, default=10)
+    add_argument(parser)
     args = parser.parse_args()
     box = tuple(int(part) for part in args.size.lower().split("x"))
 
-    with tempfile.TemporaryDirectory(prefix="tuitrain-bench-") as work:
+    print(describe(args.neighbour))
+    with tempfile.TemporaryDirectory(prefix="tuitrain-bench-") as work, neighbour(args.neighbour):
         jpeg = Path(work) / "photo.jpg"
         png = Path(work) / "photo.png"
         started = time.perf_counter()

@@ -19,7 +19,8 @@ Scenarios:
 
 The folder is pre-checked with `tuitrain check --data` (as after a first visit)
 so the pre-flight's one-off full decode does not compete; --cold skips that.
-Run: python bench/tui_review.py [--images N] [--size 160x48] [--dwell 0.25]
+--neighbour runs a CPU-bound process beside it (bench/neighbour.py; issue 23).
+Run: python bench/tui_review.py [--images N] [--size 160x48] [--dwell 0.25] [--neighbour]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from neighbour import add_argument, describe, neighbour  # noqa: E402
 from tui_pty import Terminal  # noqa: E402
 
 RIGHT, LEFT, HOME, END = b"\x1b[C", b"\x1b[D", b"\x1b[H", b"\x1b[F"
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--dwell", type=float, default=0.5, help="seconds spent looking at each picture (step)")
     parser.add_argument("--cold", action="store_true", help="do not pre-check the folder first")
     parser.add_argument("--verbose", action="store_true", help="print every step's latency")
+    add_argument(parser)
     args = parser.parse_args()
     columns, rows = (int(v) for v in args.size.lower().split("x"))
     folder = dataset(args.images)
@@ -144,6 +147,13 @@ def main() -> None:
         subprocess.run([*base, "check", "--data", str(folder)], env=env, capture_output=True, check=False)
         print(f"pre-checked the folder in {time.perf_counter() - started:.1f} s (pre-flight cache warm)")
 
+    with neighbour(args.neighbour):
+        measure(args, base, folder, colours, env, columns, rows)
+
+
+def measure(args: argparse.Namespace, base: list[str], folder: Path, colours: list[tuple[int, int, int]],
+            env: dict[str, str], columns: int, rows: int) -> None:
+    """Start the review and run the scenarios (beside the neighbour, when asked)."""
     term = Terminal([*base, "cull", str(folder), "--image-protocol", "halfcell"], (columns, rows), env)
     try:
         started = time.perf_counter()
@@ -151,7 +161,8 @@ def main() -> None:
         if first is None:
             raise SystemExit("the first picture never appeared")
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-        print(f"{args.size}, dwell {args.dwell} s, load average {load} on {os.cpu_count()} cores")
+        print(f"{args.size}, dwell {args.dwell} s, {describe(args.neighbour)}, load average {load} "
+              f"on {os.cpu_count()} cores")
         print(f"first picture {1000 * (first - started):.0f} ms after start")
         time.sleep(1.0)
 
