@@ -50,16 +50,17 @@ class Crash(BaseException):
     """A trainer's sudden death in this process: not an Exception, so run_training records no failure for it."""
 
 
-def crash_mid_run(run: RunDir, crash_range: tuple[int, int]) -> int:
-    """Train `run` in this process and stop it dead once it finished a random step in `crash_range`
-    (nothing after that step's event runs: no save, no backup, no "finished"); returns that step."""
+def crash_mid_run(run: RunDir, crash_range: tuple[int, int], event: str = "step") -> int:
+    """Train `run` in this process and stop it dead at its first `event` ("step", "saved", ...) of a random
+    step in `crash_range` (nothing after that event runs: no further save or backup, no "finished"); returns
+    the last step it trained. A run crashed here resumes in this process too: its PID file names this one."""
     from tuitrain.config import load_config
     from tuitrain.trainer.loop import run_training
 
     crash_at = random.Random().randint(*crash_range)
 
-    def display(event: dict[str, Any]) -> None:
-        if event["type"] == "step" and event["step"] >= crash_at:
+    def display(emitted: dict[str, Any]) -> None:
+        if emitted["type"] == event and emitted["step"] >= crash_at:
             raise Crash
 
     with pytest.raises(Crash):

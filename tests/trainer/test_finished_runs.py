@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from tests.trainer.conftest import make_dataset, session_env
 from tests.trainer.harness import copy_run, new_run, train, train_cli
 from tests.trainer.harness import events as _events
+from tests.trainer.resume import crash_mid_run
 from tuitrain.runs import RunDir, RunState, run_status
 
 # `tuitrain train RUN ...` as a process: what these tests are about is the command's answer to a finished run.
@@ -128,25 +127,18 @@ def test_continuing_without_a_final_backup_is_refused(tiny_model, tmp_path: Path
     assert [e["step"] for e in _events(run) if e["type"] == "step"] == [1, 2, 3, 4]
 
 
-def test_a_resume_that_trains_a_saved_step_again_keeps_the_earlier_save(cli, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_resume_that_trains_a_saved_step_again_keeps_the_earlier_save(tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Saves every step, backups every 4: killed after step 5's save, it resumes from step 4 and saves 5 again.
+    # Killed and resumed in-process (resume.crash_mid_run); the SIGKILLed process itself: test_train_e2e.
     run = _new_run("crash", tiny_model("sd15"), make_dataset(tmp_path / "data", count=16),
                    "saving.every_epochs=0", "saving.every_steps=1", "saving.backup_every_steps=4",
                    "training.epochs=2")
-    assert cli("train", run.name, "--detach").returncode == 0
-    deadline = time.monotonic() + 300
-    while not any(e["type"] == "saved" and e["step"] >= 5 for e in _events(run)):
-        assert time.monotonic() < deadline, "no save at step 5"
-        time.sleep(0.02)
-    pid = next(e["pid"] for e in _events(run) if e["type"] == "started")
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
+    crash_mid_run(run, (5, 5), event="saved")
     first = _fingerprint(run.output)
     resaved = sorted(n for n in first if int(n.removeprefix("crash-step")[:6]) > 4)
     assert resaved, first
 
-    out = _train(run)
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert train(run) == 0, _events(run)[-1]
     after = _fingerprint(run.output)
     for name, digest in first.items():
         assert after.get(name) == digest, f"{name} was overwritten"
