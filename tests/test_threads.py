@@ -25,6 +25,9 @@ def test_what_the_user_set_wins() -> None:
     env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}
     assert threads.limit_threads(env) == 1
     assert env["OMP_WAIT_POLICY"] == "ACTIVE" and env["OMP_NUM_THREADS"] == "1"
+    # BLAS follows the user's OpenMP count: another count sums in another order, and a run resumed in
+    # a process set up this way must match the uninterrupted one bit for bit.
+    assert env["MKL_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
 
 
 def test_the_foreground_trainer_sets_them_before_torch_loads() -> None:

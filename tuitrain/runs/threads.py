@@ -28,8 +28,12 @@ def available_cores() -> int:
 
 
 def thread_settings(environ: MutableMapping[str, str]) -> dict[str, str]:
-    """The variables to add to `environ`: thread counts and passive waiting, each unless already set."""
-    threads = str(min(available_cores(), MAX_THREADS))
+    """The variables to add to `environ`: thread counts and passive waiting, each unless already set.
+
+    A user's OMP_NUM_THREADS sets the others' default too: BLAS with another thread count than torch's
+    sums in another order, and a run resumed under one setting would no longer match bit for bit."""
+    given = environ.get("OMP_NUM_THREADS", "")
+    threads = given if given.isdigit() and int(given) > 0 else str(min(available_cores(), MAX_THREADS))
     wanted = {name: threads for name in THREAD_VARIABLES}
     wanted["OMP_WAIT_POLICY"] = "PASSIVE"  # idle pool threads sleep instead of spinning on a busy core
     return {name: value for name, value in wanted.items() if name not in environ}
