@@ -21,8 +21,9 @@ from tuitrain.runs import RunDir
 from tuitrain.runs.events import iter_events
 from tuitrain.trainer.data import shard
 from tuitrain.trainer.families import get_adapter
+from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.loop import run_training
-from tuitrain.trainer.prefetch import Prefetcher
+from tuitrain.trainer.prefetch import Prefetcher, on_device, pinned
 
 # What makes the host wait for the device (a GPU sync), as Python code reaches it.
 SYNCS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
@@ -185,3 +186,16 @@ def test_the_prefetcher_keeps_order_and_raises_where_the_item_is() -> None:
     prefetcher.close()
     assert len(started) <= 4  # only a few ahead, and nothing more once closed
     assert not any(t.name.startswith("tuitrain-data") for t in threading.enumerate())
+
+
+def test_a_prepared_batch_moves_every_tensor_and_keeps_the_rest() -> None:
+    batch = LatentBatch(torch.zeros(2, 4, 8, 8), {}, torch.zeros(2, 6), None)
+    same = on_device(batch, torch.device("cpu"))
+    assert same.latents is batch.latents and same.size_info is batch.size_info and same.inpaint is None
+    if not torch.cuda.is_available():
+        return  # pinned memory needs CUDA; the rest of this test runs on a GPU machine
+    held, masks = pinned(batch, [torch.ones(1, 8, 8), None])
+    assert held.latents.is_pinned() and held.size_info.is_pinned() and masks[0].is_pinned() and masks[1] is None
+    moved = on_device(held, torch.device("cuda"))
+    assert moved.latents.is_cuda and moved.size_info.is_cuda and moved.conditioning == {}
+    torch.testing.assert_close(moved.latents.cpu(), batch.latents)

@@ -122,6 +122,7 @@ class Trainer:
         self.config_dir = config_dir
         self.display = display
         self.accelerator: Any = None  # made in setup()
+        self._main: bool | None = None
         self.control = ControlServer(run.events, run.socket if listen and launched_rank() == 0 else None)
         self.stop_requested = False
         self.paused = False
@@ -135,7 +136,9 @@ class Trainer:
         the main process's alone; every process trains (its own share of the batches)."""
         if self.accelerator is None:
             return launched_rank() == 0
-        return bool(self.accelerator.is_main_process)
+        if self._main is None:  # asked several times a step; accelerate builds a state object per ask
+            self._main = bool(self.accelerator.is_main_process)
+        return self._main
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
