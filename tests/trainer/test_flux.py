@@ -76,6 +76,29 @@ def eval_loss_for(family: str, pipe: Any, config: Any, data: Path, rounds: int =
     return sum(losses) / len(losses)
 
 
+@torch.no_grad()
+def denoiser_output(adapter: Any, pipe: Any, timestep: float = 700.0) -> torch.Tensor:
+    """The denoiser's prediction for fixed latents (seed 0), caption and timestep, through the family adapter."""
+    parts = adapter.parts(pipe, "auto")
+    latents = torch.randn(1, adapter.info.latent_channels, 8, 8, generator=torch.Generator().manual_seed(0))
+    batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION]))
+    return adapter.predict(parts, latents, torch.tensor([timestep]), batch)
+
+
+def adapter_from_backup(run: Any, config: Any, adapter: Any, denoiser: torch.nn.Module,
+                        encoders: list[torch.nn.Module]) -> None:
+    """Inject the run's adapter into `denoiser` (and `encoders`) and load its last backup: the trainer's model."""
+    from tuitrain.trainer import backup as backups
+    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+
+    handles = inject_lora(denoiser, encoders, config.lora, unet_target_modules=list(adapter.attention_modules),
+                          unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
+                          text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer")
+    found = backups.latest_backup(run.checkpoints)
+    assert found is not None and found.step == events(run, "finished")[-1]["step"]
+    load_lora_state(handles, found.weights)
+
+
 @pytest.mark.parametrize("flavour", ["dev", "krea", "schnell"])
 def test_each_flavour_trains_from_its_preset_and_learns(flavour: str, flux_model, tmp_path: Path) -> None:
     from diffusers import FluxPipeline
@@ -111,9 +134,6 @@ def test_the_lora_file_reproduces_the_trainers_transformer_in_diffusers(flux_mod
     from diffusers import FluxPipeline
     from safetensors.torch import load_file
 
-    from tuitrain.trainer import backup as backups
-    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
-
     model = flux_model("dev")
     data = make_dataset(tmp_path / "data", count=2)
     run = new_run("f", model, data, *TINY_SETS, "training.epochs=2", "lora.alpha=2", "lora.train_ff=true",
@@ -123,30 +143,15 @@ def test_the_lora_file_reproduces_the_trainers_transformer_in_diffusers(flux_mod
 
     mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
     adapter = get_adapter("flux")
-    handles = inject_lora(
-        mine.transformer, [mine.text_encoder], config.lora, unet_target_modules=list(adapter.attention_modules),
-        unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
-        text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer",
-    )
-    found = backups.latest_backup(run.checkpoints)
-    assert found is not None and found.step == events(run, "finished")[-1]["step"]
-    load_lora_state(handles, found.weights)
+    adapter.configure(config)
+    adapter_from_backup(run, config, adapter, mine.transformer, [mine.text_encoder])
 
     theirs = FluxPipeline.from_pretrained(str(model), local_files_only=True)
     theirs.load_lora_weights(str(run.output / "f.safetensors"))
     assert any(k.startswith("text_encoder.") for k in load_file(run.output / "f.safetensors"))
 
-    def output(pipe: Any) -> torch.Tensor:
-        adapter.configure(config)
-        parts = adapter.parts(pipe, "auto")
-        gen = torch.Generator().manual_seed(0)
-        latents = torch.randn(1, 16, 8, 8, generator=gen)
-        batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION]))
-        with torch.no_grad():
-            return adapter.predict(parts, latents, torch.tensor([700.0]), batch)
-
-    base = output(FluxPipeline.from_pretrained(str(model), local_files_only=True))
-    trained, loaded = output(mine), output(theirs)
+    base = denoiser_output(adapter, FluxPipeline.from_pretrained(str(model), local_files_only=True))
+    trained, loaded = denoiser_output(adapter, mine), denoiser_output(adapter, theirs)
     assert not torch.allclose(base, trained, atol=1e-4)  # the LoRA does something
     torch.testing.assert_close(loaded, trained, rtol=1e-4, atol=1e-5)
 
@@ -275,8 +280,6 @@ def test_lokr_and_loha_files_apply_as_comfyui_applies_them(kind: str, flux_model
     from safetensors.torch import load_file
 
     from tests.trainer.test_lycoris import by_module, formula_delta
-    from tuitrain.trainer import backup as backups
-    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
 
     model = flux_model("dev")
     data = make_dataset(tmp_path / "data", count=2)
@@ -292,13 +295,9 @@ def test_lokr_and_loha_files_apply_as_comfyui_applies_them(kind: str, flux_model
     assert meta["ss_network_module"] == "lycoris.kohya" and json_args(meta)["algo"] == kind
 
     adapter = get_adapter("flux")
+    adapter.configure(config)
     mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
-    handles = inject_lora(mine.transformer, [], config.lora, unet_target_modules=list(adapter.attention_modules),
-                          unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
-                          text_encoder_target_modules=[], denoiser_name="transformer")
-    found = backups.latest_backup(run.checkpoints)
-    assert found is not None
-    load_lora_state(handles, found.weights)
+    adapter_from_backup(run, config, adapter, mine.transformer, [])
 
     merged = FluxPipeline.from_pretrained(str(model), local_files_only=True)
     modules = {name.replace(".", "_"): m for name, m in merged.transformer.named_modules()
@@ -308,16 +307,8 @@ def test_lokr_and_loha_files_apply_as_comfyui_applies_them(kind: str, flux_model
             weight = modules[name.removeprefix("lycoris_")].weight
             weight += formula_delta(parts, weight.shape)
 
-    def output(pipe: Any) -> torch.Tensor:
-        adapter.configure(config)
-        parts = adapter.parts(pipe, "auto")
-        latents = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            return adapter.predict(parts, latents, torch.tensor([600.0]),
-                                   LatentBatch(latents, adapter.encode_text(parts, [CAPTION])))
-
-    base = output(FluxPipeline.from_pretrained(str(model), local_files_only=True))
-    trained, applied = output(mine), output(merged)
+    base = denoiser_output(adapter, FluxPipeline.from_pretrained(str(model), local_files_only=True), 600.0)
+    trained, applied = denoiser_output(adapter, mine, 600.0), denoiser_output(adapter, merged, 600.0)
     # Merged weights and peft's forward pass round differently in fp32 (~2e-5 here); the adapter's own
     # effect is orders of magnitude above that.
     assert (trained - base).abs().max() > 100 * 5e-5, (trained - base).abs().max()

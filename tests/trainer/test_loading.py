@@ -362,7 +362,7 @@ def test_missing_paths(tmp_path: Path) -> None:
                  f"model.base: file or folder not found: '{tmp_path / 'models/nothing.safetensors'}'",
                  "relative paths start at the config file's folder")
     expect_error(settings(""), "sd15", tmp_path, "model.base: not set")
-    expect_error(settings(tmp_path / "x.safetensors"), "flux", tmp_path, "model.family")
+    expect_error(settings(tmp_path / "x.safetensors"), "no-such-family", tmp_path, "model.family")
 
 
 def test_folder_without_model_index(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from tests.trainer.conftest import make_dataset
 from tests.trainer.harness import events, new_run, train
 from tuitrain.config import ConfigError, load_config, parse_config
 from tuitrain.trainer.families import get_adapter
-from tuitrain.trainer.families.base import LatentBatch
 
 SETS = ("data.resolution=64", "training.epochs=4", "training.learning_rate=5e-3", "training.lr_warmup_steps=0",
         "lora.rank=8", "lora.alpha=8", "lora.train_ff=true", "saving.every_epochs=0",
@@ -61,8 +60,7 @@ def test_a_lora_trained_on_a_quantized_base_moves_the_full_base_the_same_way(mod
                                                                              tmp_path: Path) -> None:
     from diffusers import FluxPipeline
 
-    from tuitrain.trainer import backup as backups
-    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+    from tests.trainer.test_flux import adapter_from_backup, denoiser_output
     from tuitrain.trainer.quantize import quantize_linear_layers
 
     data = make_dataset(tmp_path / "data", count=2)
@@ -75,22 +73,13 @@ def test_a_lora_trained_on_a_quantized_base_moves_the_full_base_the_same_way(mod
     adapter.configure(config)
 
     def output(pipe: Any) -> torch.Tensor:
-        parts = adapter.parts(pipe, "auto")
-        latents = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            return adapter.predict(parts, latents, torch.tensor([600.0]),
-                                   LatentBatch(latents, adapter.encode_text(parts, ["a red square with a blue mark"])))
+        return denoiser_output(adapter, pipe, 600.0)
 
     # The trainer's model: the quantized base and the adapter from the last backup.
     quantized = FluxPipeline.from_pretrained(str(flux_dev), local_files_only=True)
     quantize_linear_layers(quantized.transformer, mode, torch.float32, torch.device("cpu"))
     q_base = output(quantized)
-    handles = inject_lora(quantized.transformer, [], config.lora, unet_target_modules=list(adapter.attention_modules),
-                          unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
-                          text_encoder_target_modules=[], denoiser_name="transformer")
-    found = backups.latest_backup(run.checkpoints)
-    assert found is not None
-    load_lora_state(handles, found.weights)
+    adapter_from_backup(run, config, adapter, quantized.transformer, [])
     q_delta = output(quantized) - q_base
 
     # What a user gets: diffusers applies the file to the unquantized base.

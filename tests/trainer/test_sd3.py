@@ -16,10 +16,9 @@ from safetensors import safe_open
 
 from tests.trainer.conftest import make_dataset
 from tests.trainer.harness import events, new_run, train
-from tests.trainer.test_flux import CAPTION, eval_loss_for
+from tests.trainer.test_flux import CAPTION, adapter_from_backup, denoiser_output, eval_loss_for
 from tuitrain.config import load_config
 from tuitrain.trainer.families import get_adapter
-from tuitrain.trainer.families.base import LatentBatch
 
 SETS = ("data.resolution=64", "training.epochs=15", "training.learning_rate=5e-3", "training.lr_warmup_steps=0",
         "lora.rank=8", "lora.alpha=8", "lora.train_ff=true", "sampling.every_epochs=0", "saving.every_epochs=0",
@@ -51,9 +50,6 @@ def test_prompt_encoding_is_the_pipelines(sd3_model: Path) -> None:
 def test_the_preset_trains_learns_and_the_lora_reproduces_the_trainer(sd3_model: Path, tmp_path: Path) -> None:
     from diffusers import StableDiffusion3Pipeline
 
-    from tuitrain.trainer import backup as backups
-    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
-
     data = make_dataset(tmp_path / "data", count=2)
     run = new_run("s", sd3_model, data, *SETS, "lora.train_text_encoder=true", "model.flavour=3.5-medium",
                   preset="sd35-large-lora", where=tmp_path)
@@ -79,23 +75,9 @@ def test_the_preset_trains_learns_and_the_lora_reproduces_the_trainer(sd3_model:
     adapter = get_adapter("sd3")
     adapter.configure(config)
     mine = load()
-    handles = inject_lora(mine.transformer, [mine.text_encoder, mine.text_encoder_2], config.lora,
-                          unet_target_modules=list(adapter.attention_modules),
-                          unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
-                          text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer")
-    found = backups.latest_backup(run.checkpoints)
-    assert found is not None
-    load_lora_state(handles, found.weights)
-
-    def output(pipe: Any) -> torch.Tensor:
-        parts = adapter.parts(pipe, "auto")
-        latents = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            return adapter.predict(parts, latents, torch.tensor([700.0]),
-                                   LatentBatch(latents, adapter.encode_text(parts, [CAPTION])))
-
-    base, trained = output(load()), output(mine)
+    adapter_from_backup(run, config, adapter, mine.transformer, [mine.text_encoder, mine.text_encoder_2])
+    base, trained = denoiser_output(adapter, load()), denoiser_output(adapter, mine)
     # Folding alpha/rank into lora_B and diffusers' own adapter order round differently in fp32 (~3e-5
     # here, through three encoders and the transformer); the adapter's effect is far above that.
     assert (trained - base).abs().max() > 100 * 1e-4, (trained - base).abs().max()
-    torch.testing.assert_close(output(loaded), trained, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(denoiser_output(adapter, loaded), trained, rtol=1e-3, atol=1e-4)
