@@ -101,8 +101,8 @@ def _build(files: FamilyFiles, target: Path, variant: Variant | None = None) -> 
 def shipped_config_dir(family: str, variant: str = "") -> Path:
     """A complete diffusers-format config folder of `family`'s public base model.
 
-    variant: one of the family's published variants (FamilyFiles.variants, e.g. "inpainting": the same
-    architecture with a 9-channel UNet and the inpainting pipeline).
+    variant: the name of one of the family's published variants (FamilyFiles.variants): the same
+    architecture with that variant's config changes (its denoiser's input channels, its pipeline).
     Built once into the user cache (atomically: a finished folder is renamed into
     place); if the cache is not writable, into a fresh temporary folder.
     """
