@@ -1,4 +1,4 @@
-"""The interface every model family implements, and the objective helpers they share.
+"""The interface every model family implements (objectives are their own package: trainer/objectives).
 
 The training loop calls only these methods, so it knows no family: a new family
 (Flux, SD3, PixArt) is a new home under families/ plus a registry entry in
@@ -150,38 +150,3 @@ class FamilyAdapter(ABC):
         """Random latents and text conditioning of the shapes a training batch at `resolution` has
         (what the caches would hand the denoiser), for timing the denoiser alone."""
         raise NotImplementedError(f"{type(self).__name__} has no bench batch")
-
-    def noise_and_target(
-        self, parts: ModelParts, latents: torch.Tensor, generator: torch.Generator | None, noise_offset: float = 0.0
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(noisy latents, timesteps, target) for the family's objective (DDPM: epsilon or v)."""
-        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
-        if noise_offset:
-            # Offset noise (per image and channel) lets the model learn very dark / bright images.
-            noise = noise + noise_offset * torch.randn(
-                (latents.shape[0], latents.shape[1], 1, 1), generator=generator, device=latents.device, dtype=latents.dtype
-            )
-        sched = parts.noise_scheduler
-        timesteps = torch.randint(
-            0, sched.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=latents.device
-        ).long()
-        noisy = sched.add_noise(latents, noise, timesteps)
-        if parts.prediction_type == "epsilon":
-            target = noise
-        elif parts.prediction_type == "v_prediction":
-            target = sched.get_velocity(latents, noise, timesteps)
-        else:
-            raise ValueError(f"unsupported prediction type {parts.prediction_type!r}")
-        return noisy, timesteps, target
-
-    def loss_weights(self, parts: ModelParts, timesteps: torch.Tensor, min_snr_gamma: float) -> torch.Tensor | None:
-        """Min-SNR weighting (Hang et al. 2023) through diffusers' compute_snr; None when off."""
-        if not min_snr_gamma:
-            return None
-        from diffusers.training_utils import compute_snr
-
-        snr = compute_snr(parts.noise_scheduler, timesteps)
-        clipped = torch.clamp(snr, max=min_snr_gamma)
-        if parts.prediction_type == "v_prediction":
-            return clipped / (snr + 1)
-        return clipped / snr
