@@ -48,11 +48,15 @@ def denoising_loss(pipe: Any, family: str, data: Path, caption: str = "a red squ
     """Mean denoising loss of `pipe` on the images in `data` at fixed noise and timesteps (seed 123)."""
     import numpy as np
 
+    from tuitrain.families import FAMILIES
     from tuitrain.trainer.families import get_adapter
     from tuitrain.trainer.families.base import LatentBatch
+    from tuitrain.trainer.objectives import build_objective
 
     adapter = get_adapter(family)
     parts = adapter.parts(pipe, "auto")
+    objective = build_objective(FAMILIES[family].objective, dict(parts.noise_scheduler.config), None,
+                                parts.prediction_type)
     images = sorted(data.glob("*.png"))
     pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
                           for p in images]) / 127.5 - 1
@@ -61,9 +65,9 @@ def denoising_loss(pipe: Any, family: str, data: Path, caption: str = "a red squ
     gen = torch.Generator().manual_seed(123)
     losses = []
     for _ in range(rounds):
-        noisy, t, target = adapter.noise_and_target(parts, latents, gen)
-        pred = adapter.predict(parts, noisy, t, LatentBatch(latents, cond))
-        losses.append(torch.nn.functional.mse_loss(pred, target).item())
+        noised = objective.noise(latents, gen)
+        pred = adapter.predict(parts, noised.noisy, noised.timesteps, LatentBatch(latents, cond))
+        losses.append(torch.nn.functional.mse_loss(pred, noised.target).item())
     return sum(losses) / len(losses)
 
 

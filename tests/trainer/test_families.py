@@ -9,6 +9,7 @@ import torch
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
 from tuitrain.trainer.families.sdxl.adapter import size_conditioning
+from tuitrain.trainer.objectives import Noised, build_objective
 from tuitrain.trainer.tiny import save_tiny_model
 
 
@@ -58,6 +59,12 @@ def test_sdxl_text_conditioning_matches_the_pipeline(tiny) -> None:
     torch.testing.assert_close(cond["pooled"], pooled)
 
 
+def objective_of(parts, noise_offset: float = 0.0, min_snr_gamma: float = 0.0):  # type: ignore[no-untyped-def]
+    """The objective the trainer builds for these parts (loop.Trainer.setup)."""
+    return build_objective("ddpm", dict(parts.noise_scheduler.config), None, parts.prediction_type, noise_offset,
+                           min_snr_gamma)
+
+
 def test_prediction_types(tiny) -> None:
     assert get_adapter("sd15").parts(tiny("sd15"), "auto").prediction_type == "epsilon"
     assert get_adapter("sd2").parts(tiny("sd2"), "auto").prediction_type == "v_prediction"
@@ -71,7 +78,8 @@ def test_v_prediction_target_is_the_velocity(tiny) -> None:
     parts = adapter.parts(tiny("sd2"), "auto")
     latents = torch.randn(2, 4, 8, 8)
     gen = torch.Generator().manual_seed(3)
-    noisy, t, target = adapter.noise_and_target(parts, latents, gen)
+    noised = objective_of(parts).noise(latents, gen)
+    noisy, t, target = noised.noisy, noised.timesteps, noised.target
     gen = torch.Generator().manual_seed(3)
     noise = torch.randn(latents.shape, generator=gen)
     alphas = parts.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
@@ -84,8 +92,8 @@ def test_epsilon_target_is_the_noise_and_offset_shifts_it(tiny) -> None:
     adapter = get_adapter("sd15")
     parts = adapter.parts(tiny("sd15"), "auto")
     latents = torch.zeros(64, 4, 8, 8)
-    _, _, target = adapter.noise_and_target(parts, latents, torch.Generator().manual_seed(0))
-    _, _, offset = adapter.noise_and_target(parts, latents, torch.Generator().manual_seed(0), noise_offset=0.5)
+    target = objective_of(parts).noise(latents, torch.Generator().manual_seed(0)).target
+    offset = objective_of(parts, noise_offset=0.5).noise(latents, torch.Generator().manual_seed(0)).target
     per_channel = (offset - target).mean(dim=(2, 3))
     assert per_channel.std() > 0.3  # a constant shift per image and channel
     torch.testing.assert_close(target, torch.randn(latents.shape, generator=torch.Generator().manual_seed(0)))
@@ -113,6 +121,7 @@ def test_sdxl_prediction_uses_size_conditioning(tiny) -> None:
 def test_lora_min_snr_weights(tiny) -> None:
     adapter = get_adapter("sd15")
     parts = adapter.parts(tiny("sd15"), "auto")
-    assert adapter.loss_weights(parts, torch.tensor([10, 900]), 0.0) is None
-    w = adapter.loss_weights(parts, torch.tensor([10, 900]), 5.0)
+    t = torch.tensor([10, 900])
+    assert objective_of(parts).loss_weights(Noised(t, t, t)) is None
+    w = objective_of(parts, min_snr_gamma=5.0).loss_weights(Noised(t, t, t))
     assert w[0] < 1.0 and abs(float(w[1]) - 1.0) < 1e-6  # high-SNR (low t) steps are down-weighted

@@ -187,7 +187,8 @@ def test_preset_trains_and_the_lora_gives_the_trainer_output_in_the_inpaint_pipe
         latents = torch.stack([x.latents for x in inputs])
         inpaint = torch.stack([x.inpaint for x in inputs])
         cond = trainer._conditioning(["a red square with a blue mark"] * 2)
-        noisy, timesteps, _ = trainer.adapter.noise_and_target(trainer.parts, latents, torch.Generator().manual_seed(1))
+        noised = trainer.objective.noise(latents, torch.Generator().manual_seed(1))
+        noisy, timesteps = noised.noisy, noised.timesteps
         with torch.no_grad():
             mine = trainer.adapter.predict(trainer.parts, noisy, timesteps, LatentBatch(latents, cond, None, inpaint))
 

@@ -104,25 +104,6 @@ def test_ddpm_is_bit_exact_with_the_old_noise_and_target(config: dict[str, Any],
     assert torch.equal(torch.rand(3, generator=g_new), torch.rand(3, generator=g_old))
 
 
-def test_ddpm_is_bit_exact_with_the_family_adapter_while_it_has_the_method() -> None:
-    """The same check against the live FamilyAdapter method, until the loop moves to objectives and it goes."""
-    from tuitrain.trainer.families import base
-
-    old = getattr(base.FamilyAdapter, "noise_and_target", None)
-    if old is None:
-        pytest.skip("FamilyAdapter.noise_and_target is gone; the inline copy above is the reference")
-    from types import SimpleNamespace
-
-    for config in (SD15, SD2_V):
-        parts = SimpleNamespace(noise_scheduler=reference_scheduler(config, "auto"),
-                                prediction_type=config["prediction_type"])
-        objective = build_objective("ddpm", config, None, "auto", 0.05)
-        got = objective.noise(latents(), gen(3))
-        noisy, timesteps, target = old(None, parts, latents(), gen(3), 0.05)
-        assert torch.equal(got.noisy, noisy) and torch.equal(got.timesteps, timesteps)
-        assert torch.equal(got.target, target)
-
-
 def test_ddpm_prediction_auto_reads_the_scheduler_config_and_an_explicit_one_wins() -> None:
     assert build_objective("ddpm", SD15, None, "auto").prediction == "epsilon"
     assert build_objective("ddpm", SD2_V, None, "auto").prediction == "v_prediction"
