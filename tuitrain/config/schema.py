@@ -191,7 +191,9 @@ class DataSection(Section):
     cache_text_embeddings: bool = option(
         True, "Cache text encoder outputs on disk (ignored while the text encoder trains)."
     )
-    workers: int = option(2, "Background data-loading workers.", ge=0, le=64)
+    workers: int = option(
+        2, "Threads that prepare the next batches (image loading, VAE encoding of uncached latents) while a step "
+        "trains; 0: in the step.", ge=0, le=64)
     mask_suffix: str = option(
         "-masklabel.png",
         "Mask files are named <image stem> + this suffix (OneTrainer's convention), beside their image and of its "
