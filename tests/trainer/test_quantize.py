@@ -111,6 +111,23 @@ def test_a_quantized_fine_tune_is_one_line() -> None:
     assert "\n" not in str(err.value).strip()
 
 
+@pytest.mark.parametrize("kind", ["lokr", "loha"])
+def test_nf4_under_lokr_or_loha_is_one_line_and_int8_trains(kind: str, flux_dev: Path, tmp_path: Path) -> None:
+    """peft's LoKr / LoHa take their factors' shapes from the base weight, which nf4 stores packed (a traceback
+    at the first step, measured): refused by the config; int8 keeps the shape and trains."""
+    with pytest.raises(ConfigError) as err:
+        parse_config({"model": {"family": "flux", "base": "x", "quantize": "nf4"}, "lora": {"type": kind},
+                      "data": {"resolution": 512}})
+    assert f"model.quantize: \"nf4\" packs the weights LoKr and LoHa take their shapes from; with lora.type = " \
+           f"\"{kind}\" use model.quantize = 'int8'" in str(err.value)
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("k", flux_dev, data, "data.resolution=64", "training.epochs=1", f"lora.type={kind}",
+                  "lora.rank=4", "lora.alpha=4", "lora.train_ff=true", "sampling.every_epochs=0",
+                  "saving.every_epochs=0", "model.quantize=int8", "training.gradient_checkpointing=false",
+                  preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+
+
 def test_the_estimate_counts_quantized_weights() -> None:
     from tuitrain.tui.config_editor.estimate import estimate_vram
 

@@ -94,8 +94,8 @@ class ModelSection(Section):
         "none",
         "Store the frozen denoiser's linear layers quantized (bitsandbytes), to train on a smaller GPU: int8 "
         "(LLM.int8, about half of bf16's memory for those weights) or nf4 (4-bit NormalFloat, about a quarter: "
-        "QLoRA). The adapter trains in fp32 on top and is saved for the unquantized base. LoRA, LoKr, LoHa and "
-        "embeddings; not with training.method = 'finetune', which trains those weights.",
+        "QLoRA). The adapter trains in fp32 on top and is saved for the unquantized base. LoRA and embeddings with "
+        "either; LoKr / LoHa with int8; not with training.method = 'finetune', which trains those weights.",
     )
 
     _paths_are_possible = field_validator("base", "vae", "config")(_a_possible_path)
@@ -648,6 +648,12 @@ class Config(BaseModel):
                 f"model.quantize: {show_value(self.model.quantize)} stores the denoiser's weights quantized and "
                 "frozen, but training.method = 'finetune' trains them; set model.quantize = 'none' (or train a LoRA)"
             )
+        if self.model.quantize == "nf4" and self.training.method == "lora" and self.lora.type != "lora":
+            # peft's LoKr / LoHa size their factors from the base weight's shape, which nf4 stores packed.
+            raise ValueError(
+                f"model.quantize: \"nf4\" packs the weights LoKr and LoHa take their shapes from; with "
+                f"lora.type = {show_value(self.lora.type)} use model.quantize = 'int8' (or lora.type = 'lora')"
+            )
         return self
 
     @model_validator(mode="after")
@@ -669,8 +675,8 @@ class Config(BaseModel):
         for key, value in (("data.resolution", self.data.resolution), ("data.bucket_step", self.data.bucket_step)):
             if value % multiple:
                 raise ValueError(
-                    f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x, then "
-                    f"2x2 patches), got {value}"
+                    f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "
+                    f"downscale{', then 2x2 patches' if multiple > 8 else ''}), got {value}"
                 )
         if info.objective == "flow" and self.training.min_snr_gamma:
             raise ValueError(

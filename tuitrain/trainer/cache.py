@@ -20,10 +20,14 @@ from safetensors.torch import load_file, save_file
 CACHE_FORMAT = 1
 
 
-def model_identity(base: str, vae: str, variant: str, family: str, config_dir: Path) -> str:
-    """Identifies the weights that encode: hub id or local path, plus size/mtime of local files."""
+def model_identity(base: str, vae: str, variant: str, family: str, config_dir: Path, config: str = "") -> str:
+    """Identifies the weights that encode: hub id or local path, plus size/mtime of local files.
+
+    `config` (model.config) counts where it is set: for a denoiser-alone file (FLUX.1's) the text
+    encoders and the VAE come from that folder. Unset, the key is what it was before it counted.
+    """
     parts: list[Any] = [CACHE_FORMAT, family, variant]
-    for value in (base, vae):
+    for value in (base, vae, *((config,) if config else ())):
         if not value:
             parts.append("")
             continue
@@ -111,8 +115,11 @@ def latent_fields(
     }
 
 
-def text_fields(model_id: str, caption: str, clip_skip: int, dtype: torch.dtype) -> dict[str, Any]:
-    return {"model": model_id, "caption": caption, "clip_skip": clip_skip, "dtype": str(dtype)}
+def text_fields(model_id: str, caption: str, clip_skip: int, dtype: torch.dtype, settings: str = "") -> dict[str, Any]:
+    """A caption's text-encoder outputs; `settings` is what else the family's encoding depends on
+    (FamilyAdapter.text_settings: FLUX.1's T5 length), left out of the key when there is none."""
+    fields = {"model": model_id, "caption": caption, "clip_skip": clip_skip, "dtype": str(dtype)}
+    return {**fields, "settings": settings} if settings else fields
 
 
 def mask_fields(latent_key: dict[str, Any], what: str, mask_path: Path, mask_size: int, mask_mtime_ns: int) -> dict[str, Any]:

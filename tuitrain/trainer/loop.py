@@ -195,7 +195,8 @@ class Trainer:
             self.ema = Ema(self.method.trainable_parameters(), cfg.ema, self.device)
         if cfg.training.gradient_checkpointing:
             self.parts.denoiser.enable_gradient_checkpointing()
-        self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir)
+        self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir,
+                                       cfg.model.config)
         latent_cache = SharedTensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
         # The step and the data threads take turns on a GPU (prefetch.DeviceTurnEncoder says why).
         self.device_turn = device_turn(self.device)
@@ -283,7 +284,7 @@ class Trainer:
                 return self.adapter.encode_text(self.parts, captions, clip_skip)
         rows: list[dict[str, torch.Tensor]] = []
         for caption in captions:
-            key = text_fields(self.model_id, caption, clip_skip, self.compute_dtype)
+            key = text_fields(self.model_id, caption, clip_skip, self.compute_dtype, self.adapter.text_settings(self.parts))
             hit = self.text_cache.get(key)
             if hit is None:
                 with torch.no_grad():

@@ -54,8 +54,9 @@ class FamilyAdapter(ABC):
     feed_forward_modules: tuple[str, ...] = ()
     conv_modules: tuple[str, ...] = ()
     text_encoder_modules: tuple[str, ...] = ()
-    # How many of the text encoders (in order) lora.train_text_encoder adapts (None: all; Flux: 1, CLIP not T5).
-    lora_text_encoders: int | None = None
+    # How many of the text encoders (in order) lora.train_text_encoder / finetune.train_text_encoder train
+    # (None: all; Flux: 1 and SD3: 2, the CLIPs, not T5).
+    trainable_text_encoders: int | None = None
 
     quantize: str = "none"  # model.quantize: how place() stores the frozen denoiser
 
@@ -67,6 +68,11 @@ class FamilyAdapter(ABC):
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         """The denoiser's weights in the family's original single-file names (FamilyFiles.denoiser_file)."""
         raise NotImplementedError(f"{type(self).__name__} has no denoiser file layout")
+
+    def text_settings(self, parts: ModelParts) -> str:
+        """What else encode_text's output depends on besides the model and caption (part of the text cache's
+        key); "" when nothing."""
+        return ""
 
     def metadata(self, config: Any) -> dict[str, str]:
         """Family training settings for a saved file's header, kohya's `ss_*` names where kohya has them."""
@@ -110,11 +116,13 @@ class FamilyAdapter(ABC):
         components = (("denoiser", parts.denoiser), *(("text_encoders", m) for m in parts.text_encoders))
         for name, module in components:
             module.requires_grad_(False)
-            module.to(device, dtype=None if name in full_precision else compute_dtype)
-        if self.quantize != "none":  # model.quantize: the frozen denoiser's linear layers in int8 / nf4
-            from tuitrain.trainer.quantize import quantize_linear_layers
+            if name == "denoiser" and self.quantize != "none":
+                # model.quantize: the large linear layers go to the device one by one, already quantized, so
+                # the unquantized denoiser never has to fit there (a 24 GB card could not hold Flux's).
+                from tuitrain.trainer.quantize import quantize_linear_layers
 
-            quantize_linear_layers(parts.denoiser, self.quantize, compute_dtype, device)
+                quantize_linear_layers(module, self.quantize, compute_dtype, device)
+            module.to(device, dtype=None if name in full_precision else compute_dtype)
         parts.vae.requires_grad_(False)
         parts.vae.to(device, dtype=torch.float32)
 

@@ -157,13 +157,14 @@ def check_config_dir(folder: Path, family: str, field: str = "model.config") -> 
         raise ModelLoadError(f"{field}: folder not found: '{folder}'")
     if not folder.is_dir():
         raise ModelLoadError(f"{field}: '{folder}' is a file; it must be a diffusers-format folder (with model_index.json)")
+    files = family_files(family)
     if not (folder / "model_index.json").is_file():
+        parts = ", ".join(f"{name}/" for name in files.components)
         raise ModelLoadError(
             f"{field}: '{folder}' has no model_index.json; it must be a diffusers-format folder "
-            "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+            f"(model_index.json, {parts})"
         )
     index = read_json(folder / "model_index.json", field)
-    files = family_files(family)
     declared = index.get("_class_name")
     if declared not in files.pipeline_classes:
         wanted = " (or ".join(files.pipeline_classes) + ")" * (len(files.pipeline_classes) - 1)

@@ -55,7 +55,8 @@ class FinetuneMethod(TrainingMethod):
         self.denoiser_name = family_files(config.model.family).denoiser_component
         self.models: dict[str, nn.Module] = {self.denoiser_name: parts.denoiser}
         if cfg.train_text_encoder:
-            self.models.update(zip(TEXT_ENCODER_NAMES, parts.text_encoders))
+            # The family's trainable encoders only (Flux, SD3: the CLIPs; T5-XXL's 4.7B weights stay frozen).
+            self.models.update(zip(TEXT_ENCODER_NAMES, parts.text_encoders[: adapter.trainable_text_encoders]))
         for model in self.models.values():
             model.to(dtype=torch.float32)
             model.requires_grad_(True)
@@ -141,7 +142,9 @@ class FinetuneMethod(TrainingMethod):
         # layout (FLUX.1: BFL's) writes that: what ComfyUI and Forge load as a diffusion model.
         files = family_files(cfg.model.family)
         single_file = cfg.finetune.single_file and (files.single_file or files.denoiser_file)
-        write_folder = not single_file or (cfg.finetune.diffusers_folder and request.final)
+        # A denoiser-alone file holds no text encoder: when they train, the folder is written at every save.
+        trains_encoders_outside_file = files.denoiser_file and not files.single_file and self.trains_text_encoders
+        write_folder = not single_file or trains_encoders_outside_file or (cfg.finetune.diffusers_folder and request.final)
         metadata = {
             "modelspec.title": request.stem,
             "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(request.started_at)),

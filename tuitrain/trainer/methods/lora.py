@@ -174,13 +174,13 @@ def inject_lora(
 
     linear: list[str] = []
     if lora_cfg.train_attention:
-        linear += _require(match_modules(unet, unet_target_modules), "UNet attention", "train_attention",
+        linear += _require(match_modules(unet, unet_target_modules), "denoiser attention", "train_attention",
                            unet_target_modules)
     if lora_cfg.train_ff:
-        linear += _require(match_modules(unet, unet_ff_modules), "UNet feed-forward", "train_ff", unet_ff_modules)
+        linear += _require(match_modules(unet, unet_ff_modules), "denoiser feed-forward", "train_ff", unet_ff_modules)
     conv: list[str] = []
     if lora_cfg.train_conv:
-        conv = _require(match_modules(unet, unet_conv_modules), "UNet convolution", "train_conv", unet_conv_modules)
+        conv = _require(match_modules(unet, unet_conv_modules), "denoiser convolution", "train_conv", unet_conv_modules)
 
     handles = LoraHandles(unet=unet, text_encoders=list(text_encoders), denoiser_name=denoiser_name)
     with lycoris_factorization(lora_cfg.type):
@@ -260,7 +260,7 @@ class LoraMethod(TrainingMethod):
             )
         self.trains_text_encoders = cfg.train_text_encoder
         # The text encoders a family's LoRA may adapt: its CLIP ones (Flux: not T5).
-        encoders = parts.text_encoders[: adapter.lora_text_encoders] if cfg.train_text_encoder else []
+        encoders = parts.text_encoders[: adapter.trainable_text_encoders] if cfg.train_text_encoder else []
         try:
             self.handles = inject_lora(
                 parts.denoiser, encoders, cfg,

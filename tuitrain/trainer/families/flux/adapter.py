@@ -16,7 +16,7 @@ import torch
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
-from tuitrain.trainer.families.sd.unet import CLIP_ATTENTION_AND_MLP
+from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 
 # LoRA targets (module-name suffixes), after diffusers' Flux script: the joint attention of the
 # double blocks (image and text streams) and the single blocks' q/k/v.
@@ -55,7 +55,7 @@ class FluxAdapter(FamilyAdapter):
     feed_forward_modules = FEED_FORWARD
     conv_modules = ()
     text_encoder_modules = CLIP_ATTENTION_AND_MLP
-    lora_text_encoders = 1  # the CLIP encoder; T5 is never adapted (as in diffusers' and kohya's Flux trainers)
+    trainable_text_encoders = 1  # the CLIP encoder; T5 is never adapted (as in diffusers' and kohya's Flux trainers)
 
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
@@ -123,7 +123,7 @@ class FluxAdapter(FamilyAdapter):
             guidance = torch.full((b,), self.guidance, device=noisy.device, dtype=torch.float32)
         out = transformer(
             hidden_states=pack(noisy),
-            timestep=timesteps.to(noisy.dtype) / 1000,
+            timestep=timesteps.float() / 1000,  # fp32: bf16 would round sigma near 1 by up to 0.4 %
             guidance=guidance,
             pooled_projections=batch.conditioning["pooled"].to(noisy.dtype),
             encoder_hidden_states=hidden,
@@ -136,7 +136,12 @@ class FluxAdapter(FamilyAdapter):
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         from tuitrain.trainer.families.flux.layout import to_bfl
 
-        return to_bfl(denoiser.state_dict())
+        # On the host first: to_bfl concatenates q/k/v and the single blocks' linear1 (3.6B weights), which
+        # would otherwise be new allocations on the GPU in the middle of a save.
+        return to_bfl({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
+
+    def text_settings(self, parts: ModelParts) -> str:
+        return f"t5={self.t5_length(parts)}"
 
     def metadata(self, config: Any) -> dict[str, str]:
         """kohya's Flux keys (flux_train_network.py): what the file was trained with."""
@@ -144,7 +149,8 @@ class FluxAdapter(FamilyAdapter):
         shift = "auto" if o.auto_shift else ("scheduler" if o.shift is None else str(o.shift))
         return {"ss_guidance_scale": str(self.guidance), "ss_timestep_sampling": o.timestep_sampling,
                 "ss_sigmoid_scale": str(o.sigmoid_scale), "ss_model_prediction_type": "raw",
-                "ss_discrete_flow_shift": shift, "ss_t5xxl_max_token_length": str(self.t5_max_length or "flavour")}
+                "ss_discrete_flow_shift": shift,
+                "ss_t5xxl_max_token_length": str(self.t5_max_length or DEFAULT_T5_LENGTH.get(self.flavour_name, 512))}
 
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it."""

@@ -2,8 +2,8 @@
 
 The transformer comes from the file, converted by layout.from_bfl (widths read from the tensors);
 everything else (CLIP-L, T5, VAE, tokenizers, scheduler) from model.config's diffusers folder.
-The module is built on the meta device and the file's tensors are assigned in, so loading a
-23 GB file needs its size in memory once, not twice.
+The module is built on the meta device and the file's tensors are assigned in, so no second
+copy of the weights is allocated for the module (a dtype other than the file's costs one copy).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None)
         state = from_bfl(load_file(str(path)))
     except KeyError as exc:
         raise ModelLoadError(f"{field}: '{path}' is not a complete FLUX.1 transformer: it lacks {exc}") from None
+    except RuntimeError as exc:  # a fused tensor of the wrong size for its block
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{field}: '{path}' is not a FLUX.1 transformer of a shape tuitrain reads: {reason}") from None
     config = dict(FluxTransformer2DModel.load_config(str(folder), subfolder="transformer"))
     config["guidance_embeds"] = any(k.startswith("time_text_embed.guidance_embedder.") for k in state)
     with init_empty_weights():

@@ -16,7 +16,6 @@ UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
 # (they sit outside those blocks), so a file with them loses layers there while ComfyUI,
 # Forge, A1111 and diffusers apply them; leaving them out keeps every loader identical.
 UNET_CONV = ("conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsamplers.0.conv")
-CLIP_ATTENTION_AND_MLP = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
 
 def training_scheduler(pipeline: Any, prediction: str) -> tuple[Any, str]:

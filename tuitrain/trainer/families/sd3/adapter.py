@@ -16,7 +16,7 @@ import torch
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
-from tuitrain.trainer.families.sd.unet import CLIP_ATTENTION_AND_MLP
+from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 
 # LoRA targets: the joint attention of both streams (and SD3.5 medium's extra attn2), as diffusers' script.
 ATTENTION = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
@@ -29,7 +29,7 @@ class SD3Adapter(FamilyAdapter):
     feed_forward_modules = FEED_FORWARD
     conv_modules = ()
     text_encoder_modules = CLIP_ATTENTION_AND_MLP
-    lora_text_encoders = 2  # both CLIPs; T5 is never adapted
+    trainable_text_encoders = 2  # both CLIPs; T5 is never adapted
 
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
@@ -80,7 +80,7 @@ class SD3Adapter(FamilyAdapter):
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         return parts.denoiser(
             hidden_states=noisy,
-            timestep=timesteps.to(noisy.dtype),
+            timestep=timesteps.float(),  # fp32 as diffusers' script passes it: bf16 would round t by up to 4
             encoder_hidden_states=batch.conditioning["hidden"].to(noisy.dtype),
             pooled_projections=batch.conditioning["pooled"].to(noisy.dtype),
             return_dict=False,

@@ -10,7 +10,6 @@ from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
 from tuitrain.trainer.families.sd.unet import (
-    CLIP_ATTENTION_AND_MLP,
     UNET_ATTENTION,
     UNET_CONV,
     UNET_FEED_FORWARD,
@@ -20,6 +19,7 @@ from tuitrain.trainer.families.sd.unet import (
     unet_input,
     unet_is_inpainting,
 )
+from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 
 
 class StableDiffusionXLAdapter(FamilyAdapter):
