@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
 TINY_TEXT_DIM = 32
 TINY_MAX_TOKENS = 77
+T5_MAX_TOKENS = 512
 
 
 def write_byte_level_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
@@ -61,6 +63,26 @@ def text_config(with_projection: bool = False):  # type: ignore[no-untyped-def]
         pad_token_id=513,
         hidden_act="quick_gelu",
     )
+
+
+def t5_tokenizer() -> Any:
+    """A T5 (Unigram) tokenizer of single characters: the real vocabulary (spiece.model) only comes from the hub."""
+    from transformers import T5TokenizerFast
+
+    chars = [chr(c) for c in range(33, 127)]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -3.5) for c in chars]
+    return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_TOKENS)
+
+
+def tiny_t5(d_model: int) -> Any:
+    """A T5 encoder of the v1.1 kind (gated GELU, as T5-XXL) at `d_model` wide, for t5_tokenizer's vocabulary."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(
+        vocab_size=len(t5_tokenizer()), d_model=d_model, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
 
 
 def tiny_vae(latent_channels: int = 4, **config):  # type: ignore[no-untyped-def]

@@ -5,26 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuitrain.trainer.tiny import TINY_TEXT_DIM, text_config, tiny_vae
+from tuitrain.trainer.tiny import TINY_TEXT_DIM, t5_tokenizer, text_config, tiny_t5, tiny_vae
 
 # The CLIP tokenizer (byte-level, written by save_tiny_model); the T5 one is written by save_extras.
 TOKENIZERS = {"tokenizer": "<|endoftext|>"}
-T5_MAX_TOKENS = 512
-
-
-def t5_tokenizer() -> Any:
-    """A T5 (Unigram) tokenizer of single characters: the real vocabulary (spiece.model) only comes from the hub."""
-    from transformers import T5TokenizerFast
-
-    chars = [chr(c) for c in range(33, 127)]
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -3.5) for c in chars]
-    return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_TOKENS)
 
 
 def build(family: str, inpainting: bool, flavour: str) -> Any:
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+    from transformers import CLIPTextModel
 
     if inpainting:
         raise ValueError("FLUX.1 has no inpainting variant here")
@@ -33,10 +22,7 @@ def build(family: str, inpainting: bool, flavour: str) -> Any:
         num_attention_heads=2, joint_attention_dim=TINY_TEXT_DIM, pooled_projection_dim=TINY_TEXT_DIM,
         guidance_embeds=flavour != "schnell", axes_dims_rope=(4, 4, 8),
     )
-    t5 = T5EncoderModel(T5Config(
-        vocab_size=len(t5_tokenizer()), d_model=TINY_TEXT_DIM, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    ))
+    t5 = tiny_t5(TINY_TEXT_DIM)
     # FLUX.1-dev's scheduler config (schnell: a static shift of 1, no dynamic shifting).
     schedule = ({"shift": 1.0, "use_dynamic_shifting": False} if flavour == "schnell" else
                 {"shift": 3.0, "use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15,

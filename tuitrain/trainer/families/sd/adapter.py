@@ -15,9 +15,8 @@ from tuitrain.trainer.families.sd.unet import (
     clip_hidden_states,
     random_text_states,
     tokenize,
-    training_scheduler,
     unet_input,
-    unet_is_inpainting,
+    unet_parts,
 )
 from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 
@@ -32,18 +31,7 @@ class StableDiffusionAdapter(FamilyAdapter):
         self.info = FAMILIES[name]
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
-        scheduler, prediction_type = training_scheduler(pipeline, prediction)
-        return ModelParts(
-            pipeline=pipeline,
-            denoiser=pipeline.unet,
-            vae=pipeline.vae,
-            text_encoders=[pipeline.text_encoder],
-            tokenizers=[pipeline.tokenizer],
-            noise_scheduler=scheduler,
-            prediction_type=prediction_type,
-            flavour=self.info.flavour_for_prediction(prediction_type).name,
-            inpainting=unet_is_inpainting(pipeline.unet),
-        )
+        return unet_parts(pipeline, prediction, self.info)
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
         encoder = parts.text_encoders[0]

@@ -29,6 +29,26 @@ def training_scheduler(pipeline: Any, prediction: str) -> tuple[Any, str]:
     return DDPMScheduler.from_config(config), prediction
 
 
+def unet_parts(pipeline: Any, prediction: str, info: Any) -> ModelParts:
+    """The components of a UNet family's pipeline: its text encoders and tokenizers in the family's order
+    (FamilyFiles.components), the DDPM training schedule, the flavour the prediction type names."""
+    from tuitrain.trainer.families import family_files
+
+    scheduler, prediction_type = training_scheduler(pipeline, prediction)
+    encoders = family_files(info.name).text_encoder_components
+    return ModelParts(
+        pipeline=pipeline,
+        denoiser=pipeline.unet,
+        vae=pipeline.vae,
+        text_encoders=[getattr(pipeline, name) for name in encoders],
+        tokenizers=[getattr(pipeline, name.replace("text_encoder", "tokenizer")) for name in encoders],
+        noise_scheduler=scheduler,
+        prediction_type=prediction_type,
+        flavour=info.flavour_for_prediction(prediction_type).name,
+        inpainting=unet_is_inpainting(pipeline.unet),
+    )
+
+
 def unet_is_inpainting(unet: torch.nn.Module) -> bool:
     """4 input channels: text-to-image; 9: inpainting. Anything else is refused with the reason."""
     from tuitrain.trainer.loading.errors import ModelLoadError

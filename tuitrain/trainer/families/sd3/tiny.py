@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuitrain.trainer.families.flux.tiny import t5_tokenizer
-from tuitrain.trainer.tiny import TINY_TEXT_DIM, text_config, tiny_vae
+from tuitrain.trainer.tiny import TINY_TEXT_DIM, t5_tokenizer, text_config, tiny_t5, tiny_vae
 
 # Both CLIP tokenizers (byte-level, written by save_tiny_model; the second pads with "!" as OpenCLIP-G's).
 TOKENIZERS = {"tokenizer": "<|endoftext|>", "tokenizer_2": "!"}
@@ -15,7 +14,7 @@ T5_DIM = 2 * TINY_TEXT_DIM  # T5 is at least as wide as both CLIP hidden states 
 
 def build(family: str, inpainting: bool, flavour: str) -> Any:
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
-    from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from transformers import CLIPTextModelWithProjection
 
     if inpainting:
         raise ValueError("SD3 has no inpainting variant here")
@@ -25,10 +24,7 @@ def build(family: str, inpainting: bool, flavour: str) -> Any:
         out_channels=16, pos_embed_max_size=32, qk_norm="rms_norm",
         dual_attention_layers=(0,) if flavour == "3.5-medium" else (),
     )
-    t5 = T5EncoderModel(T5Config(
-        vocab_size=len(t5_tokenizer()), d_model=T5_DIM, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    ))
+    t5 = tiny_t5(T5_DIM)
     return StableDiffusion3Pipeline(
         transformer=transformer,
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),

@@ -15,9 +15,8 @@ from tuitrain.trainer.families.sd.unet import (
     UNET_FEED_FORWARD,
     random_text_states,
     tokenize,
-    training_scheduler,
     unet_input,
-    unet_is_inpainting,
+    unet_parts,
 )
 from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 
@@ -30,18 +29,7 @@ class StableDiffusionXLAdapter(FamilyAdapter):
     text_encoder_modules = CLIP_ATTENTION_AND_MLP
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
-        scheduler, prediction_type = training_scheduler(pipeline, prediction)
-        return ModelParts(
-            pipeline=pipeline,
-            denoiser=pipeline.unet,
-            vae=pipeline.vae,
-            text_encoders=[pipeline.text_encoder, pipeline.text_encoder_2],
-            tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2],
-            noise_scheduler=scheduler,
-            prediction_type=prediction_type,
-            flavour=self.info.flavour_for_prediction(prediction_type).name,
-            inpainting=unet_is_inpainting(pipeline.unet),
-        )
+        return unet_parts(pipeline, prediction, self.info)
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
         # SDXL conditions on the penultimate layer of both encoders (no final norm), as
