@@ -19,14 +19,14 @@ UNET_CONV = ("conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsample
 
 
 def training_scheduler(pipeline: Any, prediction: str) -> tuple[Any, str]:
-    """A DDPM scheduler with the base model's noise schedule, and the prediction type to train."""
-    from diffusers import DDPMScheduler
+    """A DDPM scheduler with the base model's noise schedule, and the prediction type to train ("auto": the
+    base model's own); built by the DDPM objective's training_scheduler, the one place that makes it."""
+    from tuitrain.trainer.objectives.ddpm import training_scheduler as ddpm_scheduler
 
     config = dict(pipeline.scheduler.config)
     if prediction == "auto":
         prediction = config.get("prediction_type", "epsilon")
-    config["prediction_type"] = prediction
-    return DDPMScheduler.from_config(config), prediction
+    return ddpm_scheduler(config, prediction), prediction
 
 
 def unet_parts(pipeline: Any, prediction: str, info: Any) -> ModelParts:
