@@ -1,0 +1,24 @@
+"""[flux]: FLUX.1's own settings (model.family = "flux"); other families ignore the section."""
+
+from __future__ import annotations
+
+from tuitrain.config.fields import Section, option
+
+
+class FluxSection(Section):
+    """FLUX.1's own settings (model.family = "flux"); other families ignore the section."""
+
+    group = "model"
+
+    guidance: float = option(
+        1.0,
+        "The value fed to the guidance embedding while training (dev / krea, which are guidance-distilled; "
+        "schnell has none). 1.0 keeps the distillation, as BFL-trained LoRAs expect; sampling uses "
+        "sampling.cfg (3.5 is usual for dev).",
+        family="flux", ge=0.0, le=30.0,
+    )
+    t5_max_length: int = option(
+        0,
+        "T5 tokens per caption. 0: the flavour's (dev/krea 512, schnell 256); fewer is faster for short captions.",
+        family="flux", ge=0, le=512,
+    )

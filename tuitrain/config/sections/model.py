@@ -1,0 +1,92 @@
+"""[model]: the base model, its family and flavour, and how its weights are stored."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator, model_validator
+
+from tuitrain.config.errors import quote
+from tuitrain.config.fields import Section, option
+from tuitrain.config.sections.common import a_possible_path
+from tuitrain.families import FAMILIES, FAMILY_NAMES
+
+# Built from the family registry, so a new family is one registry entry.
+FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
+
+# The flavours each family has, for model.flavour's help: "sd15: base; sd2: 768-v, 512-base; ...".
+_FLAVOURS_TEXT = "; ".join(f"{name}: {', '.join(info.flavour_names)}" for name, info in FAMILIES.items())
+_DDPM_FAMILIES = ", ".join(name for name, info in FAMILIES.items() if info.objective == "ddpm")
+
+
+class ModelSection(Section):
+    group = "model"
+
+    family: FamilyName = option(
+        "sd15",
+        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl, flux (FLUX.1), sd3 (SD 3 / 3.5).",
+        level="essential",
+    )
+    flavour: str = option(
+        "",
+        "Which variant of the family the base model is, where they train differently (SD 2.x: 768-v predicts v, "
+        f"512-base epsilon). Empty: detected from the base model, else the family's first. With prediction = auto "
+        f"the flavour's prediction type trains; an explicit prediction wins (e.g. a v-prediction SDXL model). "
+        f"Flavours: {_FLAVOURS_TEXT}.",
+    )
+    base: str = option(
+        "",
+        "Base model: a hub id (e.g. stabilityai/stable-diffusion-xl-base-1.0), a local diffusers "
+        "folder, or a local single-file .safetensors checkpoint. Relative paths are relative to the "
+        "config file.",
+        level="essential",
+    )
+    vae: str = option(
+        "",
+        "Optional separate VAE (hub id, diffusers folder or .safetensors), e.g. an fp16-safe SDXL VAE. "
+        "Empty: the base model's VAE.",
+    )
+    variant: str = option("", "Hub weight variant to download, e.g. fp16. Empty: the default weights.")
+    config: str = option(
+        "",
+        "Architecture configs for a single-file base model: a diffusers-format folder (model_index.json, "
+        "component configs, tokenizers). Empty: the family's public configs shipped with tuitrain, so single "
+        "files load offline.",
+    )
+    prediction: Literal["auto", "epsilon", "v_prediction", "flow"] = option(
+        "auto",
+        "What the denoiser predicts. auto: read it from the base model's scheduler config "
+        f"(SD 2.x 768 models predict v). DDPM families ({_DDPM_FAMILIES}) predict epsilon or v_prediction; "
+        "flow-matching families predict flow (the velocity noise - image).",
+    )
+    clip_skip: int = option(
+        0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
+    )
+    quantize: Literal["none", "int8", "nf4"] = option(
+        "none",
+        "Store the frozen denoiser's linear layers quantized (bitsandbytes), to train on a smaller GPU: int8 "
+        "(LLM.int8, about half of bf16's memory for those weights) or nf4 (4-bit NormalFloat, about a quarter: "
+        "QLoRA). The adapter trains in fp32 on top and is saved for the unquantized base. LoRA and embeddings with "
+        "either; LoKr / LoHa with int8; not with training.method = 'finetune', which trains those weights.",
+    )
+
+    _paths_are_possible = field_validator("base", "vae", "config")(a_possible_path)
+
+    @model_validator(mode="after")
+    def _flavour_and_prediction_fit_the_family(self) -> ModelSection:
+        info = FAMILIES[self.family]
+        if self.flavour and self.flavour not in info.flavour_names:
+            raise ValueError(
+                f"flavour: must be one of the {self.family} flavours ({', '.join(info.flavour_names)}) or empty "
+                f"(detect), got {quote(self.flavour)}"
+            )
+        if info.objective == "ddpm" and self.prediction == "flow":
+            raise ValueError(
+                f"prediction: {self.family} trains with DDPM noise schedules: must be auto, epsilon or v_prediction, "
+                f"got {quote(self.prediction)}"
+            )
+        if info.objective == "flow" and self.prediction in ("epsilon", "v_prediction"):
+            raise ValueError(
+                f"prediction: {self.family} trains with flow matching: must be auto or flow, got {quote(self.prediction)}"
+            )
+        return self
