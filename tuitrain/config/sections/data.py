@@ -41,6 +41,12 @@ class Concept(Section):
         le=10000,
     )
     recursive: bool = option(False, "Also take images from sub-folders.")
+    role: Literal["train", "regularisation", "validation"] = option(
+        "train",
+        "What the folder is for: train (learned from); regularisation (prior-preservation / class images, kohya's "
+        "reg folders: trained beside the others to keep the base model's idea of the class); validation (held out: "
+        "never trained, scored at fixed noise at each save as the eval loss).",
+    )
 
     _paths_are_possible = field_validator("path", "prompt_file", "caption_extension")(a_possible_path)
 
@@ -91,6 +97,14 @@ class DataSection(Section):
         "-masklabel.png",
         "Mask files are named <image stem> + this suffix (OneTrainer's convention), beside their image and of its "
         "aspect ratio: white = the part to learn (masked_loss) or to repaint (inpainting models), black = the rest.",
+    )
+    validation_split: float = option(
+        0.0,
+        "Hold out this fraction of the training images (chosen by a seeded rule, the same every run; the pre-flight "
+        "lists them) as a validation set scored at each save, in addition to any role = 'validation' concept. "
+        "0: none.",
+        ge=0.0,
+        le=0.5,
     )
     random_mask_probability: float = option(
         0.75,
