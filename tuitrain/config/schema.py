@@ -15,6 +15,7 @@ from tuitrain.families import FAMILIES
 from tuitrain.config.sections.common import MAX_EPOCHS, MAX_KEPT, MAX_SEED, MAX_STEPS
 from tuitrain.config.sections.data import CaptionSource, Concept, DataSection
 from tuitrain.config.sections.ema import EmaSection
+from tuitrain.config.sections.evaluation import EvaluationSection
 from tuitrain.config.sections.flux import FluxSection
 from tuitrain.config.sections.methods import EmbeddingSection, FinetuneSection, LoraSection
 from tuitrain.config.sections.model import FamilyName, ModelSection
@@ -26,9 +27,9 @@ from tuitrain.config.sections.training import TrainingSection
 
 __all__ = [
     "MAX_EPOCHS", "MAX_KEPT", "MAX_SEED", "MAX_STEPS", "SCHEMA_VERSION", "CaptionSource", "Concept", "Config",
-    "DataSection", "EmaSection", "EmbeddingSection", "FamilyName", "FinetuneSection", "FluxSection", "LoraSection",
-    "ModelSection", "ObjectiveSection", "OptimizerSection", "SamplePrompt", "SamplingSection", "SavingSection",
-    "TrainingSection",
+    "DataSection", "EmaSection", "EmbeddingSection", "EvaluationSection", "FamilyName", "FinetuneSection",
+    "FluxSection", "LoraSection", "ModelSection", "ObjectiveSection", "OptimizerSection", "SamplePrompt",
+    "SamplingSection", "SavingSection", "TrainingSection",
 ]
 
 SCHEMA_VERSION = 1
@@ -63,6 +64,7 @@ class Config(BaseModel):
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
+    evaluation: EvaluationSection = option(default_factory=EvaluationSection, help="The eval loss on held-out images.")
 
     _text = field_validator("description", "preset")(text_toml_can_hold)
 

@@ -84,6 +84,7 @@ class PreflightReport:
     empty_captions: list[Path] = field(default_factory=list)
     exact_duplicates: list[list[Path]] = field(default_factory=list)
     near_duplicates: list[list[Path]] = field(default_factory=list)  # each group's representative first
+    held_out: list[Path] = field(default_factory=list)  # kept out of training for the eval loss (dataset.holdout)
     near_distance: dict[Path, int] = field(default_factory=dict)  # bits from its group's representative
     unreadable: list[FileProblem] = field(default_factory=list)
     notes: list[tuple[Path, str]] = field(default_factory=list)

@@ -79,6 +79,10 @@ def render_report(report: PreflightReport, *, max_items: int = 25, other_problem
         for concept in report.concepts:
             for message in concept.errors + concept.warnings:
                 lines += _wrapped(f"{concept.name}: {message}", "  ! ")
+    if report.held_out:  # role = "validation" concepts and data.validation_split (dataset.holdout)
+        count = len(report.held_out)
+        lines += _wrapped(f"held out for the eval loss, never trained: {count} image{'s' if count != 1 else ''}", "  ")
+        lines += _listing([shown(p, root) for p in report.held_out], max_items)
     if report.unused_folders:  # right under the concepts: where a kohya tree's images went
         from tuitrain.dataset.unused import unused_summary
 

@@ -25,7 +25,11 @@ EVENT_TYPES: dict[str, str] = {
     "memory": "allocated, reserved, peak, total (bytes; GPU) or rss (bytes; CPU)",
     "epoch": "epoch, step, mean loss",
     "sample": "step, epoch, path, prompt, index",
-    "saved": "step, epoch, path",
+    "saved": "step, epoch, path, final, eval_loss (the held-out eval loss of these weights; absent without a "
+             "held-out set)",
+    "eval": "step, epoch, loss (held-out images' mean loss at fixed noise and timesteps; trainer/evaluation.py), "
+            "train_loss (a fixed subset of the training images, scored the same way; null when none), images, "
+            "train_images, draws (noise draws per image)",
     "backup": "step, epoch, path, bytes (size on disk)",
     "paused": "step",
     "resumed": "step",

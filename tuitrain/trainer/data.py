@@ -26,7 +26,9 @@ from tuitrain.dataset import (
     load_rgb,
     scan_concept,
 )
+from tuitrain.config.io import resolve_path
 from tuitrain.dataset.buckets import BucketAssignment
+from tuitrain.dataset.holdout import held_out
 from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.dataset.scan import FileProblem
 from tuitrain.dataset.usable import judge, skipped_line
@@ -69,9 +71,20 @@ class TrainingData:
         self.skipped: list[FileProblem] = verdict.rejected
         if self.skipped:
             (warn or _to_stderr)(skipped_line(len(self.skipped)))
+        # Held out of training, scored as the eval loss (trainer/evaluation.py); dataset.holdout says which.
+        self.held_out: list[Sample] = []
+        self._held_images: dict[Path, ImageInfo] = {}
+        roles = {resolve_path(c.path, config_dir): c.role for c in config.data.concepts}
         for ci, scan in enumerate(verdict.scans):  # scan.images: the usable ones (mask files are never images)
             self.scans.append(scan)
+            held = held_out(roles.get(scan.spec.path, "train"), [i.path for i in scan.images], scan.spec.path,
+                            config.data.validation_split)
             for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
+                if image.path in held:
+                    self.held_out.append(Sample(len(self.held_out), image.path, ci, assignment, image.mtime_ns,
+                                                image.file_size, find_mask(image, suffix)))
+                    self._held_images[image.path] = image
+                    continue
                 self.samples.append(
                     Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size,
                            find_mask(image, suffix))
@@ -96,6 +109,11 @@ class TrainingData:
     def base_caption(self, sample: Sample, rng: random.Random) -> str:
         """The caption before shuffling/dropout (drawn from the prompt file when that is the source)."""
         return self.scans[sample.concept].caption_for(self._images[sample.index], rng)
+
+    def held_out_caption(self, sample: Sample) -> str:
+        """A held-out image's caption as written (a prompt file's first draw of a fixed rng): no shuffling or
+        dropout, so the eval loss sees the same text every time."""
+        return self.scans[sample.concept].caption_for(self._held_images[sample.path], random.Random(0))
 
     def caption(self, sample: Sample, rng: random.Random) -> str:
         return apply_caption_options(self.base_caption(sample, rng), self.caption_options, rng)

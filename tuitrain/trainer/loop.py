@@ -32,6 +32,7 @@ from tuitrain.trainer import backup as backups
 from tuitrain.trainer.cache import model_identity, text_fields
 from tuitrain.trainer.data import TrainingData, epoch_batches, shard
 from tuitrain.trainer.errors import TrainingError
+from tuitrain.trainer.evaluation import Evaluator
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
@@ -224,6 +225,7 @@ class Trainer:
         )
         for module in self.method.modules_to_prepare():
             self.accelerator.prepare(module)
+        self.evaluator = Evaluator(self)  # the eval loss on held-out images (nothing to do without them)
 
     def _text_cacheable(self) -> bool:
         d = self.config.data
@@ -387,7 +389,9 @@ class Trainer:
             path = self.method.save(request)
         if not final and cfg.saving.keep_last:
             _drop_old_saves(self.run.output, name, cfg.saving.keep_last)
-        self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final)
+        scored = self.evaluator.at(pos.step, pos.epoch) if cfg.evaluation.at_saves else None
+        extra = {"eval_loss": scored.loss} if scored is not None else {}
+        self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final, **extra)
         return path
 
     def sample(self, pos: Position) -> None:
@@ -526,6 +530,8 @@ class Trainer:
         s, every = self.config.saving, lambda n: n and pos.step % n == 0
         if every(self.config.sampling.every_steps):
             self.sample(pos)
+        if every(self.config.evaluation.every_steps):
+            self.evaluator.at(pos.step, pos.epoch)
         if every(s.every_steps) and pos.step < self.total_steps:
             self.save(pos)
         minutes = s.backup_every_minutes and time.monotonic() - self.last_backup_time > s.backup_every_minutes * 60
