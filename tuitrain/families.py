@@ -8,6 +8,7 @@ entry here plus one home there (docs/adding-a-family.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,6 +63,8 @@ class FamilyInfo:
     latent_channels: int = 4
     pixel_multiple: int = 8  # image sides must be multiples of this (the VAE's downscale x any patching)
     notes: tuple[str, ...] = field(default=())
+    # Named denoiser LoRA target sets (lora.targets): module-name suffixes, peft's matching rule.
+    lora_target_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def text_encoders(self) -> int:
@@ -96,6 +99,24 @@ class FamilyInfo:
     def flavour_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.flavours)
 
+
+# FLUX.1's named LoRA target sets, by the names SimpleTuner's flux_lora_target gives them (its users
+# bring these names; the module lists are the facts of diffusers' FluxTransformer2DModel it targets).
+_FLUX_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+_FLUX_CONTEXT = ("add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+_FLUX_FF = ("ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2", "proj_mlp", "proj_out")
+FLUX_LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "all": _FLUX_ATTENTION,  # both streams' joint attention and the single blocks' q/k/v
+    "context": _FLUX_CONTEXT,  # the text stream's attention only
+    "context+ffs": _FLUX_CONTEXT + ("ff_context.net.0.proj", "ff_context.net.2"),
+    "all+ffs": _FLUX_ATTENTION + _FLUX_FF,
+    "all+ffs+embedder": ("x_embedder",) + _FLUX_ATTENTION + _FLUX_FF,
+    # ostris' ai-toolkit's set: all+ffs and the adaLN modulation of every block (to continue one of its LoRAs)
+    "ai-toolkit": _FLUX_ATTENTION + _FLUX_FF + ("norm.linear", "norm1.linear", "norm1_context.linear"),
+    # TheLastBen's small LoRAs: the output projection of single blocks 7 and 20 (nano: 7 only)
+    "tiny": ("single_transformer_blocks.7.proj_out", "single_transformer_blocks.20.proj_out"),
+    "nano": ("single_transformer_blocks.7.proj_out",),
+}
 
 # LoRA parameters per unit of rank, counted on the UNets built from the published configs
 # (meta device) with the module names tuitrain targets (trainer/families/sd/targets.py):
@@ -163,6 +184,7 @@ FAMILIES: dict[str, FamilyInfo] = {
             text_encoder_names=("clip_l", "t5xxl"),
             latent_channels=16,
             pixel_multiple=16,  # 8x VAE, then 2x2 packing
+            lora_target_sets=FLUX_LORA_TARGETS,
         ),
         # SD3 / 3.5: the 3.5 large transformer has 8.06B parameters (counted on the shipped config), CLIP-L
         # 123M + CLIP-G 695M + T5-XXL encoder 4.76B, VAE 84M; LoRA per rank counted on the trainer/families/sd3

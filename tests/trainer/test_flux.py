@@ -89,11 +89,12 @@ def adapter_from_backup(run: Any, config: Any, adapter: Any, denoiser: torch.nn.
                         encoders: list[torch.nn.Module]) -> None:
     """Inject the run's adapter into `denoiser` (and `encoders`) and load its last backup: the trainer's model."""
     from tuitrain.trainer import backup as backups
-    from tuitrain.trainer.methods.lora import inject_lora, load_lora_state
+    from tuitrain.trainer.methods.lora import chosen_modules, inject_lora, load_lora_state
 
     handles = inject_lora(denoiser, encoders, config.lora, unet_target_modules=list(adapter.attention_modules),
                           unet_ff_modules=list(adapter.feed_forward_modules), unet_conv_modules=[],
-                          text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer")
+                          text_encoder_target_modules=list(adapter.text_encoder_modules), denoiser_name="transformer",
+                          denoiser_modules=chosen_modules(config))
     found = backups.latest_backup(run.checkpoints)
     assert found is not None and found.step == events(run, "finished")[-1]["step"]
     load_lora_state(handles, found.weights)
@@ -319,3 +320,125 @@ def json_args(meta: dict[str, str]) -> dict[str, str]:
     import json
 
     return json.loads(meta["ss_network_args"])
+
+
+def _trained_modules(path: Path, suffix: str = ".lora_A.weight") -> set[str]:
+    with safe_open(path, "pt") as f:
+        return {k.removeprefix("transformer.").removesuffix(suffix) for k in f.keys() if k.endswith(suffix)}
+
+
+def test_a_named_target_set_chooses_the_layers_and_diffusers_applies_them(flux_model, tmp_path: Path) -> None:
+    """lora.targets = "context" adapts the text stream's attention only; "ai-toolkit" adds the feed-forwards and
+    every adaLN modulation, and diffusers' loader reproduces the trainer's transformer with them."""
+    from diffusers import FluxPipeline
+
+    from tuitrain.families import FAMILIES
+
+    model = flux_model("dev")
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("c", model, data, *TINY_SETS, "training.epochs=1", "lora.targets=context", preset="flux-dev-lora",
+                  where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    assert _trained_modules(run.output / "c.safetensors") == {
+        "transformer_blocks.0.attn.add_q_proj", "transformer_blocks.0.attn.add_k_proj",
+        "transformer_blocks.0.attn.add_v_proj", "transformer_blocks.0.attn.to_add_out"}
+
+    run = new_run("a", model, data, *TINY_SETS, "training.epochs=2", "lora.alpha=4", "lora.targets=ai-toolkit",
+                  preset="flux-dev-lora", where=tmp_path)
+    config = load_config(run.config)
+    assert train(run) == 0, events(run)[-1]
+    modules = _trained_modules(run.output / "a.safetensors")
+    for expected in ("transformer_blocks.0.norm1.linear", "transformer_blocks.0.norm1_context.linear",
+                     "single_transformer_blocks.0.norm.linear", "single_transformer_blocks.0.proj_mlp",
+                     "transformer_blocks.0.ff_context.net.2", "proj_out"):
+        assert expected in modules
+    assert set(FAMILIES["flux"].lora_target_sets["ai-toolkit"]) > set(FAMILIES["flux"].lora_target_sets["all+ffs"])
+
+    adapter = get_adapter("flux")
+    adapter.configure(config)
+    mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    adapter_from_backup(run, config, adapter, mine.transformer, [])
+    theirs = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    theirs.load_lora_weights(str(run.output / "a.safetensors"))
+    base = denoiser_output(adapter, FluxPipeline.from_pretrained(str(model), local_files_only=True))
+    trained, loaded = denoiser_output(adapter, mine), denoiser_output(adapter, theirs)
+    assert not torch.allclose(base, trained, atol=1e-4)
+    torch.testing.assert_close(loaded, trained, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (("lora.targets=tiny",), "lora.targets: 'single_transformer_blocks.7.proj_out' matches no linear or convolution "
+                             "layer of the transformer"),
+    (("lora.target_modules=['attn.to_q', 'attn.to_qq']",), "lora.target_modules: 'attn.to_qq' matches no linear"),
+])
+def test_target_names_that_match_nothing_stop_the_run_at_start(sets: tuple[str, ...], message: str, flux_model,
+                                                               tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("t", flux_model("dev"), data, *TINY_SETS, *sets, preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 1
+    failed = events(run, "finished")[-1]
+    assert failed["status"] == "failed" and failed["reason"].startswith(message), failed["reason"]
+    assert failed.get("step", 0) == 0
+
+
+def test_the_kohya_layout_applies_to_bfl_weights_as_the_trainer_trained(flux_model, tmp_path: Path) -> None:
+    """flux.lora_layout = "kohya": BFL names with fused q/k/v and linear1 (parts not adapted are zero rows),
+    the final adaLN's halves swapped. Applied to the BFL-layout base as ComfyUI applies a kohya LoRA
+    (W += alpha / rank * up @ down) and mapped back to diffusers' names, it gives the trainer's transformer."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import load_file
+
+    from tuitrain.trainer.export.naming import clip_path, kohya_name
+    from tuitrain.trainer.families.flux.layout import from_bfl, to_bfl
+
+    model = flux_model("dev")
+    data = make_dataset(tmp_path / "data", count=2)
+    # Some of each fused group, plus the one-to-one layers BFL renames (and the swapped final adaLN).
+    targets = ["attn.to_q", "attn.to_v", "attn.add_k_proj", "proj_mlp", "norm1.linear", "norm.linear",
+               "norm_out.linear", "x_embedder", "proj_out", "ff.net.2"]
+    run = new_run("k", model, data, *TINY_SETS, "training.epochs=2", "lora.alpha=4", "flux.lora_layout=kohya",
+                  "lora.train_text_encoder=true", f"lora.target_modules={targets!r}", preset="flux-dev-lora",
+                  where=tmp_path)
+    config = load_config(run.config)
+    assert train(run) == 0, events(run)[-1]
+    file = run.output / "k.safetensors"
+    tensors = load_file(file)
+    with safe_open(file, "pt") as f:
+        assert f.metadata()["ss_network_module"] == "networks.lora_flux"
+    names = {k.rsplit(".", 2)[0] if k.endswith(".weight") else k.rsplit(".", 1)[0] for k in tensors}
+    assert {"lora_unet_double_blocks_0_img_attn_qkv", "lora_unet_double_blocks_0_txt_attn_qkv",
+            "lora_unet_single_blocks_0_linear1", "lora_unet_final_layer_adaLN_modulation_1", "lora_unet_img_in",
+            "lora_unet_final_layer_linear", "lora_unet_single_blocks_0_linear2"} <= names
+    assert any(n.startswith("lora_te1_text_model_encoder_layers_0_") for n in names)
+    qkv = tensors["lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight"]
+    width = qkv.shape[0] // 3
+    assert not qkv[width: 2 * width].any()  # k was not adapted: its rows are zero
+
+    base = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    bfl = to_bfl(base.transformer.state_dict())
+    by_name = {kohya_name("lora_unet", key.removesuffix(".weight")): key for key in bfl if key.endswith(".weight")}
+    applied = 0
+    for name in sorted(n for n in names if n.startswith("lora_unet_")):
+        down, up = tensors[f"{name}.lora_down.weight"].float(), tensors[f"{name}.lora_up.weight"].float()
+        alpha = float(tensors[f"{name}.alpha"])
+        key = by_name[name]  # every module the file names exists in BFL's layout
+        bfl[key] = bfl[key] + alpha / down.shape[0] * (up @ down)
+        applied += 1
+    assert applied == len([n for n in names if n.startswith("lora_unet_")])
+    merged = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    merged.transformer.load_state_dict(from_bfl(bfl))
+    clip = {kohya_name("lora_te1", clip_path(path)): m for path, m in merged.text_encoder.named_modules()
+            if isinstance(m, torch.nn.Linear)}
+    with torch.no_grad():
+        for name in (n for n in names if n.startswith("lora_te1_")):
+            down, up = tensors[f"{name}.lora_down.weight"].float(), tensors[f"{name}.lora_up.weight"].float()
+            clip[name].weight += float(tensors[f"{name}.alpha"]) / down.shape[0] * (up @ down)
+
+    adapter = get_adapter("flux")
+    adapter.configure(config)
+    mine = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    adapter_from_backup(run, config, adapter, mine.transformer, [mine.text_encoder])
+    plain = denoiser_output(adapter, FluxPipeline.from_pretrained(str(model), local_files_only=True))
+    trained, from_file = denoiser_output(adapter, mine), denoiser_output(adapter, merged)
+    assert (trained - plain).abs().max() > 1e-3
+    torch.testing.assert_close(from_file, trained, rtol=1e-3, atol=5e-5)

@@ -105,6 +105,11 @@ class Config(BaseModel):
                     f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "
                     f"downscale{', then 2x2 patches' if multiple > 8 else ''}), got {value}"
                 )
+        sets = info.lora_target_sets
+        if self.lora.targets and self.lora.targets not in sets:
+            known = (f"must be one of {self.model.family}'s target sets ({', '.join(sets)}) or empty" if sets else
+                     f"{self.model.family} has no named target sets (name layers with lora.target_modules)")
+            raise ValueError(f"lora.targets: {known}, got {show_value(self.lora.targets)}")
         if info.objective == "flow" and self.training.min_snr_gamma:
             raise ValueError(
                 f"training.min_snr_gamma: min-SNR weighting is for DDPM families; {self.model.family} trains with "

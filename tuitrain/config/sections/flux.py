@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from tuitrain.config.fields import Section, option
 
 
@@ -21,4 +23,12 @@ class FluxSection(Section):
         0,
         "T5 tokens per caption. 0: the flavour's (dev/krea 512, schnell 256); fewer is faster for short captions.",
         family="flux", ge=0, le=512,
+    )
+    lora_layout: Literal["diffusers", "kohya"] = option(
+        "diffusers",
+        "Key names of the saved LoRA file. diffusers: transformer.<diffusers module>.lora_A/lora_B (diffusers, "
+        "ComfyUI, Forge). kohya: lora_unet_<BFL module> with q/k/v fused as BFL fuses them (kohya sd-scripts and "
+        "tools that read only its names; ComfyUI and Forge too). Both apply the same weights; LoKr / LoHa files "
+        "keep their LyCORIS names.",
+        family="flux",
     )

@@ -39,6 +39,19 @@ class LoraSection(Section):
     train_ff: bool = option(
         False, "Also adapt the denoiser's feed-forward layers (FLUX.1: both streams' MLPs and the single blocks' "
         "proj_mlp / proj_out; with train_attention, SimpleTuner's 'all+ffs').")
+    targets: str = option(
+        "",
+        "A named set of denoiser layers to adapt, instead of train_attention / train_ff. FLUX.1 has SimpleTuner's "
+        "sets: all (joint attention), context (text-stream attention), context+ffs, all+ffs, all+ffs+embedder, "
+        "ai-toolkit (all+ffs and the adaLN modulations), tiny and nano (one or two single-block output "
+        "projections, for very small files). Empty: train_attention and train_ff decide.",
+    )
+    target_modules: list[str] = option(
+        default_factory=list,
+        help="Explicit denoiser layers to adapt, instead of train_attention / train_ff / targets: module-name "
+        "suffixes, as peft matches them (e.g. ['attn.to_q', 'attn.to_v'] or "
+        "['single_transformer_blocks.7.proj_out']). Empty: targets or the switches decide.",
+    )
     train_conv: bool = option(False, "Also adapt the UNet's 3x3 convolutions (LoCon).")
     conv_rank: int = option(8, "Rank of the convolution adapters (with train_conv).", ge=1, le=1024)
     conv_alpha: float = option(8.0, "Alpha of the convolution adapters (with train_conv).", gt=0.0, le=4096.0)
@@ -60,6 +73,16 @@ class LoraSection(Section):
 
     @model_validator(mode="after")
     def _something_trains(self) -> LoraSection:
+        if self.targets and self.target_modules:
+            raise ValueError(
+                f"target_modules: names the layers itself; leave targets empty with it, got targets = "
+                f"{quote(self.targets)}"
+            )
+        for name in self.target_modules:
+            if not name.strip() or any(c.isspace() for c in name) or name.startswith(".") or name.endswith("."):
+                raise ValueError(f"target_modules: each entry is a module name like 'attn.to_q', got {quote(name)}")
+        if self.targets or self.target_modules:
+            return self
         if not (self.train_attention or self.train_ff or self.train_conv or self.train_text_encoder):
             raise ValueError(
                 "train_attention: no layer would train (train_attention, train_ff, train_conv and "

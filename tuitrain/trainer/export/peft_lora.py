@@ -12,7 +12,7 @@ separate in a header only diffusers reads.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -39,9 +39,14 @@ def peft_lora_state_dict(models: Mapping[str, nn.Module], denoiser_name: str, *,
 
 
 def save_peft_lora(path: str | os.PathLike[str], models: Mapping[str, nn.Module], denoiser_name: str, *,
-                   save_dtype: str, metadata: Mapping[str, str]) -> Path:
-    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes."""
-    tensors = peft_lora_state_dict(models, denoiser_name, dtype=SAVE_DTYPES[save_dtype])
+                   save_dtype: str, metadata: Mapping[str, str],
+                   layout: Callable[..., dict[str, torch.Tensor] | None] | None = None) -> Path:
+    """Write the LoRA to `path` atomically, with `metadata` plus kohya's sshs_* hashes. `layout` (the family
+    adapter's lora_file_tensors) may name the tensors its own way; None from it: the diffusers names."""
+    dtype = SAVE_DTYPES[save_dtype]
+    tensors = layout(dict(models), denoiser_name, dtype) if layout else None
+    if tensors is None:
+        tensors = peft_lora_state_dict(models, denoiser_name, dtype=dtype)
     if not tensors:
         raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
     return write_with_hashes(path, tensors, metadata)

@@ -78,6 +78,12 @@ class FamilyAdapter(ABC):
         """Family training settings for a saved file's header, kohya's `ss_*` names where kohya has them."""
         return {}
 
+    def lora_file_tensors(self, models: dict[str, torch.nn.Module], denoiser_name: str,
+                          dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+        """A plain LoRA's tensors in a layout of the family's own choosing (FLUX.1's kohya names); None: the
+        writer of FamilyFiles.lora_format."""
+        return None
+
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         """The family pipeline's arguments for one sample prompt (sampling.py's dict: prompt, negative_prompt,
         steps, cfg, width, height)."""

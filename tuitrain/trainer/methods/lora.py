@@ -25,6 +25,7 @@ from torch import nn
 
 from tuitrain.config import Config
 from tuitrain.config.schema import LoraSection
+from tuitrain.families import FAMILIES
 from tuitrain.trainer.families import family_files
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
@@ -163,9 +164,13 @@ def inject_lora(
     unet_conv_modules: list[str],
     text_encoder_target_modules: list[str],
     denoiser_name: str = "unet",
+    denoiser_modules: tuple[str, list[str]] | None = None,
 ) -> LoraHandles:
     """Add the configured LoRA/LoKr/LoHa to the UNet (and text encoders); freeze all base weights.
 
+    `denoiser_modules` (the option that named them, the suffixes): the user's own choice of denoiser
+    layers (lora.targets / lora.target_modules), instead of the attention / feed-forward switches; each
+    name must match a layer, so a typo or a set meant for a bigger model stops the run at start.
     Raises ValueError when an enabled group matches no module, so a wrong family
     module list fails at start instead of training nothing.
     """
@@ -173,10 +178,17 @@ def inject_lora(
         model.requires_grad_(False)
 
     linear: list[str] = []
-    if lora_cfg.train_attention:
+    if denoiser_modules is not None:
+        option, suffixes = denoiser_modules
+        for suffix in suffixes:
+            if not match_modules(unet, [suffix]):
+                raise ValueError(f"lora.{option}: {suffix!r} matches no linear or convolution layer of the "
+                                 f"{denoiser_name}")
+        linear = match_modules(unet, suffixes)
+    elif lora_cfg.train_attention:
         linear += _require(match_modules(unet, unet_target_modules), "denoiser attention", "train_attention",
                            unet_target_modules)
-    if lora_cfg.train_ff:
+    if lora_cfg.train_ff and denoiser_modules is None:
         linear += _require(match_modules(unet, unet_ff_modules), "denoiser feed-forward", "train_ff", unet_ff_modules)
     conv: list[str] = []
     if lora_cfg.train_conv:
@@ -234,6 +246,16 @@ def load_lora_state(handles: LoraHandles, state_dict: Mapping[str, torch.Tensor]
             raise ValueError(f"saved LoRA does not fit {name}: unexpected {unexpected[:3]}")
 
 
+def chosen_modules(config: Config) -> tuple[str, list[str]] | None:
+    """The denoiser layers the user named (lora.target_modules, or a family's lora.targets set), else None."""
+    cfg = config.lora
+    if cfg.target_modules:
+        return "target_modules", list(cfg.target_modules)
+    if cfg.targets:
+        return "targets", list(FAMILIES[config.model.family].lora_target_sets[cfg.targets])
+    return None
+
+
 class LoraMethod(TrainingMethod):
     """training.method = "lora": a peft LoRA/LoKr/LoHa on the UNet (and text encoders), saved in kohya names."""
 
@@ -269,6 +291,7 @@ class LoraMethod(TrainingMethod):
                 unet_conv_modules=list(adapter.conv_modules),
                 text_encoder_target_modules=list(adapter.text_encoder_modules),
                 denoiser_name=self.files.denoiser_component,
+                denoiser_modules=chosen_modules(config),
             )
         except ValueError as exc:  # a module list that matches nothing: a message, not a traceback
             raise TrainingError(str(exc)) from exc
@@ -315,7 +338,7 @@ class LoraMethod(TrainingMethod):
             from tuitrain.trainer.export.peft_lora import save_peft_lora
 
             path = save_peft_lora(path, self.handles.models(), self.handles.denoiser_name, save_dtype=cfg.saving.dtype,
-                                  metadata=metadata)
+                                  metadata=metadata, layout=self.adapter.lora_file_tensors)
         else:
             # All encoders, trained or not: their count decides the kohya names (lora_te_ vs lora_te1_/te2_).
             save = save_kohya_lora if kind == "lora" else save_lycoris

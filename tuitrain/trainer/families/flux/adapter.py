@@ -62,6 +62,7 @@ class FluxAdapter(FamilyAdapter):
         self.flavour_name = ""  # model.flavour; empty: detected
         self.guidance = 1.0
         self.t5_max_length = 0
+        self.lora_layout = "diffusers"
 
     def configure(self, config: Any) -> None:
         """model.flavour, flux.guidance and flux.t5_max_length from the run's config."""
@@ -69,6 +70,7 @@ class FluxAdapter(FamilyAdapter):
         self.flavour_name = config.model.flavour
         self.guidance = config.flux.guidance
         self.t5_max_length = config.flux.t5_max_length
+        self.lora_layout = config.flux.lora_layout
 
     def detect_flavour(self, transformer: torch.nn.Module) -> str:
         """schnell has no guidance embedding; dev and krea (the same architecture) have one. model.flavour
@@ -140,6 +142,14 @@ class FluxAdapter(FamilyAdapter):
         # would otherwise be new allocations on the GPU in the middle of a save.
         return to_bfl({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
 
+    def lora_file_tensors(self, models: dict[str, torch.nn.Module], denoiser_name: str,
+                          dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+        if self.lora_layout != "kohya":
+            return None
+        from tuitrain.trainer.families.flux.kohya_lora import flux_kohya_state_dict
+
+        return flux_kohya_state_dict(models, denoiser_name, dtype=dtype)
+
     def text_settings(self, parts: ModelParts) -> str:
         return f"t5={self.t5_length(parts)}"
 
@@ -150,7 +160,8 @@ class FluxAdapter(FamilyAdapter):
         return {"ss_guidance_scale": str(self.guidance), "ss_timestep_sampling": o.timestep_sampling,
                 "ss_sigmoid_scale": str(o.sigmoid_scale), "ss_model_prediction_type": "raw",
                 "ss_discrete_flow_shift": shift,
-                "ss_t5xxl_max_token_length": str(self.t5_max_length or DEFAULT_T5_LENGTH.get(self.flavour_name, 512))}
+                "ss_t5xxl_max_token_length": str(self.t5_max_length or DEFAULT_T5_LENGTH.get(self.flavour_name, 512)),
+                **({"ss_network_module": "networks.lora_flux"} if self.lora_layout == "kohya" else {})}
 
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it."""
