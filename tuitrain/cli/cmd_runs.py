@@ -9,6 +9,7 @@ import argparse
 
 from tuitrain.cli.common import workspace
 from tuitrain.runs import list_runs, run_status
+from tuitrain.runs.pick import read_pick
 from tuitrain.runs.trash import list_trashed_runs
 
 
@@ -27,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
         status = run_status(r)
         progress = f"  step {status.step}/{status.total_steps}" if status.step is not None and status.total_steps else ""
         reason = f"  ({status.reason})" if status.reason else ""
-        print(f"{r.name:<{width}}  {status.state.value}{progress}{reason}")
+        chosen = read_pick(r)
+        picked = f"  picked: step {chosen['step']}" if chosen else ""
+        print(f"{r.name:<{width}}  {status.state.value}{progress}{reason}{picked}")
     if trash_line:
         print(f"({trash_line})")
     return 0

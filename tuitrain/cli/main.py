@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty-trash", action="store_true", help="delete the deleted runs for good (asks first)")
     p.add_argument("--yes", action="store_true", help="with --empty-trash: do not ask")
 
+    p = sub.add_parser("pick", help="make one save the run's output: output/NAME.safetensors (the final is kept)")
+    p.add_argument("target", metavar="RUN")
+    p.add_argument("save", metavar="STEP|best|last", help="the save's step, best (lowest eval loss) or last")
+
     p = sub.add_parser("demo", help="a demo run on generated data and a tiny model, offline on CPU")
     p.add_argument("--headless", action="store_true", help="train the demo without the TUI")
     p.add_argument("--method", default="lora", choices=("lora", "lokr", "loha", "embedding", "finetune"),
@@ -125,6 +129,7 @@ COMMANDS = {
     "runs": "cmd_runs",
     "delete": "cmd_delete",
     "demo": "cmd_demo",
+    "pick": "cmd_pick",
 }
 
 
