@@ -442,3 +442,100 @@ def test_the_kohya_layout_applies_to_bfl_weights_as_the_trainer_trained(flux_mod
     trained, from_file = denoiser_output(adapter, mine), denoiser_output(adapter, merged)
     assert (trained - plain).abs().max() > 1e-3
     torch.testing.assert_close(from_file, trained, rtol=1e-3, atol=5e-5)
+
+
+def test_the_t5_attention_mask_hides_padding_in_training_and_in_samples(flux_model, tmp_path: Path) -> None:
+    """flux.t5_attention_mask: the transformer's output no longer depends on what T5 put at padding positions
+    (without it, it does); a run trains and samples with it, its text cached apart from unmasked runs'."""
+    from diffusers import FluxPipeline
+
+    model = flux_model("dev")
+    pipe = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    adapter = get_adapter("flux")
+    adapter.configure(parse_config({"model": {"family": "flux"}, "flux": {"t5_attention_mask": True}}))
+    parts = adapter.parts(pipe, "auto")
+    conditioning = adapter.encode_text(parts, [CAPTION])
+    mask = conditioning["t5_mask"]
+    assert 0 < int(mask.sum()) < mask.shape[1]  # some caption tokens, then padding
+
+    latents = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    padded = dict(conditioning)
+    noise = torch.randn(conditioning["hidden"].shape, generator=torch.Generator().manual_seed(1))
+    padded["hidden"] = torch.where(mask.bool()[..., None], conditioning["hidden"], noise)
+    with torch.no_grad():
+        out = [adapter.predict(parts, latents, torch.tensor([500.0]), LatentBatch(latents, c))
+               for c in (conditioning, padded)]
+        unmasked = [adapter.predict(parts, latents, torch.tensor([500.0]),
+                                    LatentBatch(latents, {k: v for k, v in c.items() if k != "t5_mask"}))
+                    for c in (conditioning, padded)]
+    torch.testing.assert_close(out[0], out[1], rtol=0, atol=1e-6)
+    assert (unmasked[0] - unmasked[1]).abs().max() > 1e-3
+
+    data = make_dataset(tmp_path / "data", count=2)
+    sampling = ("sampling.before_training=true", "sampling.steps=2", "sampling.prompts=[{prompt = 'a red square'}]")
+    run = new_run("m", model, data, *TINY_SETS, "training.epochs=1", "flux.t5_attention_mask=true", *sampling,
+                  preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    assert events(run, "sample")
+    assert adapter.text_settings(parts).endswith(" masked")
+
+
+def test_true_cfg_samples_with_a_negative_pass(flux_model) -> None:
+    """flux.true_cfg > 1 draws with FluxPipeline's real CFG (a negative-prompt pass): a different image than
+    guidance-embedding-only sampling from the same seed; 1 leaves the pipeline's arguments as they were."""
+    import numpy as np
+    from diffusers import FluxPipeline
+
+    pipe = FluxPipeline.from_pretrained(str(flux_model("dev")), local_files_only=True)
+    prompt = {"prompt": CAPTION, "negative_prompt": "", "steps": 2, "cfg": 3.5, "width": 64, "height": 64}
+    images = []
+    for true_cfg in (1.0, 4.0):
+        adapter = get_adapter("flux")
+        adapter.configure(parse_config({"model": {"family": "flux"}, "flux": {"true_cfg": true_cfg}}))
+        inputs = adapter.sample_inputs(adapter.parts(pipe, "auto"), prompt)
+        assert ("true_cfg_scale" in inputs) == (true_cfg > 1)
+        out = pipe(**inputs, generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+        images.append(np.asarray(out))
+    assert np.abs(images[0] - images[1]).max() > 1e-3
+    with pytest.raises(ConfigError, match="flux.true_cfg: 4 samples a negative prompt too"):
+        parse_config({"model": {"family": "flux"}, "flux": {"true_cfg": 4.0, "t5_attention_mask": True}})
+
+
+def test_an_assistant_lora_trains_under_the_lora_but_not_in_samples_or_files(flux_model, tmp_path: Path) -> None:
+    """lora.assistant_lora (a schnell training adapter): active in the training steps (the trained LoRA comes out
+    different), scaled to 0 in samples (the baseline sample equals a run's without it) and never saved (the
+    file has the same keys, none of the assistant's)."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    model = flux_model("schnell")
+    gen = torch.Generator().manual_seed(5)
+    assistant = {f"transformer.transformer_blocks.0.attn.{name}.lora_{ab}.weight": torch.randn(shape, generator=gen)
+                 for name in ("to_q", "to_v", "to_out.0")
+                 for ab, shape in (("A", (4, 32)), ("B", (32, 4)))}
+    save_file(assistant, tmp_path / "assistant.safetensors")
+    data = make_dataset(tmp_path / "data", count=2)
+    sampling = ("sampling.before_training=true", "sampling.steps=2", "sampling.prompts=[{prompt = 'a red square'}]")
+    runs = {}
+    for name, extra in (("plain", ()), ("helped", ("lora.assistant_lora=../assistant.safetensors",))):
+        runs[name] = new_run(name, model, data, *TINY_SETS, "training.epochs=2", "model.flavour=schnell", *sampling,
+                             *extra, preset="flux-schnell-lora", where=tmp_path)
+        assert train(runs[name]) == 0, events(runs[name])[-1]
+    files = {name: load_file_of(run.output / f"{name}.safetensors") for name, run in runs.items()}
+    assert files["plain"].keys() == files["helped"].keys()
+    assert any(not torch.allclose(files["plain"][k], files["helped"][k]) for k in files["plain"])
+    first = {name: np.asarray(Image.open(events(run, "sample")[0]["path"])) for name, run in runs.items()}
+    assert np.array_equal(first["plain"], first["helped"])
+
+    missing = new_run("m", model, data, *TINY_SETS, "lora.assistant_lora=nowhere.safetensors", preset="flux-schnell-lora",
+                      where=tmp_path)
+    assert train(missing) == 1
+    assert events(missing, "finished")[-1]["reason"].startswith("lora.assistant_lora: ")
+    with pytest.raises(ConfigError, match="lora.assistant_lora: a fine-tune trains the base weights"):
+        parse_config({"training": {"method": "finetune"}, "lora": {"assistant_lora": "a.safetensors"}})
+
+
+def load_file_of(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(path)

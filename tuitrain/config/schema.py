@@ -105,6 +105,18 @@ class Config(BaseModel):
                     f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "
                     f"downscale{', then 2x2 patches' if multiple > 8 else ''}), got {value}"
                 )
+        if self.lora.assistant_lora and self.training.method == "finetune":
+            raise ValueError(
+                "lora.assistant_lora: a fine-tune trains the base weights themselves, which a frozen LoRA on top "
+                "would hide from the saved model; leave it empty (or train a LoRA)"
+            )
+        if self.model.family == "flux" and self.flux.t5_attention_mask and self.flux.true_cfg > 1:
+            # FluxPipeline hands one joint_attention_kwargs to both passes: the prompt's mask would cut the
+            # negative prompt's tokens.
+            raise ValueError(
+                f"flux.true_cfg: {show_value(self.flux.true_cfg)} samples a negative prompt too, which "
+                "flux.t5_attention_mask cannot mask in FluxPipeline; set true_cfg = 1 or t5_attention_mask = false"
+            )
         sets = info.lora_target_sets
         if self.lora.targets and self.lora.targets not in sets:
             known = (f"must be one of {self.model.family}'s target sets ({', '.join(sets)}) or empty" if sets else

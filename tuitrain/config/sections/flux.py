@@ -24,6 +24,20 @@ class FluxSection(Section):
         "T5 tokens per caption. 0: the flavour's (dev/krea 512, schnell 256); fewer is faster for short captions.",
         family="flux", ge=0, le=512,
     )
+    t5_attention_mask: bool = option(
+        False,
+        "Mask T5's padding tokens out of the transformer's attention, in training and in samples (SimpleTuner's "
+        "flux_attention_masked_training), as de-distilled models trained that way (libreflux) expect. The BFL "
+        "models were trained without it: leave it off for dev / schnell / krea LoRAs.",
+        family="flux",
+    )
+    true_cfg: float = option(
+        1.0,
+        "Samples: real classifier-free guidance scale (FluxPipeline's true_cfg_scale: a second pass with the "
+        "negative prompt, empty when none is set), for de-distilled models (fluxbooru- and libreflux-style) that "
+        "need it; sampling.cfg still feeds the guidance embedding. 1: off (distilled models). Doubles sampling time.",
+        family="flux", ge=1.0, le=30.0,
+    )
     lora_layout: Literal["diffusers", "kohya"] = option(
         "diffusers",
         "Key names of the saved LoRA file. diffusers: transformer.<diffusers module>.lora_A/lora_B (diffusers, "

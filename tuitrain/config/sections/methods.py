@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from tuitrain.config.errors import quote
 from tuitrain.config.fields import Section, option
+from tuitrain.config.sections.common import a_possible_path
 
 
 class LoraSection(Section):
@@ -52,6 +53,14 @@ class LoraSection(Section):
         "suffixes, as peft matches them (e.g. ['attn.to_q', 'attn.to_v'] or "
         "['single_transformer_blocks.7.proj_out']). Empty: targets or the switches decide.",
     )
+    assistant_lora: str = option(
+        "",
+        "A frozen LoRA file applied to the base while training and left out of samples and saves (ai-toolkit's "
+        "assistant LoRA), e.g. ostris' FLUX.1-schnell training adapter: it de-distills schnell while your LoRA "
+        "trains, so your LoRA keeps working on plain schnell. Any layout diffusers loads. Relative paths are "
+        "relative to the config file. Empty: none. LoRA and embedding runs.",
+    )
+    assistant_scale: float = option(1.0, "Strength of assistant_lora while training.", gt=0.0, le=10.0)
     train_conv: bool = option(False, "Also adapt the UNet's 3x3 convolutions (LoCon).")
     conv_rank: int = option(8, "Rank of the convolution adapters (with train_conv).", ge=1, le=1024)
     conv_alpha: float = option(8.0, "Alpha of the convolution adapters (with train_conv).", gt=0.0, le=4096.0)
@@ -59,6 +68,8 @@ class LoraSection(Section):
     text_encoder_lr: float | None = option(
         None, "Learning rate of the text-encoder LoRA. Unset: training.learning_rate.", gt=0.0, le=10.0
     )
+
+    _paths_are_possible = field_validator("assistant_lora")(a_possible_path)
 
     @model_validator(mode="after")
     def _dora_is_lora_only(self) -> LoraSection:

@@ -50,6 +50,13 @@ def image_ids(height: int, width: int, device: torch.device, dtype: torch.dtype)
     return ids.reshape(-1, 3)
 
 
+def joint_mask(t5_mask: torch.Tensor, image_tokens: int) -> torch.Tensor:
+    """The attention mask of Flux's joint sequence (text tokens, then image tokens): [B, 1, 1, L], True where
+    attention may look. Every query sees the caption's tokens and every image token, never T5's padding."""
+    keep = torch.cat([t5_mask.bool(), t5_mask.new_ones(t5_mask.shape[0], image_tokens, dtype=torch.bool)], dim=1)
+    return keep[:, None, None, :]
+
+
 class FluxAdapter(FamilyAdapter):
     attention_modules = ATTENTION
     feed_forward_modules = FEED_FORWARD
@@ -63,6 +70,8 @@ class FluxAdapter(FamilyAdapter):
         self.guidance = 1.0
         self.t5_max_length = 0
         self.lora_layout = "diffusers"
+        self.t5_mask = False
+        self.true_cfg = 1.0
 
     def configure(self, config: Any) -> None:
         """model.flavour, flux.guidance and flux.t5_max_length from the run's config."""
@@ -71,6 +80,8 @@ class FluxAdapter(FamilyAdapter):
         self.guidance = config.flux.guidance
         self.t5_max_length = config.flux.t5_max_length
         self.lora_layout = config.flux.lora_layout
+        self.t5_mask = config.flux.t5_attention_mask
+        self.true_cfg = config.flux.true_cfg
 
     def detect_flavour(self, transformer: torch.nn.Module) -> str:
         """schnell has no guidance embedding; dev and krea (the same architecture) have one. model.flavour
@@ -111,9 +122,11 @@ class FluxAdapter(FamilyAdapter):
         ids = clip_tokenizer(captions, padding="max_length", max_length=clip_tokenizer.model_max_length,
                              truncation=True, return_tensors="pt").input_ids.to(clip.device)
         pooled = clip(ids, output_hidden_states=False).pooler_output
-        t5_ids = t5_tokenizer(captions, padding="max_length", max_length=self.t5_length(parts), truncation=True,
-                              return_tensors="pt").input_ids.to(t5.device)
-        hidden = t5(t5_ids, output_hidden_states=False)[0]
+        tokens = t5_tokenizer(captions, padding="max_length", max_length=self.t5_length(parts), truncation=True,
+                              return_tensors="pt")
+        hidden = t5(tokens.input_ids.to(t5.device), output_hidden_states=False)[0]
+        if self.t5_mask:  # which T5 tokens are the caption's (1) and which padding (0), for predict's mask
+            return {"hidden": hidden, "pooled": pooled, "t5_mask": tokens.attention_mask.to(hidden.device).float()}
         return {"hidden": hidden, "pooled": pooled}
 
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
@@ -123,6 +136,9 @@ class FluxAdapter(FamilyAdapter):
         guidance = None
         if transformer.config.guidance_embeds:  # type: ignore[union-attr]
             guidance = torch.full((b,), self.guidance, device=noisy.device, dtype=torch.float32)
+        attention = None
+        if "t5_mask" in batch.conditioning:
+            attention = {"attention_mask": joint_mask(batch.conditioning["t5_mask"], (h // 2) * (w // 2))}
         out = transformer(
             hidden_states=pack(noisy),
             timestep=timesteps.float() / 1000,  # fp32: bf16 would round sigma near 1 by up to 0.4 %
@@ -131,6 +147,7 @@ class FluxAdapter(FamilyAdapter):
             encoder_hidden_states=hidden,
             txt_ids=torch.zeros(hidden.shape[1], 3, device=noisy.device, dtype=noisy.dtype),
             img_ids=image_ids(h, w, noisy.device, noisy.dtype),
+            joint_attention_kwargs=attention,
             return_dict=False,
         )[0]
         return unpack(out, h, w)
@@ -151,7 +168,7 @@ class FluxAdapter(FamilyAdapter):
         return flux_kohya_state_dict(models, denoiser_name, dtype=dtype)
 
     def text_settings(self, parts: ModelParts) -> str:
-        return f"t5={self.t5_length(parts)}"
+        return f"t5={self.t5_length(parts)}" + (" masked" if self.t5_mask else "")
 
     def metadata(self, config: Any) -> dict[str, str]:
         """kohya's Flux keys (flux_train_network.py): what the file was trained with."""
@@ -164,9 +181,19 @@ class FluxAdapter(FamilyAdapter):
                 **({"ss_network_module": "networks.lora_flux"} if self.lora_layout == "kohya" else {})}
 
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
-        """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it."""
-        return {"prompt": prompt["prompt"], "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"],
-                "width": prompt["width"], "height": prompt["height"], "max_sequence_length": self.t5_length(parts)}
+        """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it;
+        flux.true_cfg > 1 adds real CFG with the negative prompt."""
+        inputs = {"prompt": prompt["prompt"], "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"],
+                  "width": prompt["width"], "height": prompt["height"], "max_sequence_length": self.t5_length(parts)}
+        if self.true_cfg > 1:  # real CFG: diffusers runs it only when a negative prompt is given, "" included
+            inputs.update(true_cfg_scale=self.true_cfg, negative_prompt=prompt["negative_prompt"] or "")
+        if self.t5_mask:  # the same mask as in training: FluxPipeline hands joint_attention_kwargs to the transformer
+            caption = parts.tokenizers[1]([prompt["prompt"]], padding="max_length", max_length=self.t5_length(parts),
+                                          truncation=True, return_tensors="pt").attention_mask
+            image_tokens = (prompt["height"] // 16) * (prompt["width"] // 16)
+            inputs["joint_attention_kwargs"] = {
+                "attention_mask": joint_mask(caption.to(parts.denoiser.device), image_tokens)}
+        return inputs
 
     def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
                      dtype: torch.dtype) -> LatentBatch:
