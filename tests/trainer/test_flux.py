@@ -539,3 +539,35 @@ def load_file_of(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(path)
+
+
+def test_the_lokr_preset_trains_whole_kronecker_factors_and_learns(flux_model, tmp_path: Path) -> None:
+    """flux-dev-lokr: LyCORIS's full-dimension LoKr (whole w1 and w2, no low-rank split, scale 1) learns."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import load_file
+
+    model = flux_model("dev")
+    data = make_dataset(tmp_path / "data", count=2)
+    sets = [s for s in TINY_SETS if not s.startswith(("lora.rank", "lora.alpha", "training.learning_rate"))]
+    run = new_run("k", model, data, *sets, "training.learning_rate=1e-2", preset="flux-dev-lokr", where=tmp_path)
+    config = load_config(run.config)
+    assert (config.lora.type, config.lora.lokr_factor, config.lora.rank) == ("lokr", 16, 1024)
+    assert train(run) == 0, events(run)[-1]
+    tensors = load_file(run.output / "k.safetensors")
+    assert any(k.endswith(".lokr_w2") for k in tensors) and not any(k.endswith((".lokr_w2_a", ".lokr_w1_a"))
+                                                                     for k in tensors)
+
+    pipe = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    before = eval_loss(pipe, config, data)
+    adapter = get_adapter("flux")
+    adapter.configure(config)
+    from tests.trainer.test_lycoris import by_module, formula_delta
+
+    modules = {name.replace(".", "_"): m for name, m in pipe.transformer.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    with torch.no_grad():
+        for name, parts in by_module(tensors).items():
+            weight = modules[name.removeprefix("lycoris_")].weight
+            weight += formula_delta(parts, weight.shape)
+    after = eval_loss(pipe, config, data)
+    assert after < 0.9 * before, (before, after)
