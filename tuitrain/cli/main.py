@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="RUN")
     p.add_argument("save", metavar="STEP|best|last", help="the save's step, best (lowest eval loss) or last")
 
+    p = sub.add_parser("sample", help="draw a save at several LoRA strengths on the base model (a strength grid)")
+    p.add_argument("target", metavar="RUN")
+    p.add_argument("--save", default="last", metavar="STEP|best|last", help="which save (default: last)")
+    p.add_argument("--scale", default="0.6,0.8,1.0", metavar="S,S,..", help="strengths (default: 0.6,0.8,1.0)")
+    p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
+                   help="a prompt (repeatable; default: the run's sample prompts)")
+    p.add_argument("--seeds", metavar="N,N,..", help="seeds, one column each per prompt (default: each prompt's)")
+
     p = sub.add_parser("demo", help="a demo run on generated data and a tiny model, offline on CPU")
     p.add_argument("--headless", action="store_true", help="train the demo without the TUI")
     p.add_argument("--method", default="lora", choices=("lora", "lokr", "loha", "embedding", "finetune"),
@@ -130,6 +138,7 @@ COMMANDS = {
     "delete": "cmd_delete",
     "demo": "cmd_demo",
     "pick": "cmd_pick",
+    "sample": "cmd_sample",
 }
 
 
