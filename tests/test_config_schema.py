@@ -79,6 +79,8 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     data["data"]["bucket_step"] = 64
     data["data"]["concepts"][1]["caption_extension"] = ".caption"
     data["data"]["concepts"][1]["instance_prompt"] = "photo of sks"
+    # repeats and samples_per_epoch exclude each other: the second balances the first concept
+    data["data"]["concepts"][0]["samples_per_epoch"] = data["data"]["concepts"][1].pop("samples_per_epoch")
     data["sampling"]["prompts"][0].update(width=768, height=512)
     data["training"]["device"] = "cuda:1"
     data["lora"]["use_dora"] = False  # DoRA is LoRA-only, and lora.type is changed too

@@ -14,6 +14,7 @@ from tuitrain.dataset import BucketSpec, ConceptScan, ConceptSpec, PreflightRepo
 
 
 def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
+    """The enabled concepts (enabled = false ones are left out everywhere: report, review, trainer)."""
     return [
         ConceptSpec(
             path=resolve_path(c.path, config_dir),
@@ -25,8 +26,25 @@ def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
             recursive=c.recursive,
             name=c.name,
             mask_suffix=config.data.mask_suffix,
+            role=c.role,
+            loss_weight=c.loss_weight,
+            samples_per_epoch=c.samples_per_epoch,
+            resolution=c.resolution,
+            caption_dropout=c.caption_dropout,
+            flip=c.flip,
+            crop_jitter=c.crop_jitter,
         )
         for c in config.data.concepts
+        if c.enabled
+    ]
+
+
+def disabled_concepts(config: Config, config_dir: Path) -> list[str]:
+    """Display names of the concepts set enabled = false, for the report to say they are left out."""
+    return [
+        ConceptSpec(path=resolve_path(c.path, config_dir), name=c.name).display_name
+        for c in config.data.concepts
+        if not c.enabled
     ]
 
 
@@ -52,6 +70,7 @@ def config_preflight(
         max_steps=t.max_steps,
         cache_dir=cache_dir,
         full_check=full_check,
+        disabled=disabled_concepts(config, config_dir),
     )
     roles = {resolve_path(c.path, config_dir): c.role for c in config.data.concepts}
     report.held_out = held_out_paths(report.scans, roles, config.data.validation_split)

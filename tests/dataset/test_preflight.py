@@ -201,10 +201,11 @@ def test_to_dict_is_json_with_stable_keys(tmp_path: Path, cache_dir: Path) -> No
 
     data = json.loads(json.dumps(preflight([ConceptSpec(folder)], SPEC, batch_size=2, cache_dir=cache_dir).to_dict()))
 
-    assert data["version"] == 3
+    assert data["version"] == 4
     assert sorted(data) == sorted(
         [
             "version",
+            "disabled",
             "can_train",
             "blocking",
             "settings",

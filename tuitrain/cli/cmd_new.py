@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
         from tuitrain.dataspec import concept_specs
 
         specs = concept_specs(config, run_dir.root)
-        names = ", ".join(f"{spec.display_name} x{spec.effective_repeats}" for spec in specs)
+        names = ", ".join(f"{spec.display_name} x{spec.effective_repeats}" for spec in specs if spec.role == "train")
         print(f"  data: {len(specs)} concepts, one per sub-folder: {names}")
+        reg = [spec.display_name for spec in specs if spec.role == "regularisation"]
+        if reg:  # kohya_ss's reg/ folder
+            print(f"  regularisation (reg/): {', '.join(reg)}, balanced to the train samples per epoch as kohya does")
     print(f"Next: tuitrain check {run_dir.name}   then   tuitrain train {run_dir.name}")
     return 0

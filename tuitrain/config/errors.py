@@ -248,6 +248,9 @@ def suggest_key(unknown: str, root: type[BaseModel]) -> str | None:
     return suggestion
 
 
+_ITEM_FIELD = re.compile(r"[A-Za-z_]\w*\[\d+\]\.[A-Za-z_]\w*")
+
+
 def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     seen: set[tuple[str, str]] = set()
@@ -261,7 +264,8 @@ def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> lis
             msg = _message(error)
             # Validators say "field: message" to point at one field of their table.
             field, sep, rest = msg.partition(": ")
-            if sep and field.isidentifier():
+            # ... or "concepts[0].resolution: message", a field of one item of a list of tables in it.
+            if sep and (field.isidentifier() or _ITEM_FIELD.fullmatch(field)):
                 path = f"{path}.{field}" if path else field
                 msg = rest
         if (path, msg) not in seen:

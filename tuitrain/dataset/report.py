@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitrain.dataset.balance import bucket_quotas, concept_targets, epoch_samples
 from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
 from tuitrain.dataset.hashing import HASH_BITS, exact_duplicates, near_duplicate_groups
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
@@ -28,7 +29,8 @@ from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
 # 3: near_duplicates group around a representative (listed first), near_duplicate_bits and hash_bits added
-REPORT_VERSION = 3
+# 4: concepts carry role, loss_weight, resolution, balanced and share; "disabled" lists concepts left out
+REPORT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,21 @@ class ConceptStats:
     caption: str
     repeats: int
     images: int
-    samples: int
+    samples: int  # per epoch: images x repeats, or the balanced count (dataset.balance)
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
+    role: str = "train"
+    loss_weight: float = 1.0
+    resolution: int = 0  # the buckets' resolution for this concept
+    balanced: bool = False  # samples per epoch fixed (samples_per_epoch, or a regularisation concept's default)
+    share: float = 0.0  # of the epoch's samples
+
+    @property
+    def repeats_text(self) -> str:
+        """Repeats as the table shows them: '~1.5' for a concept balanced by samples."""
+        if not self.balanced:
+            return str(self.repeats)
+        return f"~{self.samples / self.images:.3g}" if self.images else "-"
 
 
 @dataclass
@@ -93,6 +107,7 @@ class PreflightReport:
     scans: list[ConceptScan] = field(default_factory=list)
     assignments: dict[Path, BucketAssignment] = field(default_factory=dict)
     concept_of: dict[Path, str] = field(default_factory=dict)
+    disabled: list[str] = field(default_factory=list)  # concepts set enabled = false, left out
 
     @property
     def can_train(self) -> bool:
@@ -116,9 +131,15 @@ class PreflightReport:
                     "samples": c.samples,
                     "errors": list(c.errors),
                     "warnings": list(c.warnings),
+                    "role": c.role,
+                    "loss_weight": c.loss_weight,
+                    "resolution": c.resolution,
+                    "balanced": c.balanced,
+                    "share": round(c.share, 4),
                 }
                 for c in self.concepts
             ],
+            "disabled": list(self.disabled),
             "buckets": [
                 {
                     "width": b.size[0],
@@ -209,6 +230,7 @@ def preflight(
     max_steps: int | None = None,
     cache_dir: Path | None = None,
     full_check: bool = True,
+    disabled: Sequence[str] = (),
 ) -> PreflightReport:
     """Scan every concept and work out buckets, steps and every problem.
 
@@ -233,6 +255,7 @@ def preflight(
             "full_check": full_check,
         },
         root=_common_root(concepts),
+        disabled=list(disabled),
     )
     report.blocking.extend(_setting_errors(buckets, batch_size, gradient_accumulation, num_gpus, epochs, max_steps))
     if not concepts:
@@ -255,7 +278,10 @@ def preflight(
     by_scan: dict[int, list[ImageInfo]] = defaultdict(list)  # one pass, not one per concept (issue 14)
     for image, owner in usable:
         by_scan[id(owner)].append(image)
-    for scan in report.scans:
+    targets = concept_targets(report.scans)
+    per_epoch = epoch_samples(report.scans)
+    all_samples = sum(per_epoch)
+    for scan, target, samples in zip(report.scans, targets, per_epoch):
         images = by_scan[id(scan)]
         kept = {image.path for image in images}
         report.missing_captions.extend(p for p in scan.missing_captions if p in kept)
@@ -267,9 +293,14 @@ def preflight(
                 caption=scan.spec.caption,
                 repeats=scan.repeats,
                 images=len(images),
-                samples=len(images) * max(scan.repeats, 0),
+                samples=samples,
                 errors=tuple(scan.errors),
                 warnings=tuple(scan.warnings),
+                role=scan.spec.role,
+                loss_weight=scan.spec.loss_weight,
+                resolution=buckets.for_concept(scan.spec).resolution,
+                balanced=target is not None,
+                share=samples / all_samples if all_samples else 0.0,
             )
         )
     for image, _scan in usable:
@@ -346,22 +377,38 @@ def _fill_buckets(
     batch_size: int,
     gpus: int,
 ) -> None:
-    assignments = assign_buckets([image for image, _ in usable], spec)
+    # Each concept's images in its own buckets (a concept may set its own resolution), counted in
+    # samples as the trainer counts them: repeats per image, or a balanced concept's quota per bucket.
     members: dict[Size, list[tuple[BucketAssignment, ConceptScan]]] = defaultdict(list)
-    for assignment, (image, scan) in zip(assignments, usable):
-        report.assignments[image.path] = assignment
-        report.concept_of[image.path] = scan.name
-        members[assignment.bucket].append((assignment, scan))
-        if assignment.upscaled:
-            report.upscaled.append(assignment)
+    quota: dict[tuple[int, Size], int] = {}  # (concept, bucket) -> samples per epoch
+    by_scan: dict[int, list[ImageInfo]] = defaultdict(list)
+    for image, owner in usable:
+        by_scan[id(owner)].append(image)
+    for ci, (scan, target) in enumerate(zip(report.scans, concept_targets(report.scans))):
+        images = by_scan[id(scan)]
+        counts: dict[Size, int] = defaultdict(int)
+        for image, assignment in zip(images, assign_buckets(images, spec.for_concept(scan.spec))):
+            report.assignments[image.path] = assignment
+            report.concept_of[image.path] = scan.name
+            members[assignment.bucket].append((assignment, scan))
+            counts[assignment.bucket] += 1
+            if assignment.upscaled:
+                report.upscaled.append(assignment)
+        for size, images_in in counts.items():
+            quota[ci, size] = images_in * max(scan.repeats, 0)
+        if target is not None:
+            quota.update({(ci, size): n for size, n in bucket_quotas(dict(counts), target).items()})
+    index = {id(scan): ci for ci, scan in enumerate(report.scans)}
 
     for size in sorted(members):
-        entries = [(a, s) for a, s in members[size] if s.repeats > 0]
-        samples = sum(scan.repeats for _, scan in entries)
+        owners = {index[id(scan)]: scan for _, scan in members[size]}
+        entries = [(a, s) for a, s in members[size] if quota[index[id(s)], size] > 0]
+        samples = sum(quota[ci, size] for ci in owners)
         batches, skipped = divmod(samples, per_batch)
         by_concept: dict[str, int] = defaultdict(int)
-        for _, scan in entries:
-            by_concept[scan.name] += scan.repeats
+        for ci, scan in owners.items():
+            if quota[ci, size]:
+                by_concept[scan.name] += quota[ci, size]
         report.buckets.append(
             BucketStats(size, len(members[size]), samples, batches, skipped, tuple(sorted(by_concept.items())))
         )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuitrain.dataset.hashing import HASH_BITS
 
 if TYPE_CHECKING:
-    from tuitrain.dataset.report import PreflightReport
+    from tuitrain.dataset.report import ConceptStats, PreflightReport
 
 WIDTH = 80
 
@@ -73,12 +73,20 @@ def render_report(report: PreflightReport, *, max_items: int = 25, other_problem
 
     if report.concepts:
         lines += ["", "Concepts"]
-        rows = [["name", "images", "repeats", "samples", "caption"]]
-        rows += [[c.name, str(c.images), str(c.repeats), str(c.samples), c.caption] for c in report.concepts]
-        lines += _table(rows, right={1, 2, 3})
+        lines += _table(*_concept_rows(report))
+        reg = [c for c in report.concepts if c.role == "regularisation"]
+        if reg:
+            train = sum(c.samples for c in report.concepts if c.role == "train")
+            balanced = " (balanced to the train samples, as kohya does)" if any(c.balanced for c in reg) else ""
+            lines += _wrapped(
+                f"regularisation: {sum(c.samples for c in reg)} samples per epoch beside {train} train "
+                f"samples{balanced}", "  "
+            )
         for concept in report.concepts:
             for message in concept.errors + concept.warnings:
                 lines += _wrapped(f"{concept.name}: {message}", "  ! ")
+    if report.disabled:
+        lines += _wrapped(f"left out (enabled = false): {', '.join(report.disabled)}", "  ")
     if report.held_out:  # role = "validation" concepts and data.validation_split (dataset.holdout)
         count = len(report.held_out)
         lines += _wrapped(f"held out for the eval loss, never trained: {count} image{'s' if count != 1 else ''}", "  ")
@@ -198,3 +206,25 @@ def _steps_text(report: PreflightReport) -> str:
         return f"Steps: {per_epoch}; max_steps {report.total_steps} = about {report.epochs} epochs"
     epochs = "epoch" if report.epochs == 1 else "epochs"
     return f"Steps: {per_epoch} x {report.epochs} {epochs} = {report.total_steps} steps"
+
+
+def _concept_rows(report: PreflightReport) -> tuple[list[list[str]], set[int]]:
+    """The concepts table: with several concepts, each one's share of an epoch's samples; role, loss
+    weight and resolution columns only when some concept sets them (one plain concept reads as before)."""
+    concepts = report.concepts
+    resolution = report.settings["resolution"]
+    head = ["name", "images", "repeats", "samples"]
+    columns: list[tuple[str, Callable[[ConceptStats], str]]] = []
+    if len(concepts) > 1:
+        columns.append(("share", lambda c: f"{c.share:.0%}"))
+    if any(c.role != "train" for c in concepts):
+        columns.append(("role", lambda c: "reg" if c.role == "regularisation" else c.role))
+    if any(c.loss_weight != 1.0 for c in concepts):
+        columns.append(("weight", lambda c: f"{c.loss_weight:g}"))
+    if any(c.resolution not in (0, resolution) for c in concepts):
+        columns.append(("res", lambda c: str(c.resolution or resolution)))
+    rows = [head + [name for name, _ in columns] + ["caption"]]
+    rows += [[c.name, str(c.images), c.repeats_text, str(c.samples)] + [show(c) for _, show in columns] + [c.caption]
+             for c in concepts]
+    right = {1, 2, 3} | set(range(4, 4 + len(columns)))
+    return rows, right

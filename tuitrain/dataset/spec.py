@@ -6,6 +6,7 @@ without the dataset code depending on it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 CaptionSource = Literal["per-image", "prompt-file", "filename", "instance"]
+Role = Literal["train", "regularisation", "validation"]
 
 DEFAULT_PROMPT_FILE = "prompts.txt"
 
@@ -37,6 +39,13 @@ class ConceptSpec:
     recursive: bool = False
     name: str = ""  # display name; "" means the folder name without the NN_ prefix
     mask_suffix: str = "-masklabel.png"  # data.mask_suffix: mask files are not training images
+    role: Role = "train"  # regularisation: prior-preservation images, balanced to the train samples (balance.py)
+    loss_weight: float = 1.0
+    samples_per_epoch: int | None = None  # balance by samples instead of repeats
+    resolution: int | None = None  # None: the data's BucketSpec.resolution
+    caption_dropout: float | None = None  # None: data.caption_dropout (likewise flip, crop_jitter)
+    flip: bool | None = None
+    crop_jitter: bool | None = None
 
     @property
     def display_name(self) -> str:
@@ -72,11 +81,23 @@ class BucketSpec:
     max_aspect: float = 2.0
     enabled: bool = True
 
+    def for_concept(self, concept: ConceptSpec) -> BucketSpec:
+        """The buckets of one concept: these, around the concept's own resolution when it sets one."""
+        if concept.resolution is None or concept.resolution == self.resolution:
+            return self
+        return dataclasses.replace(self, resolution=concept.resolution)
+
 
 def repeats_from_folder_name(folder_name: str) -> int | None:
     """Repeat count of a kohya-style folder name ("10_faery" -> 10), None if it has none."""
     match = _REPEATS_PREFIX.match(folder_name)
     return int(match.group(1)) if match else None
+
+
+# kohya_ss's folder preparation: <parent>/img/<N_name>/, <parent>/reg/<N_class>/, plus log/ and model/ for its outputs.
+KOHYA_TRAIN_FOLDER = "img"
+KOHYA_REG_FOLDER = "reg"
+KOHYA_OUTPUT_FOLDERS = frozenset({"log", "model"})
 
 
 def discover_concepts(data_dir: Path, **options: object) -> list[ConceptSpec]:
@@ -87,17 +108,43 @@ def discover_concepts(data_dir: Path, **options: object) -> list[ConceptSpec]:
     concept, and so is DIR itself when it holds images directly. `options` are
     passed to every ConceptSpec (caption=..., caption_extension=..., ...); with
     recursive=True, DIR is one concept (its sub-folders would be counted twice).
-    """
-    from tuitrain.dataset.scan import IMAGE_EXTENSIONS, is_mask_file
 
+    kohya_ss's layout is recognised too: a DIR holding `reg/` (regularisation images in
+    "1_class"-style sub-folders) and `img/` (the training concepts), with its `log/` and
+    `model/` output folders ignored; `reg/`'s concepts get role = "regularisation". A DIR
+    with `reg/` but no `img/` takes its other sub-folders as the training concepts.
+    """
     data_dir = Path(data_dir)
     if options.get("recursive"):
         return [ConceptSpec(path=data_dir, **options)]  # type: ignore[arg-type]
-    concepts: list[ConceptSpec] = []
+    listing = _listing(data_dir)
+    if listing is None:  # unreadable, too long a name: the scan of DIR says so, naming it
+        return [ConceptSpec(path=data_dir, **options)]  # type: ignore[arg-type]
+    has_own_images, subfolders = listing
+    by_name = {folder.name.lower(): folder for folder in subfolders}
+    reg, img = by_name.get(KOHYA_REG_FOLDER), by_name.get(KOHYA_TRAIN_FOLDER)
+    kohya = not has_own_images and (reg is not None or (img is not None and _holds_only_folders(img)))
+    if not kohya:
+        return _plain_concepts(data_dir, has_own_images, subfolders, options)
+    if img is not None:
+        train = discover_concepts(img, **options)
+    else:
+        rest = [f for f in subfolders if f.name.lower() not in {KOHYA_REG_FOLDER} | KOHYA_OUTPUT_FOLDERS]
+        train = _plain_concepts(data_dir, False, rest, options) if rest else []
+    regularisation = [] if reg is None else [
+        dataclasses.replace(spec, role="regularisation") for spec in discover_concepts(reg, **options)
+    ]
+    return train + regularisation
+
+
+def _listing(folder: Path) -> tuple[bool, list[Path]] | None:
+    """(whether `folder` holds images itself, its non-hidden sub-folders), None when it cannot be listed."""
+    from tuitrain.dataset.scan import IMAGE_EXTENSIONS, is_mask_file
+
     has_own_images = False
     subfolders: list[Path] = []
     try:
-        with os.scandir(data_dir) as entries:
+        with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
@@ -105,8 +152,20 @@ def discover_concepts(data_dir: Path, **options: object) -> list[ConceptSpec]:
                     subfolders.append(Path(entry.path))
                 elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and not is_mask_file(entry.name):
                     has_own_images = True
-    except (OSError, ValueError):  # unreadable, too long a name: the scan of DIR says so, naming it
-        return [ConceptSpec(path=data_dir, **options)]  # type: ignore[arg-type]
+    except (OSError, ValueError):
+        return None
+    return has_own_images, sorted(subfolders)
+
+
+def _holds_only_folders(folder: Path) -> bool:
+    """kohya's img/: concept sub-folders and no images of its own."""
+    listing = _listing(folder)
+    return listing is not None and not listing[0] and bool(listing[1])
+
+
+def _plain_concepts(data_dir: Path, has_own_images: bool, subfolders: list[Path],
+                    options: dict[str, object]) -> list[ConceptSpec]:
+    concepts: list[ConceptSpec] = []
     if has_own_images or not subfolders:
         concepts.append(ConceptSpec(path=data_dir, **options))  # type: ignore[arg-type]
     for folder in sorted(subfolders):

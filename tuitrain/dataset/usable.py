@@ -53,7 +53,7 @@ def judge(scans: Sequence[ConceptScan], spec: BucketSpec, *, cache_dir: Path | N
     for scan in scans:
         result.rejected.extend(scan.problems)
         for image in scan.images:
-            problem = aspect_problem(image.width, image.height, spec)
+            problem = aspect_problem(image.width, image.height, spec.for_concept(scan.spec))
             if problem:
                 result.rejected.append(FileProblem(image.path, problem))
             else:

@@ -55,10 +55,14 @@ def create_run(
         folder = Path(data.strip()).expanduser()
         if not folder.is_dir():
             raise RunNotCreated(f"data folder {data.strip()}: no such folder")
-        # check --data's own rule: a kohya parent ("10_cat/", "5_coffee/") is one concept per sub-folder
+        # check --data's own rule: a kohya parent ("10_cat/", "5_coffee/") is one concept per sub-folder,
+        # and kohya_ss's img/ + reg/ layout gives the reg/ folders role = "regularisation"
         from tuitrain.dataset import discover_concepts
 
-        payload["data"] = {"concepts": [{"path": str(spec.path)} for spec in discover_concepts(folder.resolve())]}
+        payload["data"] = {"concepts": [
+            {"path": str(spec.path), **({"role": spec.role} if spec.role != "train" else {})}
+            for spec in discover_concepts(folder.resolve())
+        ]}
     config = parse_config(payload, overrides=overrides)
     run.create_folders()
     save_config(config, run.config)

@@ -6,6 +6,7 @@ needs to know the epoch and how many batches of it were done.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from collections import defaultdict
@@ -27,10 +28,12 @@ from tuitrain.dataset import (
     scan_concept,
 )
 from tuitrain.config.io import resolve_path
+from tuitrain.dataset.balance import bucket_quotas, concept_targets
 from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.dataset.holdout import held_out
 from tuitrain.dataset.masks import MaskFile, find_mask
 from tuitrain.dataset.scan import FileProblem
+from tuitrain.dataset.spec import ConceptSpec
 from tuitrain.dataset.usable import judge, skipped_line
 from tuitrain.dataspec import bucket_spec, concept_specs
 from tuitrain.trainer.errors import TrainingError
@@ -47,6 +50,30 @@ class Sample:
     mtime_ns: int
     file_size: int
     mask: MaskFile | None = None
+    flip: bool = False  # its concept's flip / crop_jitter (the concept's own, else [data]'s)
+    crop_jitter: bool = False
+    loss_weight: float = 1.0  # its concept's loss_weight: multiplies the sample's loss
+
+
+class EpochRepeats(list[int]):
+    """How often each sample is seen in an epoch (a list of ints, by sample index), where concepts
+    balanced by samples (dataset.balance) add visits that move between epochs.
+
+    The list holds every epoch's fixed part; `extras` are (sample indices, how many of them get one
+    more visit), one per balanced concept and bucket, drawn anew each epoch from (seed, epoch), so the
+    buckets' sizes, and with them the steps of an epoch, never change."""
+
+    def __init__(self, counts: list[int], extras: list[tuple[list[int], int]]) -> None:
+        super().__init__(counts)
+        self.extras = extras
+
+    def for_epoch(self, seed: int, epoch: int) -> list[int]:
+        counts = list(self)
+        for number, (indices, extra) in enumerate(self.extras):
+            rng = random.Random(f"{seed}:{epoch}:balance:{number}")
+            for index in rng.sample(indices, extra):
+                counts[index] += 1
+        return counts
 
 
 class TrainingData:
@@ -63,7 +90,7 @@ class TrainingData:
         self.bucket_spec = bucket_spec(config)
         self.scans: list[ConceptScan] = []
         self.samples: list[Sample] = []
-        self.repeats: list[int] = []
+        self.repeats: EpochRepeats = EpochRepeats([], [])
         self._images: list[ImageInfo] = []  # by sample index: captions are looked up on every step
         suffix = config.data.mask_suffix
         scans = [scan_concept(spec, cache_dir=cache_dir) for spec in concept_specs(config, config_dir)]
@@ -79,7 +106,8 @@ class TrainingData:
             self.scans.append(scan)
             held = held_out(roles.get(scan.spec.path, "train"), [i.path for i in scan.images], scan.spec.path,
                             config.data.validation_split)
-            for image, assignment in zip(scan.images, assign_buckets(scan.images, self.bucket_spec)):
+            buckets = self.bucket_spec.for_concept(scan.spec)  # a concept may bucket at its own resolution
+            for image, assignment in zip(scan.images, assign_buckets(scan.images, buckets)):
                 if image.path in held:
                     self.held_out.append(Sample(len(self.held_out), image.path, ci, assignment, image.mtime_ns,
                                                 image.file_size, find_mask(image, suffix)))
@@ -87,10 +115,10 @@ class TrainingData:
                     continue
                 self.samples.append(
                     Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size,
-                           find_mask(image, suffix))
+                           find_mask(image, suffix), *_concept_settings(scan.spec, config))
                 )
                 self._images.append(image)
-                self.repeats.append(scan.repeats)
+        self.repeats = _repeats(self.samples, self.scans)
         if config.training.masked_loss:
             self.check_masks()  # inpainting models: the trainer checks once it knows the model is one
         self.caption_options = CaptionOptions(
@@ -98,6 +126,12 @@ class TrainingData:
             keep_tags=config.data.keep_tags,
             dropout=config.data.caption_dropout,
         )
+        # A concept's own caption_dropout replaces [data]'s for its images.
+        self.concept_caption_options = [
+            self.caption_options if scan.spec.caption_dropout is None
+            else dataclasses.replace(self.caption_options, dropout=scan.spec.caption_dropout)
+            for scan in self.scans
+        ]
 
     def check_masks(self) -> None:
         """Stop (TrainingError) when a mask file that would be used cannot be: named, with the reason."""
@@ -116,7 +150,44 @@ class TrainingData:
         return self.scans[sample.concept].caption_for(self._held_images[sample.path], random.Random(0))
 
     def caption(self, sample: Sample, rng: random.Random) -> str:
-        return apply_caption_options(self.base_caption(sample, rng), self.caption_options, rng)
+        return apply_caption_options(self.base_caption(sample, rng), self.concept_caption_options[sample.concept], rng)
+
+    @property
+    def any_caption_dropout(self) -> bool:
+        """Whether some sample's caption may be dropped (which keeps text embeddings out of the cache)."""
+        return any(options.dropout > 0 for options in self.concept_caption_options)
+
+
+def _concept_settings(spec: ConceptSpec, config: Config) -> tuple[bool, bool, float]:
+    """(flip, crop_jitter, loss_weight) of a concept's samples: its own values, unset ones from [data]."""
+    d = config.data
+    flip = d.flip if spec.flip is None else spec.flip
+    jitter = d.crop_jitter if spec.crop_jitter is None else spec.crop_jitter
+    return flip, jitter, spec.loss_weight
+
+
+def _repeats(samples: list[Sample], scans: list[ConceptScan]) -> EpochRepeats:
+    """Every sample's visits per epoch: its concept's repeats, or a balanced concept's samples spread
+    over its buckets (dataset.balance, as the pre-flight counts them) with the remainder rotating."""
+    targets = concept_targets(scans)
+    counts = [max(scans[s.concept].repeats, 0) for s in samples]
+    extras: list[tuple[list[int], int]] = []
+    members: dict[tuple[int, tuple[int, int]], list[int]] = defaultdict(list)
+    for sample in samples:
+        if targets[sample.concept] is not None:
+            members[sample.concept, sample.assignment.bucket].append(sample.index)
+    for ci, target in enumerate(targets):
+        if target is None:
+            continue
+        buckets = {bucket: len(indices) for (c, bucket), indices in members.items() if c == ci}
+        for bucket, quota in bucket_quotas(buckets, target).items():
+            indices = members[ci, bucket]
+            base, extra = divmod(quota, len(indices))
+            for index in indices:
+                counts[index] = base
+            if extra:
+                extras.append((indices, extra))
+    return EpochRepeats(counts, extras)
 
 
 def _to_stderr(line: str) -> None:
@@ -133,6 +204,8 @@ def epoch_batches(
     """
     rng = random.Random(f"{seed}:{epoch}")
     by_bucket: dict[tuple[int, int], list[int]] = defaultdict(list)
+    if isinstance(repeats, EpochRepeats):  # balanced concepts: this epoch's share of the extra visits
+        repeats = repeats.for_epoch(seed, epoch)
     for sample, count in zip(samples, repeats):
         by_bucket[sample.assignment.bucket].extend([sample.index] * count)
     batches: list[list[int]] = []

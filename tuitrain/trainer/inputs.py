@@ -51,9 +51,9 @@ class SampleEncoder:
         masked-image latents, the blank image's latents). Random masks are drawn anew on
         every visit (from the sample's rng, so a resumed run draws the same ones).
         """
-        d = self.config.data
-        flip = d.flip and rng.random() < 0.5
-        origin = random_crop_origin(sample, rng) if d.crop_jitter else None
+        # The sample's concept's flip / crop_jitter (data.flip / data.crop_jitter unless the concept sets its own).
+        flip = sample.flip and rng.random() < 0.5
+        origin = random_crop_origin(sample, rng) if sample.crop_jitter else None
         # One draw seeds the random mask: a fixed number of draws, so what is drawn after it stays put.
         mask_rng = random.Random(rng.getrandbits(64)) if self.parts.inpainting else None
         a = sample.assignment

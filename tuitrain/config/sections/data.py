@@ -48,6 +48,39 @@ class Concept(Section):
         "never trained, scored at fixed noise at each save as the eval loss).",
     )
 
+    enabled: bool = option(True, "Train this concept; false keeps its table in the config but leaves its images out.")
+    loss_weight: float = option(
+        1.0,
+        "Multiplies the loss of this concept's samples (kohya's prior_loss_weight for regularisation images, "
+        "usually 1.0): below 1 the concept pulls less on the weights, above 1 more.",
+        ge=0.0,
+        le=100.0,
+    )
+    samples_per_epoch: int | None = option(
+        None,
+        "Balance by samples instead of repeats (OneTrainer's 'samples' balancing): this concept gives exactly "
+        "this many samples per epoch whatever its image count, each image about samples / images times (which "
+        "images get the extra visit changes every epoch). Unset: repeats decide. A regularisation concept "
+        "with neither set is balanced to the train concepts' samples per epoch, as kohya does with reg images.",
+        ge=1,
+        le=10_000_000,
+    )
+    resolution: int | None = option(
+        None,
+        "Bucket this concept's images around this resolution instead of data.resolution (e.g. 512 for 1024 px "
+        "images in an SD 1.5 run, or a lower one for a concept that should not dominate). Unset: data.resolution.",
+        ge=64,
+        le=4096,
+    )
+    caption_dropout: float | None = option(
+        None, "data.caption_dropout for this concept's images. Unset: data.caption_dropout.", ge=0.0, le=1.0
+    )
+    # Literal[True, False] rather than bool: the form then offers true / false / unset (a switch has no unset).
+    flip: Literal[True, False] | None = option(None, "data.flip for this concept's images. Unset: data.flip.")
+    crop_jitter: Literal[True, False] | None = option(
+        None, "data.crop_jitter for this concept's images. Unset: data.crop_jitter."
+    )
+
     _paths_are_possible = field_validator("path", "prompt_file", "caption_extension")(a_possible_path)
 
     @model_validator(mode="after")
@@ -56,6 +89,15 @@ class Concept(Section):
             raise ValueError("instance_prompt: required when caption = 'instance'")
         if not self.caption_extension.startswith("."):
             raise ValueError(f"caption_extension: must start with '.', got {quote(self.caption_extension)}")
+        if self.repeats is not None and self.samples_per_epoch is not None:
+            raise ValueError(
+                f"samples_per_epoch: balances the concept instead of repeats; set one of them, got repeats = "
+                f"{self.repeats} and samples_per_epoch = {self.samples_per_epoch}"
+            )
+        if self.resolution is not None and self.resolution % 8:
+            raise ValueError(
+                f"resolution: must be a multiple of 8 (e.g. {round(self.resolution / 64) * 64}), got {self.resolution}"
+            )
         return self
 
 
@@ -140,4 +182,10 @@ class DataSection(Section):
             raise ValueError(
                 f"resolution: must be a multiple of data.bucket_step ({self.bucket_step}), got {self.resolution}"
             )
+        for i, concept in enumerate(self.concepts):
+            if concept.resolution is not None and concept.resolution % self.bucket_step:
+                raise ValueError(
+                    f"concepts[{i}].resolution: must be a multiple of data.bucket_step ({self.bucket_step}), "
+                    f"got {concept.resolution}"
+                )
         return self

@@ -24,7 +24,8 @@ class ModelSection(Section):
 
     family: FamilyName = option(
         "sd15",
-        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl, flux (FLUX.1), sd3 (SD 3 / 3.5).",
+        "Model family of the base model: sd15 (SD 1.x), sd2 (SD 2.x), sdxl, flux (FLUX.1), sd3 (SD 3 / 3.5), "
+        "pixart (PixArt-α / Σ).",
         level="essential",
     )
     flavour: str = option(
