@@ -175,6 +175,8 @@ FAMILIES: dict[str, FamilyInfo] = {
                 Flavour("dev", "FLUX.1 dev (guidance-distilled)", "flow", 1024, "flux-1-dev"),
                 Flavour("schnell", "FLUX.1 schnell (timestep-distilled)", "flow", 1024, "flux-1-schnell"),
                 Flavour("krea", "FLUX.1 Krea dev (dev architecture)", "flow", 1024, "flux-1-dev"),
+                # Image editing: reference-image tokens join the sequence (data.concepts[].references).
+                Flavour("kontext", "FLUX.1 Kontext dev (image editing)", "flow", 1024, "flux-1-kontext-dev"),
             ),
             ss_base_model_version="flux1",
             memory=MemoryFacts(
@@ -204,6 +206,27 @@ FAMILIES: dict[str, FamilyInfo] = {
             ),
             text_encoder_names=("clip_l", "clip_g", "t5xxl"),
             latent_channels=16,
+            pixel_multiple=16,  # 8x VAE, then 2x2 patches
+        ),
+        # PixArt-α / Σ: one architecture (PixArt-XL/2), the flavours differ in T5 length (α 120, Σ 300), VAE (α: SD's,
+        # Σ: SDXL's; the same 84M architecture) and α 1024's resolution / aspect-ratio conditioning. Transformer
+        # 610.9M parameters counted on the shipped Σ config (meta device; α's micro-conditions add 0.5M), T5-XXL
+        # encoder 4.76B, VAE 84M; LoRA per rank counted on trainer/families/pixart targets (attn1 + attn2 q/k/v/out;
+        # ff: the MLP). Activations a first guess, scaled from Flux's by blocks x width x tokens (28 x 1152 x 4096
+        # vs 57 x 3072 x 4608), until bench/train_gpu.py --families pixart measures them. No kohya base-model
+        # name exists for PixArt; modelspec names follow the model ids.
+        FamilyInfo(
+            "pixart", "PixArt-α / PixArt-Σ", "PixArt", home="pixart", objective="ddpm",
+            flavours=(
+                Flavour("sigma", "PixArt-Σ (T5 300 tokens, SDXL VAE)", "epsilon", 1024, "pixart-sigma"),
+                Flavour("alpha", "PixArt-α (T5 120 tokens, SD VAE)", "epsilon", 1024, "pixart-alpha"),
+            ),
+            ss_base_model_version="pixart",
+            memory=MemoryFacts(
+                (610.9e6, 4.76e9, 84e6), (4096,),
+                {"attention": 516_096, "ff": 322_560, "conv1x1": 0, "conv3x3": 0, "text": 0}, 1.5,
+            ),
+            text_encoder_names=("t5xxl",),
             pixel_multiple=16,  # 8x VAE, then 2x2 patches
         ),
     )

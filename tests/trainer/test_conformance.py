@@ -190,7 +190,12 @@ def _loads_in_diffusers(family: str, method: str, base: Path, file: Path, folder
     prompt = f"a photo of {TOKEN}" if method == "embedding" else "a red square with a blue mark"
     if method == "lora":
         before = denoise(before_pipe, prompt)
-        before_pipe.load_lora_weights(str(file))
+        if hasattr(before_pipe, "load_lora_weights"):
+            before_pipe.load_lora_weights(str(file))
+        else:  # diffusers has no LoRA loader for this family (PixArt): the home's peft loader, what a user writes
+            from tuitrain.trainer.families import home_module
+
+            home_module(family, "lora").load_lora_weights(before_pipe, file)
         after = denoise(before_pipe, prompt)
     elif method == "embedding":
         before = denoise(before_pipe, "a photo of red red")  # the init text: what the token starts as

@@ -54,6 +54,9 @@ class FamilyFiles:
     # Input channels of the text-to-image denoiser (its latent channels), and the variants it has.
     in_channels: int = 4
     variants: tuple[Variant, ...] = ()
+    # Other text-to-image pipelines of the family's flavours (PixArt-α's beside Σ's): a folder declaring one
+    # loads with it, since the flavours' pipelines condition the denoiser differently.
+    sibling_pipelines: tuple[str, ...] = ()
     # Pipeline components diffusers would load that training never needs (safety checker).
     pipeline_extras: Mapping[str, Any] = field(default_factory=dict)
     # Whether tuitrain loads (and writes) the family as one original-layout .safetensors file.
@@ -85,7 +88,7 @@ class FamilyFiles:
 
     @property
     def pipeline_classes(self) -> tuple[str, ...]:
-        return (self.pipeline_class, *(v.pipeline_class for v in self.variants))
+        return (self.pipeline_class, *self.sibling_pipelines, *(v.pipeline_class for v in self.variants))
 
     def variant(self, in_channels: int | None) -> Variant | None:
         """The variant whose denoiser takes `in_channels` (None: the text-to-image model, or unknown)."""
@@ -107,10 +110,13 @@ class FamilyFiles:
         kinds = [f"text-to-image ({self.in_channels} input channels)", *(f"{v.name} models ({v.in_channels})" for v in self.variants)]
         return " and ".join([", ".join(kinds[:-1]), kinds[-1]]) if len(kinds) > 1 else kinds[0] + " models"
 
-    def pipeline_class_for(self, denoiser_config: Mapping[str, Any] | None) -> str:
-        """The pipeline for a model whose denoiser has this config: the denoiser decides, not the class name."""
+    def pipeline_class_for(self, denoiser_config: Mapping[str, Any] | None, declared: str | None = None) -> str:
+        """The pipeline for a model whose denoiser has this config: the denoiser decides, not the class name,
+        except between sibling pipelines (`declared`: model_index.json's class), which take the same denoiser."""
         found = self.variant((denoiser_config or {}).get("in_channels"))
-        return found.pipeline_class if found else self.pipeline_class
+        if found:
+            return found.pipeline_class
+        return declared if declared in self.sibling_pipelines else self.pipeline_class
 
     def claims_denoiser_file(self, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         """Whether a file's keys are this family's denoiser alone (families with denoiser_file)."""

@@ -73,12 +73,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None) -> Any:
+def _pipeline_class(family: str, unet_config: dict[str, Any] | None = None, declared: str | None = None) -> Any:
     """The family's pipeline, or its variant's for a denoiser with the variant's input channels (the denoiser
-    decides, not the class name)."""
+    decides, not the class name), or the sibling pipeline model_index.json declares (PixArt-α's)."""
     import diffusers
 
-    return getattr(diffusers, family_files(family).pipeline_class_for(unet_config))
+    return getattr(diffusers, family_files(family).pipeline_class_for(unet_config, declared))
 
 
 def _extras(family: str) -> dict[str, Any]:
@@ -86,12 +86,12 @@ def _extras(family: str) -> dict[str, Any]:
 
 
 def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
-    _, unet_config = check_folder(folder, family)
+    index, unet_config = check_folder(folder, family)
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
     try:
-        return _pipeline_class(family, unet_config).from_pretrained(
+        return _pipeline_class(family, unet_config, index.get("_class_name")).from_pretrained(
             str(folder), local_files_only=True, **dtype_kwargs(dtype), variant=variant or None, **kwargs
         )
     except Exception as exc:
@@ -116,7 +116,7 @@ def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: to
     if vae is not None:
         kwargs["vae"] = vae
     try:
-        cls = _pipeline_class(family, dict(unet_config or {}))
+        cls = _pipeline_class(family, dict(unet_config or {}), index.get("_class_name"))
         return cls.from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **local, **kwargs)
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
