@@ -99,7 +99,9 @@ class Config(BaseModel):
                 f"DDPM samplers do not apply, set it to 'default', got {show_value(self.sampling.sampler)}"
             )
         multiple = info.pixel_multiple
-        for key, value in (("data.resolution", self.data.resolution), ("data.bucket_step", self.data.bucket_step)):
+        sizes = [("data.resolution", self.data.resolution), ("data.bucket_step", self.data.bucket_step)]
+        sizes += [(f"data.concepts[{i}].resolution", c.resolution) for i, c in enumerate(self.data.concepts) if c.resolution]
+        for key, value in sizes:
             if value % multiple:
                 raise ValueError(
                     f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "

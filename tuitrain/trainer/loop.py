@@ -231,7 +231,8 @@ class Trainer:
     def _text_cacheable(self) -> bool:
         d = self.config.data
         fixed = all(c.caption != "prompt-file" for c in self.config.data.concepts)
-        return d.cache_text_embeddings and fixed and not d.shuffle_tags and d.caption_dropout == 0 and not self.method.trains_text_encoders
+        return (d.cache_text_embeddings and fixed and not d.shuffle_tags and not self.data.any_caption_dropout
+                and not self.method.trains_text_encoders)
 
     # -- batches ----------------------------------------------------------------------------
     def epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -317,6 +318,9 @@ class Trainer:
         weights = self.objective.loss_weights(noised)
         if weights is not None:
             loss = loss * weights
+        concept_weights = [s.loss_weight for s in prepared.samples]  # data.concepts[].loss_weight
+        if any(w != 1.0 for w in concept_weights):
+            loss = loss * torch.tensor(concept_weights, device=loss.device, dtype=loss.dtype)
         return loss.mean()
 
     # -- state ------------------------------------------------------------------------------

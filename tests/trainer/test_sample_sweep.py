@@ -1,0 +1,92 @@
+"""`tuitrain sample RUN` (issue 21): a saved LoRA file drawn at several strengths on the base model.
+
+The drawing reads the file on disk (no trainer runs): strength 0 is the base model's image bit for
+bit, strength 1 is not, and a file whose LoRA ups are zeroed draws the base model at every strength.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+from tests.trainer.conftest import make_dataset, session_env
+from tests.trainer.harness import config_table, copy_run, train
+from tuitrain.config import load_config, parse_config
+from tuitrain.config.io import dump_config
+from tuitrain.runs import RunDir
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> RunDir:
+    root = tmp_path_factory.mktemp("swept")
+    with session_env(root):
+        data = make_dataset(root / "train", count=4)
+        table = config_table(tiny_model("sd15"), data, None,
+                             training={"epochs": 2, "batch_size": 2, "learning_rate": 1e-2, "seed": 3},
+                             sampling={"every_epochs": 0, "steps": 2, "prompts": [{"prompt": "a red square"}]},
+                             saving={"every_epochs": 0, "every_steps": 2})
+        run = RunDir(root / "runs" / "r")
+        run.create_folders()
+        run.config.write_text(dump_config(parse_config(table)))
+        assert train(run) == 0
+    return run
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_sample_draws_the_saved_file_and_scale_zero_is_the_base_model(finished_run: RunDir, workspace: Path) -> None:
+    from tuitrain.trainer.resample import Renderer, prompts_for
+
+    run = copy_run(finished_run, workspace)
+    out = run_cli("sample", "r", "--save", "2", "--scale", "0,1", "--seeds", "5,6")
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = run.samples / "sweep-step000002"
+    cells = {p.name for p in folder.glob("*.png")}
+    assert cells == {"scale0-p00.png", "scale0-p01.png", "scale1-p00.png", "scale1-p01.png"}
+    sheet = run.root / "sweep-step000002.png"
+    with Image.open(sheet) as image:
+        assert image.width > 2 * image.height // 2  # two rows of two pictures, with a label column
+
+    config = load_config(run.config)
+    prompts = prompts_for(config, run, [], [5, 6])
+    base = Renderer(run, config)  # no LoRA loaded: the base model alone
+    for index, prompt in enumerate(prompts):
+        expected = np.asarray(base.draw(prompt, None).convert("RGB"))
+        assert np.array_equal(_pixels(folder / f"scale0-p{index:02d}.png"), expected)
+        assert not np.array_equal(_pixels(folder / f"scale1-p{index:02d}.png"), expected)
+
+
+def test_the_file_is_what_is_drawn(finished_run: RunDir, workspace: Path) -> None:
+    """A copy of the save with every LoRA up zeroed draws the base model even at strength 1."""
+    from safetensors.torch import load_file, save_file
+
+    from tuitrain.trainer.resample import Renderer, prompts_for, render_sweep
+
+    run = copy_run(finished_run, workspace)
+    tensors = load_file(run.output / "r-step000002.safetensors")
+    ups = [k for k in tensors if k.endswith(".lora_up.weight")]
+    assert ups
+    zeroed = run.output / "zeroed.safetensors"
+    save_file({k: (v * 0 if k in ups else v) for k, v in tensors.items()}, zeroed)
+    config = load_config(run.config)
+    prompts = prompts_for(config, run, ["a red square"], [])
+    renderer = Renderer(run, config)
+    base = np.asarray(renderer.draw(prompts[0], None).convert("RGB"))
+    written = render_sweep(run, config, zeroed, 99, [1.0], prompts, renderer)
+    assert np.array_equal(_pixels(written[0]), base)
+
+
+def test_sample_refuses_bad_input_in_one_line(finished_run: RunDir, workspace: Path) -> None:
+    copy_run(finished_run, workspace)
+    for args, words in ((("--scale", "0.5,x"), "--scale"), (("--save", "3"), "no save of step 3"),
+                        (("--seeds", "-1"), "--seeds"), (("--save", "best"), "no eval loss")):
+        out = run_cli("sample", "r", *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert words in out.stderr and "Traceback" not in out.stderr and out.stderr.count("\n") == 1
