@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import run_cli
 from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.paths import get_value, set_value, split_path
@@ -64,7 +66,12 @@ def test_vram_estimate_follows_method_optimizer_ema_and_adapter_type() -> None:
     assert with_(training={"method": "finetune"}, finetune={"train_text_encoder": True}) > finetune
     assert with_(training={"method": "finetune"}, ema={"mode": "gpu"}) - finetune > 9  # + 4 bytes x 2.57B
     assert with_(training={"method": "finetune"}, ema={"mode": "cpu"}) == finetune
-    assert with_(training={"method": "embedding"}) < with_(lora={"type": "lokr", "rank": 32}) < lora
+    # An embedding trains through the text encoders, which stay on the GPU; a LoRA's wait on the CPU once every
+    # caption is cached (model.text_encoders_after_caching): compared with them kept, and what that saves.
+    keep = {"family": "sdxl", "text_encoders_after_caching": "keep"}
+    assert with_(training={"method": "embedding"}) < with_(model=keep, lora={"type": "lokr", "rank": 32}) < \
+        with_(model=keep, lora={"rank": 32})
+    assert with_(model=keep, lora={"rank": 32}) - lora == pytest.approx((123e6 + 695e6) * 2 / GIB, rel=0.01)
     assert with_(lora={"type": "loha", "rank": 32}) > lora
     assert with_(lora={"rank": 32}, optimizer={"name": "prodigy"}) > lora
     assert "estimate" in estimate_vram(sdxl).describe()

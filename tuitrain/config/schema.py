@@ -79,7 +79,19 @@ class Config(BaseModel):
             # peft's LoKr / LoHa size their factors from the base weight's shape, which nf4 stores packed.
             raise ValueError(
                 f"model.quantize: \"nf4\" packs the weights LoKr and LoHa take their shapes from; with "
-                f"lora.type = {show_value(self.lora.type)} use model.quantize = 'int8' (or lora.type = 'lora')"
+                f"lora.type = {show_value(self.lora.type)} use model.quantize = 'int8', 'fp8' or 'int4' (or "
+                "lora.type = 'lora')"
+            )
+        text = self.model.quantize_text_encoders
+        if text != "none" and self.training.method == "finetune" and self.finetune.train_text_encoder:
+            raise ValueError(
+                f"model.quantize_text_encoders: {show_value(text)} stores the text encoders quantized and frozen, but "
+                "finetune.train_text_encoder = true trains them; set model.quantize_text_encoders = 'none'"
+            )
+        if text == "nf4" and self.training.method == "lora" and self.lora.train_text_encoder and self.lora.type != "lora":
+            raise ValueError(
+                f"model.quantize_text_encoders: \"nf4\" packs the weights LoKr and LoHa take their shapes from; with "
+                f"lora.type = {show_value(self.lora.type)} and lora.train_text_encoder use 'int8', 'fp8' or 'int4'"
             )
         return self
 

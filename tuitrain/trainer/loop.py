@@ -49,6 +49,7 @@ from tuitrain.trainer.prefetch import (
     on_device,
     pinned,
 )
+from tuitrain.trainer.text_encoder_parking import TextEncoderParking, cache_every_caption, fixed_captions
 
 
 @dataclass
@@ -202,10 +203,16 @@ class Trainer:
         latent_cache = SharedTensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
         # The step and the data threads take turns on a GPU (prefetch.DeviceTurnEncoder says why).
         self.device_turn = device_turn(self.device)
-        self.inputs = DeviceTurnEncoder(cfg, self.parts, self.adapter, self.compute_dtype, self.model_id, latent_cache)
+        latent_id = self.model_id + ("+vae-tiled" if cfg.model.vae_tiling else "")  # tiles encode a little differently
+        self.inputs = DeviceTurnEncoder(cfg, self.parts, self.adapter, self.compute_dtype, latent_id, latent_cache)
         self.inputs.device_turn = self.device_turn
         self.inputs.check_data(self.data)
         self.text_cache = SharedTensorCache(self.run.cache, "text") if self._text_cacheable() else None
+        self.text_encoder_parking = TextEncoderParking(self.parts.text_encoders, self.device)
+        if self.text_cache is not None and cfg.model.text_encoders_after_caching == "cpu":
+            cache_every_caption(fixed_captions(self.data), self._conditioning)  # then T5 & co. wait off the GPU
+            if self.text_encoder_parking.park():
+                self.log("text encoders moved to the CPU: every caption is cached (model.text_encoders_after_caching)")
 
         batches = len(self.epoch_batches(0))
         self.steps_per_epoch = batches // cfg.training.gradient_accumulation
@@ -291,7 +298,7 @@ class Trainer:
             key = text_fields(self.model_id, caption, clip_skip, self.compute_dtype, self.adapter.text_settings(self.parts))
             hit = self.text_cache.get(key)
             if hit is None:
-                with torch.no_grad():
+                with torch.no_grad(), self.text_encoder_parking.on_device():
                     hit = {k: v[0].float().cpu() for k, v in self.adapter.encode_text(self.parts, [caption], clip_skip).items()}
                 self.text_cache.put(key, hit)
             rows.append(hit)
@@ -405,7 +412,8 @@ class Trainer:
         from tuitrain.trainer.sampling import draw_samples
 
         # Holding the device's turn: a data thread's VAE encode waits rather than add to sampling's memory.
-        with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema):
+        with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema), \
+                self.text_encoder_parking.on_device():
             for index, (path, prompt) in enumerate(draw_samples(self, pos)):
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
 

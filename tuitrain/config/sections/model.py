@@ -13,6 +13,8 @@ from tuitrain.families import FAMILIES, FAMILY_NAMES
 
 # Built from the family registry, so a new family is one registry entry.
 FamilyName = Literal[FAMILY_NAMES]  # type: ignore[valid-type]
+# How frozen weights may be stored (trainer/quantize.py: which library stores which mode, and why).
+QuantizeMode = Literal["none", "int8", "nf4", "fp8", "int4"]
 
 # The flavours each family has, for model.flavour's help: "sd15: base; sd2: 768-v, 512-base; ...".
 _FLAVOURS_TEXT = "; ".join(f"{name}: {', '.join(info.flavour_names)}" for name, info in FAMILIES.items())
@@ -63,12 +65,33 @@ class ModelSection(Section):
     clip_skip: int = option(
         0, "Use the output of this many layers before the last of the text encoder (0 or 1: the last).", ge=0, le=12
     )
-    quantize: Literal["none", "int8", "nf4"] = option(
+    quantize: QuantizeMode = option(
         "none",
-        "Store the frozen denoiser's linear layers quantized (bitsandbytes), to train on a smaller GPU: int8 "
-        "(LLM.int8, about half of bf16's memory for those weights) or nf4 (4-bit NormalFloat, about a quarter: "
-        "QLoRA). The adapter trains in fp32 on top and is saved for the unquantized base. LoRA and embeddings with "
-        "either; LoKr / LoHa with int8; not with training.method = 'finetune', which trains those weights.",
+        "Store the frozen denoiser's linear layers quantized, to train on a smaller GPU: int8 (bitsandbytes "
+        "LLM.int8, about half of bf16's memory for those weights), nf4 (bitsandbytes 4-bit NormalFloat, about a "
+        "quarter: QLoRA), fp8 (optimum-quanto float8 e4m3, weight-only: any GPU, about half) or int4 "
+        "(optimum-quanto, about a quarter). fp8 / int4 need the quantize extra: pip install "
+        "'tuitrain[quantize]'. The adapter trains in fp32 on top and is saved for the unquantized base. LoRA and "
+        "embeddings with any mode; LoKr / LoHa with int8, fp8 or int4; not with training.method = 'finetune', "
+        "which trains those weights.",
+    )
+    quantize_text_encoders: QuantizeMode = option(
+        "none",
+        "Store the text encoders' linear layers quantized, as model.quantize does the denoiser's (T5-XXL: 9.5 GB "
+        "in bf16, ~2.7 GB in nf4). Matters when captions are encoded during training (not cached) or the text "
+        "encoders train a LoRA; not with a fine-tune that trains them.",
+    )
+    text_encoders_after_caching: Literal["cpu", "keep"] = option(
+        "cpu",
+        "Where the text encoders wait once every caption's embedding is cached (data.cache_text_embeddings, "
+        "captions fixed: no shuffle_tags, caption dropout or prompt files, encoders not trained): cpu moves them "
+        "off the GPU until samples are drawn (Flux's T5 frees ~9.5 GB of VRAM); keep leaves them there.",
+    )
+    vae_tiling: bool = option(
+        False,
+        "Encode (caching latents) and decode (samples) with the VAE in tiles, one image at a time (diffusers' "
+        "enable_tiling / enable_slicing): less VRAM for large images, at a small cost in speed; the latent "
+        "cache is keyed on it.",
     )
 
     _paths_are_possible = field_validator("base", "vae", "config")(a_possible_path)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families import family_files
@@ -87,6 +88,16 @@ def _lora_implementation(family: str) -> str:
     if files.lora_ldm_names:
         return IMPLEMENTATION_SGM
     return files.original_implementation if files.lora_format == "peft" else IMPLEMENTATION_DIFFUSERS
+
+
+def base_precision_metadata(config: Any) -> dict[str, str]:
+    """How the frozen base was stored while the adapter trained (model.quantize, model.quantize_text_encoders):
+    an adapter trained on an nf4 or fp8 base matches that base best, and ComfyUI users are told to load it on
+    the same precision. No kohya key exists for this, so the keys are tuitrain's own."""
+    meta = {"tuitrain_base_quantization": config.model.quantize}
+    if config.model.quantize_text_encoders != "none":
+        meta["tuitrain_text_encoder_quantization"] = config.model.quantize_text_encoders
+    return meta
 
 
 def lora_metadata(

@@ -59,11 +59,15 @@ class FamilyAdapter(ABC):
     trainable_text_encoders: int | None = None
 
     quantize: str = "none"  # model.quantize: how place() stores the frozen denoiser
+    quantize_text_encoders: str = "none"  # model.quantize_text_encoders: and the frozen text encoders
+    vae_tiling: bool = False  # model.vae_tiling: place() turns on the VAE's tiling and slicing
 
     def configure(self, config: Any) -> None:
         """Take the run's options a family acts on (model.quantize, model.flavour, its own config section)
         before parts(); a family overriding this calls it first."""
         self.quantize = config.model.quantize
+        self.quantize_text_encoders = config.model.quantize_text_encoders
+        self.vae_tiling = config.model.vae_tiling
 
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         """The denoiser's weights in the family's original single-file names (FamilyFiles.denoiser_file)."""
@@ -122,15 +126,19 @@ class FamilyAdapter(ABC):
         components = (("denoiser", parts.denoiser), *(("text_encoders", m) for m in parts.text_encoders))
         for name, module in components:
             module.requires_grad_(False)
-            if name == "denoiser" and self.quantize != "none":
-                # model.quantize: the large linear layers go to the device one by one, already quantized, so
-                # the unquantized denoiser never has to fit there (a 24 GB card could not hold Flux's).
+            mode = self.quantize if name == "denoiser" else self.quantize_text_encoders
+            if mode != "none" and name not in full_precision:
+                # model.quantize(_text_encoders): the large linear layers go to the device one by one, already
+                # quantized, so the unquantized model never has to fit there (a 24 GB card could not hold Flux's).
                 from tuitrain.trainer.quantize import quantize_linear_layers
 
-                quantize_linear_layers(module, self.quantize, compute_dtype, device)
+                quantize_linear_layers(module, mode, compute_dtype, device)
             module.to(device, dtype=None if name in full_precision else compute_dtype)
         parts.vae.requires_grad_(False)
         parts.vae.to(device, dtype=torch.float32)
+        if self.vae_tiling and hasattr(parts.vae, "enable_tiling"):
+            parts.vae.enable_tiling()
+            parts.vae.enable_slicing()
 
     def size_info(self, assignments: list[BucketAssignment]) -> torch.Tensor | None:
         """Per-sample size conditioning from the bucketing (LatentBatch.size_info); None for families without it."""

@@ -316,7 +316,7 @@ class LoraMethod(TrainingMethod):
     def save(self, request: SaveRequest) -> Path:
         from tuitrain.trainer.export.kohya_lora import save_diffusers_lora, save_kohya_lora
         from tuitrain.trainer.export.lycoris import save_lycoris
-        from tuitrain.trainer.export.metadata import lora_metadata
+        from tuitrain.trainer.export.metadata import base_precision_metadata, lora_metadata
 
         cfg = self.config
         kind = cfg.lora.type
@@ -328,7 +328,7 @@ class LoraMethod(TrainingMethod):
             conv_rank=cfg.lora.conv_rank if cfg.lora.train_conv else None,
             conv_alpha=cfg.lora.conv_alpha if cfg.lora.train_conv else None,
             use_dora=cfg.lora.use_dora, algo=kind, lokr_factor=cfg.lora.lokr_factor if kind == "lokr" else None,
-            flavour=self.parts.flavour or None, extra=self.adapter.metadata(cfg),
+            flavour=self.parts.flavour or None, extra={**self.adapter.metadata(cfg), **base_precision_metadata(cfg)},
         )
         path = request.folder / f"{request.stem}.safetensors"
         if self.files.lora_format == "peft" and kind != "lora":

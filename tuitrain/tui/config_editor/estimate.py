@@ -5,13 +5,17 @@ kernel, the allocator, the CUDA version and the data (bucket sizes). The model, 
 
     frozen      = frozen parameters x bytes of the compute dtype (bf16/fp16: 2, fp32: 4);
                   the VAE is always fp32 (the trainer keeps it so: SDXL's VAE overflows in fp16);
-                  model.quantize stores the denoiser in int8 (1 byte) or nf4 (~0.56 bytes)
+                  model.quantize stores the denoiser in int8 / fp8 (1 byte) or nf4 / int4 (~0.53-0.56
+                  bytes), model.quantize_text_encoders the text encoders likewise; the text encoders
+                  leave the GPU once every caption is cached (model.text_encoders_after_caching = cpu)
     trained     = trained parameters x (4 fp32 master weight + 4 fp32 gradient + optimizer
                   state bytes + 2 for autocast's half-precision copy under bf16/fp16
                   + 4 for an EMA copy with ema.mode = "gpu")
     activations = MemoryFacts.activations_gib x batch_size x (resolution / native)^2, x2 in fp32,
                   / 3.5 with gradient checkpointing
-    total       = frozen + trained + activations + OVERHEAD_GIB
+    total       = frozen + trained + activations + OVERHEAD_GIB, or, when the text encoders leave
+                  the GPU after caching, the larger of that without them and every frozen weight
+                  + OVERHEAD_GIB (the captions are encoded with everything on the GPU, before step 1)
 
 What trains, per training.method (matching tuitrain/trainer/methods/):
     lora       adapters on the modules the family adapter targets (lora.rank, conv_rank,
@@ -47,8 +51,9 @@ LOHA_FACTOR = 2.0
 #   vectors keep full ones; 2 is an allowance for those.
 OPTIMIZER_BYTES: dict[str, float] = {"adamw": 8, "adamw8bit": 2, "prodigy": 16, "lion8bit": 1, "adafactor": 2}
 # Bytes per weight of model.quantize's modes, quantization constants included (trainer/quantize.py):
-# int8 one byte (+ a scale per row), nf4 half a byte + an fp32 absmax per 64 weights.
-QUANTIZED_BYTES: dict[str, float] = {"int8": 1.0, "nf4": 0.5 + 4 / 64}
+# int8 / fp8 one byte (+ a scale per row), nf4 half a byte + an fp32 absmax per 64 weights, int4 half a
+# byte + a bf16 scale and shift per 128 weights (optimum-quanto's groups).
+QUANTIZED_BYTES: dict[str, float] = {"int8": 1.0, "nf4": 0.5 + 4 / 64, "fp8": 1.0, "int4": 0.5 + 4 / 128}
 MASTER_BYTES = 4  # fp32 trained weights
 GRADIENT_BYTES = 4  # fp32 gradients
 AUTOCAST_COPY_BYTES = 2  # autocast caches a bf16/fp16 copy of each fp32 weight during the forward
@@ -140,8 +145,17 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     weights = frozen * compute_bytes + vae * 4
     quantize = _get(data, "model", "quantize", "none")
     if quantize in QUANTIZED_BYTES and method != "finetune":
-        # The denoiser's linear layers (nearly all of its weights) in int8 / nf4 instead of the compute dtype.
+        # The denoiser's linear layers (nearly all of its weights) quantized instead of in the compute dtype.
         weights -= unet * (compute_bytes - QUANTIZED_BYTES[quantize])
+    trains_text = (method == "finetune" and _get(data, "finetune", "train_text_encoder", False)) or (
+        method == "lora" and _get(data, "lora", "train_text_encoder", False))
+    text_quantize = _get(data, "model", "quantize_text_encoders", "none")
+    text_bytes = float(compute_bytes)
+    if text_quantize in QUANTIZED_BYTES and not (method == "finetune" and trains_text):
+        text_bytes = QUANTIZED_BYTES[text_quantize]
+        weights -= text * (compute_bytes - text_bytes)
+    # The trainer's Trainer.park_text_encoders: off the GPU once every caption's embedding is cached.
+    parked = text * text_bytes if _text_encoders_leave(data, method, trains_text) else 0.0
 
     optimizer = OPTIMIZER_BYTES.get(str(_get(data, "optimizer", "name", "adamw")), 8)
     per_trained = MASTER_BYTES + GRADIENT_BYTES + optimizer + (AUTOCAST_COPY_BYTES if half else 0)
@@ -155,5 +169,21 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     activations = memory.activations_gib * batch * (resolution / native) ** 2 * (compute_bytes / 2)
     if _get(data, "training", "gradient_checkpointing", False):
         activations /= CHECKPOINTING_SAVING
-    total = weights / GIB + state / GIB + activations + OVERHEAD_GIB
-    return VramEstimate(total, weights / GIB, state / GIB, activations, trained)
+    total = (weights - parked) / GIB + state / GIB + activations + OVERHEAD_GIB
+    total = max(total, weights / GIB + OVERHEAD_GIB)  # while the captions are encoded
+    return VramEstimate(total, (weights - parked) / GIB, state / GIB, activations, trained)
+
+
+def _text_encoders_leave(data: dict[str, Any], method: str, trains_text: bool) -> bool:
+    """Whether the run caches every caption's embedding, so the text encoders wait off the GPU (the trainer's
+    loop._text_cacheable and model.text_encoders_after_caching; an embedding trains through them)."""
+    if method == "embedding" or trains_text or _get(data, "model", "text_encoders_after_caching", "cpu") != "cpu":
+        return False
+    if not _get(data, "data", "cache_text_embeddings", True) or _get(data, "data", "shuffle_tags", False):
+        return False
+    if _number(_get(data, "data", "caption_dropout", 0.0), 0.0) > 0:
+        return False
+    concepts = _get(data, "data", "concepts", [])
+    concepts = concepts if isinstance(concepts, list) else []
+    return not any(isinstance(c, dict) and (c.get("caption") == "prompt-file" or _number(c.get("caption_dropout"), 0) > 0)
+                   for c in concepts)
