@@ -33,6 +33,7 @@ def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
             caption_dropout=c.caption_dropout,
             flip=c.flip,
             crop_jitter=c.crop_jitter,
+            references=resolve_path(c.references, config_dir) if c.references else None,
         )
         for c in config.data.concepts
         if c.enabled

@@ -119,6 +119,24 @@ class Config(BaseModel):
                     f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "
                     f"downscale{', then 2x2 patches' if multiple > 8 else ''}), got {value}"
                 )
+        editing = self.model.family == "flux" and self.model.flavour == "kontext"
+        for i, concept in enumerate(self.data.concepts):
+            if concept.references and not editing:
+                raise ValueError(
+                    f"data.concepts[{i}].references: reference images train editing models only; set "
+                    f"model.flavour = 'kontext' (a FLUX.1 Kontext base) or leave references empty"
+                )
+            if editing and not concept.references and concept.role != "validation" and concept.enabled:
+                raise ValueError(
+                    f"data.concepts[{i}].references: FLUX.1 Kontext learns edits: name the folder of reference "
+                    "images paired with this concept's images by file name"
+                )
+        for i, prompt in enumerate(self.sampling.prompts):
+            if prompt.reference and not editing:
+                raise ValueError(f"sampling.prompts[{i}].reference: only editing models (model.flavour = "
+                                 "'kontext') sample from a reference image; leave it empty")
+            if editing and not prompt.reference:
+                raise ValueError(f"sampling.prompts[{i}].reference: FLUX.1 Kontext samples edit an image: name it")
         if self.lora.assistant_lora and self.training.method == "finetune":
             raise ValueError(
                 "lora.assistant_lora: a fine-tune trains the base weights themselves, which a frozen LoRA on top "

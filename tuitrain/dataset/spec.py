@@ -46,6 +46,7 @@ class ConceptSpec:
     caption_dropout: float | None = None  # None: data.caption_dropout (likewise flip, crop_jitter)
     flip: bool | None = None
     crop_jitter: bool | None = None
+    references: Path | None = None  # editing models: reference images paired by file stem (dataset.references)
 
     @property
     def display_name(self) -> str:

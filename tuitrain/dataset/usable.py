@@ -8,6 +8,8 @@ An image trains when all of these hold:
   2. its shape is one bucketing takes (buckets.aspect_problem);
   3. its pixels decode, all of them (hashing.hash_file through decode.load_rgb, the
      decoder the trainer uses; remembered per file in the scan cache, by size and mtime).
+  4. in a concept with `references` (editing models), it has a usable reference image
+     (dataset.references: same stem, readable header, the image's aspect ratio).
 `judge` applies them in that order, so `check` (preflight) and the trainer (TrainingData)
 get the same answer for every file: what one rejects the other skips.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from tuitrain.dataset.buckets import aspect_problem
 from tuitrain.dataset.hashing import ImageHashes, hash_files
 from tuitrain.dataset.pillow_warnings import as_notes
+from tuitrain.dataset.references import reference_problem
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo
 from tuitrain.dataset.scancache import ScanCache
 from tuitrain.dataset.spec import BucketSpec
@@ -54,6 +57,8 @@ def judge(scans: Sequence[ConceptScan], spec: BucketSpec, *, cache_dir: Path | N
         result.rejected.extend(scan.problems)
         for image in scan.images:
             problem = aspect_problem(image.width, image.height, spec.for_concept(scan.spec))
+            if not problem and scan.spec.references is not None:
+                problem = reference_problem(image, scan.spec.references)
             if problem:
                 result.rejected.append(FileProblem(image.path, problem))
             else:

@@ -32,6 +32,7 @@ from tuitrain.dataset.balance import bucket_quotas, concept_targets
 from tuitrain.dataset.buckets import BucketAssignment
 from tuitrain.dataset.holdout import held_out
 from tuitrain.dataset.masks import MaskFile, find_mask
+from tuitrain.dataset.references import ReferenceFile, find_reference
 from tuitrain.dataset.scan import FileProblem
 from tuitrain.dataset.spec import ConceptSpec
 from tuitrain.dataset.usable import judge, skipped_line
@@ -53,6 +54,7 @@ class Sample:
     flip: bool = False  # its concept's flip / crop_jitter (the concept's own, else [data]'s)
     crop_jitter: bool = False
     loss_weight: float = 1.0  # its concept's loss_weight: multiplies the sample's loss
+    reference: ReferenceFile | None = None  # editing models: the image it is made from (concept.references)
 
 
 class EpochRepeats(list[int]):
@@ -107,6 +109,7 @@ class TrainingData:
             held = held_out(roles.get(scan.spec.path, "train"), [i.path for i in scan.images], scan.spec.path,
                             config.data.validation_split)
             buckets = self.bucket_spec.for_concept(scan.spec)  # a concept may bucket at its own resolution
+            folder = scan.spec.references  # editing models: judge kept only images with a usable reference
             for image, assignment in zip(scan.images, assign_buckets(scan.images, buckets)):
                 if image.path in held:
                     self.held_out.append(Sample(len(self.held_out), image.path, ci, assignment, image.mtime_ns,
@@ -115,7 +118,8 @@ class TrainingData:
                     continue
                 self.samples.append(
                     Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size,
-                           find_mask(image, suffix), *_concept_settings(scan.spec, config))
+                           find_mask(image, suffix), *_concept_settings(scan.spec, config),
+                           reference=find_reference(image, folder) if folder is not None else None)
                 )
                 self._images.append(image)
         self.repeats = _repeats(self.samples, self.scans)
@@ -269,6 +273,21 @@ def load_pixels(
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = data.view(image.height, image.width, 3).permute(2, 0, 1).float()
     return pixels / 127.5 - 1.0
+
+
+def load_reference(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None) -> torch.Tensor:
+    """The sample's reference image with the same resize, crop and flip as its pixels: [3, H, W] in [-1, 1].
+    Resized to the image's own size first (the pair need only share an aspect ratio, dataset.references)."""
+    if sample.reference is None:
+        raise ValueError(f"{sample.path} has no reference image")
+    try:
+        original = load_rgb(sample.reference.path)
+    except Exception as exc:  # its header was checked when the run started
+        raise _training_error(f"cannot read the reference {sample.reference.path}: {exc}; fix or remove it") from None
+    image = _fit(sample, original.resize(sample.assignment.original_size, Image.Resampling.LANCZOS), flip, jitter,
+                 Image.Resampling.LANCZOS)
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.height, image.width, 3).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def load_mask(sample: Sample, *, flip: bool = False, jitter: tuple[int, int] | None = None) -> torch.Tensor:

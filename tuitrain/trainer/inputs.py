@@ -14,7 +14,7 @@ import torch
 
 from tuitrain.config import Config
 from tuitrain.trainer.cache import TensorCache, blank_fields, latent_fields, mask_fields
-from tuitrain.trainer.data import Sample, TrainingData, load_mask, load_pixels, random_crop_origin
+from tuitrain.trainer.data import Sample, TrainingData, load_mask, load_pixels, load_reference, random_crop_origin
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
 from tuitrain.trainer.masks import SampleInputs, binarize, latent_coverage, latent_mask, masked_pixels, random_mask
 
@@ -42,7 +42,9 @@ class SampleEncoder:
         latents = torch.stack([x.latents for x in inputs]).to(device)
         size_info = self.adapter.size_info([s.assignment for s in samples])
         inpaint = torch.stack([x.inpaint for x in inputs]).to(device) if inputs[0].inpaint is not None else None
-        return LatentBatch(latents, conditioning, size_info, inpaint)
+        reference = (torch.stack([x.reference for x in inputs]).to(device) if inputs[0].reference is not None
+                     else None)
+        return LatentBatch(latents, conditioning, size_info, inpaint, reference)
 
     def encode(self, sample: Sample, rng: random.Random) -> SampleInputs:
         """A sample's latents, and what masks add: the inpainting input, the loss mask.
@@ -83,7 +85,13 @@ class SampleEncoder:
         inpaint = None
         if mask_rng is not None:
             inpaint = self._inpaint_input(sample, key, cache, mask_rng, size, pixels, file_mask)
-        return SampleInputs(latents, inpaint, loss_mask)
+        reference = None
+        if sample.reference is not None:  # editing models: the reference's latents, fitted as the image is
+            r = sample.reference
+            ref_key = mask_fields(key, "reference", r.path, r.file_size, r.mtime_ns)
+            reference = _cached(cache, ref_key, "latents",
+                                lambda: self._encode(load_reference(sample, flip=flip, jitter=origin)))
+        return SampleInputs(latents, inpaint, loss_mask, reference)
 
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """[3, H, W] pixels in [-1, 1] -> [4, h, w] scaled latents (fp32, on the CPU, as cached)."""

@@ -28,6 +28,7 @@ class SampleInputs:
     latents: torch.Tensor  # [4, h, w]
     inpaint: torch.Tensor | None = None  # inpainting models: mask + masked-image latents [5, h, w]
     loss_mask: torch.Tensor | None = None  # masked_loss with a mask file: coverage in [0, 1], [1, h, w]
+    reference: torch.Tensor | None = None  # editing models: the reference image's latents [C, h, w]
 
 
 def binarize(mask: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +29,14 @@ def sample_prompts(trainer: Trainer) -> list[dict]:
     if not prompts:
         import random
 
-        captions = []
+        captions: dict[str, str] = {}  # caption -> its sample's reference image (editing models), else ""
         for sample in trainer.data.samples:
             caption = trainer.data.base_caption(sample, random.Random(0))
             if caption and caption not in captions:
-                captions.append(caption)
+                captions[caption] = str(sample.reference.path) if sample.reference else ""
             if len(captions) == 2:
                 break
-        prompts = [{"prompt": c} for c in captions or [""]]
+        prompts = [{"prompt": c, "reference": r} for c, r in captions.items()] or [{"prompt": ""}]
     res = trainer.config.data.resolution
     return [
         {
@@ -46,6 +47,7 @@ def sample_prompts(trainer: Trainer) -> list[dict]:
             "cfg": p.get("cfg") if p.get("cfg") is not None else s.cfg,
             "width": p.get("width") or res,
             "height": p.get("height") or res,
+            "reference": str(trainer.config_dir / os.path.expanduser(p["reference"])) if p.get("reference") else "",
         }
         for p in prompts
     ]
@@ -66,7 +68,7 @@ def text_to_image_inputs(width: int, height: int) -> dict[str, Any]:
 
 @torch.no_grad()
 def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
-    pipe = trainer.parts.pipeline
+    pipe = trainer.adapter.sample_pipeline(trainer.parts)
     # The dashboard and the headless display show progress; diffusers' tqdm bars would only garble them.
     pipe.set_progress_bar_config(disable=True)
     sampler = trainer.config.sampling.sampler

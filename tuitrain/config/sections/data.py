@@ -47,6 +47,12 @@ class Concept(Section):
         "reg folders: trained beside the others to keep the base model's idea of the class); validation (held out: "
         "never trained, scored at fixed noise at each save as the eval loss).",
     )
+    references: str = option(
+        "",
+        "Editing models (model.flavour = 'kontext'): a folder of reference images, one per training image with "
+        "the same file name (any image extension): the model learns to turn each reference into its image under "
+        "the caption. Relative paths are relative to the config file. Empty: none (text-to-image).",
+    )
 
     enabled: bool = option(True, "Train this concept; false keeps its table in the config but leaves its images out.")
     loss_weight: float = option(
@@ -81,7 +87,7 @@ class Concept(Section):
         None, "data.crop_jitter for this concept's images. Unset: data.crop_jitter."
     )
 
-    _paths_are_possible = field_validator("path", "prompt_file", "caption_extension")(a_possible_path)
+    _paths_are_possible = field_validator("path", "prompt_file", "caption_extension", "references")(a_possible_path)
 
     @model_validator(mode="after")
     def _caption_needs(self) -> Concept:

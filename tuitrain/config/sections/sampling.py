@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from tuitrain.config.fields import Section, option
-from tuitrain.config.sections.common import MAX_EPOCHS, MAX_SEED, MAX_STEPS
+from tuitrain.config.sections.common import MAX_EPOCHS, MAX_SEED, MAX_STEPS, a_possible_path
 
 
 class SamplePrompt(Section):
@@ -22,6 +22,13 @@ class SamplePrompt(Section):
     cfg: float | None = option(None, "Classifier-free guidance scale. Unset: sampling.cfg.", ge=0.0, le=100.0)
     width: int | None = option(None, "Width in pixels. Unset: data.resolution.", ge=64, le=8192)
     height: int | None = option(None, "Height in pixels. Unset: data.resolution.", ge=64, le=8192)
+    reference: str = option(
+        "",
+        "Editing models (model.flavour = 'kontext'): the image to edit for this sample (relative paths: to the "
+        "config file). Empty: text-to-image.",
+    )
+
+    _paths_are_possible = field_validator("reference")(a_possible_path)
 
     @model_validator(mode="after")
     def _size_multiple_of_8(self) -> SamplePrompt:

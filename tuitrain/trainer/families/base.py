@@ -44,6 +44,8 @@ class LatentBatch:
     size_info: torch.Tensor | None = None
     # inpainting models: mask (1 channel, 1 = repaint) + masked-image latents (4) [B, 5, h, w]
     inpaint: torch.Tensor | None = None
+    # editing models (FLUX.1 Kontext): the reference images' latents [B, C, h, w], the same size as `latents`
+    reference: torch.Tensor | None = None
 
 
 class FamilyAdapter(ABC):
@@ -87,6 +89,10 @@ class FamilyAdapter(ABC):
         """A plain LoRA's tensors in a layout of the family's own choosing (FLUX.1's kohya names); None: the
         writer of FamilyFiles.lora_format."""
         return None
+
+    def sample_pipeline(self, parts: ModelParts) -> Any:
+        """The pipeline samples are drawn with (an editing flavour may need another on the same components)."""
+        return parts.pipeline
 
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         """The family pipeline's arguments for one sample prompt (sampling.py's dict: prompt, negative_prompt,

@@ -90,7 +90,7 @@ class FluxAdapter(FamilyAdapter):
 
         guided = bool(transformer.config.guidance_embeds)  # type: ignore[union-attr]
         detected = "dev" if guided else "schnell"
-        chosen = self.flavour_name or detected
+        chosen = self.flavour_name or detected  # krea and kontext have dev's architecture: only the config tells
         if (chosen == "schnell") == guided:
             raise TrainingError(
                 f"model.flavour: {chosen!r}, but the transformer has {'a' if guided else 'no'} guidance embedding "
@@ -136,21 +136,30 @@ class FluxAdapter(FamilyAdapter):
         guidance = None
         if transformer.config.guidance_embeds:  # type: ignore[union-attr]
             guidance = torch.full((b,), self.guidance, device=noisy.device, dtype=torch.float32)
+        tokens, ids = pack(noisy), image_ids(h, w, noisy.device, noisy.dtype)
+        target_tokens = tokens.shape[1]
+        if batch.reference is not None:
+            # Kontext: the reference's tokens follow the image's on the sequence axis, told apart by the first id
+            # (1); only the image's tokens are predicted (FluxKontextPipeline and diffusers' Kontext script).
+            reference = batch.reference.to(noisy.dtype)
+            reference_ids = image_ids(reference.shape[-2], reference.shape[-1], noisy.device, noisy.dtype)
+            reference_ids[:, 0] = 1
+            tokens, ids = torch.cat([tokens, pack(reference)], dim=1), torch.cat([ids, reference_ids], dim=0)
         attention = None
-        if "t5_mask" in batch.conditioning:
-            attention = {"attention_mask": joint_mask(batch.conditioning["t5_mask"], (h // 2) * (w // 2))}
+        if "t5_mask" in batch.conditioning:  # every image token (the reference's too) stays visible
+            attention = {"attention_mask": joint_mask(batch.conditioning["t5_mask"], tokens.shape[1])}
         out = transformer(
-            hidden_states=pack(noisy),
+            hidden_states=tokens,
             timestep=timesteps.float() / 1000,  # fp32: bf16 would round sigma near 1 by up to 0.4 %
             guidance=guidance,
             pooled_projections=batch.conditioning["pooled"].to(noisy.dtype),
             encoder_hidden_states=hidden,
             txt_ids=torch.zeros(hidden.shape[1], 3, device=noisy.device, dtype=noisy.dtype),
-            img_ids=image_ids(h, w, noisy.device, noisy.dtype),
+            img_ids=ids,
             joint_attention_kwargs=attention,
             return_dict=False,
         )[0]
-        return unpack(out, h, w)
+        return unpack(out[:, :target_tokens], h, w)
 
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         from tuitrain.trainer.families.flux.layout import to_bfl
@@ -180,17 +189,33 @@ class FluxAdapter(FamilyAdapter):
                 "ss_t5xxl_max_token_length": str(self.t5_max_length or DEFAULT_T5_LENGTH.get(self.flavour_name, 512)),
                 **({"ss_network_module": "networks.lora_flux"} if self.lora_layout == "kohya" else {})}
 
+    def sample_pipeline(self, parts: ModelParts) -> Any:
+        """Kontext samples edit their prompt's reference image through FluxKontextPipeline, built on the same
+        components (nothing is copied)."""
+        if parts.flavour != "kontext":
+            return parts.pipeline
+        from diffusers import FluxKontextPipeline
+
+        return FluxKontextPipeline(**parts.pipeline.components)
+
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         """FluxPipeline's arguments: cfg is the distilled guidance (dev: 3.5 is usual); schnell ignores it;
         flux.true_cfg > 1 adds real CFG with the negative prompt."""
         inputs = {"prompt": prompt["prompt"], "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"],
                   "width": prompt["width"], "height": prompt["height"], "max_sequence_length": self.t5_length(parts)}
+        if prompt.get("reference"):  # Kontext: the image to edit, at the sample's own size (no resizing to
+            from PIL import Image  # Kontext's preferred resolutions, which would not match training's buckets)
+
+            size = (prompt["width"], prompt["height"])  # fitted to the sample's size, as training fits pairs
+            inputs["image"] = Image.open(prompt["reference"]).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+            inputs["_auto_resize"] = False
+            inputs["max_area"] = size[0] * size[1]  # else FluxKontextPipeline rescales the output to 1024 x 1024
         if self.true_cfg > 1:  # real CFG: diffusers runs it only when a negative prompt is given, "" included
             inputs.update(true_cfg_scale=self.true_cfg, negative_prompt=prompt["negative_prompt"] or "")
         if self.t5_mask:  # the same mask as in training: FluxPipeline hands joint_attention_kwargs to the transformer
             caption = parts.tokenizers[1]([prompt["prompt"]], padding="max_length", max_length=self.t5_length(parts),
                                           truncation=True, return_tensors="pt").attention_mask
-            image_tokens = (prompt["height"] // 16) * (prompt["width"] // 16)
+            image_tokens = (prompt["height"] // 16) * (prompt["width"] // 16) * (2 if "image" in inputs else 1)
             inputs["joint_attention_kwargs"] = {
                 "attention_mask": joint_mask(caption.to(parts.denoiser.device), image_tokens)}
         return inputs
