@@ -8,6 +8,7 @@ exactly as the uninterrupted run would have (bit-exact on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -187,6 +188,13 @@ class Trainer:
         self.adapter.place(self.parts, self.device, self.compute_dtype, kept)
 
         self.method = build_method(cfg, self.parts, self.adapter)
+        self.assistant = None  # lora.assistant_lora: on in training steps, off in samples, never saved
+        if cfg.lora.assistant_lora:
+            from tuitrain.trainer.assistant import Assistant
+
+            path = Path(os.path.expanduser(cfg.lora.assistant_lora))
+            self.assistant = Assistant(self.parts, path if path.is_absolute() else self.config_dir / path,
+                                       cfg.lora.assistant_scale)
         self.method.check_data(self.data)
         if cfg.training.masked_loss and not any(s.mask is not None for s in self.data.samples):
             self.log(f"training.masked_loss: no image has a mask file (<image stem>{cfg.data.mask_suffix}); "
@@ -200,6 +208,8 @@ class Trainer:
             self.parts.denoiser.enable_gradient_checkpointing()
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir,
                                        cfg.model.config)
+        if self.assistant is not None and self.assistant.adapts_text_encoders:
+            self.model_id += f"+assistant:{self.assistant.identity}"  # cached text embeddings include its effect
         latent_cache = SharedTensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None
         # The step and the data threads take turns on a GPU (prefetch.DeviceTurnEncoder says why).
         self.device_turn = device_turn(self.device)
@@ -412,7 +422,8 @@ class Trainer:
         from tuitrain.trainer.sampling import draw_samples
 
         # Holding the device's turn: a data thread's VAE encode waits rather than add to sampling's memory.
-        with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema), \
+        as_used = self.assistant.off() if self.assistant else contextlib.nullcontext()
+        with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema), as_used, \
                 self.text_encoder_parking.on_device():
             for index, (path, prompt) in enumerate(draw_samples(self, pos)):
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
