@@ -38,8 +38,12 @@ def test_configs_without_objective_load_with_the_defaults() -> None:
 
 def test_flow_options_are_tagged_for_the_form() -> None:
     tags = {o.path: o.objective for o in iter_options() if o.path.startswith("objective.")}
-    assert tags.pop("objective.zero_terminal_snr") == "ddpm"
-    assert set(tags.values()) == {"flow"} and "objective.shift" in tags
+    for ddpm in ("zero_terminal_snr", "debiased_estimation", "min_timestep", "max_timestep"):
+        assert tags.pop(f"objective.{ddpm}") == "ddpm"
+    for both in ("loss_type", "huber_schedule", "huber_c", "multires_noise_iterations", "multires_noise_discount",
+                 "input_perturbation"):
+        assert tags.pop(f"objective.{both}") is None
+    assert set(tags.values()) == {"flow"} and "objective.shift" in tags and "objective.max_sigma" in tags
     assert all(o.objective is None for o in iter_options() if not o.path.startswith("objective."))
 
 

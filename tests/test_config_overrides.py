@@ -54,7 +54,8 @@ def test_overrides_beat_the_file_and_the_preset() -> None:
         ("lora.rank", "--set: expected KEY=VALUE, got \"lora.rank\""),
         ("lora.rank.x=1", "--set: lora.rank.x: unknown key (did you mean lora.rank?)"),
         ("data.concepts[3].path=/x", "--set: data.concepts[3].path: index 3 is past the end of data.concepts (0 items; use 0 to add one)"),
-        ("optimizer.name=sgd", "--set: optimizer.name: must be one of 'adamw', 'adamw8bit', 'prodigy', 'lion8bit' or 'adafactor', got \"sgd\""),
+        ("optimizer.name=rmsprop", "--set: optimizer.name: must be one of 'adamw', 'adamw8bit', 'lion8bit', 'prodigy', "
+         "'prodigy_schedulefree', 'adamw_schedulefree', 'came', 'adafactor', 'sgd' or 'adamw_bf16', got \"rmsprop\""),
     ],
 )
 def test_bad_overrides(override: str, line: str) -> None:

@@ -93,6 +93,10 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     data["model"]["prediction"] = "v_prediction"  # sdxl trains with DDPM, not flow; v allows zero_terminal_snr
     data["model"]["flavour"] = "base"  # one of sdxl's flavours
     del data["objective"]["shift"]  # a static shift and auto_shift exclude each other
+    del data["training"]["lr_warmup_fraction"]  # warm-up in steps or as a fraction, not both
+    for key in ("text_encoder_max_steps", "text_encoder_max_epochs"):  # an embedding run trains no text encoder
+        del data["training"][key]
+    data["objective"]["max_sigma"] = 0.9  # above min_sigma
     config = parse_config(data)
     path = tmp_path / "c.toml"
     save_config(config, path)

@@ -222,17 +222,16 @@ def test_a_backup_that_does_not_fit_is_refused_with_the_reason(tiny_model) -> No
         method.load_state_dict(resized)
 
 
-def test_preset_on_cpu_and_nothing_to_save_fail_with_a_message(cli, tiny_model, tmp_path: Path) -> None:
+def test_preset_trains_on_cpu_and_nothing_to_save_fails_with_a_message(cli, tiny_model, tmp_path: Path) -> None:
     model, data = tiny_model("sd15"), make_dataset(tmp_path / "data", count=4)
     out = cli("new", "none", "--preset", "sd15-finetune", "--data", str(data), "--base", str(model),
               "--set", "finetune.single_file=false", "--set", "finetune.diffusers_folder=false")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "finetune.single_file: nothing would be saved" in out.stderr
 
-    # The preset's adamw8bit needs a GPU: on a CPU the run stops at once, saying so.
-    run = new_run("cpu", model, data, "data.resolution=64", "training.device=cpu", preset="sd15-finetune")
+    # The preset's adamw8bit trains on a CPU too (bitsandbytes 0.50's 8-bit optimizers run there).
+    run = new_run("cpu", model, data, "data.resolution=64", "training.device=cpu", "training.max_steps=2",
+                  preset="sd15-finetune")
     out = train_cli(run, timeout=300)  # what `tuitrain train` shows the user
-    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr
-    finished = _events(run)[-1]
-    assert finished["status"] == "failed" and "optimizer.name: adamw8bit" in finished["reason"]
-    assert "CUDA GPU" in finished["reason"]
+    assert out.returncode == 0 and "Traceback" not in out.stdout + out.stderr
+    assert _events(run)[-1]["status"] == "completed"

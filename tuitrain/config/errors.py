@@ -154,7 +154,11 @@ def _message(error: dict[str, Any]) -> str:
         return simple[kind]()
     if kind == "literal_error":
         expected = ctx.get("expected", "")
-        return f"must be one of {expected}, got {got}"
+        value = error.get("input")
+        # A choice is a short word: after a long list of choices (optimizer.name has ten) a long text is cut
+        # shorter than elsewhere, so the line stays readable.
+        shown = quote(value, 24) if isinstance(value, str) and len(str(expected)) > 80 else got
+        return f"must be one of {expected}, got {shown}"
     if kind == "value_error":
         msg = str(ctx.get("error", error.get("msg", "")))
         return msg

@@ -163,6 +163,22 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _text_encoder_schedule_has_encoders(self) -> Config:
+        t = self.training
+        key = "text_encoder_max_steps" if t.text_encoder_max_steps is not None else "text_encoder_max_epochs"
+        if getattr(t, key) is None:
+            return self
+        method = t.method
+        trains = {"lora": self.lora.train_text_encoder, "finetune": self.finetune.train_text_encoder}.get(method)
+        if not trains:
+            switch = f"{method}.train_text_encoder = true" if method in ("lora", "finetune") else "a lora or finetune run"
+            raise ValueError(
+                f"training.{key}: stops text-encoder training, but this run trains none (needs {switch}); "
+                f"remove it, got {getattr(t, key)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _version_supported(self) -> Config:
         if self.version > SCHEMA_VERSION:
             raise ValueError(

@@ -36,10 +36,9 @@ from tuitrain.trainer.data import TrainingData, epoch_batches, shard
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.evaluation import Evaluator
 from tuitrain.trainer.families import get_adapter
-from tuitrain.trainer.masks import per_sample_loss
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
 from tuitrain.trainer.objectives import build_objective
-from tuitrain.trainer.optim import build_optimizer, build_scheduler
+from tuitrain.trainer.optim import build_optimizer, build_scheduler, output_weights
 from tuitrain.trainer.prefetch import (
     DeviceTurnEncoder,
     PreparedBatch,
@@ -233,9 +232,13 @@ class Trainer:
             )
         self.total_steps = cfg.training.max_steps or cfg.training.epochs * self.steps_per_epoch
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        t = cfg.training  # the step after which the text encoders stop training (None: they never stop)
+        self.text_encoder_stop: int | None = (
+            t.text_encoder_max_steps if t.text_encoder_max_epochs is None
+            else t.text_encoder_max_epochs * self.steps_per_epoch)
 
         lr = cfg.training.learning_rate
-        self.optimizer = build_optimizer(self.method.param_groups(lr), cfg.optimizer, lr, self.device)
+        self.optimizer = build_optimizer(self.method.param_groups(lr), cfg.optimizer, lr, self.device, cfg.training.seed)
         self.scheduler = build_scheduler(self.optimizer, cfg.training, self.total_steps)
         # accelerate owns devices, autocast, fp16 loss scaling and (later) multi-GPU wrapping.
         self.parts.denoiser, self.optimizer, self.scheduler = self.accelerator.prepare(
@@ -331,7 +334,7 @@ class Trainer:
         with self.accelerator.autocast():
             pred = self.adapter.predict(self.parts, noised.noisy.to(self.compute_dtype), noised.timesteps, batch)
         # Per sample: the mask weighs pixels within a sample, the objective then weighs samples (min-SNR, ...).
-        loss = per_sample_loss(pred, noised.target, masks, self.config.training.unmasked_weight)
+        loss = self.objective.per_sample_loss(pred, noised, masks, self.config.training.unmasked_weight)
         weights = self.objective.loss_weights(noised)
         if weights is not None:
             loss = loss * weights
@@ -387,13 +390,16 @@ class Trainer:
         return Position(st["step"], st["epoch"], st["batch"])
 
     # -- outputs ----------------------------------------------------------------------------
-    def weights_for_output(self, use_ema: bool = True):  # type: ignore[no-untyped-def]
-        """A context in which the model holds the weights to save or sample with (the EMA, when on)."""
-        import contextlib
-
-        if self.ema is not None and use_ema:
-            return self.ema.applied()
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def weights_for_output(self, use_ema: bool = True) -> Iterator[None]:
+        """A context in which the model holds the weights to save or sample with: a schedule-free optimizer's
+        averaged weights (what it evaluates with), then the EMA's over them when on."""
+        with output_weights(self.optimizer, self.method.trainable_parameters()):
+            if self.ema is not None and use_ema:
+                with self.ema.applied():
+                    yield
+            else:
+                yield
 
     def save(self, pos: Position, final: bool = False) -> Path | None:
         """Save the trained weights (main process only: None elsewhere)."""
@@ -480,6 +486,7 @@ class Trainer:
         per_epoch = self.steps_per_epoch * cfg.training.gradient_accumulation
         self._trained = self.method.trainable_parameters()
         self._t_last = time.monotonic()
+        self._text_encoder_schedule(pos)  # a run resumed past the stop freezes them before its first step
         with self.loader(pos) as loader:
             while pos.step < self.total_steps and not self.stop_requested:
                 while pos.batch < per_epoch and pos.step < self.total_steps:
@@ -487,6 +494,7 @@ class Trainer:
                     if self.stop_requested:
                         break
                     self.optimizer_step(pos, loader)
+                    self._text_encoder_schedule(pos)
                 if pos.batch >= per_epoch:
                     pos.epoch += 1
                     pos.batch = 0
@@ -537,6 +545,15 @@ class Trainer:
         if pos.step % 10 == 0:
             self.memory()
         self._on_step_schedules(pos)
+
+    def _text_encoder_schedule(self, pos: Position) -> None:
+        """training.text_encoder_max_steps / _epochs: once the text encoders' share of the run is done, freeze
+        them: no gradients reach them, so every optimizer leaves them as they are (and they are still saved)."""
+        stop = self.text_encoder_stop
+        if stop is not None and pos.step >= stop and self.method.trains_text_encoders:
+            self.method.freeze_text_encoders()
+            self.log(f"text encoders frozen after step {stop} (training.text_encoder_max_"
+                     f"{'epochs' if self.config.training.text_encoder_max_epochs else 'steps'}); the denoiser trains on")
 
     def _continue_finished(self, pos: Position) -> None:
         """A finished run trained further: resume exactly where it ended, and keep its final under its step."""

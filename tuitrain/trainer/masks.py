@@ -85,7 +85,12 @@ def per_sample_loss(
     the same scale as an unmasked one (an all-white mask gives exactly the plain MSE's
     value) whatever the size of its mask. Samples without a mask keep the plain mean.
     """
-    per = F.mse_loss(pred.float(), target.float(), reduction="none")
+    return weighted_per_sample(F.mse_loss(pred.float(), target.float(), reduction="none"), loss_masks, unmasked_weight)
+
+
+def weighted_per_sample(per: torch.Tensor, loss_masks: list[torch.Tensor | None], unmasked_weight: float) -> torch.Tensor:
+    """Elementwise losses [B, C, h, w] to one per sample [B], weighed by the loss masks as per_sample_loss says
+    (losses.py passes its other loss types' errors through here)."""
     plain = per.mean(dim=(1, 2, 3))
     if all(m is None for m in loss_masks):
         return plain

@@ -72,6 +72,76 @@ class ObjectiveSection(Section):
         objective="ddpm",
     )
 
+    loss_type: Literal["l2", "l1", "huber", "smooth_l1"] = option(
+        "l2",
+        "How the prediction's error counts: l2 (mean squared, the usual); l1 (absolute); huber (pseudo-Huber: "
+        "squared for errors below the delta, absolute above; kohya's scheduled Huber, Khrapov et al. 2024, "
+        "resists outliers in the data); smooth_l1 (the same curve not scaled by the delta). The delta is set "
+        "by huber_schedule and huber_c.",
+    )
+    huber_schedule: Literal["constant", "exponential", "snr"] = option(
+        "snr",
+        "huber / smooth_l1: the delta by noise level (kohya's): constant (huber_c); exponential (1 at no "
+        "noise down to huber_c at full noise); snr ((1 - huber_c) / (1 + noise-to-signal)^2 + huber_c: "
+        "squared-like at low noise, robust at high noise; flow: noise-to-signal = sigma / (1 - sigma)).",
+    )
+    huber_c: float = option(
+        0.1, "huber / smooth_l1: the delta at full noise (kohya's huber_c; smaller: more robust).",
+        gt=0.0, le=10.0,
+    )
+    debiased_estimation: bool = option(
+        False,
+        "DDPM: weigh each sample by 1 / sqrt(SNR) (v-prediction: 1 / (SNR + 1)), SNR capped at 1000 "
+        "(kohya's debiased estimation loss, Yu et al. 2024): less weight on barely-noised timesteps. "
+        "Combines with training.min_snr_gamma.",
+        objective="ddpm",
+    )
+    multires_noise_iterations: int = option(
+        0,
+        "Multi-resolution (pyramid) noise: add this many layers of upscaled low-resolution noise (kohya's "
+        "multires_noise_iterations; 6-10 is common; 0: off). Helps large areas of colour and contrast.",
+        ge=0, le=20,
+    )
+    multires_noise_discount: float = option(
+        0.3, "Multi-resolution noise: each coarser layer's weight is this times the previous one's (kohya: 0.3).",
+        gt=0.0, le=1.0,
+    )
+    input_perturbation: float = option(
+        0.0,
+        "Input perturbation (Ning et al. 2023, diffusers' --input_perturbation): the noisy input uses the noise "
+        "plus this times fresh noise while the target keeps the plain noise (0.1 is the paper's; 0: off).",
+        ge=0.0, le=1.0,
+    )
+    min_timestep: int = option(
+        0, "DDPM: draw training timesteps from min_timestep (kohya's min_timestep; 0: from the start).",
+        objective="ddpm", ge=0, le=999,
+    )
+    max_timestep: int | None = option(
+        None,
+        "DDPM: draw training timesteps below max_timestep (exclusive, kohya's max_timestep). Unset: up to the "
+        "model's last (1000).",
+        objective="ddpm", ge=1, le=1000,
+    )
+    min_sigma: float = option(
+        0.0,
+        "Flow matching: the lowest noise level trained; drawn levels are scaled into [min_sigma, max_sigma] "
+        "after the shift, keeping the distribution's shape.",
+        objective="flow", ge=0.0, lt=1.0,
+    )
+    max_sigma: float = option(
+        1.0, "Flow matching: the highest noise level trained (see min_sigma).", objective="flow", gt=0.0, le=1.0,
+    )
+
+    @model_validator(mode="after")
+    def _ranges_are_ranges(self) -> ObjectiveSection:
+        if self.max_timestep is not None and self.max_timestep <= self.min_timestep:
+            raise ValueError(
+                f"max_timestep: must be above min_timestep ({self.min_timestep}), got {self.max_timestep}"
+            )
+        if self.max_sigma <= self.min_sigma:
+            raise ValueError(f"max_sigma: must be above min_sigma ({self.min_sigma:g}), got {self.max_sigma:g}")
+        return self
+
     @model_validator(mode="after")
     def _one_kind_of_shift(self) -> ObjectiveSection:
         if self.auto_shift and self.shift is not None:

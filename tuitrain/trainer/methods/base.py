@@ -76,6 +76,19 @@ class TrainingMethod(ABC):
     def after_optimizer_step(self) -> None:
         """Called after every optimizer step (embeddings restore the rows that must not change)."""
 
+    def text_encoder_parameters(self) -> list[nn.Parameter]:
+        """The trained parameters that belong to the text encoders (none unless the method trains them)."""
+        return []
+
+    def freeze_text_encoders(self) -> None:
+        """Stop training the text encoders (training.text_encoder_max_steps / _epochs): their parameters get
+        no gradients from now on, which every optimizer skips, and they are encoded without autograd. The
+        parameters stay in the optimizer, the backups and the saves, so a resume finds what it left."""
+        for param in self.text_encoder_parameters():
+            param.requires_grad_(False)
+            param.grad = None
+        self.trains_text_encoders = False
+
     def modules_to_prepare(self) -> list[nn.Module]:
         """Trained modules besides the denoiser that accelerate should prepare."""
         return []

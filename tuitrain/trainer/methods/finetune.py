@@ -83,6 +83,9 @@ class FinetuneMethod(TrainingMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [param for model in self.models.values() for param in model.parameters()]
 
+    def text_encoder_parameters(self) -> list[nn.Parameter]:
+        return [param for model in self.text_encoders() for param in model.parameters()]
+
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         groups: list[dict[str, Any]] = [{"params": list(self.models[self.denoiser_name].parameters()), "lr": lr}]
         encoders = [param for model in self.text_encoders() for param in model.parameters()]
@@ -143,7 +146,9 @@ class FinetuneMethod(TrainingMethod):
         files = family_files(cfg.model.family)
         single_file = cfg.finetune.single_file and (files.single_file or files.denoiser_file)
         # A denoiser-alone file holds no text encoder: when they train, the folder is written at every save.
-        trains_encoders_outside_file = files.denoiser_file and not files.single_file and self.trains_text_encoders
+        # The setting, not trains_text_encoders: encoders frozen part-way (training.text_encoder_max_steps) trained before.
+        trains_encoders_outside_file = (files.denoiser_file and not files.single_file
+                                        and self.config.finetune.train_text_encoder)
         write_folder = not single_file or trains_encoders_outside_file or (cfg.finetune.diffusers_folder and request.final)
         metadata = {
             "modelspec.title": request.stem,

@@ -304,6 +304,9 @@ class LoraMethod(TrainingMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.handles.trainable_parameters()
 
+    def text_encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.handles.text_encoder_params)
+
     def param_groups(self, lr: float) -> list[dict]:
         return self.handles.param_groups(lr, self.config.lora.text_encoder_lr)
 

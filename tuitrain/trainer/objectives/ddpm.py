@@ -65,6 +65,15 @@ class DDPMObjective(Objective):
         self.scheduler = training_scheduler(scheduler_config, prediction, settings.zero_terminal_snr)
         self.noise_offset = noise_offset
         self.min_snr_gamma = min_snr_gamma
+        self.settings = settings
+        self.num_train_timesteps = int(self.scheduler.config.num_train_timesteps)
+        top = settings.max_timestep if settings.max_timestep is not None else self.num_train_timesteps
+        if top > self.num_train_timesteps or settings.min_timestep >= top:
+            raise TrainingError(
+                f"objective.max_timestep: this model has {self.num_train_timesteps} timesteps; the range "
+                f"[{settings.min_timestep}, {top}) must lie inside [0, {self.num_train_timesteps})"
+            )
+        self.timestep_range = (settings.min_timestep, top)
 
     def noise(self, latents: torch.Tensor, generator: torch.Generator | None) -> Noised:
         noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
@@ -75,10 +84,11 @@ class DDPMObjective(Objective):
                 dtype=latents.dtype,
             )
         sched = self.scheduler
-        timesteps = torch.randint(
-            0, sched.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=latents.device
-        ).long()
-        noisy = sched.add_noise(latents, noise, timesteps)
+        low, high = self.timestep_range  # (0, num_train_timesteps) unless objective.min/max_timestep say otherwise
+        timesteps = torch.randint(low, high, (latents.shape[0],), generator=generator, device=latents.device).long()
+        # Drawn after the timesteps, and only when on: runs without them draw exactly what they always drew.
+        noise = self.extra_noise(noise, generator)
+        noisy = sched.add_noise(latents, self.perturbed(noise, generator), timesteps)
         if self.prediction == "epsilon":
             target = noise
         else:
@@ -86,14 +96,25 @@ class DDPMObjective(Objective):
         return Noised(noisy, timesteps, target)
 
     def loss_weights(self, noised: Noised) -> torch.Tensor | None:
-        """Min-SNR-gamma weighting (Hang et al. 2023) as diffusers' train_text_to_image.py computes it."""
-        if not self.min_snr_gamma:
+        """Min-SNR-gamma weighting (Hang et al. 2023) as diffusers' train_text_to_image.py computes it, times
+        kohya's debiased estimation weight when objective.debiased_estimation is on."""
+        if not self.min_snr_gamma and not self.settings.debiased_estimation:
             return None
         from diffusers.training_utils import compute_snr
 
         snr = compute_snr(self.scheduler, noised.timesteps)
-        clipped = torch.clamp(snr, max=self.min_snr_gamma)
-        if self.prediction == "v_prediction":
+        weights = torch.ones_like(snr)
+        if self.min_snr_gamma:
+            clipped = torch.clamp(snr, max=self.min_snr_gamma)
             # As diffusers' scripts: min(snr, gamma) / snr for epsilon, / (snr + 1) for v.
-            return clipped / (snr + 1)
-        return clipped / snr
+            weights = clipped / (snr + 1) if self.prediction == "v_prediction" else clipped / snr
+        if self.settings.debiased_estimation:
+            # kohya's apply_debiased_estimation: SNR capped at 1000; 1 / sqrt(SNR), v-prediction 1 / (SNR + 1).
+            capped = torch.clamp(snr, max=1000)
+            weights = weights * (1 / (capped + 1) if self.prediction == "v_prediction" else 1 / torch.sqrt(capped))
+        return weights
+
+    def noise_to_signal(self, noised: Noised) -> torch.Tensor:
+        """sqrt((1 - alpha_bar_t) / alpha_bar_t) from the training schedule, as kohya's Huber 'snr' schedule."""
+        alphas = self.scheduler.alphas_cumprod.to(noised.timesteps.device)[noised.timesteps]
+        return ((1.0 - alphas) / alphas) ** 0.5

@@ -143,6 +143,11 @@ class FlowObjective(Objective):
         if self.settings.auto_shift:
             # FlowMatchEulerDiscreteScheduler.time_shift: exp(mu) / (exp(mu) + (1 / sigma - 1)) by default.
             sigmas = self.scheduler.time_shift(self.mu(latents), 1.0, sigmas)
+        low, high = self.settings.min_sigma, self.settings.max_sigma
+        if (low, high) != (0.0, 1.0):
+            # objective.min_sigma / max_sigma: scaled into the range, so the drawn distribution keeps its shape
+            # (a clamp would pile the draws outside it onto the ends).
+            sigmas = low + (high - low) * sigmas
         return sigmas
 
     # -- the objective ------------------------------------------------------------------------
@@ -157,7 +162,9 @@ class FlowObjective(Objective):
         sigmas = self.sigmas_for(self.sample_u(b, generator, latents.device), latents)
         timesteps = sigmas * self.num_train_timesteps
         s = sigmas.to(latents.dtype).reshape(b, *([1] * (latents.ndim - 1)))
-        noisy = (1.0 - s) * latents + s * noise
+        # Drawn after the sigmas, and only when on: runs without them draw exactly what they always drew.
+        noise = self.extra_noise(noise, generator)
+        noisy = (1.0 - s) * latents + s * self.perturbed(noise, generator)
         return Noised(noisy, timesteps, noise - latents, sigmas)
 
     def loss_weights(self, noised: Noised) -> torch.Tensor | None:
@@ -167,3 +174,8 @@ class FlowObjective(Objective):
 
         assert noised.sigmas is not None, "a flow objective's draw carries its sigmas"
         return compute_loss_weighting_for_sd3(self.settings.loss_weighting, noised.sigmas)
+
+    def noise_to_signal(self, noised: Noised) -> torch.Tensor:
+        """sigma / (1 - sigma): x_t = (1 - sigma) x0 + sigma n has signal (1 - sigma) and noise sigma."""
+        assert noised.sigmas is not None, "a flow objective's draw carries its sigmas"
+        return noised.sigmas / (1.0 - noised.sigmas).clamp_min(1e-6)
