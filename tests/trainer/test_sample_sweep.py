@@ -27,7 +27,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> RunDir
         data = make_dataset(root / "train", count=4)
         table = config_table(tiny_model("sd15"), data, None,
                              training={"epochs": 2, "batch_size": 2, "learning_rate": 1e-2, "seed": 3},
-                             sampling={"every_epochs": 0, "steps": 2, "prompts": [{"prompt": "a red square"}]},
+                             sampling={"every_epochs": 0, "every_steps": 2, "steps": 2,
+                                       "prompts": [{"prompt": "a red square"}]},
                              saving={"every_epochs": 0, "every_steps": 2})
         run = RunDir(root / "runs" / "r")
         run.create_folders()
@@ -90,3 +91,28 @@ def test_sample_refuses_bad_input_in_one_line(finished_run: RunDir, workspace: P
         out = run_cli("sample", "r", *args)
         assert out.returncode == 2, (args, out.stderr)
         assert words in out.stderr and "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+async def test_s_in_the_compare_view_draws_a_sweep_of_the_rows_save(finished_run: RunDir, workspace: Path) -> None:
+    """From the dashboard of a finished run: the compare view's s runs `tuitrain sample` in its own process."""
+    import sys
+
+    from tests.dashboard.conftest import wait_for
+    from tuitrain.tui.dashboard import DashboardScreen
+    from tuitrain.tui.dashboard.app import AttachApp
+    from tuitrain.tui.dashboard.compare import CompareScreen
+
+    run = copy_run(finished_run, workspace)
+    app = AttachApp(run, "halfcell")
+    async with app.run_test(size=(120, 40)) as pilot:
+        dash = next(s for s in app.screen_stack if isinstance(s, DashboardScreen))
+        await wait_for(pilot, lambda: dash.status.label == "finished" and dash.up_to_date, "the replay")
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_for(pilot, lambda: [r.label for r in screen.rows] == ["step 2", "step 4"], "the rounds")
+        await pilot.press("down", "s")
+        await wait_for(pilot, lambda: len(screen.rows) == 5, "the sweep's rows", timeout=240)
+        assert [r.label for r in screen.rows][2:] == ["step 4 ×0.6", "step 4 ×0.8", "step 4 ×1"]
+    assert sorted(p.name for p in (run.samples / "sweep-step000004").glob("*.png")) == [
+        "scale0.6-p00.png", "scale0.8-p00.png", "scale1-p00.png"]
