@@ -102,6 +102,8 @@ class RunModel:
         self.memory: dict[str, Any] | None = None
         self.rounds: list[SampleRound] = []
         self.saved: list[dict[str, Any]] = []
+        # The eval loss (trainer/evaluation.py) by step: (held-out loss, training-subset loss or None).
+        self.evals: dict[int, tuple[float, float | None]] = {}
         self.backups: list[dict[str, Any]] = []
         # versions: the screen redraws a part when its number moved
         self.v_progress = self.v_loss = self.v_memory = self.v_samples = self.v_status = 0
@@ -158,6 +160,7 @@ class RunModel:
         if isinstance(resumed, int):
             for series in (self.loss, self.lr, self.grad_norm):
                 series.truncate(resumed)
+            self.evals = {step: v for step, v in self.evals.items() if step <= resumed}
             self.step = resumed
             self.v_loss += 1
         self.v_status += 1
@@ -196,7 +199,29 @@ class RunModel:
 
     def _on_saved(self, e: dict[str, Any]) -> None:
         self.saved.append(e)
-        self.add_log("info", f"saved {_short(e.get('path'))} at step {e.get('step')}", e.get("time"))
+        loss = e.get("eval_loss")
+        scored = f" · eval loss {loss:.4g}" if loss.__class__ in _NUMBER else ""
+        self.add_log("info", f"saved {_short(e.get('path'))} at step {e.get('step')}{scored}", e.get("time"))
+        self.v_samples += 1  # the compare view marks saved steps
+
+    def _on_eval(self, e: dict[str, Any]) -> None:
+        step, loss, train = e.get("step"), e.get("loss"), e.get("train_loss")
+        if step.__class__ is not int or loss.__class__ not in _NUMBER:
+            return
+        self.evals[step] = (float(loss), float(train) if train.__class__ in _NUMBER else None)
+        self.v_loss += 1
+        self.v_samples += 1
+
+    def eval_points(self) -> tuple[list[float], list[float], list[float]]:
+        """(steps, held-out losses, training-subset losses: NaN where none), by step: the plot's second curve."""
+        steps = sorted(self.evals)
+        held = [self.evals[s][0] for s in steps]
+        train = [self.evals[s][1] if self.evals[s][1] is not None else float("nan") for s in steps]
+        return [float(s) for s in steps], held, train
+
+    def eval_at(self, step: int) -> tuple[float, float | None] | None:
+        """The eval loss of the weights at `step` (None when none was scored there)."""
+        return self.evals.get(step)
 
     def _on_backup(self, e: dict[str, Any]) -> None:
         self.backups.append(e)
@@ -225,6 +250,7 @@ class RunModel:
         "memory": _on_memory,
         "sample": _on_sample,
         "saved": _on_saved,
+        "eval": _on_eval,
         "backup": _on_backup,
         "log": _on_log,
         "warning": _on_warning,

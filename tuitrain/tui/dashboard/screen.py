@@ -62,6 +62,7 @@ class DashboardScreen(Screen[str]):
         Binding("x", "stop", "Stop", id="dashboard.stop"),
         Binding("t", "train", "Train", id="dashboard.train"),
         Binding("l", "log_scale", "Log scale", id="dashboard.log_scale"),
+        Binding("c", "compare", "Compare saves", id="dashboard.compare"),
         Binding("left,left_square_bracket", "round(-1)", "Earlier samples", show=False, id="dashboard.samples.earlier"),
         Binding("right,right_square_bracket", "round(1)", "Later samples", show=False, id="dashboard.samples.later"),
         Binding("end", "round(0)", "Latest samples", show=False, id="dashboard.samples.latest"),
@@ -70,7 +71,7 @@ class DashboardScreen(Screen[str]):
         Binding("d", "detach", "Detach", id="dashboard.detach"),
         Binding("q", "quit_dashboard", "Quit", id="dashboard.quit"),
     ]
-    NARROW_LABELS = {"pause": "Pause", "log_scale": "Log y"}  # the footer's, below 100 columns
+    NARROW_LABELS = {"pause": "Pause", "log_scale": "Log y", "compare": "Compare"}  # the footer's, below 100 columns
 
     def __init__(self, run_dir: Path | RunDir, image_protocol: str | None = None) -> None:
         super().__init__()
@@ -191,7 +192,7 @@ class DashboardScreen(Screen[str]):
                 self._last_clock = now
             plot = self.query_one(LossPlot)
             if self._plot_forced or (seen.get("loss") != m.v_loss and now - self._last_plot >= PLOT_EVERY):
-                plot_data = PlotData.from_series(m.loss, plot.columns())
+                plot_data = PlotData.from_series(m.loss, plot.columns(), m.eval_points() if m.evals else None)
                 seen["loss"] = m.v_loss
                 self._plot_forced = False
                 self._last_plot = now
@@ -413,6 +414,12 @@ class DashboardScreen(Screen[str]):
         plot = self.query_one(LossPlot)
         plot.log_scale = not plot.log_scale
         self._plot_forced = True
+
+    def action_compare(self) -> None:
+        """The compare view: every round's samples side by side, with the eval loss of each save."""
+        from tuitrain.tui.dashboard.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(self.run, self.model, self._image_class(), self._status.live))
 
     def action_round(self, delta: int) -> None:
         panel = self.query_one(SamplesPanel)

@@ -33,11 +33,18 @@ class PlotData:
     high: list[float]
     smooth: list[float]
     end: float = 0.0  # the last x (each group's x is where it starts)
+    # The eval loss (trainer/evaluation.py) at its steps: held-out images, and the training subset (NaN: none).
+    eval_x: tuple[float, ...] = ()
+    eval_held: tuple[float, ...] = ()
+    eval_train: tuple[float, ...] = ()
 
     @classmethod
-    def from_series(cls, series: Series, columns: int) -> PlotData:
+    def from_series(cls, series: Series, columns: int,
+                    evals: tuple[list[float], list[float], list[float]] | None = None) -> PlotData:
         view = series.view(columns)
-        return cls(view.x, view.low, view.high, series.smoothed(columns), series.last_x or 0.0)
+        ex, held, train = evals or ([], [], [])
+        return cls(view.x, view.low, view.high, series.smoothed(columns), series.last_x or 0.0,
+                   tuple(ex), tuple(held), tuple(train))
 
 
 def envelope(data: PlotData) -> tuple[list[float], list[float]]:
@@ -78,6 +85,7 @@ class LossPlot(PlotextPlot):
         self.data: PlotData | None = None
         self.log_scale = False
         self.colours: tuple[tuple[int, int, int], tuple[int, int, int]] = ((120, 120, 120), (1, 120, 212))
+        self.eval_colours: tuple[tuple[int, int, int], tuple[int, int, int]] = ((254, 166, 43), (78, 191, 113))
         self.draws = 0  # how many times the plot was built (tests and the benchmark read it)
 
     def columns(self) -> int:
@@ -99,7 +107,7 @@ class LossPlot(PlotextPlot):
             return Text("no steps yet", style="dim", justify="center")
         plt = self.plt
         plt.clear_figure()
-        log = self.log_scale and min(data.low) > 0
+        log = self.log_scale and min(data.low) > 0 and all(v > 0 for v in data.eval_held)
         raw, smooth = self.colours
         if len(data.x) > 1:
             xs, ys = envelope(data)
@@ -107,6 +115,12 @@ class LossPlot(PlotextPlot):
             plt.plot(data.x, data.smooth, marker="braille", color=smooth)
         else:
             plt.scatter(data.x, data.smooth, marker="braille", color=smooth)
+        if data.eval_x:  # the second curve: the eval loss at each save, and the training images' beside it
+            held, train = self.eval_colours
+            trained = [(x, y) for x, y in zip(data.eval_x, data.eval_train) if math.isfinite(y) and (y > 0 or not log)]
+            if trained:
+                plt.plot([x for x, _ in trained], [y for _, y in trained], marker="•", color=train, label="eval train")
+            plt.plot(list(data.eval_x), list(data.eval_held), marker="●", color=held, label="eval held-out")
         if log:
             plt.yscale("log")
         ticks = step_ticks(data.x[0], max(data.end, data.x[-1]), max(2, self.size.width // 16))
