@@ -311,3 +311,21 @@ def test_a_run_killed_mid_way_resumes_bit_for_bit(pixart_model, tmp_path: Path) 
     broken = new_run("broken", model, data, *common, preset="pixart-alpha-lora", where=tmp_path)
     last_step = crash_mid_run(broken, (2, 5))
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=2, in_process=True)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_samples_are_drawn_through_the_flavours_pipeline(flavour: str, pixart_model, tmp_path: Path) -> None:
+    """Sampling during training goes through PixArtSigmaPipeline / PixArtAlphaPipeline (α's passes its
+    micro-conditions), with a negative prompt and CFG, and writes the images."""
+    from PIL import Image
+
+    data = make_dataset(tmp_path / "data", count=2)
+    sampling = ("sampling.before_training=true", "sampling.every_epochs=1", "sampling.steps=2", "sampling.cfg=4.0",
+                "sampling.prompts=[{prompt = 'a red square', negative_prompt = 'blue'}]")
+    run = new_run("s", pixart_model(flavour), data, *SETS, "training.epochs=1", *sampling,
+                  preset=f"pixart-{flavour}-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    drawn = events(run, "sample")
+    assert len(drawn) == 2  # before training and after the epoch
+    images = [Image.open(e["path"]) for e in drawn]
+    assert all(image.size == (64, 64) for image in images)

@@ -17,7 +17,7 @@ from safetensors import safe_open
 from tests.trainer.conftest import make_dataset
 from tests.trainer.harness import events, new_run, train
 from tests.trainer.test_flux import CAPTION, adapter_from_backup, denoiser_output, eval_loss_for
-from tuitrain.config import load_config
+from tuitrain.config import ConfigError, load_config, parse_config
 from tuitrain.trainer.families import get_adapter
 
 SETS = ("data.resolution=64", "training.epochs=15", "training.learning_rate=5e-3", "training.lr_warmup_steps=0",
@@ -51,9 +51,10 @@ def test_the_preset_trains_learns_and_the_lora_reproduces_the_trainer(sd3_model:
     from diffusers import StableDiffusion3Pipeline
 
     data = make_dataset(tmp_path / "data", count=2)
-    run = new_run("s", sd3_model, data, *SETS, "lora.train_text_encoder=true", "model.flavour=3.5-medium",
-                  preset="sd35-large-lora", where=tmp_path)
+    run = new_run("s", sd3_model, data, *SETS, "lora.train_text_encoder=true", preset="sd35-medium-lora",
+                  where=tmp_path)
     config = load_config(run.config)
+    assert config.model.flavour == "3.5-medium" and config.preset == "sd35-medium-lora"
     assert train(run) == 0, events(run)[-1]
     path = run.output / "s.safetensors"
     with safe_open(path, "pt") as f:
@@ -81,3 +82,82 @@ def test_the_preset_trains_learns_and_the_lora_reproduces_the_trainer(sd3_model:
     # here, through three encoders and the transformer); the adapter's effect is far above that.
     assert (trained - base).abs().max() > 100 * 1e-4, (trained - base).abs().max()
     torch.testing.assert_close(denoiser_output(adapter, loaded), trained, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("length", [0, 32])
+def test_drop_t5_encodes_zeros_as_the_pipeline_without_t5(sd3_model: Path, length: int) -> None:
+    """sd3.drop_t5: the T5 tokens are the zeros StableDiffusion3Pipeline makes when text_encoder_3 is None (of
+    sd3.t5_max_length tokens), T5 leaves the pipeline, and the text cache key says so."""
+    from diffusers import StableDiffusion3Pipeline
+
+    config = parse_config({"model": {"family": "sd3", "base": str(sd3_model)},
+                          "sd3": {"drop_t5": True, "t5_max_length": length}})
+    adapter = get_adapter("sd3")
+    adapter.configure(config)
+    pipe = StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+    parts = adapter.parts(pipe, "auto")
+    assert pipe.text_encoder_3 is None and len(parts.text_encoders) == 2  # T5 never reaches the device
+    mine = adapter.encode_text(parts, [CAPTION, "x"])
+    with torch.no_grad():
+        hidden, _, pooled, _ = pipe.encode_prompt(prompt=[CAPTION, "x"], prompt_2=None, prompt_3=None,
+                                                  do_classifier_free_guidance=False,
+                                                  max_sequence_length=length or 256)
+    assert hidden.shape[1] == 77 + (length or 256)
+    torch.testing.assert_close(mine["hidden"], hidden)
+    torch.testing.assert_close(mine["pooled"], pooled)
+    assert not mine["hidden"][:, 77:].any()
+    assert adapter.text_settings(parts) == f"t5=zeros t5={length or 256}"
+    assert adapter.sample_inputs(parts, {"prompt": "a", "negative_prompt": "", "steps": 2, "cfg": 4.0, "width": 64,
+                                         "height": 64})["max_sequence_length"] == (length or 256)
+
+
+def test_t5_max_length_is_the_pipelines(sd3_model: Path) -> None:
+    from diffusers import StableDiffusion3Pipeline
+
+    config = parse_config({"model": {"family": "sd3", "base": str(sd3_model)}, "sd3": {"t5_max_length": 40}})
+    adapter = get_adapter("sd3")
+    adapter.configure(config)
+    pipe = StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+    parts = adapter.parts(pipe, "auto")
+    mine = adapter.encode_text(parts, [CAPTION])
+    with torch.no_grad():
+        hidden, _, _, _ = pipe.encode_prompt(prompt=[CAPTION], prompt_2=None, prompt_3=None,
+                                             do_classifier_free_guidance=False, max_sequence_length=40)
+    assert mine["hidden"].shape[1] == 77 + 40
+    torch.testing.assert_close(mine["hidden"], hidden)
+    assert adapter.text_settings(parts) == "t5=40"
+    default = get_adapter("sd3")
+    assert default.text_settings(default.parts(StableDiffusion3Pipeline.from_pretrained(
+        str(sd3_model), local_files_only=True), "auto")) == ""  # text caches made before [sd3] stay valid
+
+
+def test_a_run_without_t5_trains_learns_and_samples(sd3_model: Path, tmp_path: Path) -> None:
+    from diffusers import StableDiffusion3Pipeline
+
+    data = make_dataset(tmp_path / "data", count=2)
+    sampling = ("sampling.before_training=true", "sampling.steps=2", "sampling.prompts=[{prompt = 'a red square'}]")
+    run = new_run("n", sd3_model, data, *SETS, "sd3.drop_t5=true", "sd3.t5_max_length=16", *sampling,
+                  preset="sd35-medium-lora", where=tmp_path)
+    config = load_config(run.config)
+    assert config.sd3.drop_t5
+    assert train(run) == 0, events(run)[-1]
+    assert events(run, "sample")
+
+    def load() -> Any:
+        pipe = StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+        pipe.text_encoder_3 = None  # as the run trained
+        return pipe
+
+    before = eval_loss_for("sd3", load(), config, data)
+    loaded = load()
+    loaded.load_lora_weights(str(run.output / "n.safetensors"))
+    assert eval_loss_for("sd3", loaded, config, data) < 0.9 * before
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"t5_max_length": 513}, "sd3.t5_max_length"),
+    ({"drop_t5": "yes"}, "sd3.drop_t5"),
+])
+def test_sd3_option_mistakes_are_named(sets: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"model": {"family": "sd3", "base": "x"}, "sd3": sets})

@@ -23,6 +23,7 @@ from tuitrain.config.sections.objective import ObjectiveSection
 from tuitrain.config.sections.optimizer import OptimizerSection
 from tuitrain.config.sections.sampling import SamplePrompt, SamplingSection
 from tuitrain.config.sections.saving import SavingSection
+from tuitrain.config.sections.sd3 import SD3Section
 from tuitrain.config.sections.training import TrainingSection
 
 __all__ = [
@@ -61,6 +62,7 @@ class Config(BaseModel):
         default_factory=FinetuneSection, help="Full fine-tune (training.method = 'finetune')."
     )
     flux: FluxSection = option(default_factory=FluxSection, help="FLUX.1's own settings (model.family = 'flux').")
+    sd3: SD3Section = option(default_factory=SD3Section, help="SD3 / SD3.5's own settings (model.family = 'sd3').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")

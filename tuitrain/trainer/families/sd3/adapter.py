@@ -5,7 +5,8 @@ width, then followed by the T5 tokens on the sequence axis; the pooled embedding
 projections joined (diffusers' pipeline_stable_diffusion_3.encode_prompt, Apache-2.0). The
 transformer takes the objective's timestep (sigma * 1000) as it is, as diffusers'
 train_dreambooth_lora_sd3.py passes it; the target is the flow velocity (noise - x0), without
-that script's optional preconditioning.
+that script's optional preconditioning. With sd3.drop_t5 the T5 tokens are zeros, as the pipeline
+makes them when text_encoder_3 is None, and the pipeline loses its T5 so samples are drawn the same way.
 """
 
 from __future__ import annotations
@@ -34,10 +35,15 @@ class SD3Adapter(FamilyAdapter):
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
         self.flavour_name = ""
+        self.drop_t5 = False
+        self.t5_max_length = 0
 
     def configure(self, config: Any) -> None:
+        """model.flavour, sd3.drop_t5 and sd3.t5_max_length from the run's config."""
         super().configure(config)
         self.flavour_name = config.model.flavour
+        self.drop_t5 = config.sd3.drop_t5
+        self.t5_max_length = config.sd3.t5_max_length
 
     def detect_flavour(self, transformer: torch.nn.Module) -> str:
         """38 blocks: 3.5 large (or turbo, the same architecture: model.flavour); with extra attention layers:
@@ -50,16 +56,24 @@ class SD3Adapter(FamilyAdapter):
         return "3.5-medium" if getattr(config, "dual_attention_layers", ()) else "3-medium"
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        if self.drop_t5:  # T5 leaves the pipeline (and memory): its tokens are zeros in training and sampling
+            pipeline.text_encoder_3, pipeline.tokenizer_3 = None, None
+        t5 = [pipeline.text_encoder_3] if pipeline.text_encoder_3 is not None else []
+        t5_tokenizer = [pipeline.tokenizer_3] if t5 else []
         return ModelParts(
             pipeline=pipeline,
             denoiser=pipeline.transformer,
             vae=pipeline.vae,
-            text_encoders=[pipeline.text_encoder, pipeline.text_encoder_2, pipeline.text_encoder_3],
-            tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2, pipeline.tokenizer_3],
+            text_encoders=[pipeline.text_encoder, pipeline.text_encoder_2, *t5],
+            tokenizers=[pipeline.tokenizer, pipeline.tokenizer_2, *t5_tokenizer],
             noise_scheduler=pipeline.scheduler,
             prediction_type="flow",
             flavour=self.detect_flavour(pipeline.transformer),
         )
+
+    def t5_length(self, parts: ModelParts) -> int:
+        length = self.t5_max_length or T5_LENGTH
+        return min(length, parts.tokenizers[2].model_max_length) if len(parts.tokenizers) > 2 else length
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
         hidden_states, pooled = [], []
@@ -69,13 +83,25 @@ class SD3Adapter(FamilyAdapter):
             out = encoder(ids, output_hidden_states=True)
             pooled.append(out[0])
             hidden_states.append(out.hidden_states[-(max(clip_skip, 0) + 2)])
-        t5, t5_tokenizer = parts.text_encoders[2], parts.tokenizers[2]
-        ids = t5_tokenizer(captions, padding="max_length", max_length=min(T5_LENGTH, t5_tokenizer.model_max_length),
-                           truncation=True, return_tensors="pt").input_ids.to(t5.device)
-        t5_hidden = t5(ids)[0]
         clip = torch.cat(hidden_states, dim=-1)
+        if len(parts.text_encoders) > 2:
+            t5, t5_tokenizer = parts.text_encoders[2], parts.tokenizers[2]
+            ids = t5_tokenizer(captions, padding="max_length", max_length=self.t5_length(parts), truncation=True,
+                               return_tensors="pt").input_ids.to(t5.device)
+            t5_hidden = t5(ids)[0]
+        else:  # no T5 (sd3.drop_t5): zeros of the transformer's joint width, as StableDiffusion3Pipeline
+            width = parts.denoiser.config.joint_attention_dim  # type: ignore[union-attr]
+            t5_hidden = clip.new_zeros(len(captions), self.t5_length(parts), width)
         clip = torch.nn.functional.pad(clip, (0, t5_hidden.shape[-1] - clip.shape[-1]))
         return {"hidden": torch.cat([clip, t5_hidden.to(clip.dtype)], dim=-2), "pooled": torch.cat(pooled, dim=-1)}
+
+    def text_settings(self, parts: ModelParts) -> str:
+        """Empty with the defaults (T5 on, 256 tokens), so text caches made before [sd3] existed stay valid."""
+        words = (["t5=zeros"] if len(parts.text_encoders) < 3 else []) + [f"t5={self.t5_length(parts)}"]
+        return "" if words == [f"t5={T5_LENGTH}"] else " ".join(words)
+
+    def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
+        return {**super().sample_inputs(parts, prompt), "max_sequence_length": self.t5_length(parts)}
 
     def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
         return parts.denoiser(
