@@ -116,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a prompt (repeatable; default: the run's sample prompts)")
     p.add_argument("--seeds", metavar="N,N,..", help="seeds, one column each per prompt (default: each prompt's)")
 
+    p = sub.add_parser("import", help="turn a kohya, OneTrainer or SimpleTuner config into a tuitrain config")
+    p.add_argument("file", metavar="FILE", help="kohya TOML/JSON, kohya_ss JSON, OneTrainer JSON or SimpleTuner "
+                   "config.json (or multidatabackend.json)")
+    p.add_argument("--out", metavar="CONFIG", help="write the config here (default: print it)")
+    p.add_argument("--force", action="store_true", help="with --out: replace an existing file")
+    p.add_argument("--data-config", metavar="FILE",
+                   help="SimpleTuner: the multidatabackend.json (default: the one config.json names)")
+    _add_set(p)
+
     p = sub.add_parser("demo", help="a demo run on generated data and a tiny model, offline on CPU")
     p.add_argument("--headless", action="store_true", help="train the demo without the TUI")
     p.add_argument("--method", default="lora", choices=("lora", "lokr", "loha", "embedding", "finetune"),
@@ -139,6 +148,7 @@ COMMANDS = {
     "demo": "cmd_demo",
     "pick": "cmd_pick",
     "sample": "cmd_sample",
+    "import": "cmd_import",
 }
 
 
