@@ -161,3 +161,78 @@ def test_a_run_without_t5_trains_learns_and_samples(sd3_model: Path, tmp_path: P
 def test_sd3_option_mistakes_are_named(sets: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"model": {"family": "sd3", "base": "x"}, "sd3": sets})
+
+
+def _sai_state(pipe: Any, *, all_in_one: bool) -> dict[str, torch.Tensor]:
+    """The pipeline in SAI's single-file layout: the transformer alone, or with the two CLIPs and the VAE as in
+    sd3_medium_incl_clips.safetensors (no T5)."""
+    from tuitrain.trainer.families.sd3.layout import to_sai
+    from tuitrain.trainer.loading.clip import hf_to_transformers_layout
+    from tuitrain.trainer.loading.layout import vae_to_ldm
+
+    state = to_sai(pipe.transformer.state_dict())
+    if all_in_one:
+        state.update({"first_stage_model." + k: v for k, v in vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config).items()})
+        for name, encoder in (("clip_l", pipe.text_encoder), ("clip_g", pipe.text_encoder_2)):
+            layout = hf_to_transformers_layout(encoder.state_dict())
+            state.update({f"text_encoders.{name}.transformer.{k}": v for k, v in layout.items()})
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+@pytest.mark.parametrize("all_in_one", [False, True])
+def test_sai_single_files_load_offline_with_model_config(sd3_model: Path, tmp_path: Path, all_in_one: bool) -> None:
+    """SAI's transformer-only file and the all-in-one kind (CLIPs and VAE inside, T5 not) load through model.base
+    with model.config naming the diffusers folder for the rest; every part the file holds comes from the file."""
+    from diffusers import StableDiffusion3Pipeline
+    from safetensors.torch import save_file
+
+    from tuitrain.trainer.loading import load_pipeline
+    from tuitrain.trainer.loading.preflight import inspect_base
+
+    source = StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+    torch.manual_seed(1)
+    for module in (source.transformer, source.vae, source.text_encoder, source.text_encoder_2):
+        for p in module.parameters():  # weights the folder does not have: each part must come from the file
+            p.data += 0.01 * torch.randn_like(p)
+    file = tmp_path / "sd3.safetensors"
+    save_file(_sai_state(source, all_in_one=all_in_one), str(file))
+    config = parse_config({"model": {"family": "sd3", "base": str(file), "config": str(sd3_model)}})
+    assert inspect_base(config.model, "sd3", tmp_path).startswith("SD3 transformer file")
+    loaded = load_pipeline(config.model, "sd3", config_dir=tmp_path)
+    folder = StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+    from_file = ["transformer", *(["vae", "text_encoder", "text_encoder_2"] if all_in_one else [])]
+    for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
+        expected = (source if name in from_file else folder).__getattribute__(name).state_dict()
+        got = getattr(loaded, name).state_dict()
+        # diffusers gives SAI's CLIP-L an identity projection (the files carry none that SD3 uses)
+        differ = [k for k in expected if not torch.equal(expected[k], got[k]) and k != "text_projection.weight"]
+        assert not differ, (name, differ[:3])
+    no_config = parse_config({"model": {"family": "sd3", "base": str(file)}})
+    from tuitrain.trainer.loading import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"^model\.config: not set; a SD3 transformer file"):
+        load_pipeline(no_config.model, "sd3", config_dir=tmp_path)
+
+
+def test_a_finetune_saves_the_transformer_in_sais_layout(sd3_model: Path, tmp_path: Path) -> None:
+    """The fine-tune's file is SAI's layout (what ComfyUI loads as an SD3 diffusion model), and it loads back
+    through model.base to exactly the final diffusers folder's transformer."""
+    from diffusers import StableDiffusion3Pipeline
+
+    from tuitrain.trainer.loading import load_pipeline
+
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("f", sd3_model, data, *SETS, "training.method=finetune", "training.epochs=1",
+                  "training.learning_rate=1e-3", "finetune.diffusers_folder=true", "saving.dtype=fp32",
+                  preset="sd35-medium-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    file = run.output / "f.safetensors"
+    with safe_open(file, "pt") as f:
+        keys = set(f.keys())
+    assert "model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight" in keys
+    assert "model.diffusion_model.joint_blocks.0.x_block.attn2.qkv.weight" in keys  # 3.5 medium's second attention
+    config = parse_config({"model": {"family": "sd3", "base": str(file), "config": str(sd3_model)}})
+    mine = load_pipeline(config.model, "sd3", config_dir=tmp_path).transformer.state_dict()
+    theirs = StableDiffusion3Pipeline.from_pretrained(str(run.output / "f-diffusers"),
+                                                      local_files_only=True).transformer.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -95,6 +95,11 @@ class SD3Adapter(FamilyAdapter):
         clip = torch.nn.functional.pad(clip, (0, t5_hidden.shape[-1] - clip.shape[-1]))
         return {"hidden": torch.cat([clip, t5_hidden.to(clip.dtype)], dim=-2), "pooled": torch.cat(pooled, dim=-1)}
 
+    def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
+        from tuitrain.trainer.families.sd3.layout import to_sai
+
+        return to_sai({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
+
     def text_settings(self, parts: ModelParts) -> str:
         """Empty with the defaults (T5 on, 256 tokens), so text caches made before [sd3] existed stay valid."""
         words = (["t5=zeros"] if len(parts.text_encoders) < 3 else []) + [f"t5={self.t5_length(parts)}"]
