@@ -62,7 +62,7 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")
     for i, concept in enumerate(config.data.concepts):
         folder = resolve_path(concept.path, config_dir)
-        if not folder.is_dir():
+        if concept.enabled and not folder.is_dir():  # a concept left out (enabled = false) need not exist
             problems.append(f"data.concepts[{i}].path: {folder}: no such folder")
     if config.training.method == "embedding" and config.data.concepts and not problems:
         from tuitrain.dataspec import captions_without_token, concept_scans
