@@ -102,7 +102,7 @@ def make_optimizer(params: list, name: str, device: torch.device):  # type: igno
 
 
 def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.device, method: str = "lora",
-            optimizer_name: str = "adamw", checkpointing: bool = False) -> dict:
+            optimizer_name: str = "adamw", checkpointing: bool = False, compile_mode: str = "off") -> dict:
     from tuitrain.trainer.families import get_adapter
     from tuitrain.trainer.families.base import ModelParts
 
@@ -113,6 +113,10 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
     if checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
+    if compile_mode != "off":  # the trainer's own regional / full compilation (performance.compile)
+        from tuitrain.trainer.performance import compile_denoiser
+
+        compile_denoiser(unet, compile_mode, "inductor", lambda line: None)
     optimizer = make_optimizer(params, optimizer_name, device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     inputs = adapter.random_batch(unet, batch, resolution(family) if not tiny else 64, device, dtype)
@@ -131,7 +135,12 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(3):  # warm-up: allocator, cuDNN/cuBLAS heuristics
+    t_first = time.perf_counter()
+    step()  # the first step compiles (performance.compile): its time is reported on its own
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    first = time.perf_counter() - t_first
+    for _ in range(2):  # warm-up: allocator, cuDNN/cuBLAS heuristics
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -146,7 +155,8 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
     del unet, optimizer, params
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"family": family, "batch": batch, "s_per_step": seconds, "peak_vram_gib": peak / 2**30}
+    return {"family": family, "batch": batch, "s_per_step": seconds, "peak_vram_gib": peak / 2**30,
+            "first_step_s": first, "compile": compile_mode}
 
 
 def main() -> None:
@@ -159,6 +169,9 @@ def main() -> None:
     parser.add_argument("--method", default="lora", choices=["lora", "lokr", "loha", "finetune"])
     parser.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"])
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing")
+    parser.add_argument("--compile", default="off", choices=["off", "blocks", "full"],
+                        help="torch.compile (inductor) as performance.compile does; the first step's time is the "
+                             "compile time")
     args = parser.parse_args()
     device = torch.device("cpu" if args.tiny else "cuda")
     if device.type == "cuda":
@@ -168,7 +181,8 @@ def main() -> None:
     peak = gpu_peak(name) if device.type == "cuda" else None
     what = "all UNet weights" if args.method == "finetune" else f"{args.method} rank 16 (attention)"
     lines = [f"device: {name}; torch {torch.__version__}; bf16; {what}; {args.optimizer}"
-             + ("; gradient checkpointing" if args.checkpointing else "")]
+             + ("; gradient checkpointing" if args.checkpointing else "")
+             + (f"; compile {args.compile} (inductor)" if args.compile != "off" else "")]
     flops = FLOPS_PER_IMAGE_FINETUNE if args.method == "finetune" else FLOPS_PER_IMAGE
     results = []
     from tuitrain.families import FAMILY_NAMES
@@ -179,7 +193,7 @@ def main() -> None:
         while batch <= args.max_batch:
             try:
                 r = measure(family, batch, args.tiny, args.steps if batch == 1 else max(5, args.steps // 2), device,
-                            args.method, args.optimizer, args.checkpointing)
+                            args.method, args.optimizer, args.checkpointing, args.compile)
             except torch.cuda.OutOfMemoryError:
                 lines.append(f"{family} batch {batch}: out of memory (largest that fits: {batch // 2})")
                 torch.cuda.empty_cache()
@@ -189,7 +203,8 @@ def main() -> None:
             results.append(r)
             mfu = f"  MFU {r['mfu'] * 100:5.1f} %" if "mfu" in r else ""
             lines.append(f"{family} @{resolution(family)} batch {batch:3d}: {r['s_per_step']:.4f} s/step  "
-                         f"{batch / r['s_per_step']:7.2f} img/s  peak {r['peak_vram_gib']:6.2f} GiB{mfu}")
+                         f"{batch / r['s_per_step']:7.2f} img/s  peak {r['peak_vram_gib']:6.2f} GiB{mfu}"
+                         f"  first step {r['first_step_s']:.1f} s")
             print(lines[-1], flush=True)
             if args.tiny and batch >= 2:
                 break

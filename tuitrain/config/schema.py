@@ -21,6 +21,7 @@ from tuitrain.config.sections.methods import EmbeddingSection, FinetuneSection, 
 from tuitrain.config.sections.model import FamilyName, ModelSection
 from tuitrain.config.sections.objective import ObjectiveSection
 from tuitrain.config.sections.optimizer import OptimizerSection
+from tuitrain.config.sections.performance import PerformanceSection
 from tuitrain.config.sections.sampling import SamplePrompt, SamplingSection
 from tuitrain.config.sections.saving import SavingSection
 from tuitrain.config.sections.sd3 import SD3Section
@@ -29,7 +30,8 @@ from tuitrain.config.sections.training import TrainingSection
 __all__ = [
     "MAX_EPOCHS", "MAX_KEPT", "MAX_SEED", "MAX_STEPS", "SCHEMA_VERSION", "CaptionSource", "Concept", "Config",
     "DataSection", "EmaSection", "EmbeddingSection", "EvaluationSection", "FamilyName", "FinetuneSection",
-    "FluxSection", "LoraSection", "ModelSection", "ObjectiveSection", "OptimizerSection", "SamplePrompt",
+    "FluxSection", "LoraSection", "ModelSection", "ObjectiveSection", "OptimizerSection", "PerformanceSection",
+    "SamplePrompt",
     "SamplingSection", "SavingSection", "TrainingSection",
 ]
 
@@ -64,6 +66,9 @@ class Config(BaseModel):
     flux: FluxSection = option(default_factory=FluxSection, help="FLUX.1's own settings (model.family = 'flux').")
     sd3: SD3Section = option(default_factory=SD3Section, help="SD3 / SD3.5's own settings (model.family = 'sd3').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
+    performance: PerformanceSection = option(
+        default_factory=PerformanceSection, help="Step speed: compilation, attention kernel, memory layout."
+    )
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
     evaluation: EvaluationSection = option(default_factory=EvaluationSection, help="The eval loss on held-out images.")

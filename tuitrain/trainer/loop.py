@@ -39,6 +39,7 @@ from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.methods import SaveRequest, build_method, method_class
 from tuitrain.trainer.objectives import build_objective
 from tuitrain.trainer.optim import build_optimizer, build_scheduler, output_weights
+from tuitrain.trainer.performance import Performance
 from tuitrain.trainer.prefetch import (
     DeviceTurnEncoder,
     PreparedBatch,
@@ -205,6 +206,8 @@ class Trainer:
             self.ema = Ema(self.method.trainable_parameters(), cfg.ema, self.device)
         if cfg.training.gradient_checkpointing:
             self.parts.denoiser.enable_gradient_checkpointing()
+        # [performance]: TF32, channels-last, torch.compile (after the adapters: compiled blocks run them).
+        self.performance = Performance(cfg.performance, self.parts, self.device, self.log)
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir,
                                        cfg.model.config)
         if self.assistant is not None and self.assistant.adapts_text_encoders:
@@ -331,7 +334,7 @@ class Trainer:
             (self.config.training.seed * 1_000_003 + prepared.epoch * 100_003 + prepared.batch) % 2**63
         )
         noised = self.objective.noise(batch.latents, gen)
-        with self.accelerator.autocast():
+        with self.accelerator.autocast(), self.performance.attention():
             pred = self.adapter.predict(self.parts, noised.noisy.to(self.compute_dtype), noised.timesteps, batch)
         # Per sample: the mask weighs pixels within a sample, the objective then weighs samples (min-SNR, ...).
         loss = self.objective.per_sample_loss(pred, noised, masks, self.config.training.unmasked_weight)
@@ -430,6 +433,7 @@ class Trainer:
         # Holding the device's turn: a data thread's VAE encode waits rather than add to sampling's memory.
         as_used = self.assistant.off() if self.assistant else contextlib.nullcontext()
         with self.device_turn, self.weights_for_output(self.config.ema.sample_with_ema), as_used, \
+                self.performance.attention(), \
                 self.text_encoder_parking.on_device():
             for index, (path, prompt) in enumerate(draw_samples(self, pos)):
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
