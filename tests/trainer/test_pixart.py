@@ -329,3 +329,30 @@ def test_samples_are_drawn_through_the_flavours_pipeline(flavour: str, pixart_mo
     assert len(drawn) == 2  # before training and after the epoch
     images = [Image.open(e["path"]) for e in drawn]
     assert all(image.size == (64, 64) for image in images)
+
+
+def test_t5_max_length_is_the_pipelines(pixart_model) -> None:
+    pipe = _load(pixart_model("sigma"))
+    config = parse_config({"model": {"family": "pixart", "base": "x"}, "pixart": {"t5_max_length": 24}})
+    adapter = _adapter(config)
+    parts = adapter.parts(pipe, "auto")
+    mine = adapter.encode_text(parts, [CAPTION])
+    with torch.no_grad():
+        hidden, mask, _, _ = pipe.encode_prompt([CAPTION], do_classifier_free_guidance=False, clean_caption=False,
+                                                max_sequence_length=24)
+    assert mine["hidden"].shape[1] == 24
+    torch.testing.assert_close(mine["hidden"], hidden)
+    assert adapter.text_settings(parts) == "t5=24"
+    assert adapter.sample_inputs(parts, {"prompt": "a", "negative_prompt": "", "steps": 2, "cfg": 4.0, "width": 64,
+                                         "height": 64})["max_sequence_length"] == 24
+
+
+@pytest.mark.parametrize("method", ["lora", "finetune"])
+def test_training_the_text_encoder_is_refused_in_one_line(method: str, pixart_model, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("t", pixart_model("sigma"), data, *SETS, f"training.method={method}",
+                  f"{method}.train_text_encoder=true", preset="pixart-sigma-lora", where=tmp_path)
+    assert train(run) == 1
+    failed = events(run, "finished")[-1]
+    assert failed["reason"] == (f"{method}.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does "
+                                "not train; set it to false")

@@ -21,6 +21,7 @@ from tuitrain.config.sections.methods import EmbeddingSection, FinetuneSection, 
 from tuitrain.config.sections.model import FamilyName, ModelSection
 from tuitrain.config.sections.objective import ObjectiveSection
 from tuitrain.config.sections.optimizer import OptimizerSection
+from tuitrain.config.sections.pixart import PixArtSection
 from tuitrain.config.sections.performance import PerformanceSection
 from tuitrain.config.sections.sampling import SamplePrompt, SamplingSection
 from tuitrain.config.sections.saving import SavingSection
@@ -65,6 +66,8 @@ class Config(BaseModel):
     )
     flux: FluxSection = option(default_factory=FluxSection, help="FLUX.1's own settings (model.family = 'flux').")
     sd3: SD3Section = option(default_factory=SD3Section, help="SD3 / SD3.5's own settings (model.family = 'sd3').")
+    pixart: PixArtSection = option(default_factory=PixArtSection,
+                                   help="PixArt-α / Σ's own settings (model.family = 'pixart').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     performance: PerformanceSection = option(
         default_factory=PerformanceSection, help="Step speed: compilation, attention kernel, memory layout."

@@ -36,10 +36,22 @@ class PixArtAdapter(FamilyAdapter):
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
         self.flavour_name = ""
+        self.t5_max_length = 0
 
     def configure(self, config: Any) -> None:
+        """model.flavour and pixart.t5_max_length; a run that asks to train the text encoder is refused (T5 is
+        PixArt's only one, and tuitrain does not adapt T5)."""
+        from tuitrain.trainer.errors import TrainingError
+
         super().configure(config)
         self.flavour_name = config.model.flavour
+        self.t5_max_length = config.pixart.t5_max_length
+        method = config.training.method
+        if method in ("lora", "finetune") and getattr(config, method).train_text_encoder:
+            raise TrainingError(
+                f"{method}.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does not train; "
+                "set it to false"
+            )
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else the pipeline model_index.json declared; a pipeline of the other
@@ -67,7 +79,7 @@ class PixArtAdapter(FamilyAdapter):
         )
 
     def t5_length(self, parts: ModelParts) -> int:
-        return min(T5_LENGTH[parts.flavour], parts.tokenizers[0].model_max_length)
+        return min(self.t5_max_length or T5_LENGTH[parts.flavour], parts.tokenizers[0].model_max_length)
 
     def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
         t5, tokenizer = parts.text_encoders[0], parts.tokenizers[0]
