@@ -100,10 +100,13 @@ def test_bad_concept_settings_are_one_line_naming_the_key(cli, workspace: Path, 
         ("data.concepts[0].loss_weight=-1", "data.concepts[0].loss_weight: must be >= 0"),
         ("data.concepts[0].caption_dropout=2", "data.concepts[0].caption_dropout: must be <= 1"),
         ("data.concepts[0].samples_per_epoch=0", "data.concepts[0].samples_per_epoch: must be >= 1"),
+        ("data.concepts[0].class_images=5", "data.concepts[0].class_images: only a role = 'regularisation' concept"),
     ):
         out = cli("check", "r", "--set", setting)
         assert out.returncode == 2, setting
         assert said in out.stderr, (setting, out.stderr)
         assert "Traceback" not in out.stderr
+    reg = cli("check", "r", "--set", "data.concepts[0].role=regularisation", "--set", "data.concepts[0].class_images=5")
+    assert reg.returncode == 2 and "data.concepts[0].class_images: they are drawn from the class prompt" in reg.stderr
     both = cli("check", "r", "--set", "data.concepts[0].repeats=2", "--set", "data.concepts[0].samples_per_epoch=3")
     assert both.returncode == 2 and "data.concepts[0].samples_per_epoch: balances the concept instead of repeats" in both.stderr

@@ -34,6 +34,7 @@ def concept_specs(config: Config, config_dir: Path) -> list[ConceptSpec]:
             flip=c.flip,
             crop_jitter=c.crop_jitter,
             references=resolve_path(c.references, config_dir) if c.references else None,
+            class_images=c.class_images,
         )
         for c in config.data.concepts
         if c.enabled

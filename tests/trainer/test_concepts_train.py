@@ -139,3 +139,35 @@ def test_a_run_with_regularisation_images_trains_the_steps_check_counted(tiny_mo
     assert started["steps_per_epoch"] == report.steps_per_epoch == 8  # 8 train + 8 reg samples, batches of 2
     assert len(events(run, "step")) == 8
     assert events(run, "finished")[-1]["status"] == "completed"
+
+
+def test_class_images_are_drawn_once_by_the_base_model_and_counted_by_check(tiny_model, tmp_path: Path) -> None:
+    train = make_dataset(tmp_path / "2_train", count=4)
+    reg = tmp_path / "class"  # not there yet: the trainer makes it
+    data = _data({"path": str(train)}, {"path": str(reg), "role": "regularisation", "caption": "instance",
+                                         "instance_prompt": "a red square", "class_images": 3})
+    config = parse_config({"model": {"family": "sd15", "base": "x"}, "data": data, "training": {"batch_size": 2}})
+    before = config_preflight(config, tmp_path, full_check=False, cache_dir=tmp_path / "c")
+    assert before.can_train, before.blocking
+    reg_stats = before.concepts[1]
+    assert (reg_stats.images, reg_stats.samples) == (3, 8)  # planned: balanced to the 4 x 2 train samples
+    assert "3 of 3 class images are still to be drawn" in " ".join(reg_stats.warnings)
+
+    training = {"epochs": 1, "batch_size": 2, "learning_rate": 1e-3, "seed": 3}
+    run, code = train_config(tmp_path, tiny_model("sd15"), train, data=data, training=training, sampling={
+        "every_epochs": 0, "steps": 2})
+    assert code == 0
+    drawn = sorted(reg.glob("*.png"))
+    assert [p.name for p in drawn] == ["class-00000.png", "class-00001.png", "class-00002.png"]
+    assert {Image.open(p).size for p in drawn} == {(64, 64)}
+    assert any("drawing 3 class images for concept 'class'" in e.get("message", "") for e in events(run, "log"))
+    assert events(run, "started")[0]["steps_per_epoch"] == before.steps_per_epoch == 8
+    after = config_preflight(config, tmp_path, full_check=False, cache_dir=tmp_path / "c")
+    assert after.concepts[1].images == 3 and not after.concepts[1].warnings  # now ordinary images
+
+    stamps = [p.stat().st_mtime_ns for p in drawn]
+    run, code = train_config(tmp_path, tiny_model("sd15"), train, name="again", data=data, training=training,
+                             sampling={"every_epochs": 0, "steps": 2})
+    assert code == 0
+    assert [p.stat().st_mtime_ns for p in sorted(reg.glob("*.png"))] == stamps  # kept: nothing drawn again
+    assert not any("class images" in e.get("message", "") for e in events(run, "log"))

@@ -21,6 +21,7 @@ from typing import Any
 
 from tuitrain.dataset.balance import bucket_quotas, concept_targets, epoch_samples
 from tuitrain.dataset.buckets import BucketAssignment, Size, assign_buckets
+from tuitrain.dataset.class_images import planned_images
 from tuitrain.dataset.hashing import HASH_BITS, exact_duplicates, near_duplicate_groups
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
@@ -274,6 +275,16 @@ def preflight(
     usable = verdict.usable
     if full_check:
         _find_duplicates(verdict, report)
+    for scan in report.scans:  # class images the trainer draws before training: planned as they will be
+        planned = planned_images(scan, buckets.for_concept(scan.spec).resolution)
+        if planned:
+            scan.images.extend(planned)
+            usable.extend((image, scan) for image in planned)
+            scan.warnings.append(
+                f"{len(planned)} of {scan.spec.class_images} class images are still to be drawn: the trainer draws "
+                f"them with the base model from \"{scan.spec.instance_prompt}\" before training (counted here as "
+                "they will be)"
+            )
 
     by_scan: dict[int, list[ImageInfo]] = defaultdict(list)  # one pass, not one per concept (issue 14)
     for image, owner in usable:

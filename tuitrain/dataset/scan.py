@@ -158,6 +158,8 @@ def scan_concept(spec: ConceptSpec, *, cache_dir: Path | None = None) -> Concept
     if result.repeats == 0:
         result.warnings.append("repeats is 0: this concept is not trained")
     reason = folder_problem(folder)
+    if reason and spec.class_images and not os.path.lexists(folder):  # the trainer makes it and draws them
+        return result
     if reason:
         result.errors.append(f"concept folder {reason}")
         return result

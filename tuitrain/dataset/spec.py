@@ -46,6 +46,7 @@ class ConceptSpec:
     caption_dropout: float | None = None  # None: data.caption_dropout (likewise flip, crop_jitter)
     flip: bool | None = None
     crop_jitter: bool | None = None
+    class_images: int = 0  # regularisation: images the base model draws into the folder before training
     references: Path | None = None  # editing models: reference images paired by file stem (dataset.references)
 
     @property

@@ -186,6 +186,11 @@ class Trainer:
         # are made fp32 by its method; a fine-tune's modules keep their loaded precision).
         kept = method_class(cfg).full_precision_components(cfg)
         self.adapter.place(self.parts, self.device, self.compute_dtype, kept)
+        if any(c.class_images for c in cfg.data.concepts if c.enabled):  # before any adapter: the base model's own
+            from tuitrain.trainer.class_images import draw_class_images
+
+            if draw_class_images(self):  # the concept folders changed: read them again
+                self.data = TrainingData(cfg, self.config_dir, warn=lambda m: self.log(m, "warning"))
 
         self.method = build_method(cfg, self.parts, self.adapter)
         self.assistant = None  # lora.assistant_lora: on in training steps, off in samples, never saved

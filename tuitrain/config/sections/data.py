@@ -54,6 +54,14 @@ class Concept(Section):
         "the caption. Relative paths are relative to the config file. Empty: none (text-to-image).",
     )
 
+    class_images: int = option(
+        0,
+        "Regularisation concepts: before training, the base model draws images from instance_prompt (the class "
+        "prompt, e.g. 'photo of a dog') into this folder until it holds this many (DreamBooth's class images); "
+        "they stay there, so later runs reuse them and the review screen shows them. 0: none drawn.",
+        ge=0,
+        le=100_000,
+    )
     enabled: bool = option(True, "Train this concept; false keeps its table in the config but leaves its images out.")
     loss_weight: float = option(
         1.0,
@@ -95,6 +103,12 @@ class Concept(Section):
             raise ValueError("instance_prompt: required when caption = 'instance'")
         if not self.caption_extension.startswith("."):
             raise ValueError(f"caption_extension: must start with '.', got {quote(self.caption_extension)}")
+        if self.class_images and self.role != "regularisation":
+            raise ValueError(f"class_images: only a role = 'regularisation' concept draws class images, this one is "
+                             f"{quote(self.role)}")
+        if self.class_images and (self.caption != "instance" or not self.instance_prompt.strip()):
+            raise ValueError("class_images: they are drawn from the class prompt: set caption = 'instance' and "
+                             "instance_prompt (e.g. 'photo of a dog')")
         if self.repeats is not None and self.samples_per_epoch is not None:
             raise ValueError(
                 f"samples_per_epoch: balances the concept instead of repeats; set one of them, got repeats = "
