@@ -356,3 +356,24 @@ def test_training_the_text_encoder_is_refused_in_one_line(method: str, pixart_mo
     failed = events(run, "finished")[-1]
     assert failed["reason"] == (f"{method}.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does "
                                 "not train; set it to false")
+
+
+@pytest.mark.parametrize("feature", ["masked_loss", "ema"])
+def test_masked_loss_and_ema_reach_pixart_runs(feature: str, pixart_model, tmp_path: Path) -> None:
+    """All-black masks with unmasked_weight 0 leave nothing to learn; an EMA never updated saves the initial
+    adapter: either way the file's lora_B stays zero, where the plain run's does not (the preset tests)."""
+    from tests.trainer.test_masked_loss import write_mask
+
+    data = make_dataset(tmp_path / "data", count=2)
+    sets = ["training.epochs=2"]
+    if feature == "masked_loss":
+        for image in sorted(data.glob("*.png")):
+            write_mask(image, box=(0, 0, 0, 0))
+        sets += ["training.masked_loss=true", "training.unmasked_weight=0"]
+    else:
+        sets += ["ema.mode=cpu", "ema.update_every=10000"]
+    run = new_run("m", pixart_model("sigma"), data, *SETS, *sets, preset="pixart-sigma-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    state = load_file(run.output / "m.safetensors")
+    ups = [v for k, v in state.items() if k.endswith("lora_B.weight")]
+    assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
