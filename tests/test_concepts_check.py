@@ -110,3 +110,13 @@ def test_bad_concept_settings_are_one_line_naming_the_key(cli, workspace: Path, 
     assert reg.returncode == 2 and "data.concepts[0].class_images: they are drawn from the class prompt" in reg.stderr
     both = cli("check", "r", "--set", "data.concepts[0].repeats=2", "--set", "data.concepts[0].samples_per_epoch=3")
     assert both.returncode == 2 and "data.concepts[0].samples_per_epoch: balances the concept instead of repeats" in both.stderr
+
+
+def test_a_validation_concept_takes_no_share_of_the_epoch(cli, workspace: Path, tmp_path: Path) -> None:
+    train = _images(tmp_path / "3_train", 4)
+    held = _images(tmp_path / "held", 6)
+    concepts = f'data.concepts=[{{path="{train}"}}, {{path="{held}", role="validation"}}]'
+    assert cli("new", "v", "--preset", "sd15-lora", "--base", str(fake_base(tmp_path)), "--set", concepts).returncode == 0
+    report = json.loads(cli("check", "v", "--json").stdout)["data"]
+    assert [(c["name"], c["samples"], c["share"]) for c in report["concepts"]] == [("train", 12, 1.0), ("held", 0, 0.0)]
+    assert report["steps"]["per_epoch"] == 12  # what the trainer runs: the held-out images never train

@@ -67,8 +67,9 @@ def bucket_quotas(images_per_bucket: dict[K, int], target: int) -> dict[K, int]:
 
 
 def epoch_samples(scans: Sequence[ConceptScan]) -> list[int]:
-    """Samples per epoch of every concept (balanced or by repeats)."""
+    """Samples per epoch of every concept (balanced or by repeats); a validation concept never trains: 0."""
     return [
-        target if target is not None else len(scan.images) * max(scan.repeats, 0)
+        0 if scan.spec.role == "validation" else target if target is not None
+        else len(scan.images) * max(scan.repeats, 0)
         for scan, target in zip(scans, concept_targets(scans))
     ]

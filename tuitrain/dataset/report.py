@@ -405,8 +405,8 @@ def _fill_buckets(
             counts[assignment.bucket] += 1
             if assignment.upscaled:
                 report.upscaled.append(assignment)
-        for size, images_in in counts.items():
-            quota[ci, size] = images_in * max(scan.repeats, 0)
+        for size, images_in in counts.items():  # a validation concept is held out: it trains no sample
+            quota[ci, size] = 0 if scan.spec.role == "validation" else images_in * max(scan.repeats, 0)
         if target is not None:
             quota.update({(ci, size): n for size, n in bucket_quotas(dict(counts), target).items()})
     index = {id(scan): ci for ci, scan in enumerate(report.scans)}

@@ -16,9 +16,6 @@ from typing import Any
 
 from tuitrain.importers.common import Draft, Unmapped
 
-FORMATS = ("kohya", "kohya_ss", "onetrainer", "simpletuner")
-
-
 class ImportProblem(Exception):
     """A file that cannot be imported at all (unreadable, not a config of a known trainer): one line."""
 

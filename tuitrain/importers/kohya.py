@@ -97,7 +97,6 @@ def import_kohya(data: dict[str, Any], base: Path, draft: Draft, read_toml: Any)
         if key.endswith("_arguments") and isinstance(table, dict):
             flat.update(table)
     src = Source(flat)
-    gui = "LoRA_type" in data or "max_resolution" in data or "epoch" in data
     _model(src, draft, base)
     _network(src, draft)
     _training(src, draft)
@@ -361,7 +360,6 @@ def dataset_config(data: dict[str, Any], base: Path, draft: Draft, prefix: str) 
                 if key in merged and is_set(merged[key]):
                     draft.put(target, merged[key], f"{where}{key}")
         else:
-            first = draft.get("data.resolution")
             if as_int(dataset.get("batch_size")) not in (None, draft.get("training.batch_size")):
                 draft.skip(f"{where}batch_size", dataset["batch_size"], "one batch size for the whole run")
         for key, value in dataset.items():
@@ -441,15 +439,19 @@ def _saving_and_samples(src: Source, draft: Draft, base: Path) -> None:
     if sampler:
         draft.put("sampling.sampler", sampler, "sample_sampler")
     elif src.has("sample_sampler"):
-        draft.skip("sample_sampler", src.data["sample_sampler"], f"not one of {', '.join(sorted(set(SAMPLERS.values())))}")
+        known = ", ".join(sorted(set(SAMPLERS.values())))
+        draft.skip("sample_sampler", src.data["sample_sampler"], f"not one of {known}")
     form = str(src.take("save_model_as") or "safetensors")
     if form != "safetensors":
         draft.skip("save_model_as", form, "tuitrain writes .safetensors")
     prompts = src.take("sample_prompts")
     if isinstance(prompts, str) and prompts.strip():
-        text = prompts
+        text = prompts  # kohya_ss keeps the prompts themselves; sd-scripts names a file of them
         path = Path(resolve(prompts, base)) if "\n" not in prompts and len(prompts) < 1000 else None
-        if path is not None and path.suffix in (".txt", ".toml", ".json") :
+        if path is not None and path.suffix in (".toml", ".json"):
+            draft.skip("sample_prompts", prompts, "prompt files in TOML / JSON are not read (a .txt one is)")
+            return
+        if path is not None and path.suffix == ".txt":
             try:
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
