@@ -177,3 +177,27 @@ def test_import_refusals_are_one_line(cli, workspace: Path, tmp_path: Path) -> N
         assert out.returncode == 2, args
         assert said in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_onetrainer_concepts_file_and_simpletuner_data_config_flag(cli, workspace: Path, tmp_path: Path) -> None:
+    import json
+
+    root = _tree(tmp_path, "onetrainer")
+    config = json.loads((root / "sd15_lora.json").read_text())
+    concepts = config.pop("concepts")
+    config["concepts"] = None  # OneTrainer keeps them in concept_file_name then
+    (root / "training_concepts").mkdir()
+    (root / "training_concepts" / "concepts.json").write_text(json.dumps(concepts))
+    (root / "split.json").write_text(json.dumps(config))
+    out = cli("import", str(root / "split.json"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("[[data.concepts]]") == 2 and 'name = "faery"' in out.stdout
+
+    st = _tree(tmp_path, "simpletuner")
+    moved = tmp_path / "elsewhere.json"
+    (st / "config" / "multidatabackend.json").rename(moved)
+    missing = cli("import", str(st / "config" / "config.json"))
+    assert missing.returncode == 0 and "data_backend_config" in missing.stderr and "cannot read it" in missing.stderr
+    given = cli("import", str(st / "config" / "config.json"), "--data-config", str(moved))
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.count("[[data.concepts]]") == 3
