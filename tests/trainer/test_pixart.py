@@ -347,15 +347,22 @@ def test_t5_max_length_is_the_pipelines(pixart_model) -> None:
                                          "height": 64})["max_sequence_length"] == 24
 
 
-@pytest.mark.parametrize("method", ["lora", "finetune"])
-def test_training_the_text_encoder_is_refused_in_one_line(method: str, pixart_model, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sets", "reason"), [
+    (("lora.train_text_encoder=true",), "lora.train_text_encoder: PixArt's only text encoder is T5, which tuitrain "
+                                        "does not train; set it to false"),
+    (("training.method=finetune", "finetune.train_text_encoder=true"),
+     "finetune.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does not train; set it to false"),
+    (("saving.diffusers_format=true",), "saving.diffusers_format: diffusers has no PixArt LoRA loader or writer "
+                                        "(save_lora_weights); the saved .safetensors is already in its peft naming "
+                                        "(transformer.<module>.lora_A/B): turn it off"),
+])
+def test_what_pixart_cannot_do_is_refused_at_start_in_one_line(sets: tuple[str, ...], reason: str, pixart_model,
+                                                                tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=2)
-    run = new_run("t", pixart_model("sigma"), data, *SETS, f"training.method={method}",
-                  f"{method}.train_text_encoder=true", preset="pixart-sigma-lora", where=tmp_path)
+    run = new_run("t", pixart_model("sigma"), data, *SETS, *sets, preset="pixart-sigma-lora", where=tmp_path)
     assert train(run) == 1
-    failed = events(run, "finished")[-1]
-    assert failed["reason"] == (f"{method}.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does "
-                                "not train; set it to false")
+    assert events(run, "finished")[-1]["reason"] == reason
+    assert not events(run, "step")  # refused before training
 
 
 @pytest.mark.parametrize("feature", ["masked_loss", "ema"])

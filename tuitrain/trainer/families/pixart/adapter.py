@@ -52,6 +52,11 @@ class PixArtAdapter(FamilyAdapter):
                 f"{method}.train_text_encoder: PixArt's only text encoder is T5, which tuitrain does not train; "
                 "set it to false"
             )
+        if method == "lora" and config.saving.diffusers_format:  # refused here, not by a crash at the first save
+            raise TrainingError(
+                "saving.diffusers_format: diffusers has no PixArt LoRA loader or writer (save_lora_weights); the "
+                "saved .safetensors is already in its peft naming (transformer.<module>.lora_A/B): turn it off"
+            )
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else the pipeline model_index.json declared; a pipeline of the other
