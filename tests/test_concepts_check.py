@@ -101,6 +101,7 @@ def test_bad_concept_settings_are_one_line_naming_the_key(cli, workspace: Path, 
         ("data.concepts[0].caption_dropout=2", "data.concepts[0].caption_dropout: must be <= 1"),
         ("data.concepts[0].samples_per_epoch=0", "data.concepts[0].samples_per_epoch: must be >= 1"),
         ("data.concepts[0].class_images=5", "data.concepts[0].class_images: only a role = 'regularisation' concept"),
+        ('data.concepts[0].flip="yes"', 'data.concepts[0].flip: must be true or false (or left out), got "yes"'),
     ):
         out = cli("check", "r", "--set", setting)
         assert out.returncode == 2, setting

@@ -158,6 +158,8 @@ def _message(error: dict[str, Any]) -> str:
         # A choice is a short word: after a long list of choices (optimizer.name has ten) a long text is cut
         # shorter than elsewhere, so the line stays readable.
         shown = quote(value, 24) if isinstance(value, str) and len(str(expected)) > 80 else got
+        if expected == "True or False":  # a true / false / unset option (data.concepts[].flip): TOML's words
+            return f"must be true or false (or left out), got {shown}"
         return f"must be one of {expected}, got {shown}"
     if kind == "value_error":
         msg = str(ctx.get("error", error.get("msg", "")))
