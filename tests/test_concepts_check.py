@@ -121,3 +121,15 @@ def test_a_validation_concept_takes_no_share_of_the_epoch(cli, workspace: Path, 
     report = json.loads(cli("check", "v", "--json").stdout)["data"]
     assert [(c["name"], c["samples"], c["share"]) for c in report["concepts"]] == [("train", 12, 1.0), ("held", 0, 0.0)]
     assert report["steps"]["per_epoch"] == 12  # what the trainer runs: the held-out images never train
+
+
+def test_check_passes_a_class_images_folder_the_trainer_has_yet_to_make(cli, workspace: Path, tmp_path: Path) -> None:
+    train = _images(tmp_path / "5_train", 4)
+    concepts = (f'data.concepts=[{{path="{train}"}}, {{path="{tmp_path / "class"}", role="regularisation", '
+                f'caption="instance", instance_prompt="photo of a dog", class_images=50, loss_weight=0.7}}]')
+    assert cli("new", "c", "--preset", "sd15-lora", "--base", str(fake_base(tmp_path)), "--set", concepts).returncode == 0
+    out = cli("check", "c")
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())
+    assert "class 50 ~0.4 20 50% reg 0.7 instance" in said
+    assert "50 of 50 class images are still to be drawn" in said and "Steps: 40 per epoch" in said

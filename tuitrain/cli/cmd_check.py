@@ -62,7 +62,9 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")
     for i, concept in enumerate(config.data.concepts):
         folder = resolve_path(concept.path, config_dir)
-        if concept.enabled and not folder.is_dir():  # a concept left out (enabled = false) need not exist
+        # a concept left out (enabled = false) need not exist; one whose class images the trainer draws, not yet
+        drawn = concept.class_images and not folder.exists()
+        if concept.enabled and not drawn and not folder.is_dir():
             problems.append(f"data.concepts[{i}].path: {folder}: no such folder")
     if config.training.method == "embedding" and config.data.concepts and not problems:
         from tuitrain.dataspec import captions_without_token, concept_scans
