@@ -31,6 +31,8 @@ class Flavour:
     default_resolution: int
     # modelspec.architecture prefix written into saved files (A1111 / ComfyUI / Civitai read it).
     modelspec_architecture: str
+    # The VRAM estimate's numbers where this flavour's architecture differs in size (SD3.5 medium); None: the family's.
+    memory: MemoryFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class FamilyInfo:
         found = [f for f in self.flavours if f.prediction == prediction]
         return found[0] if len(found) == 1 else self.default_flavour
 
+    def memory_for(self, flavour: str) -> MemoryFacts:
+        """The VRAM estimate's numbers for model.flavour = `flavour` ("" or unknown: the default flavour's)."""
+        return self.flavour(flavour).memory or self.memory
+
     def flavour(self, name: str) -> Flavour:
         """The flavour called `name` ("" or unknown: the default one)."""
         return next((f for f in self.flavours if f.name == name), self.default_flavour)
@@ -129,6 +135,16 @@ FLUX_LORA_TARGETS: dict[str, tuple[str, ...]] = {
 # SD 1.5 UNet 860M, CLIP ViT-L/14 text 123M, VAE 84M; SD 2.x UNet 865M, OpenCLIP ViT-H text
 # (23 layers as diffusers loads it) 340M; SDXL UNet 2.57B, CLIP ViT-L 123M + OpenCLIP ViT-bigG 695M.
 # Activations: read off typical training runs; good to about +-30%.
+# SD 3.5 medium (24 blocks 1536 wide, the first 13 with a second attention, qk RMS norm) and SD 3 medium (24 blocks,
+# no second attention): 2.24B / 2.03B transformer parameters and their LoRA per rank, counted as for 3.5 large
+# below on SD3Transformer2DModel built from those configs (meta device); the activations scaled from large's
+# 7.0 GiB by blocks x width. Text encoders and VAE as the family's.
+_SD3_TEXT, _SD3_TEXT_LORA = 123e6 + 695e6 + 4.76e9, 165_888 + 903_168
+_SD35_MEDIUM = MemoryFacts((2.24e9, _SD3_TEXT, 84e6), (768, 1280),
+                           {"attention": 746_496, "ff": 721_920, "conv1x1": 0, "conv3x3": 0, "text": _SD3_TEXT_LORA}, 3.0)
+_SD3_MEDIUM = MemoryFacts((2.03e9, _SD3_TEXT, 84e6), (768, 1280),
+                          {"attention": 586_752, "ff": 721_920, "conv1x1": 0, "conv3x3": 0, "text": _SD3_TEXT_LORA}, 2.7)
+
 FAMILIES: dict[str, FamilyInfo] = {
     info.name: info
     for info in (
@@ -196,8 +212,8 @@ FAMILIES: dict[str, FamilyInfo] = {
             flavours=(
                 Flavour("3.5-large", "SD 3.5 large", "flow", 1024, "stable-diffusion-v3-5-large"),
                 Flavour("3.5-large-turbo", "SD 3.5 large turbo", "flow", 1024, "stable-diffusion-v3-5-large-turbo"),
-                Flavour("3.5-medium", "SD 3.5 medium", "flow", 1024, "stable-diffusion-v3-5-medium"),
-                Flavour("3-medium", "SD 3 medium", "flow", 1024, "stable-diffusion-v3-medium"),
+                Flavour("3.5-medium", "SD 3.5 medium", "flow", 1024, "stable-diffusion-v3-5-medium", _SD35_MEDIUM),
+                Flavour("3-medium", "SD 3 medium", "flow", 1024, "stable-diffusion-v3-medium", _SD3_MEDIUM),
             ),
             ss_base_model_version="sd3",
             memory=MemoryFacts(

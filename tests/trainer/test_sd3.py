@@ -236,3 +236,36 @@ def test_a_finetune_saves_the_transformer_in_sais_layout(sd3_model: Path, tmp_pa
     theirs = StableDiffusion3Pipeline.from_pretrained(str(run.output / "f-diffusers"),
                                                       local_files_only=True).transformer.state_dict()
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+@pytest.mark.parametrize(("flavour", "changes"), [
+    ("3.5-medium", {"num_layers": 24, "num_attention_heads": 24, "caption_projection_dim": 1536,
+                    "pos_embed_max_size": 384, "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"}),
+    ("3-medium", {"num_layers": 24, "num_attention_heads": 24, "caption_projection_dim": 1536,
+                  "pos_embed_max_size": 192, "dual_attention_layers": (), "qk_norm": None}),
+])
+def test_medium_flavours_have_their_own_vram_numbers(flavour: str, changes: dict[str, Any]) -> None:
+    """The registry's per-flavour numbers are the medium architectures' (the shipped large config with the
+    medium's published changes, meta device), and the config editor's estimate uses them."""
+    from diffusers import SD3Transformer2DModel
+
+    from tuitrain.families import FAMILIES
+    from tuitrain.trainer.families.sd3.adapter import ATTENTION, FEED_FORWARD
+    from tuitrain.trainer.families.sd3.files import SD3
+    from tuitrain.tui.config_editor.estimate import estimate_vram
+
+    config = {**SD3Transformer2DModel.load_config(str(SD3.configs), subfolder="transformer"), **changes}
+    with torch.device("meta"):
+        model = SD3Transformer2DModel.from_config(config)
+
+    def per_rank(suffixes: tuple[str, ...]) -> int:
+        return sum(m.in_features + m.out_features for n, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and any(n == s or n.endswith("." + s) for s in suffixes))
+
+    memory = FAMILIES["sd3"].memory_for(flavour)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - memory.params[0]) / count < 0.01
+    assert (per_rank(ATTENTION), per_rank(FEED_FORWARD)) == (memory.lora_per_rank["attention"], memory.lora_per_rank["ff"])
+    table = {"model": {"family": "sd3", "flavour": flavour}, "data": {"resolution": 1024}}
+    large = {"model": {"family": "sd3", "flavour": "3.5-large"}, "data": {"resolution": 1024}}
+    assert estimate_vram(table).weights_gib < 0.5 * estimate_vram(large).weights_gib

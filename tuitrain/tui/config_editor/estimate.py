@@ -102,7 +102,7 @@ def _number(value: Any, default: float) -> float:
 
 def lora_parameters(family: str, data: dict[str, Any]) -> float:
     """Trained parameters of the adapter the [lora] table describes."""
-    per = FAMILIES[family].memory.lora_per_rank
+    per = FAMILIES[family].memory_for(str(_get(data, "model", "flavour", ""))).lora_per_rank
     rank = _number(_get(data, "lora", "rank", 16), 16)
     conv_rank = _number(_get(data, "lora", "conv_rank", 8), 8)
     kind = _get(data, "lora", "type", "lora")
@@ -127,7 +127,7 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     """The estimate for config data (as the form holds it); unknown families count as sd15."""
     family = str(_get(data, "model", "family", "sd15"))
     family = family if family in FAMILIES else "sd15"
-    memory = FAMILIES[family].memory
+    memory = FAMILIES[family].memory_for(str(_get(data, "model", "flavour", "")))  # SD3.5 medium: its own size
     unet, text, vae = memory.params
     method = _get(data, "training", "method", "lora")
     precision = _get(data, "training", "mixed_precision", "auto")
