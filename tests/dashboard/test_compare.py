@@ -78,8 +78,10 @@ async def test_compare_view_keys_zoom_pick_and_sheet(workspace: Path, size: tupl
         assert rows >= 1 and columns >= 1
         if size == (160, 48):
             assert (rows, columns) == (3, 2)  # everything fits
-        labels = " ".join(str(w.render()) for w in screen.query(".row-label"))
-        assert "eval 0.31" in labels and "train 0.3" in labels
+        def labels() -> str:
+            return " ".join(str(w.render()) for w in screen.query(".row-label"))
+
+        await wait_for(pilot, lambda: "eval 0.31" in labels() and "train 0.3" in labels(), "the eval loss by its row")
         await wait_for(pilot, lambda: all(c.query_one(".picture").image is not None  # type: ignore[attr-defined]
                                           for c in screen.query(CompareCell) if c.path), "the pictures")
 
@@ -104,7 +106,7 @@ async def test_compare_view_keys_zoom_pick_and_sheet(workspace: Path, size: tupl
         assert (run.output / "r-step000004.safetensors").read_bytes() == b"weights of step 4"
         assert (run.output / "r-step000006-final.safetensors").read_bytes() == final
         assert json.loads((run.output / "r.pick.json").read_text())["step"] == 4
-        assert "picked" in " ".join(str(w.render()) for w in screen.query(".row-label"))
+        await wait_for(pilot, lambda: "picked" in labels(), "the pick beside its row")
 
         await pilot.press("w")
         await wait_for(pilot, lambda: (run.root / "contact-sheet.png").exists(), "the contact sheet")

@@ -116,3 +116,26 @@ async def test_s_in_the_compare_view_draws_a_sweep_of_the_rows_save(finished_run
         assert [r.label for r in screen.rows][2:] == ["step 4 ×0.6", "step 4 ×0.8", "step 4 ×1"]
     assert sorted(p.name for p in (run.samples / "sweep-step000004").glob("*.png")) == [
         "scale0.6-p00.png", "scale0.8-p00.png", "scale1-p00.png"]
+
+
+def test_a_lokr_file_is_drawn_by_lycoris_and_scale_zero_is_the_base_model(tiny_model, tmp_path: Path) -> None:
+    """diffusers loads no LoKr: LyCORIS's kohya loader applies the saved file; strength 0 is the base model."""
+    from tuitrain.trainer.resample import Renderer, prompts_for, render_sweep
+
+    data = make_dataset(tmp_path / "train", count=4)
+    table = config_table(tiny_model("sd15"), data, None,
+                         training={"epochs": 2, "batch_size": 2, "learning_rate": 1e-2, "seed": 3},
+                         lora={"type": "lokr", "rank": 4, "alpha": 4},
+                         sampling={"every_epochs": 0, "steps": 2, "prompts": [{"prompt": "a red square"}]})
+    run = RunDir(tmp_path / "runs" / "k")
+    run.create_folders()
+    run.config.write_text(dump_config(parse_config(table)))
+    assert train(run) == 0
+    config = load_config(run.config)
+    prompts = prompts_for(config, run, [], [])
+    base = np.asarray(Renderer(run, config).draw(prompts[0], None).convert("RGB"))
+    renderer = Renderer(run, config)
+    written = render_sweep(run, config, run.output / "k.safetensors", 4, [0.0, 1.0], prompts, renderer)
+    assert renderer.network is not None and renderer.network.unet_loras
+    assert np.array_equal(_pixels(written[0]), base)
+    assert not np.array_equal(_pixels(written[1]), base)

@@ -76,17 +76,28 @@ class Renderer:
 
             self.pipe.scheduler = getattr(diffusers, SAMPLERS[sampler]).from_config(self.pipe.scheduler.config)
         self.loaded = False
+        self.network: Any = None  # a LoKr / LoHa file, applied by LyCORIS
 
     def load(self, file: Path) -> None:
-        """Load a saved LoRA file as diffusers loads any LoRA a user downloads."""
-        self.pipe.load_lora_weights(str(file), adapter_name=ADAPTER)
+        """Load a saved file as its users' tools do: a LoRA by diffusers' load_lora_weights; a LoKr or LoHa
+        (which diffusers cannot load) by LyCORIS's own kohya loader, the library that defines the format."""
+        if self.config.lora.type == "lora":
+            self.pipe.load_lora_weights(str(file), adapter_name=ADAPTER)
+        else:
+            from tuitrain.trainer.lycoris_apply import apply_lycoris_file
+
+            self.network = apply_lycoris_file(self.parts, file, self.device)
         self.loaded = True
 
     def draw(self, prompt: dict[str, Any], scale: float | None) -> Any:
         """One image; `scale` None: the base model alone (the adapter, when loaded, switched off)."""
         import torch
 
-        if self.loaded:
+        if self.network is not None:
+            from tuitrain.trainer.lycoris_apply import set_strength
+
+            set_strength(self.network, 0.0 if scale is None else scale)
+        elif self.loaded:
             if scale is None:
                 self.pipe.disable_lora()
             else:
@@ -103,10 +114,11 @@ def render_sweep(run: RunDir, config: Config, file: Path, step: int, scales: lis
     from tuitrain.runs.contact_sheet import write_contact_sheet
 
     method = config.training.method
-    if method != "lora" or config.lora.type != "lora":
-        kind = method if method != "lora" else f"lora.type = {config.lora.type!r}"
-        raise SystemExit(f"tuitrain sample: renders LoRA files (lora.type = 'lora'); this run trains {kind}, "
-                         "which diffusers cannot load")
+    if method != "lora":
+        raise SystemExit(f"tuitrain sample: draws LoRA, LoKr and LoHa files; this run trains {method}")
+    if config.lora.type != "lora" and config.model.family not in ("sd15", "sd2", "sdxl"):
+        raise SystemExit(f"tuitrain sample: draws {config.lora.type} files of SD 1.x / 2.x / SDXL (LyCORIS's kohya "
+                         f"loader); not yet of {config.model.family}")
     renderer = renderer or Renderer(run, config)
     renderer.load(file)
     folder = sweep_folder(run, step)

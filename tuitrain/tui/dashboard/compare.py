@@ -131,6 +131,19 @@ class CompareCell(Vertical):
         label.update(Text(caption, overflow="ellipsis", no_wrap=True), layout=False)
 
 
+class GridLine(Horizontal):
+    """One row of cells on the screen and its label, held by reference: filled before or after it composes."""
+
+    def __init__(self, image_class: type[Widget], columns: int) -> None:
+        super().__init__(classes="grid-row")
+        self.label = Static("", classes="row-label")
+        self.cells = [CompareCell(image_class) for _ in range(columns)]
+
+    def compose(self) -> ComposeResult:
+        yield self.label
+        yield from self.cells
+
+
 class ZoomScreen(ModalScreen[None]):
     """One cell of the grid at the size of the screen."""
 
@@ -208,6 +221,7 @@ class CompareScreen(Screen[None]):
         self._saved: set[int] = set()
         self._pictures: dict[str, Image.Image | None] = {}
         self._version = -1
+        self._lines: list[GridLine] = []
 
     # -- data -----------------------------------------------------------------------------------
     def reload(self) -> None:
@@ -266,14 +280,13 @@ class CompareScreen(Screen[None]):
         if shape != self.shape or not grid.children:
             self.shape = shape
             grid.remove_children()
+            self._lines = []
             if not self.rows:
                 grid.mount(Static("no samples yet: they appear here as the run draws them (sampling.every_epochs), "
                                   "and `tuitrain sample RUN` adds strength sweeps", id="compare-empty"))
             else:
-                for r in range(shape[0]):
-                    grid.mount(Horizontal(Static("", classes="row-label"),
-                                          *[CompareCell(self._image_class) for _ in range(shape[1])],
-                                          classes="grid-row"))
+                self._lines = [GridLine(self._image_class, shape[1]) for _ in range(shape[0])]
+                grid.mount(*self._lines)
         self.call_after_refresh(self._fill)
 
     def _follow_cursor(self) -> None:
@@ -287,17 +300,17 @@ class CompareScreen(Screen[None]):
         if not self.rows:
             return
         wanted: list[str] = []
-        for r, line in enumerate(self.query(".grid-row")):
+        for r, line in enumerate(self._lines):
             index = self.top + r
             row = self.rows[index] if index < len(self.rows) else None
-            label = line.query_one(".row-label", Static)
+            label = line.label
             label.set_class(index == self.row, "-cursor")
             if row is None:
                 label.update("")
             else:
                 note = row_note(row, self._evals, self._saved, self.picked)
                 label.update(Text.assemble((row.label + "\n", "bold"), note), layout=False)
-            for c, cell in enumerate(line.query(CompareCell)):
+            for c, cell in enumerate(line.cells):
                 column = self.left + c
                 path = row.cells.get(column) if row else None
                 cell.set_class(index == self.row and column == self.column, "-cursor")
