@@ -244,3 +244,84 @@ def test_the_estimate_counts_quantized_weights() -> None:
     assert full - fp8 == pytest.approx(transformer * 1.0, rel=0.01)
     assert full - nf4 == pytest.approx(transformer * (2 - 0.5625), rel=0.01)
     assert full - int4 == pytest.approx(transformer * (2 - 0.53125), rel=0.01)
+
+
+@pytest.mark.parametrize("mode", ["int8", "nf4", "int4"])
+def test_a_folders_denoiser_is_quantized_as_it_loads_into_the_layers_placement_makes(mode: str, flux_dev: Path) -> None:
+    """loading/quantized.py builds the transformer empty and quantizes each large layer as its weights are read
+    (no full-precision model in RAM): the layers it makes compute exactly what loading it whole and quantizing
+    afterwards (place()'s path for single files) makes."""
+    from diffusers import FluxTransformer2DModel
+
+    from tuitrain.trainer.loading.quantized import load_quantized
+    from tuitrain.trainer.quantize import is_target, quantize_linear_layers
+
+    streamed = load_quantized(FluxTransformer2DModel, flux_dev / "transformer", mode, torch.float32, torch.device("cpu"))
+    whole = FluxTransformer2DModel.from_pretrained(str(flux_dev / "transformer"), local_files_only=True)
+    count = quantize_linear_layers(whole, mode, torch.float32, torch.device("cpu"))
+    assert not any(is_target(m) for m in streamed.modules())
+    layers = dict(whole.named_modules())
+    compared = 0
+    for name, module in streamed.named_modules():
+        if type(module) is not type(layers[name]) or type(module).__module__.startswith("diffusers"):
+            continue
+        if hasattr(module, "in_features") and type(module) is not torch.nn.Linear:
+            x = torch.randn(3, module.in_features, generator=torch.Generator().manual_seed(1))
+            with torch.no_grad():
+                assert torch.equal(module(x), layers[name](x)), name
+            compared += 1
+    assert compared == count >= 10
+    assert all(torch.equal(a, b) for a, b in zip(streamed.state_dict().values(), whole.state_dict().values())
+               if a.dtype == torch.float32 and type(a) is torch.Tensor and type(b) is torch.Tensor)
+
+
+def test_a_quantized_run_loads_its_folder_quantized_and_a_short_file_is_one_line(
+        flux_dev: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tuitrain.trainer.loading import quantized
+
+    calls: list[str] = []
+    original = quantized.load_quantized
+    monkeypatch.setattr(quantized, "load_quantized", lambda cls, *a: calls.append(cls.__name__) or original(cls, *a))
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("ok", flux_dev, data, *SETS, "training.epochs=1", "sampling.every_epochs=0", "model.quantize=int8",
+                  preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    assert calls == ["FluxTransformer2DModel"]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(flux_dev, broken)
+    weights = broken / "transformer" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    dropped = sorted(tensors)[0]
+    del tensors[dropped]
+    save_file(tensors, weights)
+    run = new_run("short", broken, data, *SETS, "model.quantize=int8", preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 1
+    message = events(run, "error")[-1]["message"]
+    assert message.startswith(f"model.base: cannot load the denoiser in '{broken / 'transformer'}': the weights in ")
+    assert dropped in message and "\n" not in message
+
+
+def test_the_tensor_reader_gives_what_safetensors_gives(tmp_path: Path) -> None:
+    """loading/quantized.read_tensors reads without a memory map: every dtype a denoiser file holds, empty and
+    scalar tensors included, equal to safetensors' own load_file."""
+    from safetensors.torch import load_file, save_file
+
+    from tuitrain.trainer.loading.quantized import read_tensors
+
+    tensors = {"b.weight": torch.randn(5, 3).to(torch.bfloat16), "a.f16": torch.randn(7).half(),
+               "c.f32": torch.randn(2, 3, 4), "d.i64": torch.arange(6), "e.empty": torch.zeros(0, 3),
+               "f.scalar": torch.tensor(2.5), "g.u8": torch.arange(9, dtype=torch.uint8).reshape(3, 3),
+               "h.fp8": torch.randn(4, 4).to(torch.float8_e4m3fn), "i.bool": torch.tensor([True, False])}
+    save_file(tensors, str(tmp_path / "t.safetensors"), metadata={"format": "pt"})
+    read = list(read_tensors(tmp_path / "t.safetensors"))
+    assert [name for name, _ in read] == sorted(tensors)
+    expected = load_file(str(tmp_path / "t.safetensors"))
+    for name, tensor in read:
+        assert tensor.dtype == expected[name].dtype and tensor.shape == expected[name].shape, name
+        assert torch.equal(tensor.view(torch.uint8) if tensor.dtype == torch.float8_e4m3fn else tensor,
+                           expected[name].view(torch.uint8) if tensor.dtype == torch.float8_e4m3fn else expected[name])

@@ -8,6 +8,7 @@ says so instead of showing a connection traceback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from tuitrain.trainer.loading.compat import dtype_kwargs
 from tuitrain.trainer.loading.config_folders import check_config_dir, shipped_config_dir
 from tuitrain.trainer.loading.errors import ModelLoadError
 from tuitrain.trainer.loading.header import read_header
+from tuitrain.trainer.loading.quantized import weight_files
 from tuitrain.trainer.loading.preflight import (
     ModelSettings,
     check_denoiser_file,
@@ -85,14 +87,25 @@ def _extras(family: str) -> dict[str, Any]:
     return dict(family_files(family).pipeline_extras)
 
 
-def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
+def _component_dtypes(dtype: torch.dtype) -> torch.dtype | dict[str, torch.dtype]:
+    """from_pretrained's dtype: `dtype` for the denoiser and text encoders, fp32 for the VAE (place() keeps it
+    there: SDXL's VAE overflows in fp16), so a VAE stored in fp32 is not rounded on the way."""
+    return dtype if dtype == torch.float32 else {"default": dtype, "vae": torch.float32}
+
+
+def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype,
+                 quantize: QuantizeOnLoad | None = None) -> Any:
     index, unet_config = check_folder(folder, family)
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
+    component = family_files(family).denoiser_component
+    if quantize is not None and not variant and weight_files(folder / component):
+        kwargs[component] = _quantized_denoiser(folder / component, quantize)
     try:
         return _pipeline_class(family, unet_config, index.get("_class_name")).from_pretrained(
-            str(folder), local_files_only=True, **dtype_kwargs(dtype), variant=variant or None, **kwargs
+            str(folder), local_files_only=True, **dtype_kwargs(_component_dtypes(dtype)), variant=variant or None,
+            **kwargs
         )
     except Exception as exc:
         hint = f" (model.variant = '{variant}': are there weight files of that variant?)" if variant else ""
@@ -117,7 +130,8 @@ def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: to
         kwargs["vae"] = vae
     try:
         cls = _pipeline_class(family, dict(unet_config or {}), index.get("_class_name"))
-        return cls.from_pretrained(hub_id, **dtype_kwargs(dtype), variant=variant or None, **local, **kwargs)
+        return cls.from_pretrained(hub_id, **dtype_kwargs(_component_dtypes(dtype)), variant=variant or None, **local,
+                                   **kwargs)
     except Exception as exc:
         raise _hub_error("model.base", hub_id, exc) from exc
 
@@ -193,13 +207,41 @@ def quiet_progress_bars() -> None:
     enable_progress_bars()  # transformers' switch turns the hub's download bars off too
 
 
+@dataclass(frozen=True)
+class QuantizeOnLoad:
+    """model.quantize applied while the denoiser loads (loading/quantized.py): mode, compute dtype, device."""
+
+    mode: str
+    compute_dtype: torch.dtype
+    device: torch.device
+
+
+def _quantized_denoiser(folder: Path, quantize: QuantizeOnLoad) -> Any:
+    import json
+
+    import diffusers
+
+    from tuitrain.trainer.loading.quantized import load_quantized
+
+    cls = getattr(diffusers, json.loads((folder / "config.json").read_text(encoding="utf-8"))["_class_name"])
+    try:
+        return load_quantized(cls, folder, quantize.mode, quantize.compute_dtype, quantize.device)
+    except ValueError as exc:
+        raise ModelLoadError(f"model.base: cannot load the denoiser in '{folder}': {exc}") from exc
+
+
 def load_pipeline(
-    model_cfg: ModelSettings, family: str, *, config_dir: Path, dtype: torch.dtype = torch.float32
+    model_cfg: ModelSettings, family: str, *, config_dir: Path, dtype: torch.dtype = torch.float32,
+    quantize: QuantizeOnLoad | None = None,
 ) -> DiffusionPipeline:
     """The diffusers pipeline for model.base, with model.vae / variant / prediction / config applied.
 
     `config_dir` is the folder of the config file: relative paths start there. Every
-    failure a user can cause raises ModelLoadError naming the key and the file.
+    failure a user can cause raises ModelLoadError naming the key and the file. `dtype` is what the
+    denoiser and text encoders load in (the trainer's compute dtype, unless a fine-tune keeps them in
+    fp32): a run never holds an fp32 copy it casts down later. The VAE loads in fp32 from a folder or
+    the hub (from a single file, in `dtype`). `quantize`: a diffusers folder's denoiser is quantized as
+    it loads (other sources are quantized by place() after loading).
     """
     quiet_progress_bars()
     if family not in FAMILIES:
@@ -207,11 +249,11 @@ def load_pipeline(
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
     source = resolve_source(model_cfg.base, config_dir, "model.base")
-    vae = load_vae(model_cfg, family, config_dir, dtype) if (model_cfg.vae or "").strip() else None
+    vae = load_vae(model_cfg, family, config_dir, torch.float32) if (model_cfg.vae or "").strip() else None
     variant = (model_cfg.variant or "").strip()
     if source.kind == "folder":
         assert source.path is not None
-        pipe = _from_folder(source.path, family, variant, vae, dtype)
+        pipe = _from_folder(source.path, family, variant, vae, dtype, quantize)
     elif source.kind == "file":
         assert source.path is not None
         refuse_single_file(family, source.path)
