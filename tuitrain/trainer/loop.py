@@ -175,7 +175,15 @@ class Trainer:
 
         self.adapter = get_adapter(cfg.model.family)
         self.adapter.configure(cfg)
-        pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir)
+        # Loaded in the compute dtype (no fp32 copy of Flux's 12B weights in RAM: 48 GB), the denoiser quantized
+        # layer by layer as it loads from a diffusers folder (loading/quantized.py); a fine-tune loads fp32.
+        from tuitrain.trainer.loading.pipeline import QuantizeOnLoad
+
+        load_dtype = torch.float32 if method_class(cfg).full_precision_components(cfg) else self.compute_dtype
+        on_load = None if cfg.model.quantize == "none" else QuantizeOnLoad(cfg.model.quantize, self.compute_dtype,
+                                                                            self.device)
+        pipeline = load_pipeline(cfg.model, cfg.model.family, config_dir=self.config_dir, dtype=load_dtype,
+                                 quantize=on_load)
         self.parts = self.adapter.parts(pipeline, cfg.model.prediction)
         # How noise is drawn and what the denoiser learns: the family's objective kind, on the base model's schedule.
         self.objective = build_objective(
