@@ -217,7 +217,8 @@ class ReviewScreen(Screen[None]):
         if mask != known:  # its row's mark follows a mask added, fixed or broken since the last report
             self.query_one("#files", FileList).replace_row(self.model.position, item, self.model.flags(item))
         if len(self.source.concepts) > 1:
-            lines.append(f"concept {escape(item.concept.display_name)} x{item.concept.effective_repeats}")
+            role = "" if item.concept.role == "train" else f" ({item.concept.role})"  # reg / class images
+            lines.append(f"concept {escape(item.concept.display_name)} x{item.concept.effective_repeats}{role}")
         info = item.info
         if info is not None:
             lines.append(f"{info.width}x{info.height} px  {_human_bytes(info.file_size)}  {info.format}")
