@@ -60,10 +60,8 @@ def config_preflight(
 ) -> PreflightReport:
     """The data report of a run, as `check RUN` prints it and the review's `r` shows it: the same epochs,
     accumulation and max_steps, so both say the same number of steps."""
-    from tuitrain.dataset.holdout import held_out_paths
-
     t = config.training
-    report = preflight(
+    return preflight(
         concept_specs(config, config_dir),
         bucket_spec(config),
         batch_size=t.batch_size,
@@ -73,10 +71,8 @@ def config_preflight(
         cache_dir=cache_dir,
         full_check=full_check,
         disabled=disabled_concepts(config, config_dir),
+        validation_split=config.data.validation_split,
     )
-    roles = {resolve_path(c.path, config_dir): c.role for c in config.data.concepts}
-    report.held_out = held_out_paths(report.scans, roles, config.data.validation_split)
-    return report
 
 
 def concept_scans(config: Config, config_dir: Path) -> list[ConceptScan]:

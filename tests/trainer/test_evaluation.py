@@ -118,3 +118,4 @@ def test_check_lists_the_held_out_images(tmp_path: Path, split: float) -> None:
     assert "held out" in out.stdout, out.stdout + out.stderr
     for path in held | {valid_dir / "img0.png"}:
         assert path.name in out.stdout
+    assert "Steps: 2 per epoch" in out.stdout  # the 2 images left to train, batch 1: held-out ones never count

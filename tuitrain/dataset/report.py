@@ -26,6 +26,7 @@ from tuitrain.dataset.hashing import HASH_BITS, exact_duplicates, near_duplicate
 from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_concept
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
+from tuitrain.dataset.holdout import held_out_paths
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
@@ -232,6 +233,7 @@ def preflight(
     cache_dir: Path | None = None,
     full_check: bool = True,
     disabled: Sequence[str] = (),
+    validation_split: float = 0.0,
 ) -> PreflightReport:
     """Scan every concept and work out buckets, steps and every problem.
 
@@ -318,6 +320,12 @@ def preflight(
         notes = dict.fromkeys(image.notes + verdict.decode_notes(image.path))  # the header may have said it already
         report.notes.extend((image.path, note) for note in notes)
 
+    # Held out for the eval loss (dataset.holdout: validation concepts, data.validation_split): listed, and
+    # left out of the buckets and steps, as the trainer leaves them out of training.
+    report.held_out = held_out_paths(report.scans, {s.spec.path: s.spec.role for s in report.scans}, validation_split)
+    if report.held_out:
+        held = set(report.held_out)
+        usable = [(image, scan) for image, scan in usable if image.path not in held]
     _fill_buckets(report, usable, buckets, per_batch, batch_size, num_gpus)
     report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation
     _fill_steps(report, epochs, max_steps)
