@@ -111,17 +111,16 @@ class TrainingData:
             buckets = self.bucket_spec.for_concept(scan.spec)  # a concept may bucket at its own resolution
             folder = scan.spec.references  # editing models: judge kept only images with a usable reference
             for image, assignment in zip(scan.images, assign_buckets(scan.images, buckets)):
-                if image.path in held:
-                    self.held_out.append(Sample(len(self.held_out), image.path, ci, assignment, image.mtime_ns,
-                                                image.file_size, find_mask(image, suffix)))
-                    self._held_images[image.path] = image
-                    continue
-                self.samples.append(
-                    Sample(len(self.samples), image.path, ci, assignment, image.mtime_ns, image.file_size,
+                into = self.held_out if image.path in held else self.samples
+                into.append(
+                    Sample(len(into), image.path, ci, assignment, image.mtime_ns, image.file_size,
                            find_mask(image, suffix), *_concept_settings(scan.spec, config),
                            reference=find_reference(image, folder) if folder is not None else None)
                 )
-                self._images.append(image)
+                if into is self.held_out:
+                    self._held_images[image.path] = image
+                else:
+                    self._images.append(image)
         self.repeats = _repeats(self.samples, self.scans)
         if config.training.masked_loss:
             self.check_masks()  # inpainting models: the trainer checks once it knows the model is one
