@@ -309,7 +309,7 @@ def test_a_run_killed_mid_way_resumes_bit_for_bit(pixart_model, tmp_path: Path) 
     straight = new_run("straight", model, data, *common, preset="pixart-alpha-lora", where=tmp_path)
     assert train(straight) == 0, events(straight)[-1]
     broken = new_run("broken", model, data, *common, preset="pixart-alpha-lora", where=tmp_path)
-    last_step = crash_mid_run(broken, (2, 5))
+    last_step = crash_mid_run(broken, (3, 5))  # after the first backup (step 2)
     resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=2, in_process=True)
 
 
