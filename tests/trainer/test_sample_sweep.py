@@ -139,3 +139,28 @@ def test_a_lokr_file_is_drawn_by_lycoris_and_scale_zero_is_the_base_model(tiny_m
     assert renderer.network is not None and renderer.network.unet_loras
     assert np.array_equal(_pixels(written[0]), base)
     assert not np.array_equal(_pixels(written[1]), base)
+
+
+def test_an_embedding_file_is_drawn_with_its_token(tiny_model, tmp_path: Path) -> None:
+    """A textual-inversion file, loaded by diffusers' load_textual_inversion, changes the prompt with its token."""
+    from tuitrain.trainer.resample import Renderer, prompts_for, render_sweep
+
+    data = make_dataset(tmp_path / "train", count=4)
+    for caption in data.glob("*.txt"):
+        caption.write_text("a photo of <shape-emb>")
+    table = config_table(tiny_model("sd15"), data, None,
+                         training={"epochs": 2, "batch_size": 2, "learning_rate": 5e-2, "seed": 3,
+                                   "method": "embedding"},
+                         embedding={"token": "<shape-emb>", "vectors": 2},
+                         sampling={"every_epochs": 0, "steps": 2, "prompts": [{"prompt": "a photo of <shape-emb>"}]})
+    run = RunDir(tmp_path / "runs" / "e")
+    run.create_folders()
+    run.config.write_text(dump_config(parse_config(table)))
+    assert train(run) == 0
+    config = load_config(run.config)
+    prompts = prompts_for(config, run, [], [])
+    base = np.asarray(Renderer(run, config).draw(prompts[0], None).convert("RGB"))  # the token as plain text
+    written = render_sweep(run, config, run.output / "e.safetensors", 4, [1.0], prompts)
+    assert not np.array_equal(_pixels(written[0]), base)
+    with pytest.raises(SystemExit, match="--scale 1"):
+        render_sweep(run, config, run.output / "e.safetensors", 4, [0.5], prompts)

@@ -14,11 +14,12 @@ import sys
 
 from tuitrain.cli.common import target
 from tuitrain.cli.main import UserError
-from tuitrain.runs import RunState, run_status
+from tuitrain.runs import RunDir, RunState, run_status
 from tuitrain.runs.pick import PickError, find_save
 from tuitrain.runs.threads import thread_settings
 
 MAX_SCALES = 16
+DEFAULT_SCALES = "0.6,0.8,1.0"
 
 
 def parse_numbers(text: str, what: str, kind: type = float) -> list:  # type: ignore[type-arg]
@@ -36,6 +37,17 @@ def parse_numbers(text: str, what: str, kind: type = float) -> list:  # type: ig
     return values
 
 
+def _default_scales(run: RunDir) -> str:
+    """0.6,0.8,1.0 for an adapter; 1 for an embedding, which has no strength."""
+    from tuitrain.config import ConfigError, load_config
+
+    try:
+        method = load_config(run.config).training.method
+    except ConfigError:
+        return DEFAULT_SCALES  # the drawing process names what is wrong with the config
+    return "1" if method == "embedding" else DEFAULT_SCALES
+
+
 def run(args: argparse.Namespace) -> int:
     found, _ = target(args)
     if found is None:
@@ -43,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if run_status(found).state in (RunState.RUNNING, RunState.PAUSED):
         raise UserError(f"run {found.name!r} is training: sample its saves when it has finished or been stopped "
                         "(both would want the GPU)")
-    scales = parse_numbers(args.scale, "scale")
+    scales = parse_numbers(args.scale or _default_scales(found), "scale")
     seeds = parse_numbers(args.seeds, "seeds", int) if args.seeds else []
     try:
         save = find_save(found, args.save)

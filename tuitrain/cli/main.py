@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw a save at several LoRA strengths on the base model (a strength grid)")
     p.add_argument("target", metavar="RUN")
     p.add_argument("--save", default="last", metavar="STEP|best|last", help="which save (default: last)")
-    p.add_argument("--scale", default="0.6,0.8,1.0", metavar="S,S,..", help="strengths (default: 0.6,0.8,1.0)")
+    p.add_argument("--scale", metavar="S,S,..", help="strengths (default: 0.6,0.8,1.0; an embedding: 1)")
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
                    help="a prompt (repeatable; default: the run's sample prompts)")
     p.add_argument("--seeds", metavar="N,N,..", help="seeds, one column each per prompt (default: each prompt's)")

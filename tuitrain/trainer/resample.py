@@ -81,6 +81,9 @@ class Renderer:
     def load(self, file: Path) -> None:
         """Load a saved file as its users' tools do: a LoRA by diffusers' load_lora_weights; a LoKr or LoHa
         (which diffusers cannot load) by LyCORIS's own kohya loader, the library that defines the format."""
+        if self.config.training.method == "embedding":
+            self._load_embedding(file)
+            return  # no adapter to switch: `loaded` stays False
         if self.config.lora.type == "lora":
             self.pipe.load_lora_weights(str(file), adapter_name=ADAPTER)
         else:
@@ -88,6 +91,20 @@ class Renderer:
 
             self.network = apply_lycoris_file(self.parts, file, self.device)
         self.loaded = True
+
+    def _load_embedding(self, file: Path) -> None:
+        """A textual-inversion file into each text encoder, by diffusers' load_textual_inversion (the token's N
+        vectors named as it names them). Its tokens are then in the vocabulary: no strength switches them off."""
+        from safetensors.torch import load_file
+
+        from tuitrain.trainer.export.embedding import embedding_keys
+
+        tensors = load_file(str(file))
+        token = self.config.embedding.token
+        for key, encoder, tokenizer in zip(embedding_keys(self.config.model.family), self.parts.text_encoders,
+                                           self.parts.tokenizers):
+            self.pipe.load_textual_inversion(tensors[key].to(encoder.dtype), token=token, text_encoder=encoder,
+                                             tokenizer=tokenizer)
 
     def draw(self, prompt: dict[str, Any], scale: float | None) -> Any:
         """One image; `scale` None: the base model alone (the adapter, when loaded, switched off)."""
@@ -114,8 +131,11 @@ def render_sweep(run: RunDir, config: Config, file: Path, step: int, scales: lis
     from tuitrain.runs.contact_sheet import write_contact_sheet
 
     method = config.training.method
-    if method != "lora":
-        raise SystemExit(f"tuitrain sample: draws LoRA, LoKr and LoHa files; this run trains {method}")
+    if method == "embedding" and scales != [1.0]:
+        raise SystemExit("tuitrain sample: an embedding has no strength (its vectors join the vocabulary); draw it "
+                         "with --scale 1")
+    if method not in ("lora", "embedding"):
+        raise SystemExit(f"tuitrain sample: draws LoRA, LoKr, LoHa and embedding files; this run trains {method}")
     if config.lora.type != "lora" and config.model.family not in ("sd15", "sd2", "sdxl"):
         raise SystemExit(f"tuitrain sample: draws {config.lora.type} files of SD 1.x / 2.x / SDXL (LyCORIS's kohya "
                          f"loader); not yet of {config.model.family}")
