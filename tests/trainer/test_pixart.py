@@ -384,3 +384,29 @@ def test_masked_loss_and_ema_reach_pixart_runs(feature: str, pixart_model, tmp_p
     state = load_file(run.output / "m.safetensors")
     ups = [v for k, v in state.items() if k.endswith("lora_B.weight")]
     assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
+
+
+def test_an_alpha_transformer_file_with_a_sigma_folder_trains_as_alpha(pixart_model, tmp_path: Path) -> None:
+    """The file decides the micro-conditions; with them the flavour is α (its pipeline feeds them), whatever
+    model.config's pipeline; model.flavour = 'sigma' for it is refused in one line."""
+    from safetensors.torch import save_file
+
+    from tuitrain.trainer.errors import TrainingError
+    from tuitrain.trainer.families.pixart.layout import to_original
+    from tuitrain.trainer.loading import load_pipeline
+
+    file = tmp_path / "alpha.safetensors"
+    original = to_original(_load(pixart_model("alpha")).transformer.state_dict())
+    save_file({k: v.contiguous() for k, v in original.items()}, str(file))
+    config = parse_config({"model": {"family": "pixart", "base": str(file), "config": str(pixart_model("sigma"))}})
+    pipe = load_pipeline(config.model, "pixart", config_dir=tmp_path)
+    assert type(pipe).__name__ == "PixArtSigmaPipeline" and pipe.transformer.use_additional_conditions
+    parts = _adapter(config).parts(pipe, "auto")
+    assert parts.flavour == "alpha" and type(parts.pipeline).__name__ == "PixArtAlphaPipeline"
+    image = parts.pipeline(**_adapter(config).sample_inputs(parts, {"prompt": "a", "negative_prompt": "", "steps": 2,
+                                                                    "cfg": 4.0, "width": 64, "height": 64}),
+                           output_type="np").images
+    assert image.shape == (1, 64, 64, 3)
+    sigma = parse_config({"model": {"family": "pixart", "base": str(file), "flavour": "sigma"}})
+    with pytest.raises(TrainingError, match=r"^model\.flavour: 'sigma', but the transformer has PixArt-α's "):
+        _adapter(sigma).parts(pipe, "auto")

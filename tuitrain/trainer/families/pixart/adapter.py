@@ -59,15 +59,24 @@ class PixArtAdapter(FamilyAdapter):
             )
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
-        """The flavour is model.flavour, else the pipeline model_index.json declared; a pipeline of the other
-        flavour is rebuilt from the same components, so sampling conditions the transformer as the flavour does."""
+        """The flavour is model.flavour, else α when the pipeline model_index.json declared is α's or the
+        transformer has α's micro-condition embedders, else Σ; a pipeline of the other flavour is rebuilt from
+        the same components, so sampling conditions the transformer as the flavour does. Σ's pipeline never
+        passes micro-conditions, so a transformer that needs them is refused as Σ."""
         import diffusers
 
+        from tuitrain.trainer.errors import TrainingError
         from tuitrain.trainer.objectives.ddpm import training_scheduler
 
-        detected = "alpha" if type(pipeline).__name__ == PIPELINES["alpha"] else "sigma"
+        conditioned = bool(pipeline.transformer.use_additional_conditions)
+        detected = "alpha" if type(pipeline).__name__ == PIPELINES["alpha"] or conditioned else "sigma"
         flavour = self.flavour_name or detected
-        if flavour != detected:
+        if flavour == "sigma" and conditioned:
+            raise TrainingError(
+                "model.flavour: 'sigma', but the transformer has PixArt-α's resolution / aspect-ratio embedders, "
+                "which PixArtSigmaPipeline never feeds; set model.flavour = 'alpha' or leave it empty"
+            )
+        if type(pipeline).__name__ != PIPELINES[flavour]:
             pipeline = getattr(diffusers, PIPELINES[flavour])(**pipeline.components)
         config = dict(pipeline.scheduler.config)
         if prediction in ("", "auto"):
