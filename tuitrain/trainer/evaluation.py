@@ -12,6 +12,7 @@ samples for learning, not for comparing saves.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -79,8 +80,14 @@ class Evaluator:
         denoiser = t.parts.denoiser
         was_training = denoiser.training
         denoiser.eval()  # LoRA / dropout layers off: the same weights give the same number
+        # As a save is used: the assistant LoRA off, the weights the save writes (EMA); the text encoders on the
+        # device while a held-out caption no cache holds yet is encoded.
+        assistant = getattr(t, "assistant", None)
+        parking = getattr(t, "text_encoder_parking", None)
         try:
-            with torch.no_grad(), t.device_turn, t.weights_for_output():
+            with torch.no_grad(), t.device_turn, t.weights_for_output(), \
+                    assistant.off() if assistant is not None else contextlib.nullcontext(), \
+                    parking.on_device() if parking is not None else contextlib.nullcontext():
                 loss = self._mean(self.held_out, "held", lambda s: t.data.held_out_caption(s))
                 train = self._mean(self.train, "train", lambda s: t.data.base_caption(s, random.Random(0)))
         finally:
