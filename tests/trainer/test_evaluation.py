@@ -119,3 +119,16 @@ def test_check_lists_the_held_out_images(tmp_path: Path, split: float) -> None:
     for path in held | {valid_dir / "img0.png"}:
         assert path.name in out.stdout
     assert "Steps: 2 per epoch" in out.stdout  # the 2 images left to train, batch 1: held-out ones never count
+
+
+def test_every_n_steps_scores_once_a_step_beside_the_saves(tmp_path: Path, tiny_model) -> None:
+    train_dir, valid_dir = _data(tmp_path)
+    sections = _sections(train_dir, valid_dir)
+    sections["evaluation"] = {"draws": 1, "train_images": 0, "every_steps": 1}
+    sections["training"] = {**sections["training"], "epochs": 1}
+    run, code = train_config(tmp_path, tiny_model("sd15"), train_dir, name="often", **sections)
+    assert code == 0
+    scored = events(run, "eval")
+    assert [e["step"] for e in scored] == [1, 2, 3]  # step 2's save and schedule: one evaluation
+    assert all(e["train_loss"] is None and e["train_images"] == 0 for e in scored)
+    assert {e["step"]: e["eval_loss"] for e in events(run, "saved")} == {2: scored[1]["loss"], 3: scored[2]["loss"]}
