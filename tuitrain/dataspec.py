@@ -66,6 +66,9 @@ def config_preflight(
         bucket_spec(config),
         batch_size=t.batch_size,
         gradient_accumulation=t.gradient_accumulation,
+        # distributed.processes: each step takes a batch from every process (0, all GPUs: unknown without
+        # asking CUDA, which check does not load; counted as the listed GPUs, else one).
+        num_gpus=config.distributed.processes or len(config.distributed.gpu_ids) or 1,
         epochs=t.epochs,
         max_steps=t.max_steps,
         cache_dir=cache_dir,

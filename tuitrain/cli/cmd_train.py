@@ -81,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(problem)
         if args.overrides or more:
             save_config(config, run_dir.config)  # the run's snapshot is what it trains (and resumes) with
+    multi = load_config(run_dir.config).distributed.processes != 1  # torchrun, through trainer/multi.py
     if args.detach:
-        return _detach(run_dir)
+        return _detach(run_dir, multi)
+    if multi:
+        from tuitrain.cli.foreground import train_processes_in_foreground
+
+        return train_processes_in_foreground(run_dir, _detach)
     from tuitrain.cli.foreground import train_in_foreground
     from tuitrain.runs.permissions import use_owner_only_umask
 
@@ -124,16 +129,19 @@ def _as_new(run: RunDir, name: str, config: Config, overridden: bool) -> RunDir:
     return new
 
 
-def _detach(run: RunDir) -> int:
-    """Start the trainer in its own session: it outlives this shell, the SSH login and tmux."""
+def _detach(run: RunDir, multi: bool = False, quiet: bool = False) -> int:
+    """Start the trainer in its own session: it outlives this shell, the SSH login and tmux. `multi`: the
+    launcher of several processes (trainer/multi.py, torchrun) instead of the one trainer process."""
     log = open_run_log(run)  # owner-only, like the run folder
+    entry = "tuitrain.trainer.multi" if multi else "tuitrain.runs.trainer_process"  # trainer.main, libraries quieted
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tuitrain.runs.trainer_process", str(run.root)],  # trainer.main, libraries quieted
+        [sys.executable, "-m", entry, str(run.root)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         cwd=run.root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     # Now, not once the trainer has imported torch (seconds later): `tuitrain runs` says "starting" at once.
     write_pidfile(run.pidfile, proc.pid)
-    print(f"Started the trainer of {run.name} (pid {proc.pid}); log: {run.log}")
-    print(f"Follow it: tuitrain attach {run.name}    state: tuitrain runs")
+    if not quiet:
+        print(f"Started the trainer of {run.name} (pid {proc.pid}); log: {run.log}")
+        print(f"Follow it: tuitrain attach {run.name}    state: tuitrain runs")
     return 0

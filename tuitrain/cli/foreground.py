@@ -8,6 +8,7 @@ traceback is, rather than the message, a "failed" line and a Python traceback on
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from tuitrain.config import Config
@@ -40,3 +41,43 @@ def train_in_foreground(run: RunDir, config: Config, config_dir: Path) -> int:
             if where:
                 display.console.print(f"(the traceback is in {where})", markup=False, highlight=False)
             return 1
+
+
+def train_processes_in_foreground(run: RunDir, detach: Callable[..., int]) -> int:
+    """A run of several processes (distributed.processes), in front of the user: its launcher starts in its
+    own session, as with --detach (torchrun must not see the terminal's Ctrl-C: it would kill the ranks
+    mid-step), and its events are shown as they are written. Ctrl-C asks the run to stop (it saves first)."""
+    import time
+
+    from tuitrain.cli.train_display import RichDisplay
+    from tuitrain.runs.control import send_command
+    from tuitrain.runs.follow import RunFollower
+
+    follower = RunFollower(run, lambda batch: None)
+    for _ in follower.read():  # the history so far (an earlier attempt's end must not end this one)
+        pass
+    detach(run, True, True)
+    finished: dict | None = None
+    with RichDisplay() as display:
+        while finished is None:
+            try:
+                for batch in follower.read():
+                    for event in batch.events:
+                        display(event)
+                        if event.get("type") == "finished":
+                            finished = event
+                    if finished is None and not batch.alive and not batch.events:
+                        time.sleep(1.0)  # between the launcher's exit and its last event: one more look
+                        tail = [e for b in follower.read() for e in b.events]
+                        for event in tail:
+                            display(event)
+                        finished = next((e for e in reversed(tail) if e.get("type") == "finished"),
+                                        {"status": "failed"})
+                time.sleep(0.2)
+            except KeyboardInterrupt:
+                display.console.print("Stopping: every process saves at the same step, then stops.")
+                try:
+                    send_command(run.socket, "stop")
+                except OSError:
+                    pass
+    return 0 if finished.get("status") in ("completed", "stopped") else 1

@@ -14,6 +14,7 @@ from tuitrain.config.fields import option, text_toml_can_hold
 from tuitrain.families import FAMILIES
 from tuitrain.config.sections.common import MAX_EPOCHS, MAX_KEPT, MAX_SEED, MAX_STEPS
 from tuitrain.config.sections.data import CaptionSource, Concept, DataSection
+from tuitrain.config.sections.distributed import DistributedSection
 from tuitrain.config.sections.ema import EmaSection
 from tuitrain.config.sections.evaluation import EvaluationSection
 from tuitrain.config.sections.flux import FluxSection
@@ -30,7 +31,8 @@ from tuitrain.config.sections.training import TrainingSection
 
 __all__ = [
     "MAX_EPOCHS", "MAX_KEPT", "MAX_SEED", "MAX_STEPS", "SCHEMA_VERSION", "CaptionSource", "Concept", "Config",
-    "DataSection", "EmaSection", "EmbeddingSection", "EvaluationSection", "FamilyName", "FinetuneSection",
+    "DataSection", "DistributedSection", "EmaSection", "EmbeddingSection", "EvaluationSection", "FamilyName",
+    "FinetuneSection",
     "FluxSection", "LoraSection", "ModelSection", "ObjectiveSection", "OptimizerSection", "PerformanceSection",
     "SamplePrompt",
     "SamplingSection", "SavingSection", "TrainingSection",
@@ -71,6 +73,9 @@ class Config(BaseModel):
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     performance: PerformanceSection = option(
         default_factory=PerformanceSection, help="Step speed: compilation, attention kernel, memory layout."
+    )
+    distributed: DistributedSection = option(
+        default_factory=DistributedSection, help="Several processes (GPUs) training one run."
     )
     sampling: SamplingSection = option(default_factory=SamplingSection, help="Sample images during training.")
     saving: SavingSection = option(default_factory=SavingSection, help="Saved weights and resumable backups.")
@@ -147,6 +152,24 @@ class Config(BaseModel):
                                  "'kontext') sample from a reference image; leave it empty")
             if editing and not prompt.reference:
                 raise ValueError(f"sampling.prompts[{i}].reference: FLUX.1 Kontext samples edit an image: name it")
+        d = self.distributed
+        if d.gpu_ids and d.processes not in (0, len(d.gpu_ids)):
+            raise ValueError(
+                f"distributed.processes: {d.processes}, but distributed.gpus names {len(d.gpu_ids)} GPUs "
+                f"({d.gpus}); one process per GPU: set processes = {len(d.gpu_ids)} (or 0)"
+            )
+        if d.processes != 1 and self.training.device.startswith("cuda:"):
+            raise ValueError(
+                f"training.device: {show_value(self.training.device)} picks one GPU, but distributed.processes = "
+                f"{d.processes} trains on several; set training.device = 'cuda' and list them in distributed.gpus"
+            )
+        t = self.training
+        if d.processes != 1 and (t.text_encoder_max_steps is not None or t.text_encoder_max_epochs is not None):
+            # DDP expects every trained parameter to get a gradient in every step; freezing some mid-run breaks that.
+            raise ValueError(
+                "training.text_encoder_max_steps: stopping the text encoders mid-run is not supported with "
+                f"distributed.processes = {d.processes}; remove it (or train with one process)"
+            )
         if self.lora.assistant_lora and self.training.method == "finetune":
             raise ValueError(
                 "lora.assistant_lora: a fine-tune trains the base weights themselves, which a frozen LoRA on top "

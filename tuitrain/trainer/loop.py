@@ -9,6 +9,7 @@ exactly as the uninterrupted run would have (bit-exact on CPU).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -100,7 +101,15 @@ def make_accelerator(device_name: str, precision: str):  # type: ignore[no-untyp
     if cpu and dtype == torch.float16:
         raise TrainingError("training.mixed_precision: fp16 needs a CUDA GPU; on the CPU use bf16 or fp32 (or auto)")
     mixed = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "no"}[dtype]
-    return Accelerator(cpu=cpu, mixed_precision=mixed)
+    from datetime import timedelta
+
+    from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
+
+    # With several processes (distributed.processes): DDP never broadcasts buffers in forward, so rank 0 can
+    # sample and evaluate alone; collectives wait up to 2 h (a long save or sampling round on rank 0).
+    handlers = [DistributedDataParallelKwargs(broadcast_buffers=False),
+                InitProcessGroupKwargs(timeout=timedelta(hours=2))]
+    return Accelerator(cpu=cpu, mixed_precision=mixed, kwargs_handlers=handlers)
 
 
 def launched_rank() -> int:
@@ -126,6 +135,7 @@ class Trainer:
         self.config_dir = config_dir
         self.display = display
         self.accelerator: Any = None  # made in setup()
+        self.world = 1  # processes training this run (setup() asks accelerate)
         self._main: bool | None = None
         self.control = ControlServer(run.events, run.socket if listen and launched_rank() == 0 else None)
         self.stop_requested = False
@@ -160,6 +170,7 @@ class Trainer:
         cfg = self.config
         self.accelerator = make_accelerator(cfg.training.device, cfg.training.mixed_precision)
         self.device = self.accelerator.device
+        self.world = self.accelerator.num_processes  # distributed.processes (torchrun started them)
         self.compute_dtype = resolve_precision(cfg.training.mixed_precision, self.device)
         if self.compute_dtype == torch.float16:
             self.log("fp16 training: gradients are scaled to avoid underflow", "info")
@@ -257,12 +268,34 @@ class Trainer:
         self.optimizer = build_optimizer(self.method.param_groups(lr), cfg.optimizer, lr, self.device, cfg.training.seed)
         self.scheduler = build_scheduler(self.optimizer, cfg.training, self.total_steps)
         # accelerate owns devices, autocast, fp16 loss scaling and (later) multi-GPU wrapping.
-        self.parts.denoiser, self.optimizer, self.scheduler = self.accelerator.prepare(
-            self.parts.denoiser, self.optimizer, self.scheduler
-        )
-        for module in self.method.modules_to_prepare():
-            self.accelerator.prepare(module)
+        # What the step runs (train_parts): the same models, behind DDP when several processes train. Saves,
+        # samples, the EMA and the eval loss use self.parts, the models themselves.
+        self.train_parts = self.parts
+        if self.world == 1:
+            self.parts.denoiser, self.optimizer, self.scheduler = self.accelerator.prepare(
+                self.parts.denoiser, self.optimizer, self.scheduler
+            )
+            for module in self.method.modules_to_prepare():
+                self.accelerator.prepare(module)
+        else:
+            self._distribute()
         self.evaluator = Evaluator(self)  # the eval loss on held-out images (nothing to do without them)
+
+    def _distribute(self) -> None:
+        """Several processes: the optimizer as accelerate prepares it, every trained model behind DDP (the
+        scheduler is not prepared: accelerate would step it once per process, and steps here are global)."""
+        from tuitrain.trainer.distributed import wrap
+
+        self.optimizer = self.accelerator.prepare(self.optimizer)
+        self.train_parts = dataclasses.replace(
+            self.parts, denoiser=wrap(self.accelerator, self.parts.denoiser),
+            text_encoders=[wrap(self.accelerator, e) for e in self.parts.text_encoders])
+        self._ddp = [self.train_parts.denoiser, *self.train_parts.text_encoders]
+        if self.is_main:
+            self.log(f"training with {self.world} processes: {self.config.training.batch_size} x "
+                     f"{self.config.training.gradient_accumulation} x {self.world} = "
+                     f"{self.config.training.batch_size * self.config.training.gradient_accumulation * self.world} "
+                     "images per step")
 
     def _text_cacheable(self) -> bool:
         d = self.config.data
@@ -297,8 +330,14 @@ class Trainer:
                           initializer=cuda_thread_init(self.device))
 
     # -- one batch --------------------------------------------------------------------------
+    def _global_batch(self, batch: int) -> int:
+        """This process's batch `batch` as the epoch's batch number (data.shard gives rank r every world-th
+        batch from r): the noise and augmentations follow it, so N processes draw what one process with
+        gradient_accumulation N draws, batch for batch."""
+        return batch * self.world + self.accelerator.process_index if self.world > 1 else batch
+
     def _sample_rng(self, epoch: int, batch: int, slot: int) -> random.Random:
-        return random.Random(f"{self.config.training.seed}:{epoch}:{batch}:{slot}")
+        return random.Random(f"{self.config.training.seed}:{epoch}:{self._global_batch(batch)}:{slot}")
 
     def prepare(self, epoch: int, batch_no: int, indices: list[int]) -> PreparedBatch:
         """A micro-batch's host-side inputs: files read, latents encoded or cached, captions drawn.
@@ -321,7 +360,7 @@ class Trainer:
         captions = [self.method.prepare_caption(c) for c in captions]
         if self.text_cache is None:
             with torch.set_grad_enabled(self.method.trains_text_encoders):
-                return self.adapter.encode_text(self.parts, captions, clip_skip)
+                return self.adapter.encode_text(self.train_parts, captions, clip_skip)
         rows: list[dict[str, torch.Tensor]] = []
         for caption in captions:
             key = text_fields(self.model_id, caption, clip_skip, self.compute_dtype, self.adapter.text_settings(self.parts))
@@ -344,11 +383,12 @@ class Trainer:
         masks = [m.to(self.device, non_blocking=True) if m is not None else None for m in prepared.loss_masks]
         # Noise depends only on (seed, epoch, batch): a resumed run draws the same noise.
         gen = torch.Generator(device=self.device).manual_seed(
-            (self.config.training.seed * 1_000_003 + prepared.epoch * 100_003 + prepared.batch) % 2**63
+            (self.config.training.seed * 1_000_003 + prepared.epoch * 100_003 + self._global_batch(prepared.batch))
+            % 2**63
         )
         noised = self.objective.noise(batch.latents, gen)
         with self.accelerator.autocast(), self.performance.attention():
-            pred = self.adapter.predict(self.parts, noised.noisy.to(self.compute_dtype), noised.timesteps, batch)
+            pred = self.adapter.predict(self.train_parts, noised.noisy.to(self.compute_dtype), noised.timesteps, batch)
         # Per sample: the mask weighs pixels within a sample, the objective then weighs samples (min-SNR, ...).
         loss = self.objective.per_sample_loss(pred, noised, masks, self.config.training.unmasked_weight)
         weights = self.objective.loss_weights(noised)
@@ -370,6 +410,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "python_rng": random.getstate(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "processes": self.world,  # the batches each process trained depend on it (data.shard)
         }
 
     def backup(self, pos: Position) -> None:
@@ -385,8 +426,15 @@ class Trainer:
         found = backups.latest_backup(self.run.checkpoints, warn=lambda m: self.log(m, "warning"))
         if found is None:
             return Position()
-        self.method.load_state_dict(found.weights)
         st = found.state
+        made_by = st.get("processes", 1)
+        if made_by != self.world:
+            raise TrainingError(
+                f"distributed.processes: backup {found.path.name} was made by {made_by} process(es) and this run "
+                f"has {self.world}; each process's share of the batches depends on the count, so resume with "
+                f"distributed.processes = {made_by} (or --as-new NAME to start over with {self.world})"
+            )
+        self.method.load_state_dict(found.weights)
         if self.ema is not None:
             if not st.get("ema"):
                 raise TrainingError(
@@ -467,8 +515,13 @@ class Trainer:
     def handle_commands(self, pos: Position) -> None:
         """Run the commands received; while paused, wait here (still serving commands). Main process only:
         the others have no socket (passing a pause or stop on to them is multi-GPU's own work)."""
-        while self.is_main:
-            for cmd in self.control.poll():
+        while True:
+            commands = self.control.poll() if self.is_main else []
+            if self.world > 1:  # every rank acts on rank 0's commands (and its stop flag) at this same step
+                from tuitrain.trainer.distributed import broadcast
+
+                commands, self.stop_requested = broadcast((commands, self.stop_requested))
+            for cmd in commands:
                 if cmd == "pause" and not self.paused:
                     self.paused = True
                     self.emit("paused", step=pos.step)
@@ -529,11 +582,13 @@ class Trainer:
         """
         accumulation = self.config.training.gradient_accumulation
         total: torch.Tensor | None = None
-        for _ in range(accumulation):
+        for micro in range(accumulation):
             prepared = next(loader)  # outside the device turn: a data thread may need it to finish this
             if (prepared.epoch, prepared.batch) != (pos.epoch, pos.batch):
                 raise RuntimeError(f"loader out of step: {prepared.epoch}:{prepared.batch} at {pos.epoch}:{pos.batch}")
-            with self.device_turn:
+            # Several processes: gradients are averaged once, in the last micro-batch's backward.
+            syncing = self.world == 1 or micro == accumulation - 1
+            with self.device_turn, contextlib.nullcontext() if syncing else self._no_sync():
                 loss = self.loss_of(prepared)
                 self.accelerator.backward(loss / accumulation)
             total = loss.detach() if total is None else total + loss.detach()
@@ -542,7 +597,12 @@ class Trainer:
         with self.device_turn:
             max_norm = self.config.training.max_grad_norm or float("inf")
             grad_norm = self.accelerator.clip_grad_norm_(self._trained, max_norm)
-            loss_value, norm_value = torch.stack([total / accumulation, torch.as_tensor(grad_norm).to(total)]).tolist()
+            values = torch.stack([total / accumulation, torch.as_tensor(grad_norm).to(total)])
+            if self.world > 1:  # the step's loss over every process's batches (the norm is global already)
+                from tuitrain.trainer.distributed import mean_over_ranks
+
+                values = torch.cat([mean_over_ranks(values[:1]), values[1:]])
+            loss_value, norm_value = values.tolist()
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss is {loss_value} at step {pos.step + 1}: stopping; the last good backup is intact. "
@@ -562,6 +622,11 @@ class Trainer:
         if pos.step % 10 == 0:
             self.memory()
         self._on_step_schedules(pos)
+
+    def _no_sync(self):  # type: ignore[no-untyped-def]
+        from tuitrain.trainer.distributed import no_sync
+
+        return no_sync(self._ddp)
 
     def _text_encoder_schedule(self, pos: Position) -> None:
         """training.text_encoder_max_steps / _epochs: once the text encoders' share of the run is done, freeze
@@ -635,9 +700,15 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
         print(f"tuitrain: {problem}", file=sys.stderr)
         return 2
     finished = continuation.finished_run(run)
-    write_pidfile(run.pidfile)
+    if launched_rank() == 0:  # the process `tuitrain runs`, attach and stop talk to
+        write_pidfile(run.pidfile)
     trainer = Trainer(run, config, config_dir, display)
     trainer.continuing_from = finished.step if finished is not None else None
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1  # one of several processes (trainer/multi.py)
+    if launched:
+        from tuitrain.trainer.distributed import mark_running
+
+        mark_running(run.root, launched_rank())
     trainer.pos = pos = Position()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -662,7 +733,17 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
         message = str(exc)
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             message = OOM_ADVICE
-        log_path = run.root / "trainer-error.txt"
+        world = getattr(trainer, "world", 1)
+        if world > 1:  # one story when a rank dies: the others' collectives fail because of it
+            from tuitrain.trainer.distributed import peer_error, write_rank_error
+
+            rank = launched_rank()
+            if rank:
+                write_rank_error(run.root, rank, message)
+            else:
+                message = peer_error(run.root, world) or message
+        rank_suffix = f"-rank{launched_rank()}" if launched_rank() else ""
+        log_path = run.root / f"trainer-error{rank_suffix}.txt"
         log_path.write_text(traceback.format_exc())
         known = isinstance(exc, (TrainingError, torch.cuda.OutOfMemoryError)) or type(exc).__name__ in (
             "ModelLoadError", "OptimizerUnavailable", "MethodUnavailable"
@@ -673,6 +754,10 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
             raise
         return 1
     finally:
+        if launched:
+            from tuitrain.trainer.distributed import clear_running
+
+            clear_running(run.root, launched_rank())
         trainer.control.close()
         # accelerate keeps one global state per process; a trainer process trains one run, so
         # clearing it here only matters when runs share a process (tests, notebooks).
