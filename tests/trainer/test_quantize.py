@@ -325,3 +325,24 @@ def test_the_tensor_reader_gives_what_safetensors_gives(tmp_path: Path) -> None:
         assert tensor.dtype == expected[name].dtype and tensor.shape == expected[name].shape, name
         assert torch.equal(tensor.view(torch.uint8) if tensor.dtype == torch.float8_e4m3fn else tensor,
                            expected[name].view(torch.uint8) if tensor.dtype == torch.float8_e4m3fn else expected[name])
+
+
+def test_the_estimates_quantized_share_is_what_quantize_linear_layers_takes() -> None:
+    """estimate.QUANTIZED_SHARE (torch-free constants) against the public architectures built on the meta device:
+    the weights trainer/quantize.py would store quantized."""
+    import json
+
+    import diffusers
+
+    from tuitrain.trainer.families import family_files
+    from tuitrain.trainer.quantize import is_target
+    from tuitrain.tui.config_editor.estimate import QUANTIZED_SHARE
+
+    for family in ("sd15", "sdxl", "flux"):
+        files = family_files(family)
+        config = json.loads((files.configs / files.denoiser_component / "config.json").read_text(encoding="utf-8"))
+        with torch.device("meta"):
+            model = getattr(diffusers, config["_class_name"]).from_config(config)
+        total = sum(p.numel() for p in model.parameters())
+        share = sum(m.weight.numel() for m in model.modules() if is_target(m)) / total
+        assert share == pytest.approx(QUANTIZED_SHARE.get(family, 1.0), abs=0.002), family

@@ -54,6 +54,10 @@ OPTIMIZER_BYTES: dict[str, float] = {"adamw": 8, "adamw8bit": 2, "prodigy": 16, 
 # int8 / fp8 one byte (+ a scale per row), nf4 half a byte + an fp32 absmax per 64 weights, int4 half a
 # byte + a bf16 scale and shift per 128 weights (optimum-quanto's groups).
 QUANTIZED_BYTES: dict[str, float] = {"int8": 1.0, "nf4": 0.5 + 4 / 64, "fp8": 1.0, "int4": 0.5 + 4 / 128}
+# The share of each denoiser's weights model.quantize stores quantized: nn.Linear layers of >= 4096 weights
+# (trainer/quantize.py; convolutions stay), counted on the public architectures (meta device, diffusers 0.42).
+# UNets keep their convolutions: SD 1.5's are two thirds of it. Families not listed: 1.0 (transformers).
+QUANTIZED_SHARE: dict[str, float] = {"sd15": 0.314, "sd2": 0.348, "sdxl": 0.870}
 MASTER_BYTES = 4  # fp32 trained weights
 GRADIENT_BYTES = 4  # fp32 gradients
 AUTOCAST_COPY_BYTES = 2  # autocast caches a bf16/fp16 copy of each fp32 weight during the forward
@@ -146,7 +150,7 @@ def estimate_vram(data: dict[str, Any]) -> VramEstimate:
     quantize = _get(data, "model", "quantize", "none")
     if quantize in QUANTIZED_BYTES and method != "finetune":
         # The denoiser's linear layers (nearly all of its weights) quantized instead of in the compute dtype.
-        weights -= unet * (compute_bytes - QUANTIZED_BYTES[quantize])
+        weights -= unet * QUANTIZED_SHARE.get(family, 1.0) * (compute_bytes - QUANTIZED_BYTES[quantize])
     trains_text = (method == "finetune" and _get(data, "finetune", "train_text_encoder", False)) or (
         method == "lora" and _get(data, "lora", "train_text_encoder", False))
     text_quantize = _get(data, "model", "quantize_text_encoders", "none")
