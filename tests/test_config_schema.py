@@ -97,6 +97,13 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     for key in ("text_encoder_max_steps", "text_encoder_max_epochs"):  # an embedding run trains no text encoder
         del data["training"][key]
     data["objective"]["max_sigma"] = 0.9  # above min_sigma
+    data["training"]["device"] = "cuda"  # several processes take their GPUs from distributed.gpus
+    data["distributed"].update(processes=2, gpus="0,1")
+    del data["lora"]["targets"]  # sdxl has no named target sets
+    del data["data"]["concepts"][1]["references"]  # reference images are for editing flavours (FLUX.1 Kontext)
+    del data["sampling"]["prompts"][0]["reference"]
+    if "class_images" in data["data"]["concepts"][1]:
+        data["data"]["concepts"][1]["role"] = "regularisation"  # only regularisation concepts draw class images
     config = parse_config(data)
     path = tmp_path / "c.toml"
     save_config(config, path)

@@ -33,6 +33,9 @@ class Flavour:
     modelspec_architecture: str
     # The VRAM estimate's numbers where this flavour's architecture differs in size (SD3.5 medium); None: the family's.
     memory: MemoryFacts | None = None
+    # An editing model (FLUX.1 Kontext): it learns from pairs, each training image with the reference image it is
+    # made from (data.concepts[].references), and samples edit sampling.prompts[].reference.
+    editing: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,8 @@ FAMILIES: dict[str, FamilyInfo] = {
                 Flavour("schnell", "FLUX.1 schnell (timestep-distilled)", "flow", 1024, "flux-1-schnell"),
                 Flavour("krea", "FLUX.1 Krea dev (dev architecture)", "flow", 1024, "flux-1-dev"),
                 # Image editing: reference-image tokens join the sequence (data.concepts[].references).
-                Flavour("kontext", "FLUX.1 Kontext dev (image editing)", "flow", 1024, "flux-1-kontext-dev"),
+                Flavour("kontext", "FLUX.1 Kontext dev (image editing)", "flow", 1024, "flux-1-kontext-dev",
+                        editing=True),
             ),
             ss_base_model_version="flux1",
             memory=MemoryFacts(

@@ -62,7 +62,7 @@ def flavour_model(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def _config(family: str, method: str, base: Path, data: Path, **sections: dict[str, Any]) -> Any:
+def _config(family: str, method: str, base: Path, data: Path, /, **sections: dict[str, Any]) -> Any:
     table: dict[str, Any] = {
         "model": {"family": family, "base": str(base)},
         "data": {"resolution": 64, "concepts": [{"path": str(data)}]},
@@ -110,7 +110,9 @@ def test_loads_from_a_folder_and_from_a_single_file(family: str, flavour: str, f
     folder = flavour_model(family, flavour)
     expected = info.flavour(flavour)
     # model.flavour chooses; the trainer's parts then report it (and train its prediction type).
-    config = _config(family, "lora", folder, data, model={"flavour": flavour})
+    # An editing flavour learns from pairs: the images are their own references here (loading is what is tested).
+    pairs = {"data": {"concepts": [{"path": str(data), "references": str(data)}]}} if expected.editing else {}
+    config = _config(family, "lora", folder, data, model={"flavour": flavour}, **pairs)
     folder_pipe = load_pipeline(config.model, family, config_dir=tmp_path)
     parts = _adapter(config).parts(folder_pipe, "auto")
     assert parts.flavour == flavour and parts.prediction_type == expected.prediction
@@ -131,7 +133,7 @@ def test_loads_from_a_folder_and_from_a_single_file(family: str, flavour: str, f
         state = _adapter(config).denoiser_file_state(parts.denoiser)
         file = save_denoiser_file(state, family, tmp_path / "model.safetensors")
     # The tiny architecture is not the public one: model.config names it, as a user's would.
-    file_config = _config(family, "lora", file, data, model={"config": str(folder), "flavour": flavour})
+    file_config = _config(family, "lora", file, data, model={"config": str(folder), "flavour": flavour}, **pairs)
     file_pipe = load_pipeline(file_config.model, family, config_dir=tmp_path)
     file_parts = _adapter(file_config).parts(file_pipe, "auto")
     for a, b in ((parts.denoiser, file_parts.denoiser), *zip(parts.text_encoders, file_parts.text_encoders)):

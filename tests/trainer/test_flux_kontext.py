@@ -160,12 +160,12 @@ def test_kontext_trains_an_edit_from_pairs_and_diffusers_reproduces_it(flux_mode
 
 @pytest.mark.parametrize(("table", "message"), [
     ({"model": {"family": "flux", "flavour": "kontext"}, "data": {"concepts": [{"path": "d"}]}},
-     "data.concepts[0].references: FLUX.1 Kontext learns edits"),
+     "data.concepts[0].references: FLUX.1 Kontext dev (image editing) learns edits"),
     ({"model": {"family": "flux"}, "data": {"concepts": [{"path": "d", "references": "r"}]}},
      "data.concepts[0].references: reference images train editing models only"),
     ({"model": {"family": "flux", "flavour": "kontext"}, "data": {"concepts": [{"path": "d", "references": "r"}]},
       "sampling": {"prompts": [{"prompt": "x"}]}},
-     "sampling.prompts[0].reference: FLUX.1 Kontext samples edit an image"),
+     "sampling.prompts[0].reference: FLUX.1 Kontext dev (image editing) samples edit an image"),
 ])
 def test_kontext_config_mistakes_are_named(table: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:

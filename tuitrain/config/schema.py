@@ -134,24 +134,26 @@ class Config(BaseModel):
                     f"{key}: {self.model.family} images must be multiples of {multiple} px (its VAE's 8x "
                     f"downscale{', then 2x2 patches' if multiple > 8 else ''}), got {value}"
                 )
-        editing = self.model.family == "flux" and self.model.flavour == "kontext"
+        chosen = FAMILIES[self.model.family].flavour(self.model.flavour) if self.model.flavour else None
+        editing = chosen is not None and chosen.editing
         for i, concept in enumerate(self.data.concepts):
             if concept.references and not editing:
                 raise ValueError(
-                    f"data.concepts[{i}].references: reference images train editing models only; set "
-                    f"model.flavour = 'kontext' (a FLUX.1 Kontext base) or leave references empty"
+                    f"data.concepts[{i}].references: reference images train editing models only (FLUX.1: "
+                    f"model.flavour = 'kontext'); leave references empty"
                 )
             if editing and not concept.references and concept.role != "validation" and concept.enabled:
                 raise ValueError(
-                    f"data.concepts[{i}].references: FLUX.1 Kontext learns edits: name the folder of reference "
-                    "images paired with this concept's images by file name"
+                    f"data.concepts[{i}].references: {chosen.title} learns edits: name the folder of "  # type: ignore[union-attr]
+                    "reference images paired with this concept's images by file name"
                 )
         for i, prompt in enumerate(self.sampling.prompts):
             if prompt.reference and not editing:
-                raise ValueError(f"sampling.prompts[{i}].reference: only editing models (model.flavour = "
+                raise ValueError(f"sampling.prompts[{i}].reference: only editing models (FLUX.1: model.flavour = "
                                  "'kontext') sample from a reference image; leave it empty")
             if editing and not prompt.reference:
-                raise ValueError(f"sampling.prompts[{i}].reference: FLUX.1 Kontext samples edit an image: name it")
+                raise ValueError(f"sampling.prompts[{i}].reference: {chosen.title} samples edit an image: "  # type: ignore[union-attr]
+                                 "name it")
         d = self.distributed
         if d.gpu_ids and d.processes not in (0, len(d.gpu_ids)):
             raise ValueError(
