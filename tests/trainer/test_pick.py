@@ -8,6 +8,7 @@ that was in output/ before is still there, byte for byte, under some name.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,24 @@ def test_pick_of_a_step_never_saved_is_one_line(finished_run: RunDir, workspace:
     assert _contents(run.output) == before
     bad = run_cli("pick", "r", "soon")
     assert bad.returncode == 2 and "'best' or 'last'" in bad.stderr
+
+
+def test_a_picked_run_trained_further_keeps_the_pick_under_its_step(finished_run: RunDir, workspace: Path) -> None:
+    """--more-steps renames what holds the run's name before its new final takes it: a pick is named for
+    the step it copies (-stepNNNNNN-picked), not taken for the old final, which the pick had already kept."""
+    from tests.trainer.harness import train_cli
+
+    run = copy_run(finished_run, workspace)
+    out = run.output
+    final = (out / "r.safetensors").read_bytes()
+    step2 = (out / "r-step000002.safetensors").read_bytes()
+    assert run_cli("pick", "r", "2").returncode == 0
+    before = _contents(out)
+    more = train_cli(run, "--more-steps", "2")
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert (out / "r-step000002-picked.safetensors").read_bytes() == step2
+    assert json.loads((out / "r-step000002-picked.pick.json").read_text())["step"] == 2
+    assert (out / "r-step000006-final.safetensors").read_bytes() == final
+    assert (out / "r.safetensors").read_bytes() not in (final, step2)  # the new final, step 8
+    _nothing_lost(before, _contents(out))
+    assert "picked" not in run_cli("runs").stdout  # the name holds the new final, not a pick

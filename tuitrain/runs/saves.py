@@ -35,9 +35,23 @@ def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
     if not entries:
         return []
     stem = free_stem(folder, f"{name}-step{step:06d}-final")
+    picked = _picked_step(folder / f"{name}.pick.json")
+    if picked is not None:  # `name` holds a pick (runs/pick.py), a copy of step `picked`: named for what it is
+        stem = free_stem(folder, f"{name}-step{picked:06d}-picked")
     moved = []
     for path in entries:
         target = folder / (stem + path.name[len(name):])
         os.rename(path, target)
         moved.append((path, target))
     return moved
+
+
+def _picked_step(note: Path) -> int | None:
+    """The step a pick note (runs/pick.py) says `name` holds; None without a readable note."""
+    import json
+
+    try:
+        step = json.loads(note.read_text()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
