@@ -230,6 +230,13 @@ def test_without_optimum_quanto_fp8_is_one_line(flux_dev: Path, tmp_path: Path, 
     assert message == ("model.quantize: 'fp8' needs optimum-quanto, which is not installed: pip install -c "
                        "constraints.txt 'tuitrain[quantize]' (optimum-quanto); or choose model.quantize = 'int8' / "
                        "'nf4' (bitsandbytes)")
+    # `tuitrain check` says the same before anything loads (torch-free: the spec is looked up, not imported).
+    from tuitrain.trainer.loading import ModelLoadError
+    from tuitrain.trainer.loading.preflight import inspect_base
+
+    with pytest.raises(ModelLoadError) as err:
+        inspect_base(load_config(run.config).model, "flux", run.root)
+    assert str(err.value) == message
 
 
 def test_the_estimate_counts_quantized_weights() -> None:

@@ -44,7 +44,6 @@ MIN_WEIGHTS = 4096  # below this a layer's quantization scales cost about what t
 # int4: 4 bits + a scale and shift per 128 in the compute dtype, bf16 on a GPU), for the VRAM estimate's
 # reasoning (tui/config_editor/estimate.py keeps its own torch-free copy).
 BYTES_PER_WEIGHT = {"int8": 1.0 + 4 / 4096, "nf4": 0.5 + 4 / 64, "fp8": 1.0 + 2 / 3072, "int4": 0.5 + 4 / 128}
-INSTALL_HINT = "pip install -c constraints.txt 'tuitrain[quantize]' (optimum-quanto)"
 
 
 class QuantizeUnavailable(TrainingError):
@@ -88,9 +87,9 @@ def check_available(mode: str, key: str = "model.quantize") -> None:
         try:
             import optimum.quanto  # noqa: F401
         except ImportError as exc:
-            raise QuantizeUnavailable(
-                f"{key}: '{mode}' needs optimum-quanto, which is not installed: {INSTALL_HINT}; or choose "
-                f"{key} = 'int8' / 'nf4' (bitsandbytes)") from exc
+            from tuitrain.trainer.loading.preflight import missing_quanto
+
+            raise QuantizeUnavailable(missing_quanto(key, mode)) from exc
 
 
 def quantized_layer(layer: nn.Linear, mode: str, compute_dtype: torch.dtype, device: torch.device) -> nn.Module:

@@ -261,6 +261,31 @@ def _size(path: Path) -> str:
     return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
 
 
+QUANTO_MODES = ("fp8", "int4")  # model.quantize modes optimum-quanto stores (trainer/quantize.py)
+
+
+def missing_quanto(key: str, mode: str) -> str:
+    """The one line for a quanto mode on a machine without optimum-quanto (also trainer/quantize.py's)."""
+    return (f"{key}: '{mode}' needs optimum-quanto, which is not installed: pip install -c constraints.txt "
+            f"'tuitrain[quantize]' (optimum-quanto); or choose {key} = 'int8' / 'nf4' (bitsandbytes)")
+
+
+def check_quantize_libraries(model_cfg: ModelSettings) -> None:
+    """ModelLoadError when model.quantize(_text_encoders) names a mode whose library is missing (found without
+    importing it: no torch here)."""
+    import importlib.util
+
+    for key in ("quantize", "quantize_text_encoders"):
+        mode = getattr(model_cfg, key, "none")
+        if mode in QUANTO_MODES:
+            try:
+                found = importlib.util.find_spec("optimum.quanto") is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                raise ModelLoadError(missing_quanto(f"model.{key}", mode))
+
+
 def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str:
     """What model.base (and model.vae) are, in a few words; ModelLoadError naming the key when unusable.
 
@@ -268,6 +293,7 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
     """
     if family not in FAMILIES:
         raise ModelLoadError(f"model.family: tuitrain cannot load {family!r} models yet")
+    check_quantize_libraries(model_cfg)
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
     has_vae = bool((model_cfg.vae or "").strip())
