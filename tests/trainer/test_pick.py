@@ -122,3 +122,19 @@ def test_a_picked_run_trained_further_keeps_the_pick_under_its_step(finished_run
     assert (out / "r.safetensors").read_bytes() not in (final, step2)  # the new final, step 8
     _nothing_lost(before, _contents(out))
     assert "picked" not in run_cli("runs").stdout  # the name holds the new final, not a pick
+
+
+def test_keep_last_never_prunes_a_pick(finished_run: RunDir, workspace: Path) -> None:
+    """saving.keep_last deletes older intermediate saves for good; a pick the user made is not one of them."""
+    from tests.trainer.harness import train_cli
+
+    run = copy_run(finished_run, workspace)
+    out = run.output
+    step2 = (out / "r-step000002.safetensors").read_bytes()
+    assert run_cli("pick", "r", "2").returncode == 0
+    more = train_cli(run, "--more-steps", "4", "--set", "saving.keep_last=1")
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert not (out / "r-step000002.safetensors").exists() and not (out / "r-step000004.safetensors").exists()
+    assert (out / "r-step000008.safetensors").exists()  # the newest intermediate save, kept
+    assert (out / "r-step000002-picked.safetensors").read_bytes() == step2
+    assert (out / "r-step000006-final.safetensors").exists()

@@ -676,7 +676,7 @@ def _drop_old_saves(folder: Path, name: str, keep: int) -> None:
     """
     import re
 
-    pattern = re.compile(re.escape(name) + r"-step(\d{6})(?!-final)")
+    pattern = re.compile(re.escape(name) + r"-step(\d{6})(?!-final|-picked)")  # a pick (runs/pick.py) stays too
     by_step: dict[str, list[Path]] = {}
     for path in folder.iterdir():
         match = pattern.match(path.name)
