@@ -65,6 +65,11 @@ async def test_compare_view_keys_zoom_pick_and_sheet(workspace: Path, size: tupl
     async with app.run_test(size=size) as pilot:
         dash = next(s for s in app.screen_stack if isinstance(s, DashboardScreen))
         await wait_for(pilot, lambda: dash.status.label == "finished" and dash.up_to_date, "the replay")
+        from tuitrain.tui.dashboard import render
+
+        with dash.model.lock:
+            progress = render.progress(dash.model, size[0])
+        assert "eval 0.29 (best 0.27 at step 4)" in str(progress.renderables[1])  # the line under the bars
         plot = dash.query_one(LossPlot)
         assert plot.data is not None and plot.data.eval_x == (2.0, 4.0, 6.0)  # the second curve
         assert plot.data.eval_held == (0.31, 0.27, 0.29)

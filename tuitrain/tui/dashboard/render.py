@@ -126,6 +126,12 @@ def progress(model: RunModel, width: int) -> RenderableType:
     )
     if model.loss.last is not None:
         line.append(f"   loss {number(model.loss.last)}")
+    if model.evals:  # trainer/evaluation.py's score of the held-out images, and the save that scored best
+        last = max(model.evals)
+        best = min(model.evals, key=lambda step: (model.evals[step][0], step))
+        line.append(f"   eval {number(model.evals[last][0])}")
+        if best != last:
+            line.append(f" (best {number(model.evals[best][0])} at step {best})", "dim")
     return Group(grid, line)
 
 
