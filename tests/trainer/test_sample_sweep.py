@@ -164,3 +164,25 @@ def test_an_embedding_file_is_drawn_with_its_token(tiny_model, tmp_path: Path) -
     assert not np.array_equal(_pixels(written[0]), base)
     with pytest.raises(SystemExit, match="--scale 1"):
         render_sweep(run, config, run.output / "e.safetensors", 4, [0.5], prompts)
+
+
+@pytest.mark.parametrize("family", ["flux", "pixart"])
+def test_transformer_families_draw_their_lora_file(family: str, tiny_model, tmp_path: Path) -> None:
+    """FLUX.1's file goes through diffusers' loader, PixArt's (diffusers has none) through its home's peft
+    loader, strengths as peft scales: 0 is the base model, 1 is not."""
+    from tuitrain.trainer.resample import Renderer, prompts_for, render_sweep
+
+    data = make_dataset(tmp_path / "train", count=4)
+    table = config_table(tiny_model(family), data, None, model={"family": family, "base": str(tiny_model(family))},
+                         training={"epochs": 2, "batch_size": 2, "learning_rate": 1e-2, "seed": 3},
+                         sampling={"every_epochs": 0, "steps": 2, "prompts": [{"prompt": "a red square"}]})
+    run = RunDir(tmp_path / "runs" / family)
+    run.create_folders()
+    run.config.write_text(dump_config(parse_config(table)))
+    assert train(run) == 0
+    config = load_config(run.config)
+    prompts = prompts_for(config, run, [], [])
+    base = np.asarray(Renderer(run, config).draw(prompts[0], None).convert("RGB"))
+    written = render_sweep(run, config, run.output / f"{family}.safetensors", 4, [0.0, 1.0], prompts)
+    assert np.array_equal(_pixels(written[0]), base)
+    assert not np.array_equal(_pixels(written[1]), base)

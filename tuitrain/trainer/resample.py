@@ -77,6 +77,7 @@ class Renderer:
             self.pipe.scheduler = getattr(diffusers, SAMPLERS[sampler]).from_config(self.pipe.scheduler.config)
         self.loaded = False
         self.network: Any = None  # a LoKr / LoHa file, applied by LyCORIS
+        self.peft_layers: list[Any] = []  # a LoRA a family's own peft loader put in (no diffusers loader)
 
     def load(self, file: Path) -> None:
         """Load a saved file as its users' tools do: a LoRA by diffusers' load_lora_weights; a LoKr or LoHa
@@ -84,7 +85,14 @@ class Renderer:
         if self.config.training.method == "embedding":
             self._load_embedding(file)
             return  # no adapter to switch: `loaded` stays False
-        if self.config.lora.type == "lora":
+        if self.config.lora.type == "lora" and not hasattr(self.pipe, "load_lora_weights"):
+            # diffusers has no LoRA loader for this family (PixArt): its home's peft loader, what a user writes.
+            from tuitrain.trainer.families import home_module
+
+            home_module(self.config.model.family, "lora").load_lora_into(self.parts.denoiser, file, ADAPTER)
+            self.peft_layers = [m for m in self.parts.denoiser.modules() if hasattr(m, "set_scale")
+                                and ADAPTER in getattr(m, "scaling", {})]
+        elif self.config.lora.type == "lora":
             self.pipe.load_lora_weights(str(file), adapter_name=ADAPTER)
         else:
             from tuitrain.trainer.lycoris_apply import apply_lycoris_file
@@ -110,7 +118,10 @@ class Renderer:
         """One image; `scale` None: the base model alone (the adapter, when loaded, switched off)."""
         import torch
 
-        if self.network is not None:
+        if self.peft_layers:
+            for layer in self.peft_layers:  # peft's scaling = strength x alpha / rank (0: the base layer)
+                layer.set_scale(ADAPTER, 0.0 if scale is None else scale)
+        elif self.network is not None:
             from tuitrain.trainer.lycoris_apply import set_strength
 
             set_strength(self.network, 0.0 if scale is None else scale)
