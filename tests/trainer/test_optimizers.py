@@ -150,6 +150,22 @@ def test_sgd_momentum_and_nesterov_reach_torch() -> None:
     assert sgd.param_groups[0]["momentum"] == 0.5 and sgd.param_groups[0]["nesterov"] is True
 
 
+def test_adamw_bf16_finetunes_bf16_weights(tiny_model, tmp_path: Path) -> None:
+    """A fine-tune with adamw_bf16 and bf16 compute trains its weights in bf16 (CPU autocast), and they move;
+    with another optimizer the same run keeps fp32 weights."""
+    data = make_dataset(tmp_path / "data", count=4)
+    for name, dtype in (("adamw_bf16", torch.bfloat16), ("adamw", torch.float32)):
+        with trainer_for(tmp_path, tiny_model("sd15"), data, name=name, optimizer={"name": name},
+                         training={"method": "finetune", "mixed_precision": "bf16", "epochs": 1, "batch_size": 2,
+                                   "learning_rate": 1e-4, "seed": 3}) as trainer:
+            params = trainer.method.trainable_parameters()
+            assert {p.dtype for p in params} == {dtype}
+            before = [p.detach().clone() for p in params]
+            trainer.train()
+            moved = sum(int((a != b).sum()) for a, b in zip(before, params))
+            assert moved > 0.1 * sum(p.numel() for p in params), name
+
+
 def test_bf16_stochastic_rounding_keeps_small_updates_that_rounding_to_nearest_loses() -> None:
     """At a learning rate whose steps are below half a bf16 step, torch's AdamW on bf16 weights never moves them;
     AdamWBf16 moves them by the fp32 update on average."""

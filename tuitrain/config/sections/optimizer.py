@@ -49,14 +49,15 @@ class OptimizerSection(Section):
         "schedule-free, prodigy-plus-schedule-free: learning_rate = 1, constant schedule); adamw_schedulefree "
         "(schedulefree: no decay schedule needed, use constant); came (CAME, Adafactor-like memory); adafactor "
         "(transformers); sgd (with momentum); adamw_bf16 (AdamW that rounds bf16 weights stochastically, so "
-        "small updates are not lost; fp32 weights step as plain AdamW).",
+        "small updates are not lost: a fine-tune with training.mixed_precision = bf16 then keeps its weights in "
+        "bf16, half of fp32's memory; fp32 weights step as plain AdamW).",
         level="essential",
     )
     weight_decay: float = option(0.01, "Decoupled weight decay (every optimizer).", ge=0.0, le=10.0)
     beta1: float = option(0.9, "First-moment decay (Adam kinds, Lion, Prodigy, CAME).", ge=0.0, lt=1.0)
     beta2: float = option(0.999, "Second-moment decay (Adam kinds, Lion, Prodigy, CAME).", ge=0.0, lt=1.0)
-    beta3: float = option(0.9999, "CAME: decay of its confidence (instability) estimate.", ge=0.0, lt=1.0)
     eps: float = option(1e-8, "Numerical epsilon (Adam kinds, Prodigy).", gt=0.0, le=1.0)
+    beta3: float = option(0.9999, "CAME: decay of its confidence (instability) estimate.", ge=0.0, lt=1.0)
     kernel: Literal["auto", "fused", "foreach", "loop"] = option(
         "auto",
         "adamw: torch's implementation. auto: fused on CUDA, foreach elsewhere; fused: one kernel for all "
@@ -88,3 +89,9 @@ class OptimizerSection(Section):
         if self.name == "sgd" and self.nesterov and not self.momentum:
             raise ValueError("nesterov: needs momentum > 0 (got momentum = 0)")
         return self
+
+
+def optimizer_reads(option: str, name: str) -> bool:
+    """Whether optimizer `name` reads optimizer.`option` (weight_decay and name: every one does)."""
+    users = OPTIONS_OF.get(option)
+    return users is None or name in users

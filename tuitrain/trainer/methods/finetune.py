@@ -57,8 +57,11 @@ class FinetuneMethod(TrainingMethod):
         if cfg.train_text_encoder:
             # The family's trainable encoders only (Flux, SD3: the CLIPs; T5-XXL's 4.7B weights stay frozen).
             self.models.update(zip(TEXT_ENCODER_NAMES, parts.text_encoders[: adapter.trainable_text_encoders]))
+        # optimizer.name = adamw_bf16 with bf16 compute: the weights train in bf16 (half of fp32's memory, no
+        # master copy); its stochastic rounding keeps the updates rounding to nearest would lose.
+        bf16 = config.optimizer.name == "adamw_bf16" and config.training.mixed_precision == "bf16"
         for model in self.models.values():
-            model.to(dtype=torch.float32)
+            model.to(dtype=torch.bfloat16 if bf16 else torch.float32)
             model.requires_grad_(True)
         if cfg.train_text_encoder and config.training.gradient_checkpointing:
             # The loop enables it for the denoiser. transformers checkpoints only in training mode;

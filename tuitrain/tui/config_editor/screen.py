@@ -26,6 +26,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
+from tuitrain.config.sections.optimizer import optimizer_reads
 from tuitrain.families import FAMILIES
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
 from tuitrain.tui.config_editor.document import ConfigDocument, all_options
@@ -33,6 +34,7 @@ from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.extra_rows import EXTRAS_TITLE, ExtraKeyRow
 from tuitrain.tui.config_editor.extras import is_known
 from tuitrain.tui.config_editor.lists import ListEditor
+from tuitrain.tui.config_editor.lr_preview import lr_preview
 from tuitrain.tui.config_editor.values import format_value, range_text, widget_kind
 from tuitrain.tui.config_editor.widgets import ALT_DIGIT_CHARACTERS, FieldRow
 from tuitrain.tui.footer import NARROW_COLUMNS, ScreenFooter
@@ -170,6 +172,7 @@ class ConfigEditorScreen(Screen[bool]):
         self._close_armed = False
         self._disk_warned = False
         self._steps_text = "steps: scanning…"
+        self._total_steps: int | None = None  # the scan's count, for the LR curve (lr_preview)
         self._last_step_inputs: object = None
         self._last_result: object = None
         self._problems: dict[str, str] = {}
@@ -329,15 +332,17 @@ class ConfigEditorScreen(Screen[bool]):
 
     def update_objective_rows(self, problems: dict[str, str]) -> None:
         """Hide the options of the objective model.family does not train with (flow-matching options for
-        SDXL) and other families' own sections ([flux] for SDXL); a hidden option with a problem shows,
-        so that what blocks saving can be fixed."""
+        SDXL), other families' own sections ([flux] for SDXL) and other optimizers' settings (d_coef unless
+        Prodigy); a hidden option with a problem shows, so that what blocks saving can be fixed."""
         objective = self.family_objective()
         family = str(self.document.get("model.family"))
         known = family in FAMILIES
+        optimizer = str(self.document.get("optimizer.name") or "adamw")
         for path, row in self._row_map().items():
             wanted = row.option.objective
             other = (wanted is not None and objective is not None and wanted != objective) or (
-                known and row.option.family is not None and row.option.family != family)
+                known and row.option.family is not None and row.option.family != family) or (
+                path.startswith("optimizer.") and not optimizer_reads(row.option.name, optimizer))  # d_coef: Prodigy
             hide = other and path not in problems and path not in self.document.field_errors
             if row.has_class("other-objective") != hide:
                 row.set_class(hide, "other-objective")
@@ -391,8 +396,12 @@ class ConfigEditorScreen(Screen[bool]):
         elif isinstance(result, ConfigError):
             self._last_step_inputs = None
             self._steps_text = "steps: fix the config to count them"
+        defaults = {o.path: o.default for o in self.options}
+        curve = lr_preview(lambda p: self.document.get(p) if self.document.get(p) is not None else defaults.get(p),
+                           self._total_steps)
         self._update_text(
             "derived", f"[b]What follows[/b]\n{escape(self._steps_text)}\n\n[b]VRAM[/b]\n{escape(estimate.describe())}"
+            f"\n\n[b]Learning rate[/b]\n{escape(curve)}"
         )
 
     @work(thread=True, exclusive=True, group="preflight")
@@ -400,8 +409,10 @@ class ConfigEditorScreen(Screen[bool]):
         """Count steps from the pre-flight scan of the data folders (in a thread: folders can be big)."""
         from tuitrain.dataspec import config_preflight
 
+        total = None
         try:
             report = config_preflight(config, self.document.base_dir, full_check=False)  # type: ignore[arg-type]
+            total = report.total_steps or None
             if not report.concepts or not report.steps_per_epoch:
                 text = "steps: no images found yet" if report.concepts else "steps: add a data folder"
             else:
@@ -409,10 +420,11 @@ class ConfigEditorScreen(Screen[bool]):
                         f"total steps: {report.total_steps} ({report.epochs} epochs)")
         except Exception as exc:  # a scan problem is shown, never fatal to the form
             text = f"steps: cannot scan ({exc})"
-        self.app.call_from_thread(self._show_steps, text)
+        self.app.call_from_thread(self._show_steps, text, total)
 
-    def _show_steps(self, text: str) -> None:
+    def _show_steps(self, text: str, total: int | None = None) -> None:
         self._steps_text = text
+        self._total_steps = total
         self.update_derived(self._last_result)
 
     def on_field_row_edited(self, event: FieldRow.Edited) -> None:
