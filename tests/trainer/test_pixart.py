@@ -196,8 +196,8 @@ def _lycoris_delta(state: dict[str, torch.Tensor], name: str) -> torch.Tensor:
 
 
 def test_a_lokr_file_reproduces_the_trainer(pixart_model, tmp_path: Path) -> None:
-    """LoKr in LyCORIS names (lycoris_<module path>): merged into the base weights by the loaders' formula, it
-    computes what the trainer's adapter computed."""
+    """LoKr under `transformer.<module path>` (the names ComfyUI maps for PixArt, LyCORIS's tensor suffixes):
+    merged into the base weights by the loaders' formula, it computes what the trainer's adapter computed."""
     model = pixart_model("sigma")
     data = make_dataset(tmp_path / "data", count=2)
     run = new_run("k", model, data, *SETS, "lora.type=lokr", "lora.lokr_factor=4", "training.epochs=2",
@@ -205,14 +205,14 @@ def test_a_lokr_file_reproduces_the_trainer(pixart_model, tmp_path: Path) -> Non
     config = load_config(run.config)
     assert train(run) == 0, events(run)[-1]
     state = load_file(run.output / "k.safetensors")
-    assert state and all(k.startswith("lycoris_") for k in state)
+    assert state and all(k.startswith("transformer.transformer_blocks.") for k in state)
 
     merged = _load(model)
-    modules = {name.replace(".", "_"): module for name, module in merged.transformer.named_modules()}
+    modules = dict(merged.transformer.named_modules())
     names = {k.rsplit(".", 1)[0] for k in state}
     with torch.no_grad():
         for name in names:
-            module = modules[name[len("lycoris_"):]]
+            module = modules[name[len("transformer."):]]
             module.weight += _lycoris_delta(state, name).reshape(module.weight.shape)
     adapter = _adapter(config)
     trained = _output(adapter, _trainers_transformer(run, config, model))

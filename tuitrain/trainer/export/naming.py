@@ -95,12 +95,13 @@ def kohya_named(
     Shared by plain LoRA (export/kohya_lora.py) and the LyCORIS types (export/lycoris.py):
     the naming is the same, only the per-layer tensors differ. `text_encoders` are all of
     the model's encoders, trained or not: their count decides the prefixes. `denoiser_prefix`
-    (FamilyFiles.lycoris_prefix, e.g. FLUX.1's "lycoris") names the denoiser's modules by that
-    prefix and their diffusers paths instead of the UNet rules above.
+    (FamilyFiles.lycoris_prefix, e.g. FLUX.1's "lycoris", PixArt's "transformer.") names the denoiser's
+    modules by that prefix and their diffusers paths instead of the UNet rules above.
     """
     if denoiser_prefix:
+        dotted = denoiser_prefix.endswith(".")  # `transformer.<path>`, not `<prefix>_<path with _>`
         names: list[tuple[nn.Module, Callable[[str], str]]] = [
-            (unet, lambda path: kohya_name(denoiser_prefix, path))]
+            (unet, lambda path: denoiser_prefix + path if dotted else kohya_name(denoiser_prefix, path))]
     else:
         names = [(unet, lambda path: unet_module_name(unet, path))]
     prefixes = text_encoder_prefixes(len(text_encoders)) if text_encoders else ()

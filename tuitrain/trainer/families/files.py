@@ -74,7 +74,9 @@ class FamilyFiles:
     # "peft" (diffusers' <component>.<module path>.lora_A/B.weight, scale folded in, export/peft_lora.py).
     lora_format: str = "kohya"
     # LoKr / LoHa files of a "peft"-format family: their denoiser modules as `<prefix>_<diffusers path>`
-    # (FLUX.1: "lycoris", SimpleTuner's names, which ComfyUI and Forge map); "" for none.
+    # (FLUX.1: "lycoris", SimpleTuner's names, which ComfyUI and Forge map), or, for a prefix ending in ".",
+    # `<prefix><diffusers path>` with the dots kept (PixArt: "transformer.", the only names ComfyUI maps for it);
+    # "" for none.
     lycoris_prefix: str = ""
     # kohya LoRA files name this family's UNet by LDM paths instead of diffusers' (export/naming.py).
     lora_ldm_names: bool = False

@@ -42,7 +42,9 @@ PIXART = PixArtFiles(
     # diffusers/peft keys with the scale folded into lora_B: ComfyUI maps `transformer.<diffusers path>` for
     # PixArt (comfy/lora.py), and peft loads them into PixArtTransformer2DModel (diffusers has no PixArt loader).
     lora_format="peft",
-    lycoris_prefix="lycoris",
+    # LoKr / LoHa: `transformer.<diffusers path>.lokr_w1` ...: ComfyUI's PixArt key map has `transformer.<path>`
+    # (and peft's forms) only, no `lycoris_` names as for Flux and SD3.
+    lycoris_prefix="transformer.",
 )
 
 FILES: dict[str, Any] = {"pixart": PIXART}
