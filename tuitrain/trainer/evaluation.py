@@ -13,6 +13,7 @@ samples for learning, not for comparing saves.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,6 +100,9 @@ class Evaluator:
         if not samples:
             return None
         t = self.trainer
+        # The module itself, not accelerate's multi-process wrapper: only the main process scores, and a
+        # wrapped forward may wait on the other processes (buffer broadcasts) that never join it.
+        parts = dataclasses.replace(t.parts, denoiser=t.accelerator.unwrap_model(t.parts.denoiser))
         total = 0.0
         for sample in samples:
             # A fixed rng: the same flip / crop / random mask every evaluation.
@@ -112,7 +116,7 @@ class Evaluator:
                 gen = torch.Generator(device=t.device).manual_seed(seed)
                 noised = t.objective.noise(batch.latents, gen)
                 with t.accelerator.autocast():
-                    pred = t.adapter.predict(t.parts, noised.noisy.to(t.compute_dtype), noised.timesteps, batch)
+                    pred = t.adapter.predict(parts, noised.noisy.to(t.compute_dtype), noised.timesteps, batch)
                 loss = per_sample_loss(pred.float(), noised.target.float(), mask, t.config.training.unmasked_weight)
                 total += float(loss.mean().item())
         return total / (len(samples) * self.draws)
