@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from tests.trainer.conftest import make_dataset
-from tests.trainer.harness import events, train_config, trainer_for
+from tests.trainer.harness import LORA_SETS, events, new_run, train, train_config, trainer_for
+from tests.trainer.resume import crash_mid_run, resume_matches
 from tuitrain.config import parse_config
 from tuitrain.config.errors import ConfigError
 from tuitrain.trainer.errors import TrainingError
@@ -205,6 +206,25 @@ def test_bad_settings_are_one_line_naming_the_key(objective: dict, line: str) ->
     assert str(err.value) == line
 
 
+@pytest.mark.parametrize(
+    ("table", "line"),
+    [
+        ({"training": {"ip_noise_gamma": 0.1}},
+         "training.ip_noise_gamma: unknown key (did you mean objective.input_perturbation?)"),
+        ({"training": {"debiased_estimation_loss": True}},
+         "training.debiased_estimation_loss: unknown key (did you mean objective.debiased_estimation?)"),
+        ({"training": {"huber_c": 0.1}}, "training.huber_c: unknown key (did you mean objective.huber_c?)"),
+        ({"training": {"lr_scheduler_power": 2}}, "training.lr_scheduler_power: unknown key (did you mean training.lr_power?)"),
+        ({"training": {"stop_text_encoder_training": 5}},
+         "training.stop_text_encoder_training: unknown key (did you mean training.text_encoder_max_steps?)"),
+    ],
+)
+def test_kohyas_names_point_to_ours(table: dict, line: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(table)
+    assert str(err.value) == line
+
+
 def test_the_config_section_reaches_the_objective() -> None:
     section = parse_config({"objective": {"debiased_estimation": True, "min_timestep": 10, "max_timestep": 20,
                                           "multires_noise_iterations": 2, "input_perturbation": 0.05}}).objective
@@ -230,3 +250,18 @@ def test_caption_dropout_gives_flux_the_empty_prompt_and_it_trains(tiny_model, t
         assert math.isfinite(trainer.loss_of(prepared).item())
     run, code = train_config(tmp_path, tiny_model("flux"), data, name="dropped", **flux)
     assert code == 0, events(run)[-1]
+
+
+def test_a_run_with_every_loss_and_noise_option_resumes_bit_identical(tiny_model, tmp_path: Path) -> None:
+    """The extra draws (pyramid layers and their sizes, perturbation noise) come from the loop's seeded
+    generator: crashed and resumed, the run ends as the uninterrupted one."""
+    model, data = tiny_model("sd15"), make_dataset(tmp_path / "data")
+    common = (*LORA_SETS, "training.epochs=3", "saving.backup_every_steps=3", "objective.loss_type=huber",
+              "objective.huber_schedule=exponential", "objective.multires_noise_iterations=4",
+              "objective.input_perturbation=0.1", "objective.debiased_estimation=true",
+              "objective.min_timestep=50", "objective.max_timestep=900")
+    straight = new_run("straight", model, data, *common)
+    assert train(straight) == 0, events(straight)[-1]
+    broken = new_run("broken", model, data, *common)
+    last_step = crash_mid_run(broken, (4, 10))
+    resume_matches(broken, straight.output / "straight.safetensors", last_step, backup_every=3, in_process=True)

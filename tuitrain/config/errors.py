@@ -223,6 +223,11 @@ ALIASES: dict[str, str] = {
     "keep_tokens": "data.keep_tags",
     "caption_dropout_rate": "data.caption_dropout",
     "enable_bucket": "data.bucketing",
+    "lr_scheduler_power": "training.lr_power",
+    "lr_scheduler_num_cycles": "training.lr_cycles",
+    "stop_text_encoder_training": "training.text_encoder_max_steps",
+    "ip_noise_gamma": "objective.input_perturbation",
+    "debiased_estimation_loss": "objective.debiased_estimation",
 }
 
 
