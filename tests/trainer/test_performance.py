@@ -60,6 +60,7 @@ def test_a_compiled_run_follows_the_eager_runs_losses(family: str, compile_mode:
     torch.testing.assert_close(_losses(compiled), _losses(eager), rtol=1e-5, atol=1e-7)
     logs = " ".join(e.get("message", "") for e in compiled if e["type"] == "log")
     assert "performance.compile: " in logs and "compile with aot_eager" in logs
+    assert "performance.compile: the first step, compiling, took " in logs
     if compile_mode == "blocks":
         expected = "FluxTransformerBlock" if family == "flux" else "BasicTransformerBlock"
         assert expected in logs

@@ -136,6 +136,7 @@ class Trainer:
         self.display = display
         self.accelerator: Any = None  # made in setup()
         self.world = 1  # processes training this run (setup() asks accelerate)
+        self._compile_reported = False  # performance.compile: the first step's time is logged once
         self._main: bool | None = None
         self.control = ControlServer(run.events, run.socket if listen and launched_rank() == 0 else None)
         self.stop_requested = False
@@ -616,6 +617,9 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(pos.step)
         now = time.monotonic()
+        if self.performance.compiled and not self._compile_reported:  # the compile happens in the first step
+            self._compile_reported = True
+            self.log(f"performance.compile: the first step, compiling, took {now - self._t_last:.1f} s")
         self.emit("step", step=pos.step, epoch=pos.epoch + 1, loss=loss_value, lr=self.scheduler.get_last_lr()[0],
                   grad_norm=norm_value, it_per_s=1 / max(now - self._t_last, 1e-9))
         self._t_last = now
