@@ -249,6 +249,31 @@ FAMILIES: dict[str, FamilyInfo] = {
             text_encoder_names=("t5xxl",),
             pixel_multiple=16,  # 8x VAE, then 2x2 patches
         ),
+        # Stable Cascade stage C: the prior (StableCascadeUNet) on EfficientNet latents, 16 channels at 1/42.67 of the
+        # image (24x24 at 1024). 3.59B / 1.03B prior parameters (full / lite) counted on the shipped configs (meta
+        # device); CLIP-G with projection 695M; "VAE": the EfficientNetV2-S encoder, 20.2M (trainer/families/cascade/
+        # effnet.py, the published effnet_encoder's count). LoRA per rank counted on the cascade targets (attention
+        # q/k/v/out of every attention block; ff: the res blocks' channelwise MLP). Activations a first guess,
+        # scaled from Flux's by blocks x width x tokens, until bench/train_gpu.py --families cascade measures them.
+        # No kohya base-model name exists for Stable Cascade; modelspec names follow the model ids.
+        FamilyInfo(
+            "cascade", "Stable Cascade (stage C)", "Stable Cascade", home="cascade", objective="ddpm",
+            flavours=(
+                Flavour("stage-c", "Stable Cascade stage C (3.6B)", "epsilon", 1024, "stable-cascade-v1-prior"),
+                Flavour("stage-c-lite", "Stable Cascade stage C lite (1B)", "epsilon", 1024,
+                        "stable-cascade-v1-prior-lite",
+                        MemoryFacts((1.031e9, 695e6, 20.2e6), (1280,),
+                                    {"attention": 393_216, "ff": 493_056, "conv1x1": 0, "conv3x3": 0, "text": 0}, 0.4)),
+            ),
+            ss_base_model_version="stable_cascade",
+            memory=MemoryFacts(
+                (3.589e9, 695e6, 20.2e6), (1280,),
+                {"attention": 1_048_576, "ff": 1_312_768, "conv1x1": 0, "conv3x3": 0, "text": 0}, 1.0,
+            ),
+            text_encoder_names=("clip_g",),
+            latent_channels=16,
+            pixel_multiple=32,  # the EfficientNet's downscale; latents are ceil(side / 42.67)
+        ),
     )
 }
 

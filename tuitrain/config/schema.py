@@ -22,6 +22,7 @@ from tuitrain.config.sections.methods import EmbeddingSection, FinetuneSection, 
 from tuitrain.config.sections.model import FamilyName, ModelSection
 from tuitrain.config.sections.objective import ObjectiveSection
 from tuitrain.config.sections.optimizer import OptimizerSection
+from tuitrain.config.sections.cascade import CascadeSection
 from tuitrain.config.sections.pixart import PixArtSection
 from tuitrain.config.sections.performance import PerformanceSection
 from tuitrain.config.sections.sampling import SamplePrompt, SamplingSection
@@ -70,6 +71,8 @@ class Config(BaseModel):
     sd3: SD3Section = option(default_factory=SD3Section, help="SD3 / SD3.5's own settings (model.family = 'sd3').")
     pixart: PixArtSection = option(default_factory=PixArtSection,
                                    help="PixArt-α / Σ's own settings (model.family = 'pixart').")
+    cascade: CascadeSection = option(default_factory=CascadeSection,
+                                     help="Stable Cascade stage C's own settings (model.family = 'cascade').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     performance: PerformanceSection = option(
         default_factory=PerformanceSection, help="Step speed: compilation, attention kernel, memory layout."

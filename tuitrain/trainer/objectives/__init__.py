@@ -12,6 +12,7 @@ from typing import Any
 
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.objectives.base import Noised, Objective, ObjectiveOptions, ObjectiveSettings
+from tuitrain.trainer.objectives.continuous import ContinuousDDPMObjective, is_continuous_schedule
 from tuitrain.trainer.objectives.ddpm import DDPMObjective
 from tuitrain.trainer.objectives.flow import FlowObjective
 
@@ -44,6 +45,8 @@ def build_objective(
     if kind == "ddpm":
         if prediction == "flow":
             raise TrainingError("model.prediction: this family trains with DDPM (epsilon or v_prediction), not 'flow'")
+        if is_continuous_schedule(scheduler_config):  # Würstchen / Stable Cascade: t in [0, 1], no beta table
+            return ContinuousDDPMObjective(scheduler_config, prediction, settings, noise_offset, min_snr_gamma)
         return DDPMObjective(scheduler_config, prediction, settings, noise_offset, min_snr_gamma)
     if kind == "flow":
         if prediction not in ("auto", "flow"):

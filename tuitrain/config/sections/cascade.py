@@ -1,0 +1,19 @@
+"""[cascade]: Stable Cascade stage C's own settings (model.family = "cascade"); other families ignore the section."""
+
+from __future__ import annotations
+
+from tuitrain.config.fields import Section, option
+
+
+class CascadeSection(Section):
+    """Stable Cascade stage C's own settings (model.family = "cascade"); other families ignore the section."""
+
+    group = "model"
+
+    effnet: str = option(
+        "",
+        "The stage-C image encoder, effnet_encoder.safetensors (Stable Cascade's EfficientNet; training encodes "
+        "the images with it). Empty: effnet/effnet_encoder.safetensors or effnet_encoder.safetensors in the "
+        "model.base folder (or the model.config folder). A relative path starts at the model.base folder.",
+        family="cascade",
+    )

@@ -1,0 +1,8 @@
+"""Stable Cascade stage C (the prior, 3.6B, and the 1B lite one): a StableCascadeUNet denoising the 16-channel
+EfficientNet latents (24x24 at 1024 px) on CLIP-G text, trained DDPM-epsilon in continuous time.
+
+Torch-free here; adapter.py is the trainer side. effnet.py is the stage-C image encoder (not in diffusers),
+layout.py the prior's original (Stability AI / ComfyUI) names, loading.py reads such a file, lora.py writes
+and reads LoRA files in ComfyUI's `lora_prior_unet_` names, preview.py draws the prior's latents when no
+decoder (stages B and A) is set. Shipped: the public prior configs (configs/cascade*/prior/config.json).
+"""

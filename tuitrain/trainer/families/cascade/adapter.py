@@ -1,0 +1,202 @@
+"""Stable Cascade stage C: CLIP-G text (hidden states + pooled), a zero image embedding, EfficientNet latents.
+
+As diffusers' StableCascadePriorPipeline (Apache-2.0) conditions the prior: the last hidden state of
+CLIP-G (CLIPTextModelWithProjection, 77 tokens with the attention mask) as `clip_text`, its projected
+pooled output [B, 1, 1280] as `clip_text_pooled`, and an image embedding [B, 1, 768] that is zero when
+no image prompt is given (what text-to-image training feeds, as diffusers' train_text_to_image_prior.py
+feeds no image either). The prior is called with the continuous time t in [0, 1] (`timestep_ratio`);
+the objective (objectives/continuous.py) draws it. Images become latents through the EfficientNet
+encoder (effnet.py), which the adapter loads from cascade.effnet or finds beside the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuitrain.families import FAMILIES
+from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+
+# LoRA targets: every attention block's q/k/v/out (self-attention over image and text tokens together);
+# with lora.train_ff the res blocks' channelwise MLP too. The depthwise convolutions stay frozen.
+ATTENTION = ("attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0")
+FEED_FORWARD = ("channelwise.0", "channelwise.4")
+LITE_WIDTH = 1536  # stage C lite's conditioning width (the full prior's is 2048), as diffusers' detector reads it
+TEXT_TOKENS = 77
+RESOLUTION_MULTIPLE = 42.67  # StableCascadePriorPipeline's default: image side / latent side
+EFFNET_PLACES = (Path("effnet") / "effnet_encoder.safetensors", Path("effnet_encoder.safetensors"))
+
+log = logging.getLogger(__name__)
+
+
+class MissingEncoder(torch.nn.Module):
+    """Stands where the EfficientNet would be when none was found: a model loaded to compute, not to train
+    (training is refused earlier, in configure). Holds one empty parameter so device and dtype read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.anchor.dtype
+
+
+def find_effnet(setting: str, roots: list[Path]) -> Path | None:
+    """cascade.effnet (absolute, or from the first root) or the encoder in one of its usual places under a root."""
+    if setting.strip():
+        path = Path(setting).expanduser()
+        if not path.is_absolute() and roots:
+            path = roots[0] / path
+        return path
+    for root in roots:
+        for place in EFFNET_PLACES:
+            if (root / place).is_file():
+                return root / place
+    return None
+
+
+class CascadeAdapter(FamilyAdapter):
+    attention_modules = ATTENTION
+    feed_forward_modules = FEED_FORWARD
+    conv_modules = ()
+    text_encoder_modules = ()
+    trainable_text_encoders = 0  # LoRA files hold the prior only (lora.py)
+
+    def __init__(self, name: str) -> None:
+        self.info = FAMILIES[name]
+        self.flavour_name = ""
+        self.effnet_file: Path | None = None
+
+    def configure(self, config: Any) -> None:
+        """model.flavour, and the EfficientNet: cascade.effnet, else beside model.base / in model.config. A run
+        without one is refused here, before anything loads; so are LoRA options Cascade files cannot hold."""
+        from tuitrain.trainer.errors import TrainingError
+
+        super().configure(config)
+        self.flavour_name = config.model.flavour
+        method = config.training.method
+        if method == "lora" and config.lora.train_text_encoder:
+            raise TrainingError("lora.train_text_encoder: Stable Cascade LoRA files hold the prior only "
+                                "(ComfyUI's lora_prior_unet_ names); set it to false")
+        if method == "lora" and config.saving.diffusers_format:
+            raise TrainingError(
+                "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or writer; the saved "
+                ".safetensors is in ComfyUI's lora_prior_unet_ names: turn it off"
+            )
+        base = Path(config.model.base).expanduser() if config.model.base else None
+        roots = [p for p in (base if base and base.is_dir() else (base.parent if base else None),
+                             Path(config.model.config).expanduser() if config.model.config else None) if p]
+        found = find_effnet(config.cascade.effnet, roots)
+        if found is None or not found.is_file():
+            where = f"'{found}' does not exist" if found else "not set, and no effnet/effnet_encoder.safetensors " \
+                "beside model.base or in model.config"
+            raise TrainingError(
+                f"cascade.effnet: {where}; stage C trains on EfficientNet latents: set it to Stable Cascade's "
+                "effnet_encoder.safetensors"
+            )
+        self.effnet_file = found
+
+    def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        """The flavour is model.flavour, else lite when the prior's conditioning is 1536 wide. The encoder is the
+        configured one, else the one saved in the pipeline's own folder (a tiny test model), else none."""
+        from tuitrain.trainer.families.cascade.effnet import load_encoder
+
+        prior = pipeline.prior
+        flavour = self.flavour_name or ("stage-c-lite" if prior.config.conditioning_dim == LITE_WIDTH else "stage-c")
+        effnet = self.effnet_file or find_effnet("", [Path(p) for p in [getattr(pipeline, "name_or_path", None)] if p])
+        encoder = load_encoder(effnet) if effnet else MissingEncoder()
+        if prediction in ("", "auto"):
+            prediction = "epsilon"
+        return ModelParts(
+            pipeline=pipeline,
+            denoiser=prior,
+            vae=encoder,
+            text_encoders=[pipeline.text_encoder],
+            tokenizers=[pipeline.tokenizer],
+            noise_scheduler=pipeline.scheduler,
+            prediction_type=prediction,
+            flavour=flavour,
+            extra={"resolution_multiple": float(pipeline.config.get("resolution_multiple") or RESOLUTION_MULTIPLE)},
+        )
+
+    def encode_text(self, parts: ModelParts, captions: list[str], clip_skip: int = 0) -> Conditioning:
+        encoder, tokenizer = parts.text_encoders[0], parts.tokenizers[0]
+        tokens = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                           return_tensors="pt")
+        out = encoder(tokens.input_ids.to(encoder.device), attention_mask=tokens.attention_mask.to(encoder.device),
+                      output_hidden_states=True)
+        # The pipeline's hidden_states[-1]; clip_skip N (A1111's count) takes the N-th from the end.
+        hidden = out.hidden_states[-max(clip_skip, 1)]
+        return {"hidden": hidden, "pooled": out.text_embeds}
+
+    def predict(self, parts: ModelParts, noisy: torch.Tensor, timesteps: torch.Tensor, batch: LatentBatch) -> torch.Tensor:
+        prior = parts.denoiser
+        b = noisy.shape[0]
+        pooled = batch.conditioning["pooled"].to(noisy.dtype).reshape(b, 1, -1)
+        image = torch.zeros(b, 1, prior.config.clip_image_in_channels, device=noisy.device,  # type: ignore[union-attr]
+                            dtype=noisy.dtype)
+        t = timesteps.to(device=noisy.device, dtype=noisy.dtype).expand(b)
+        return prior(sample=noisy, timestep_ratio=t, clip_text_pooled=pooled,
+                     clip_text=batch.conditioning["hidden"].to(noisy.dtype), clip_img=image, return_dict=False)[0]
+
+    def latent_size(self, parts: ModelParts, height: int, width: int) -> tuple[int, int]:
+        """The prior's latent size for an image, as the pipeline sizes its latents: ceil(side / 42.67)."""
+        multiple = parts.extra.get("resolution_multiple", RESOLUTION_MULTIPLE)
+        return math.ceil(height / multiple), math.ceil(width / multiple)
+
+    def encode_images(self, parts: ModelParts, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [-1, 1] -> stage-C latents: resized so the encoder's 1/32 lands on the latent size (768 px
+        for 1024, as ComfyUI's stage-C encode node resizes), ImageNet-normalised, encoded."""
+        from tuitrain.trainer.errors import TrainingError
+
+        encoder = parts.vae
+        if isinstance(encoder, MissingEncoder):
+            raise TrainingError("cascade.effnet: no EfficientNet encoder is loaded; set it to effnet_encoder.safetensors")
+        h, w = self.latent_size(parts, pixels.shape[-2], pixels.shape[-1])
+        scale = encoder.config.downscale  # type: ignore[union-attr]
+        resized = torch.nn.functional.interpolate(pixels.float(), size=(h * scale, w * scale), mode="bicubic",
+                                                  antialias=True, align_corners=False).clamp(-1, 1)
+        return encoder(encoder.normalise(resized).to(encoder.dtype))  # type: ignore[operator, union-attr]
+
+    def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
+        from tuitrain.trainer.families.cascade.layout import to_original
+
+        return to_original({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
+
+    def lora_file_tensors(self, models: dict[str, torch.nn.Module], denoiser_name: str,
+                          dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+        from tuitrain.trainer.families.cascade.lora import cascade_lora_state_dict
+
+        return cascade_lora_state_dict(models, denoiser_name, dtype=dtype)
+
+    def sample_pipeline(self, parts: ModelParts) -> Any:
+        from tuitrain.trainer.families.cascade.preview import NOTE, PriorPreviewPipeline
+
+        if "preview_noted" not in parts.extra:
+            log.warning(NOTE)
+            parts.extra["preview_noted"] = True
+        return PriorPreviewPipeline(parts.pipeline)
+
+    def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
+        return {"prompt": prompt["prompt"], "negative_prompt": prompt["negative_prompt"] or None,
+                "num_inference_steps": prompt["steps"], "guidance_scale": prompt["cfg"], "width": prompt["width"],
+                "height": prompt["height"]}
+
+    def random_batch(self, denoiser: torch.nn.Module, batch: int, resolution: int, device: torch.device,
+                     dtype: torch.dtype) -> LatentBatch:
+        config = denoiser.config  # type: ignore[union-attr]
+        side = math.ceil(resolution / RESOLUTION_MULTIPLE)
+        conditioning = {
+            "hidden": torch.randn(batch, TEXT_TOKENS, config.clip_text_in_channels, device=device, dtype=dtype),
+            "pooled": torch.randn(batch, config.clip_text_pooled_in_channels, device=device, dtype=dtype),
+        }
+        return LatentBatch(torch.randn(batch, config.in_channels, side, side, device=device), conditioning)
+
+
+def make_adapter(family: str) -> FamilyAdapter:
+    return CascadeAdapter(family)

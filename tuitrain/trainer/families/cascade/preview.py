@@ -1,0 +1,56 @@
+"""Samples of stage C without a decoder: the prior's 16-channel latents drawn as a picture.
+
+Stage C makes EfficientNet latents, not pixels; decoding them takes stages B and A (another 1.5B + 20M
+parameters), which tuitrain does not load yet. Until then a sample is the prior's output itself:
+channels 0-2 as RGB (the latents have unit variance: +-2 sigma spans the range), scaled up to the
+prompt's size with nearest-neighbour so each latent stays a visible cell. It shows the composition and
+whether training moves it, not the image a decoder would make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+NOTE = ("Stable Cascade samples show stage C's latents (channels 0-2 as colours): no decoder (stages B and A) is "
+        "loaded, so they are not decoded images")
+
+
+@dataclass
+class PreviewOutput:
+    images: list[Any]
+
+
+def latents_to_images(latents: torch.Tensor, width: int, height: int) -> list[Any]:
+    """[B, 16, h, w] prior latents -> PIL images of width x height."""
+    from PIL import Image
+
+    rgb = (latents[:, :3].float() / 4 + 0.5).clamp(0, 1)
+    rgb = torch.nn.functional.interpolate(rgb, size=(height, width), mode="nearest")
+    arrays = (rgb * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arrays]
+
+
+class PriorPreviewPipeline:
+    """The prior pipeline behind the interface sampling.py calls: `pipe(...).images`, `scheduler`,
+    `set_progress_bar_config`."""
+
+    def __init__(self, prior_pipeline: Any) -> None:
+        self.prior_pipeline = prior_pipeline
+
+    @property
+    def scheduler(self) -> Any:
+        return self.prior_pipeline.scheduler
+
+    @scheduler.setter
+    def scheduler(self, value: Any) -> None:
+        self.prior_pipeline.scheduler = value
+
+    def set_progress_bar_config(self, **kwargs: Any) -> None:
+        self.prior_pipeline.set_progress_bar_config(**kwargs)
+
+    def __call__(self, *, width: int, height: int, **kwargs: Any) -> PreviewOutput:
+        out = self.prior_pipeline(width=width, height=height, output_type="pt", **kwargs)
+        return PreviewOutput(latents_to_images(out.image_embeddings, width, height))
