@@ -102,3 +102,22 @@ def test_memory_and_log_entries() -> None:
     styled = render.log_line(m.log[0])
     assert styled.plain.startswith(("0", "1", "2")) and "warning: careful" in styled.plain
     assert render.log_line(m.log[2]).style == render.DEFAULT_PALETTE["error"]
+
+
+def test_the_stats_panel_shows_every_processs_memory() -> None:
+    """A run of several processes (distributed.processes) reports each rank's memory; the panel lists them."""
+    from rich.console import Console
+
+    m = RunModel(clock=lambda: 1100.0)
+    gib = 2**30
+    ranks = [{"allocated": 10 * gib, "reserved": 12 * gib, "peak": 11 * gib, "total": 80 * gib},
+             {"allocated": 10 * gib, "reserved": 12 * gib, "peak": 13 * gib, "total": 80 * gib}]
+    m.apply([ev("memory", **ranks[0], ranks=ranks)])
+    console = Console(width=100, record=True)
+    console.print(render.stats(m, 100))
+    text = console.export_text()
+    assert "2 procs" in text and "0:11.0 GiB" in text and "1:13.0 GiB" in text
+    m.apply([ev("memory", **ranks[0])])  # one process: no per-process row
+    console = Console(width=100, record=True)
+    console.print(render.stats(m, 100))
+    assert "procs" not in console.export_text()

@@ -130,6 +130,8 @@ def test_a_killed_run_resumes_on_two_processes_bit_for_bit_and_not_on_one(sd15: 
     sets = (*SETS, "training.epochs=40", "distributed.processes=2", "saving.backup_every_steps=3")
     whole = new_run("whole", sd15, data, *sets, where=tmp_path)
     assert train_cli(whole, cwd=tmp_path).returncode == 0
+    memory = events(whole, "memory")  # every 10 steps, with each process's own figures
+    assert memory and all(len(e["ranks"]) == 2 and all(r["rss"] > 0 for r in e["ranks"]) for e in memory)
 
     cut = new_run("cut", sd15, data, *sets, where=tmp_path)
     started = train_cli(cut, "--detach", cwd=tmp_path)

@@ -22,7 +22,8 @@ EVENTS_VERSION = 1
 EVENT_TYPES: dict[str, str] = {
     "started": "run, config summary, total_steps, total_epochs, pid, resumed_from",
     "step": "step, epoch, loss, lr, grad_norm, it_per_s",
-    "memory": "allocated, reserved, peak, total (bytes; GPU) or rss (bytes; CPU)",
+    "memory": "allocated, reserved, peak, total (bytes; GPU) or rss (bytes; CPU); ranks: each process's own "
+              "(several processes)",
     "epoch": "epoch, step, mean loss",
     "sample": "step, epoch, path, prompt, index",
     "saved": "step, epoch, path, final, eval_loss (the held-out eval loss of these weights; absent without a "

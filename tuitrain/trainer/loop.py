@@ -501,16 +501,24 @@ class Trainer:
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
 
     def memory(self) -> None:
-        if not self.is_main:
-            return
+        """The memory event: this process's device memory (or RSS on a CPU); with several processes, every
+        rank's too (`ranks`, gathered: every rank calls this at the same step)."""
         if self.device.type == "cuda":
-            self.emit("memory", allocated=torch.cuda.memory_allocated(), reserved=torch.cuda.memory_reserved(),
-                      peak=torch.cuda.max_memory_allocated(), total=torch.cuda.get_device_properties(self.device).total_memory)
+            mine = {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved(),
+                    "peak": torch.cuda.max_memory_allocated(),
+                    "total": torch.cuda.get_device_properties(self.device).total_memory}
         else:
             import resource
 
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            self.emit("memory", rss=rss)
+            mine = {"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+        ranks = None
+        if self.world > 1:
+            import torch.distributed as dist
+
+            ranks = [None] * self.world
+            dist.all_gather_object(ranks, mine)
+        if self.is_main:
+            self.emit("memory", **mine, **({"ranks": ranks} if ranks else {}))
 
     # -- commands ---------------------------------------------------------------------------
     def handle_commands(self, pos: Position) -> None:

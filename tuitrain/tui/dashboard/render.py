@@ -167,6 +167,11 @@ def stats(model: RunModel, width: int, colours: Palette = DEFAULT_PALETTE) -> Re
         grid.add_row("RSS", size(mem.get("rss")), "process memory (CPU run)")
     else:
         grid.add_row("memory", "–", "")
+    ranks = mem.get("ranks")
+    if isinstance(ranks, list) and len(ranks) > 1:  # distributed.processes: each process's peak (or RSS)
+        key = "peak" if all(isinstance(r, dict) and "peak" in r for r in ranks) else "rss"
+        per = "  ".join(f"{i}:{size(r.get(key)) if isinstance(r, dict) else '?'}" for i, r in enumerate(ranks))
+        grid.add_row(f"{len(ranks)} procs", key, Text(per, overflow="ellipsis", no_wrap=True))
     trend = sparkline(model.mem.recent(spark), spark)
     if trend:
         grid.add_row("trend", "", Text(trend, colours["secondary"]))
