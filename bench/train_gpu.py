@@ -122,10 +122,16 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
 
         compile_denoiser(unet, compile_mode, "inductor", lambda line: None)
     optimizer = make_optimizer(params, optimizer_name, device)
+    model = unet
+    if torch.distributed.is_initialized():  # --gpus N: one process per GPU, DDP as the trainer runs it
+        from tuitrain.trainer.distributed import ForwardingDDP
+
+        model = ForwardingDDP(unet, device_ids=[device.index] if device.type == "cuda" else None,
+                              broadcast_buffers=False)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     inputs = adapter.random_batch(unet, batch, resolution(family) if not tiny else 64, device, dtype)
     latents = inputs.latents
-    parts = ModelParts(pipeline=None, denoiser=unet, vae=None, text_encoders=[], tokenizers=[],  # type: ignore[arg-type]
+    parts = ModelParts(pipeline=None, denoiser=model, vae=None, text_encoders=[], tokenizers=[],  # type: ignore[arg-type]
                        noise_scheduler=None, prediction_type="epsilon")
 
     def step() -> None:
@@ -156,7 +162,7 @@ def measure(family: str, batch: int, tiny: bool, steps: int, device: torch.devic
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - t0) / steps
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
-    del unet, optimizer, params
+    del unet, model, optimizer, params
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {"family": family, "batch": batch, "s_per_step": seconds, "peak_vram_gib": peak / 2**30,
@@ -176,7 +182,12 @@ def main() -> None:
     parser.add_argument("--compile", default="off", choices=["off", "blocks", "full"],
                         help="torch.compile (inductor) as performance.compile does; the first step's time is the "
                              "compile time")
+    parser.add_argument("--gpus", type=int, default=1,
+                        help="N > 1: batch 1 on one GPU, then on N GPUs (one process each, DDP as "
+                             "distributed.processes runs it): throughput and scaling efficiency")
     args = parser.parse_args()
+    if args.gpus > 1:
+        return scaling(args)
     device = torch.device("cpu" if args.tiny else "cuda")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -220,6 +231,48 @@ def main() -> None:
         stem = f"{stem}-{args.method}" + ("-ckpt" if args.checkpointing else "")
         (args.out / f"train_gpu-{stem}.txt").write_text("\n".join(lines) + "\n")
         (args.out / f"train_gpu-{stem}.json").write_text(json.dumps(results, indent=2))
+
+
+def scaling(args: argparse.Namespace) -> None:
+    """--gpus N: each family's batch-1 step on 1 GPU, then on N (torchrun, one process per GPU, DDP); the
+    efficiency is N-GPU images/s over N x 1-GPU images/s. --tiny: 2 processes on the CPU (gloo)."""
+    import subprocess
+
+    from tuitrain.families import FAMILY_NAMES
+
+    families = list(FAMILY_NAMES) if args.families == "all" else args.families.split(",")
+    if "RANK" in os.environ:  # one of the N processes
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cpu") if args.tiny else torch.device("cuda", local)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("gloo" if args.tiny else "nccl")
+        for family in families:
+            r = measure(family, 1, args.tiny, args.steps, device, args.method, args.optimizer, args.checkpointing)
+            if dist.get_rank() == 0:
+                print("RESULT " + json.dumps(r), flush=True)
+        dist.destroy_process_group()
+        return
+    device = torch.device("cpu" if args.tiny else "cuda")
+    single = {f: measure(f, 1, args.tiny, args.steps, device, args.method, args.optimizer, args.checkpointing)
+              for f in families}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.gpus}",
+               str(Path(__file__).resolve()), *sys.argv[1:]]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    multi = {r["family"]: r for r in (json.loads(line[7:]) for line in done.stdout.splitlines()
+                                      if line.startswith("RESULT "))}
+    if done.returncode != 0 or not multi:
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+        raise SystemExit(f"the {args.gpus}-process run failed (exit code {done.returncode})")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu (tiny models, gloo)"
+    print(f"{name}: batch 1 per GPU, {args.method}; scaling 1 -> {args.gpus} processes")
+    for family in families:
+        one, many = single[family], multi[family]
+        rate1, rate_n = 1 / one["s_per_step"], args.gpus / many["s_per_step"]
+        print(f"{family}: 1 GPU {rate1:7.2f} img/s; {args.gpus} GPUs {rate_n:7.2f} img/s "
+              f"({many['s_per_step']:.4f} s/step); efficiency {100 * rate_n / (args.gpus * rate1):5.1f} %")
 
 
 if __name__ == "__main__":
