@@ -23,6 +23,23 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def prior_config(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """model.config's prior architecture, unless the file is the other published size: stabilityai's
+    stable-cascade-prior folder describes the full prior, and its stage_c_lite.safetensors (1536 wide) takes
+    the shipped lite config (and a full file with a lite folder the full one)."""
+    from diffusers import StableCascadeUNet
+
+    from tuitrain.trainer.families.cascade.files import CONFIGS
+
+    config = dict(StableCascadeUNet.load_config(str(folder), subfolder="prior"))
+    marker = state.get("clip_txt_mapper.weight")
+    width = int(marker.shape[0]) if marker is not None else None
+    shipped = {2048: CONFIGS / "cascade", 1536: CONFIGS / "cascade-lite"}
+    if width != config.get("conditioning_dim") and width in shipped:
+        config = dict(StableCascadeUNet.load_config(str(shipped[width]), subfolder="prior"))
+    return config
+
+
 def load_prior(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
     """StableCascadeUNet with the file's weights, shaped by `folder`/prior/config.json."""
     from accelerate import init_empty_weights
@@ -34,7 +51,7 @@ def load_prior(path: Path, folder: Path, dtype: torch.dtype | None = None) -> An
         state = from_original(load_file(str(path)))
     except Exception as exc:  # a fused attention tensor that does not split in three, a truncated file
         raise ModelLoadError(f"{field}: '{path}' is not a stage-C prior tuitrain reads: {_reason(exc)}") from None
-    config = dict(StableCascadeUNet.load_config(str(folder), subfolder="prior"))
+    config = prior_config(folder, state)
     with init_empty_weights():
         prior = StableCascadeUNet.from_config(config)
     expected = prior.state_dict()
