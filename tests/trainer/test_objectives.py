@@ -396,3 +396,20 @@ def test_settings_defaults_are_the_schemas_and_the_config_section_works_as_setti
     a = build_objective("flow", SD3, section).noise(latents(c=16), gen(1))
     b = flow(SD3, timestep_sampling="mode", mode_scale=0.5, shift=2.0).noise(latents(c=16), gen(1))
     assert torch.equal(a.noisy, b.noisy)
+
+
+def test_preconditioned_outputs_compare_clean_latents_which_for_l2_is_sigma_squared_weighting() -> None:
+    """objective.precondition_outputs (diffusers' SD3 script): the loss compares x_t - sigma v_pred with the clean
+    latents; for L2 that is the velocity loss times sigma^2, sample by sample."""
+    x0 = latents()
+    plain, pre = flow(), flow(precondition_outputs=True)
+    noised = plain.noise(x0, gen(3))
+    again = pre.noise(x0, gen(3))
+    assert torch.equal(noised.noisy, again.noisy) and torch.equal(again.clean, x0)  # the same draws as before
+    pred = torch.randn(x0.shape, generator=gen(4))
+    velocity = plain.per_sample_loss(pred, noised, [None] * 4, 1.0)
+    clean = pre.per_sample_loss(pred, again, [None] * 4, 1.0)
+    torch.testing.assert_close(clean, velocity * noised.sigmas ** 2, rtol=1e-5, atol=1e-7)
+    exact = torch.nn.functional.mse_loss(again.noisy - again.sigmas.reshape(-1, 1, 1, 1) * pred, x0,
+                                         reduction="none").mean(dim=(1, 2, 3))
+    torch.testing.assert_close(clean, exact, rtol=1e-5, atol=1e-7)

@@ -269,3 +269,28 @@ def test_medium_flavours_have_their_own_vram_numbers(flavour: str, changes: dict
     table = {"model": {"family": "sd3", "flavour": flavour}, "data": {"resolution": 1024}}
     large = {"model": {"family": "sd3", "flavour": "3.5-large"}, "data": {"resolution": 1024}}
     assert estimate_vram(table).weights_gib < 0.5 * estimate_vram(large).weights_gib
+
+
+def test_preconditioned_outputs_train_and_learn(sd3_model: Path, tmp_path: Path) -> None:
+    """objective.precondition_outputs (diffusers' SD3 script's option) through `tuitrain train`: the run's losses
+    are the clean-latent ones (smaller than the velocity losses: sigma^2 <= 1), and the LoRA lowers the
+    fixed-noise velocity loss as well."""
+    from diffusers import StableDiffusion3Pipeline
+
+    data = make_dataset(tmp_path / "data", count=2)
+    runs = {}
+    for name, extra in (("v", ()), ("x0", ("objective.precondition_outputs=true",))):
+        runs[name] = new_run(name, sd3_model, data, *SETS, *extra, preset="sd35-medium-lora", where=tmp_path)
+        assert train(runs[name]) == 0, events(runs[name])[-1]
+    first = {name: events(run, "step")[0]["loss"] for name, run in runs.items()}
+    assert first["x0"] < first["v"]  # the same first draw, weighed by sigma^2
+    config = load_config(runs["x0"].config)
+    assert config.objective.precondition_outputs
+
+    def load() -> Any:
+        return StableDiffusion3Pipeline.from_pretrained(str(sd3_model), local_files_only=True)
+
+    before = eval_loss_for("sd3", load(), config, data)
+    loaded = load()
+    loaded.load_lora_weights(str(runs["x0"].output / "x0.safetensors"))
+    assert eval_loss_for("sd3", loaded, config, data) < 0.9 * before

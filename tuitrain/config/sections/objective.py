@@ -64,6 +64,13 @@ class ObjectiveSection(Section):
         "sigma_sqrt (1 / sigma^2), cosmap.",
         objective="flow",
     )
+    precondition_outputs: bool = option(
+        False,
+        "Flow matching: compare the clean latents the prediction implies (noisy - sigma x prediction) with the "
+        "clean latents, instead of the velocities (diffusers' SD3 script's precondition_outputs): for L2 the same "
+        "as weighting each sample by sigma^2, so low-noise steps count more.",
+        objective="flow",
+    )
     zero_terminal_snr: bool = option(
         False,
         "DDPM: rescale the noise schedule so the last timestep is pure noise (Lin et al. 2023): the model learns "

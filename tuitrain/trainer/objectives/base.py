@@ -31,6 +31,7 @@ class Noised:
     timesteps: torch.Tensor
     target: torch.Tensor  # what the denoiser's output is compared with
     sigmas: torch.Tensor | None = None  # flow: the per-sample noise level in [0, 1], shape [B]
+    clean: torch.Tensor | None = None  # flow: the clean latents (objective.precondition_outputs compares with them)
 
 
 class ObjectiveOptions(Protocol):
@@ -56,6 +57,8 @@ class ObjectiveOptions(Protocol):
     def auto_shift(self) -> bool: ...
     @property
     def loss_weighting(self) -> str: ...
+    @property
+    def precondition_outputs(self) -> bool: ...
     @property
     def zero_terminal_snr(self) -> bool: ...
     @property
@@ -94,6 +97,7 @@ class ObjectiveSettings:
     shift: float | None = None  # None: the base model's scheduler config decides (FlowObjective says how)
     auto_shift: bool = False
     loss_weighting: str = "none"
+    precondition_outputs: bool = False
     zero_terminal_snr: bool = False
     loss_type: str = "l2"
     huber_schedule: str = "snr"
@@ -167,4 +171,9 @@ class Objective(ABC):
 
         kind = self.settings.loss_type
         delta = self.huber_delta(noised) if kind in ("huber", "smooth_l1") else None
-        return per_sample_loss(pred, noised.target, loss_masks, unmasked_weight, kind, delta)
+        pred, target = self.compared(pred, noised)
+        return per_sample_loss(pred, target, loss_masks, unmasked_weight, kind, delta)
+
+    def compared(self, pred: torch.Tensor, noised: Noised) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the loss compares: the prediction and the target (an objective may compare other forms)."""
+        return pred, noised.target

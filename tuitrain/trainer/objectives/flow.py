@@ -165,7 +165,16 @@ class FlowObjective(Objective):
         # Drawn after the sigmas, and only when on: runs without them draw exactly what they always drew.
         noise = self.extra_noise(noise, generator)
         noisy = (1.0 - s) * latents + s * self.perturbed(noise, generator)
-        return Noised(noisy, timesteps, noise - latents, sigmas)
+        return Noised(noisy, timesteps, noise - latents, sigmas, latents)
+
+    def compared(self, pred: torch.Tensor, noised: Noised) -> tuple[torch.Tensor, torch.Tensor]:
+        """objective.precondition_outputs: the clean latents the velocity implies, x_t - sigma v, against the
+        clean latents (diffusers' train_dreambooth_sd3.py); else the velocities."""
+        if not self.settings.precondition_outputs:
+            return pred, noised.target
+        assert noised.sigmas is not None and noised.clean is not None, "a flow draw carries sigmas and clean latents"
+        s = noised.sigmas.reshape(-1, *([1] * (pred.ndim - 1)))
+        return noised.noisy.float() - s * pred.float(), noised.clean.float()
 
     def loss_weights(self, noised: Noised) -> torch.Tensor | None:
         if self.settings.loss_weighting == "none":
