@@ -353,3 +353,17 @@ def test_the_estimates_quantized_share_is_what_quantize_linear_layers_takes() ->
         total = sum(p.numel() for p in model.parameters())
         share = sum(m.weight.numel() for m in model.modules() if is_target(m)) / total
         assert share == pytest.approx(QUANTIZED_SHARE.get(family, 1.0), abs=0.002), family
+
+
+def test_an_embedding_trained_on_a_quantized_base_records_it(tiny_model: Any, tmp_path: Path) -> None:
+    """Textual inversion trains through the frozen UNet: an int8 one works, and the file's header says so."""
+    from safetensors import safe_open
+
+    data = make_dataset(tmp_path / "data", count=2)
+    for caption in data.glob("*.txt"):
+        caption.write_text("a photo of <tuitrain>")
+    run = new_run("emb", tiny_model("sd15"), data, "data.resolution=64", "training.epochs=1", "sampling.every_epochs=0",
+                  "saving.every_epochs=0", "model.quantize=int8", preset="sd15-embedding", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    with safe_open(str(run.output / "emb.safetensors"), "pt") as f:
+        assert f.metadata()["tuitrain_base_quantization"] == "int8"

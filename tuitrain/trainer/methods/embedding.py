@@ -27,6 +27,7 @@ from torch import nn
 
 from tuitrain.config import Config
 from tuitrain.trainer.export.embedding import embedding_keys, embedding_metadata, save_embedding
+from tuitrain.trainer.export.metadata import base_precision_metadata
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
@@ -220,5 +221,6 @@ class EmbeddingMethod(TrainingMethod):
             training_started_at=request.started_at, resolution=cfg.data.resolution,
             v_prediction=self.parts.prediction_type == "v_prediction", initial_text=cfg.embedding.initial_text,
         )
+        metadata.update(base_precision_metadata(cfg))  # the base precision it was trained against
         return save_embedding(request.folder / f"{request.stem}.safetensors", self.state_dict(),
                               family=cfg.model.family, save_dtype=cfg.saving.dtype, metadata=metadata)
