@@ -367,3 +367,29 @@ def test_an_embedding_trained_on_a_quantized_base_records_it(tiny_model: Any, tm
     assert train(run) == 0, events(run)[-1]
     with safe_open(str(run.output / "emb.safetensors"), "pt") as f:
         assert f.metadata()["tuitrain_base_quantization"] == "int8"
+
+
+def test_a_hub_models_denoiser_is_quantized_as_it_loads_from_the_cache(flux_dev: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """model.base = a hub id (what the presets name): the cached snapshot loads as a local folder does, its
+    transformer quantized while it loads. The cache is laid out as huggingface_hub writes it, offline."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from tuitrain.trainer.loading import quantized
+
+    cache = tmp_path / "hf-cache"
+    repo = cache / "models--tuitrain-test--tiny-flux"
+    shutil.copytree(flux_dev, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    calls: list[str] = []
+    original = quantized.load_quantized
+    monkeypatch.setattr(quantized, "load_quantized", lambda cls, *a: calls.append(cls.__name__) or original(cls, *a))
+    data = make_dataset(tmp_path / "data", count=2)
+    run = new_run("hub", Path("tuitrain-test/tiny-flux"), data, *SETS, "training.epochs=1", "sampling.every_epochs=0",
+                  "model.quantize=nf4", preset="flux-dev-lora", where=tmp_path)
+    assert train(run) == 0, events(run)[-1]
+    assert calls == ["FluxTransformer2DModel"] and (run.output / "hub.safetensors").is_file()

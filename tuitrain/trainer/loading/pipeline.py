@@ -112,7 +112,8 @@ def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype
         raise ModelLoadError(f"model.base: cannot load the diffusers folder '{folder}': {_first_line(exc)}{hint}") from exc
 
 
-def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: torch.dtype) -> Any:
+def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: torch.dtype,
+              quantize: QuantizeOnLoad | None = None) -> Any:
     from diffusers import DiffusionPipeline, UNet2DConditionModel
 
     # One quick request first: without it, no network means five retries per file and half a minute of noise.
@@ -128,8 +129,16 @@ def _from_hub(hub_id: str, family: str, variant: str, vae: Any | None, dtype: to
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
+    cls = _pipeline_class(family, dict(unet_config or {}), index.get("_class_name"))
+    if quantize is not None and not variant:
+        # Fetch (or find in the cache) what from_pretrained would, then load that folder as a local one: its
+        # denoiser is quantized as it loads instead of being read whole first.
+        try:
+            folder = Path(cls.download(hub_id, **local))
+        except Exception as exc:
+            raise _hub_error("model.base", hub_id, exc) from exc
+        return _from_folder(folder, family, variant, vae, dtype, quantize)
     try:
-        cls = _pipeline_class(family, dict(unet_config or {}), index.get("_class_name"))
         return cls.from_pretrained(hub_id, **dtype_kwargs(_component_dtypes(dtype)), variant=variant or None, **local,
                                    **kwargs)
     except Exception as exc:
@@ -240,8 +249,8 @@ def load_pipeline(
     failure a user can cause raises ModelLoadError naming the key and the file. `dtype` is what the
     denoiser and text encoders load in (the trainer's compute dtype, unless a fine-tune keeps them in
     fp32): a run never holds an fp32 copy it casts down later. The VAE loads in fp32 from a folder or
-    the hub (from a single file, in `dtype`). `quantize`: a diffusers folder's denoiser is quantized as
-    it loads (other sources are quantized by place() after loading).
+    the hub (from a single file, in `dtype`). `quantize`: a diffusers folder's (or hub model's) denoiser is
+    quantized as it loads (single files are quantized by place() after loading).
     """
     quiet_progress_bars()
     if family not in FAMILIES:
@@ -264,7 +273,7 @@ def load_pipeline(
             folder = check_denoiser_file(read_header(source.path, "model.base"), family, model_cfg.config, config_dir)
             pipe = home_module(family, "loading").load_denoiser_file(source.path, folder, vae=vae, dtype=dtype)
     else:
-        pipe = _from_hub(source.hub_id, family, variant, vae, dtype)
+        pipe = _from_hub(source.hub_id, family, variant, vae, dtype, quantize)
     prediction = model_cfg.prediction
     flavour = (getattr(model_cfg, "flavour", "") or "").strip()
     if flavour and prediction in ("", "auto"):
