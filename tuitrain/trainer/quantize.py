@@ -21,9 +21,9 @@ LoKr injected on top, loss backward through the base; /tmp scripts, figures in t
   with the machine's compiler the first time int4 runs on a CPU (~20 s here, kept in its package's
   folder). Not verified on a GPU here: on CUDA (compute capability 8+) quanto picks its Marlin fp8 /
   AWQ int4 kernels, which it compiles at first use with the CUDA toolkit (nvcc), and falls back to
-  dequantizing only where those do not apply. torchao's fp8 would need no build step, but installing
-  torchao 0.18 beside this torch prints load failures of its compiled parts at every import of peft /
-  diffusers; it stays out until a GPU run shows quanto's kernels are a problem.
+  dequantizing only where those do not apply. torchao's fp8 would need no build step, but torchao 0.18
+  beside torch 2.13 / Python 3.11 prints failures to load its compiled parts whenever it is imported
+  (measured); it stays out until a GPU run shows quanto's kernels are a problem.
 
 Layers are swapped one by one onto the device (quantize_linear_layers), so the unquantized model
 never has to fit there; peft then wraps the quantized layer and trains an fp32 adapter on top
