@@ -391,7 +391,31 @@ def test_samples_preview_the_priors_latents_and_say_so(cascade_model: Path, tmp_
     assert [r.getMessage() for r in caplog.records].count(NOTE) == 1  # said once, in the trainer's log
 
 
+def test_samples_are_decoded_by_stages_b_and_a_when_cascade_decoder_names_them(cascade_model: Path, tmp_path: Path,
+                                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """With cascade.decoder (a StableCascadeDecoderPipeline folder) the prior's latents go through stages B and A:
+    images of the prompt's size with more colours than the 8 x 8 latent cells, and no preview note."""
+    from PIL import Image
+
+    from tuitrain.trainer.families.cascade.preview import NOTE
+    from tuitrain.trainer.families.cascade.tiny import save_tiny_decoder
+
+    decoder = save_tiny_decoder(tmp_path / "decoder")
+    data = make_dataset(tmp_path / "data", count=2)
+    sampling = ("sampling.every_epochs=1", "sampling.steps=2", "sampling.cfg=4.0",
+                "sampling.prompts=[{prompt = 'a red square', negative_prompt = 'blue'}]")
+    run = _new("d", cascade_model, data, tmp_path, "training.epochs=1", f"cascade.decoder={decoder}", *sampling)
+    assert train(run) == 0, events(run)[-1]
+    drawn = events(run, "sample")
+    assert len(drawn) == 1
+    image = Image.open(drawn[0]["path"]).convert("RGB")
+    assert image.size == (64, 64) and len(set(image.get_flattened_data())) > 64
+    assert NOTE not in [r.getMessage() for r in caplog.records]
+
+
 @pytest.mark.parametrize(("sets", "reason"), [
+    (("cascade.decoder=/nowhere/decoder",), "cascade.decoder: '/nowhere/decoder' does not exist; give a Stable Cascade "
+                                            "decoder diffusers folder (stages B and A) or a hub id"),
     (("cascade.effnet=/nowhere/effnet_encoder.safetensors",),
      "cascade.effnet: '/nowhere/effnet_encoder.safetensors' does not exist; stage C trains on EfficientNet latents: "
      "set it to Stable Cascade's effnet_encoder.safetensors"),

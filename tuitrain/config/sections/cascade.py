@@ -17,3 +17,11 @@ class CascadeSection(Section):
         "model.base folder (or the model.config folder). A relative path starts at the model.base folder.",
         family="cascade",
     )
+    decoder: str = option(
+        "",
+        "Stages B and A for samples: a StableCascadeDecoderPipeline diffusers folder or hub id (e.g. "
+        "stabilityai/stable-cascade, whose decoder is 1.5B parameters; it stays on the training device once a "
+        "sample is drawn). Samples then are images; empty: they show the prior's latents. A relative path starts at "
+        "the model.base folder.",
+        family="cascade",
+    )

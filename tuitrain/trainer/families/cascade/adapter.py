@@ -71,6 +71,7 @@ class CascadeAdapter(FamilyAdapter):
         self.info = FAMILIES[name]
         self.flavour_name = ""
         self.effnet_file: Path | None = None
+        self.decoder = ""  # cascade.decoder: a local folder (resolved) or a hub id; "" none
 
     def configure(self, config: Any) -> None:
         """model.flavour, and the EfficientNet: cascade.effnet, else beside model.base / in model.config. A run
@@ -100,6 +101,29 @@ class CascadeAdapter(FamilyAdapter):
                 "effnet_encoder.safetensors"
             )
         self.effnet_file = found
+        self.decoder = self._decoder_source(config.cascade.decoder, roots)
+
+    @staticmethod
+    def _decoder_source(value: str, roots: list[Path]) -> str:
+        """cascade.decoder as a folder path (a relative one from the model.base folder) or a hub id (owner/name that
+        is no folder here); a folder without model_index.json is refused in one line."""
+        from tuitrain.trainer.errors import TrainingError
+
+        value = value.strip()
+        if not value:
+            return ""
+        path = Path(value).expanduser()
+        candidates = [path] if path.is_absolute() else [*(root / path for root in roots[:1]), path]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            if path.is_absolute() or value.startswith(".") or value.count("/") != 1:
+                raise TrainingError(f"cascade.decoder: '{value}' does not exist; give a Stable Cascade decoder "
+                                    "diffusers folder (stages B and A) or a hub id")
+            return value  # a hub id; loaded when the first sample is drawn
+        if not (found / "model_index.json").is_file():
+            raise TrainingError(f"cascade.decoder: '{found}' is not a diffusers folder (no model_index.json); give a "
+                                "StableCascadeDecoderPipeline folder")
+        return str(found)
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else lite when the prior's conditioning is 1536 wide. The encoder is the
@@ -175,12 +199,56 @@ class CascadeAdapter(FamilyAdapter):
         return cascade_lora_state_dict(models, denoiser_name, dtype=dtype)
 
     def sample_pipeline(self, parts: ModelParts) -> Any:
+        """The prior pipeline, with stages B and A after it when cascade.decoder names them (loaded at the first
+        sample, onto the prior's device and dtype, and kept)."""
         from tuitrain.trainer.families.cascade.preview import NOTE, PriorPreviewPipeline
 
-        if "preview_noted" not in parts.extra:
-            log.warning(NOTE)
-            parts.extra["preview_noted"] = True
-        return PriorPreviewPipeline(parts.pipeline)
+        if not self.decoder:
+            if "preview_noted" not in parts.extra:
+                log.warning(NOTE)
+                parts.extra["preview_noted"] = True
+            return PriorPreviewPipeline(parts.pipeline)
+        if "decoder" not in parts.extra:
+            parts.extra["decoder"] = self._load_decoder(parts)
+        return PriorPreviewPipeline(parts.pipeline, parts.extra["decoder"])
+
+    def _load_decoder(self, parts: ModelParts) -> Any:
+        """StableCascadeDecoderPipeline built from its folder's components one by one: diffusers 0.42 moved
+        PaellaVQModel (stage A) to its deprecated pipelines, where the class a decoder's model_index.json names
+        for it no longer resolves, so the pipeline's own from_pretrained cannot load any decoder folder."""
+        import json
+
+        from diffusers import DDPMWuerstchenScheduler, StableCascadeDecoderPipeline, StableCascadeUNet
+        from diffusers.pipelines.deprecated.wuerstchen.modeling_paella_vq_model import PaellaVQModel
+        from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+        from tuitrain.trainer.errors import TrainingError
+        from tuitrain.trainer.loading.compat import dtype_kwargs
+
+        parameter = next(parts.denoiser.parameters())
+        source = self.decoder
+        local = {"local_files_only": Path(source).is_dir()}
+        dtype = dtype_kwargs(parameter.dtype)
+        try:
+            if Path(source).is_dir():
+                index = json.loads((Path(source) / "model_index.json").read_text(encoding="utf-8"))
+            else:
+                index = dict(StableCascadeDecoderPipeline.load_config(source))
+            decoder = StableCascadeDecoderPipeline(
+                decoder=StableCascadeUNet.from_pretrained(source, subfolder="decoder", **local, **dtype),
+                tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **local),
+                text_encoder=CLIPTextModelWithProjection.from_pretrained(source, subfolder="text_encoder", **local,
+                                                                         **dtype),
+                scheduler=DDPMWuerstchenScheduler.from_pretrained(source, subfolder="scheduler", **local),
+                vqgan=PaellaVQModel.from_pretrained(source, subfolder="vqgan", **local, **dtype),
+                latent_dim_scale=float(index.get("latent_dim_scale") or 10.67),
+            )
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"cascade.decoder: cannot load '{source}' as a Stable Cascade decoder: "
+                                f"{reason}") from exc
+        decoder.to(parameter.device)
+        return decoder
 
     def sample_inputs(self, parts: ModelParts, prompt: dict[str, Any]) -> dict[str, Any]:
         return {"prompt": prompt["prompt"], "negative_prompt": prompt["negative_prompt"] or None,

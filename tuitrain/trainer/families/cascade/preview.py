@@ -1,7 +1,7 @@
 """Samples of stage C without a decoder: the prior's 16-channel latents drawn as a picture.
 
 Stage C makes EfficientNet latents, not pixels; decoding them takes stages B and A (another 1.5B + 20M
-parameters), which tuitrain does not load yet. Until then a sample is the prior's output itself:
+parameters), which load only when cascade.decoder names them. Without them a sample is the prior's output itself:
 channels 0-2 as RGB (the latents have unit variance: +-2 sigma spans the range), scaled up to the
 prompt's size with nearest-neighbour so each latent stays a visible cell. It shows the composition and
 whether training moves it, not the image a decoder would make.
@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-NOTE = ("Stable Cascade samples show stage C's latents (channels 0-2 as colours): no decoder (stages B and A) is "
-        "loaded, so they are not decoded images")
+NOTE = ("Stable Cascade samples show stage C's latents (channels 0-2 as colours), not decoded images: set "
+        "cascade.decoder to a Stable Cascade decoder (stages B and A) to decode them")
 
 
 @dataclass
@@ -33,12 +33,17 @@ def latents_to_images(latents: torch.Tensor, width: int, height: int) -> list[An
     return [Image.fromarray(a) for a in arrays]
 
 
+DECODER_STEPS = 10  # StableCascadeDecoderPipeline's default, and its guidance 0 (the decoder's usual use)
+
+
 class PriorPreviewPipeline:
     """The prior pipeline behind the interface sampling.py calls: `pipe(...).images`, `scheduler`,
-    `set_progress_bar_config`."""
+    `set_progress_bar_config`. With `decoder` (a StableCascadeDecoderPipeline: stages B and A) the prior's
+    latents are decoded into images, as StableCascadeCombinedPipeline chains the two."""
 
-    def __init__(self, prior_pipeline: Any) -> None:
+    def __init__(self, prior_pipeline: Any, decoder: Any | None = None) -> None:
         self.prior_pipeline = prior_pipeline
+        self.decoder = decoder
 
     @property
     def scheduler(self) -> Any:
@@ -50,7 +55,15 @@ class PriorPreviewPipeline:
 
     def set_progress_bar_config(self, **kwargs: Any) -> None:
         self.prior_pipeline.set_progress_bar_config(**kwargs)
+        if self.decoder is not None:
+            self.decoder.set_progress_bar_config(**kwargs)
 
     def __call__(self, *, width: int, height: int, **kwargs: Any) -> PreviewOutput:
         out = self.prior_pipeline(width=width, height=height, output_type="pt", **kwargs)
-        return PreviewOutput(latents_to_images(out.image_embeddings, width, height))
+        if self.decoder is None:
+            return PreviewOutput(latents_to_images(out.image_embeddings, width, height))
+        decoder_dtype = next(self.decoder.decoder.parameters()).dtype
+        images = self.decoder(image_embeddings=out.image_embeddings.to(decoder_dtype), prompt=kwargs["prompt"],
+                              negative_prompt=kwargs.get("negative_prompt"), num_inference_steps=DECODER_STEPS,
+                              guidance_scale=0.0, generator=kwargs.get("generator"), output_type="pil").images
+        return PreviewOutput(images)

@@ -67,3 +67,43 @@ def build(family: str, inpainting: bool, flavour: str) -> Any:
 def save_extras(folder: Path, index: dict[str, Any]) -> None:
     """The tiny EfficientNet beside the pipeline (the adapter's usual place for it)."""
     tiny_effnet().save(folder / "effnet")
+
+
+def build_decoder() -> Any:
+    """A tiny StableCascadeDecoderPipeline (stage B: a StableCascadeUNet on effnet latents and pooled CLIP-G; stage A:
+    PaellaVQModel): 8x8 prior latents -> 16x16 stage-B latents (latent_dim_scale 2, the public 10.67) -> 64 px."""
+    from diffusers import DDPMWuerstchenScheduler, StableCascadeDecoderPipeline, StableCascadeUNet
+    from diffusers.pipelines.deprecated.wuerstchen.modeling_paella_vq_model import PaellaVQModel
+    from transformers import CLIPTextModelWithProjection
+
+    decoder = StableCascadeUNet(
+        in_channels=4, out_channels=4, timestep_ratio_embedding_dim=8, patch_size=1, conditioning_dim=32,
+        block_out_channels=(16, 32), num_attention_heads=(0, 2), down_num_layers_per_block=(1, 1),
+        up_num_layers_per_block=(1, 1), down_blocks_repeat_mappers=(1, 1), up_blocks_repeat_mappers=(1, 1),
+        block_types_per_layer=(("SDCascadeResBlock", "SDCascadeTimestepBlock"),
+                               ("SDCascadeResBlock", "SDCascadeTimestepBlock", "SDCascadeAttnBlock")),
+        clip_text_pooled_in_channels=TINY_TEXT_DIM, clip_seq=4, effnet_in_channels=16, pixel_mapper_in_channels=3,
+        kernel_size=3, dropout=(0.0, 0.0), self_attn=True, timestep_conditioning_type=("sca",), switch_level=None,
+    )
+    vqgan = PaellaVQModel(levels=2, bottleneck_blocks=1, embed_dim=16, latent_channels=4, num_vq_embeddings=32)
+    return StableCascadeDecoderPipeline(decoder=decoder, tokenizer=None,
+                                        text_encoder=CLIPTextModelWithProjection(text_config(with_projection=True)),
+                                        scheduler=DDPMWuerstchenScheduler(), vqgan=vqgan, latent_dim_scale=2.0)
+
+
+def save_tiny_decoder(folder: Path, seed: int = 0) -> Path:
+    """The tiny decoder as a diffusers folder with its CLIP-G tokenizer (what cascade.decoder names)."""
+    import json
+
+    import torch
+    from transformers import CLIPTokenizer
+
+    from tuitrain.trainer.tiny import write_byte_level_clip_tokenizer
+
+    torch.manual_seed(seed)
+    build_decoder().save_pretrained(folder, safe_serialization=True)
+    write_byte_level_clip_tokenizer(folder / "tokenizer", pad_token=TOKENIZERS["tokenizer"])
+    index = json.loads((folder / "model_index.json").read_text())
+    index["tokenizer"] = ["transformers", CLIPTokenizer.__name__]
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2))
+    return folder
