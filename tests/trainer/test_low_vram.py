@@ -87,3 +87,20 @@ def test_vae_tiling_turns_on_tiles_and_slices_and_keys_the_latent_cache(tiny_mod
                      model={"family": "sd15", "base": str(model), "vae_tiling": True}) as tiled:
         assert tiled.parts.vae.use_tiling and tiled.parts.vae.use_slicing
         assert tiled.inputs.model_id != plain_id  # tiled latents are not the untiled ones' cache entries
+
+
+@pytest.mark.parametrize("preset", ["flux-dev-lora-lowvram", "sdxl-lora-lowvram"])
+def test_the_low_vram_presets_train(preset: str, tiny_model, tmp_path: Path) -> None:
+    """Every switch the presets turn on (nf4 / int8 bases, int8 text encoders parked after caching, paged
+    AdamW 8-bit, checkpointing) together, on a tiny model of the family."""
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    model = save_tiny_model("flux", tmp_path / "flux") if preset.startswith("flux") else tiny_model("sdxl")
+    run = new_run("low", model, _captioned(tmp_path / "data"), "data.resolution=64", "training.epochs=1",
+                  "sampling.every_epochs=1", "sampling.steps=2", preset=preset, where=tmp_path)
+    config = load_config(run.config)
+    assert config.model.quantize != "none" and config.optimizer.paged and config.training.gradient_checkpointing
+    from tuitrain.trainer.loop import run_training
+
+    assert run_training(run, config, run.root) == 0, events(run)[-1]
+    assert (run.output / "low.safetensors").is_file() and events(run, "sample")
