@@ -432,3 +432,24 @@ def test_what_cascade_cannot_do_is_refused_at_start_in_one_line(sets: tuple[str,
     assert train(run) == 1
     assert events(run, "finished")[-1]["reason"] == reason
     assert not events(run, "step")
+
+
+@pytest.mark.parametrize("feature", ["masked_loss", "ema"])
+def test_masked_loss_and_ema_reach_cascade_runs(feature: str, cascade_model: Path, tmp_path: Path) -> None:
+    """All-black masks with unmasked_weight 0 leave nothing to learn; an EMA never updated saves the initial
+    adapter: either way the file's lora_up stays zero, where the plain run's does not (the preset tests)."""
+    from tests.trainer.test_masked_loss import write_mask
+
+    data = make_dataset(tmp_path / "data", count=2)
+    sets = ["training.epochs=2"]
+    if feature == "masked_loss":
+        for image in sorted(data.glob("*.png")):
+            write_mask(image, box=(0, 0, 0, 0))
+        sets += ["training.masked_loss=true", "training.unmasked_weight=0"]
+    else:
+        sets += ["ema.mode=cpu", "ema.update_every=10000"]
+    run = _new("m", cascade_model, data, tmp_path, *sets)
+    assert train(run) == 0, events(run)[-1]
+    state = load_file(run.output / "m.safetensors")
+    ups = [v for k, v in state.items() if k.endswith("lora_up.weight")]
+    assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
