@@ -419,6 +419,10 @@ def test_samples_are_decoded_by_stages_b_and_a_when_cascade_decoder_names_them(c
     (("cascade.effnet=/nowhere/effnet_encoder.safetensors",),
      "cascade.effnet: '/nowhere/effnet_encoder.safetensors' does not exist; stage C trains on EfficientNet latents: "
      "set it to Stable Cascade's effnet_encoder.safetensors"),
+    (("data.concepts=[{path = 'DATA'}, {path = 'DATA/../class', role = 'regularisation', class_images = 2, "
+      "caption = 'instance', instance_prompt = 'a square'}]",),
+     "data.concepts[].class_images: Stable Cascade draws class images through its decoder; set cascade.decoder "
+     "(stages B and A) or set class_images to 0"),
     (("lora.train_text_encoder=true",), "lora.train_text_encoder: Stable Cascade LoRA files hold the prior only "
                                         "(ComfyUI's lora_prior_unet_ names); set it to false"),
     (("saving.diffusers_format=true",), "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or "
@@ -428,7 +432,7 @@ def test_samples_are_decoded_by_stages_b_and_a_when_cascade_decoder_names_them(c
 def test_what_cascade_cannot_do_is_refused_at_start_in_one_line(sets: tuple[str, ...], reason: str,
                                                                  cascade_model: Path, tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", count=2)
-    run = _new("t", cascade_model, data, tmp_path, *sets)
+    run = _new("t", cascade_model, data, tmp_path, *(s.replace("DATA", str(data)) for s in sets))
     assert train(run) == 1
     assert events(run, "finished")[-1]["reason"] == reason
     assert not events(run, "step")

@@ -102,6 +102,10 @@ class CascadeAdapter(FamilyAdapter):
             )
         self.effnet_file = found
         self.decoder = self._decoder_source(config.cascade.decoder, roots)
+        if not self.decoder and any(c.class_images for c in config.data.concepts if c.enabled):
+            # Without stages B and A a drawn "image" is the latent preview: it would train the model on nonsense.
+            raise TrainingError("data.concepts[].class_images: Stable Cascade draws class images through its decoder; "
+                                "set cascade.decoder (stages B and A) or set class_images to 0")
 
     @staticmethod
     def _decoder_source(value: str, roots: list[Path]) -> str:
