@@ -173,7 +173,7 @@ def test_a_flavour_the_weights_contradict_is_one_line(flux_model, tmp_path: Path
     ({"data": {"bucket_step": 8, "resolution": 512}}, "data.bucket_step: flux images must be multiples of 16 px"),
     ({"sampling": {"sampler": "euler_a"}}, "sampling.sampler: flux samples with its own flow-matching scheduler"),
     ({"training": {"min_snr_gamma": 5.0}}, "training.min_snr_gamma: min-SNR weighting is for DDPM families"),
-    ({"model": {"flavour": "768-v"}}, "model.flavour: must be one of the flux flavours (dev, schnell, krea)"),
+    ({"model": {"flavour": "768-v"}}, "model.flavour: must be one of the flux flavours (dev, schnell, krea, kontext)"),
 ])
 def test_flux_config_mistakes_are_named(sets: dict[str, dict[str, Any]], message: str) -> None:
     table: dict[str, Any] = {"model": {"family": "flux", "base": "x"}, "data": {"resolution": 512}}
