@@ -413,7 +413,46 @@ def test_samples_are_decoded_by_stages_b_and_a_when_cascade_decoder_names_them(c
     assert NOTE not in [r.getMessage() for r in caplog.records]
 
 
+def test_the_previewer_has_the_released_layout_and_draws_samples_without_a_decoder(cascade_model: Path,
+                                                                                    tmp_path: Path,
+                                                                                    caplog: pytest.LogCaptureFixture
+                                                                                    ) -> None:
+    """The previewer (modules/previewer.py's layout: 16 -> 512 channels, 8x up) on the meta device; a narrow one saved
+    as previewer.safetensors draws the samples (its rough RGB, more than the 8 x 8 latent cells) and says so."""
+    from PIL import Image
+
+    from tuitrain.trainer.families.cascade.preview import PREVIEWER_NOTE
+    from tuitrain.trainer.families.cascade.previewer import Previewer
+
+    with torch.device("meta"):
+        full = Previewer()
+        assert tuple(full(torch.zeros(1, 16, 24, 24)).shape) == (1, 3, 192, 192)
+    shapes = {k: tuple(v.shape) for k, v in full.state_dict().items()}
+    assert shapes["blocks.0.weight"] == (512, 16, 1, 1) and shapes["blocks.6.weight"] == (512, 256, 2, 2)
+    assert shapes["blocks.24.weight"] == (3, 128, 1, 1) and "blocks.23.running_var" in shapes
+
+    torch.manual_seed(0)
+    small = Previewer(c_hidden=16)
+    (tmp_path / "prev").mkdir()
+    save_file({k: v.contiguous() for k, v in small.state_dict().items()}, str(tmp_path / "prev" / "previewer.safetensors"))
+    data = make_dataset(tmp_path / "data", count=2)
+    run = _new("p", cascade_model, data, tmp_path, "training.epochs=1", "sampling.every_epochs=1", "sampling.steps=2",
+               f"cascade.previewer={tmp_path / 'prev' / 'previewer.safetensors'}",
+               "sampling.prompts=[{prompt = 'a red square'}]")
+    assert train(run) == 0, events(run)[-1]
+    image = Image.open(events(run, "sample")[0]["path"]).convert("RGB")
+    assert image.size == (64, 64)
+    # Not the latent preview, whose 8 x 8 pixel cells are each one colour: the previewer's transposed convolutions
+    # and 3x3 convolutions vary within a cell.
+    cells = [set(image.crop((x, y, x + 8, y + 8)).get_flattened_data()) for x in range(0, 64, 8) for y in range(0, 64, 8)]
+    assert sum(len(c) > 1 for c in cells) > 8
+    assert [r.getMessage() for r in caplog.records].count(PREVIEWER_NOTE) == 1
+
+
 @pytest.mark.parametrize(("sets", "reason"), [
+    (("cascade.previewer=/nowhere/previewer.safetensors",),
+     "cascade.previewer: '/nowhere/previewer.safetensors' does not exist; give Stable Cascade's previewer.safetensors "
+     "or leave it empty"),
     (("cascade.decoder=/nowhere/decoder",), "cascade.decoder: '/nowhere/decoder' does not exist; give a Stable Cascade "
                                             "decoder diffusers folder (stages B and A) or a hub id"),
     (("cascade.effnet=/nowhere/effnet_encoder.safetensors",),

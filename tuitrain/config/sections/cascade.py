@@ -25,3 +25,11 @@ class CascadeSection(Section):
         "the model.base folder.",
         family="cascade",
     )
+    previewer: str = option(
+        "",
+        "Stable Cascade's previewer.safetensors (a 4M-parameter net the original code and ComfyUI draw quick "
+        "previews with), for samples without cascade.decoder: they are then its rough images of the prior's latents "
+        "instead of the latents' first channels. Empty: previewer/previewer.safetensors or previewer.safetensors in "
+        "the model.base folder (or the model.config folder), if there. A relative path starts at the model.base folder.",
+        family="cascade",
+    )

@@ -29,6 +29,7 @@ LITE_WIDTH = 1536  # stage C lite's conditioning width (the full prior's is 2048
 TEXT_TOKENS = 77
 RESOLUTION_MULTIPLE = 42.67  # StableCascadePriorPipeline's default: image side / latent side
 EFFNET_PLACES = (Path("effnet") / "effnet_encoder.safetensors", Path("effnet_encoder.safetensors"))
+PREVIEWER_PLACES = (Path("previewer") / "previewer.safetensors", Path("previewer.safetensors"))
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,16 @@ class MissingEncoder(torch.nn.Module):
         return self.anchor.dtype
 
 
-def find_effnet(setting: str, roots: list[Path]) -> Path | None:
-    """cascade.effnet (absolute, or from the first root) or the encoder in one of its usual places under a root."""
+def find_effnet(setting: str, roots: list[Path], places: tuple[Path, ...] = EFFNET_PLACES) -> Path | None:
+    """cascade.effnet (absolute, or from the first root) or the encoder in one of its usual places under a root
+    (`places`: the previewer's for cascade.previewer)."""
     if setting.strip():
         path = Path(setting).expanduser()
         if not path.is_absolute() and roots:
             path = roots[0] / path
         return path
     for root in roots:
-        for place in EFFNET_PLACES:
+        for place in places:
             if (root / place).is_file():
                 return root / place
     return None
@@ -72,6 +74,7 @@ class CascadeAdapter(FamilyAdapter):
         self.flavour_name = ""
         self.effnet_file: Path | None = None
         self.decoder = ""  # cascade.decoder: a local folder (resolved) or a hub id; "" none
+        self.previewer: Any = None  # cascade.previewer (or found beside the model), read in configure
 
     def configure(self, config: Any) -> None:
         """model.flavour, and the EfficientNet: cascade.effnet, else beside model.base / in model.config. A run
@@ -102,6 +105,18 @@ class CascadeAdapter(FamilyAdapter):
             )
         self.effnet_file = found
         self.decoder = self._decoder_source(config.cascade.decoder, roots)
+        previewer = find_effnet(config.cascade.previewer, roots, PREVIEWER_PLACES)
+        if previewer is not None and not previewer.is_file():
+            raise TrainingError(f"cascade.previewer: '{previewer}' does not exist; give Stable Cascade's "
+                                "previewer.safetensors or leave it empty")
+        self.previewer = None
+        if previewer is not None:  # read now: a wrong file is refused at start, not at the first sample
+            from tuitrain.trainer.families.cascade.previewer import load_previewer
+
+            try:
+                self.previewer = load_previewer(previewer)
+            except ValueError as exc:
+                raise TrainingError(str(exc)) from None
         if not self.decoder and any(c.class_images for c in config.data.concepts if c.enabled):
             # Without stages B and A a drawn "image" is the latent preview: it would train the model on nonsense.
             raise TrainingError("data.concepts[].class_images: Stable Cascade draws class images through its decoder; "
@@ -205,16 +220,19 @@ class CascadeAdapter(FamilyAdapter):
     def sample_pipeline(self, parts: ModelParts) -> Any:
         """The prior pipeline, with stages B and A after it when cascade.decoder names them (loaded at the first
         sample, onto the prior's device and dtype, and kept)."""
-        from tuitrain.trainer.families.cascade.preview import NOTE, PriorPreviewPipeline
+        from tuitrain.trainer.families.cascade.preview import NOTE, PREVIEWER_NOTE, PriorPreviewPipeline
 
         if not self.decoder:
-            if "preview_noted" not in parts.extra:
-                log.warning(NOTE)
-                parts.extra["preview_noted"] = True
-            return PriorPreviewPipeline(parts.pipeline)
+            if "previewer" not in parts.extra:
+                parts.extra["previewer"] = self._load_previewer(parts) if self.previewer is not None else None
+                log.warning(PREVIEWER_NOTE if self.previewer is not None else NOTE)
+            return PriorPreviewPipeline(parts.pipeline, previewer=parts.extra["previewer"])
         if "decoder" not in parts.extra:
             parts.extra["decoder"] = self._load_decoder(parts)
         return PriorPreviewPipeline(parts.pipeline, parts.extra["decoder"])
+
+    def _load_previewer(self, parts: ModelParts) -> Any:
+        return self.previewer.to(next(parts.denoiser.parameters()).device)
 
     def _load_decoder(self, parts: ModelParts) -> Any:
         """StableCascadeDecoderPipeline built from its folder's components one by one: diffusers 0.42 moved

@@ -15,7 +15,10 @@ from typing import Any
 import torch
 
 NOTE = ("Stable Cascade samples show stage C's latents (channels 0-2 as colours), not decoded images: set "
-        "cascade.decoder to a Stable Cascade decoder (stages B and A) to decode them")
+        "cascade.decoder to a Stable Cascade decoder (stages B and A) to decode them, or cascade.previewer for rough "
+        "previews")
+PREVIEWER_NOTE = ("Stable Cascade samples are the previewer's rough images of stage C's latents, not decoded images: "
+                  "set cascade.decoder to a Stable Cascade decoder (stages B and A) to decode them")
 
 
 @dataclass
@@ -36,14 +39,27 @@ def latents_to_images(latents: torch.Tensor, width: int, height: int) -> list[An
 DECODER_STEPS = 10  # StableCascadeDecoderPipeline's default, and its guidance 0 (the decoder's usual use)
 
 
+def previewer_images(previewer: Any, latents: torch.Tensor, width: int, height: int) -> list[Any]:
+    """[B, 16, h, w] prior latents -> PIL images through the released previewer (RGB in [0, 1], 8x the sides),
+    resized to width x height."""
+    from PIL import Image
+
+    parameter = next(previewer.parameters())
+    rgb = previewer(latents.to(parameter.device, parameter.dtype)).float().clamp(0, 1)
+    rgb = torch.nn.functional.interpolate(rgb, size=(height, width), mode="bilinear", antialias=True).clamp(0, 1)
+    arrays = (rgb * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arrays]
+
+
 class PriorPreviewPipeline:
     """The prior pipeline behind the interface sampling.py calls: `pipe(...).images`, `scheduler`,
     `set_progress_bar_config`. With `decoder` (a StableCascadeDecoderPipeline: stages B and A) the prior's
     latents are decoded into images, as StableCascadeCombinedPipeline chains the two."""
 
-    def __init__(self, prior_pipeline: Any, decoder: Any | None = None) -> None:
+    def __init__(self, prior_pipeline: Any, decoder: Any | None = None, previewer: Any | None = None) -> None:
         self.prior_pipeline = prior_pipeline
         self.decoder = decoder
+        self.previewer = previewer  # without a decoder: the released previewer net, else the latents' channels
 
     @property
     def scheduler(self) -> Any:
@@ -60,6 +76,8 @@ class PriorPreviewPipeline:
 
     def __call__(self, *, width: int, height: int, **kwargs: Any) -> PreviewOutput:
         out = self.prior_pipeline(width=width, height=height, output_type="pt", **kwargs)
+        if self.decoder is None and self.previewer is not None:
+            return PreviewOutput(previewer_images(self.previewer, out.image_embeddings, width, height))
         if self.decoder is None:
             return PreviewOutput(latents_to_images(out.image_embeddings, width, height))
         decoder_dtype = next(self.decoder.decoder.parameters()).dtype
