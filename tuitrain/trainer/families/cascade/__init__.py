@@ -3,8 +3,8 @@ EfficientNet latents (24x24 at 1024 px) on CLIP-G text, trained DDPM-epsilon in 
 
 Torch-free here; adapter.py is the trainer side. effnet.py is the stage-C image encoder (not in diffusers),
 layout.py the prior's original (Stability AI / ComfyUI) names, loading.py reads such a file, lora.py writes
-and reads LoRA files in ComfyUI's `lora_prior_unet_` names, preview.py draws the prior's latents when no
-decoder (stages B and A) is set. Shipped: the public prior configs (configs/cascade*/prior/config.json).
+and reads LoRA files in ComfyUI's `lora_prior_unet_` names, preview.py draws samples (through stages B and A
+when cascade.decoder names them, else the released previewer of previewer.py, else the latents' channels). Shipped: the public prior configs (configs/cascade*/prior/config.json).
 
 Würstchen v2 is not a flavour here: its prior is another class (WuerstchenPrior, in diffusers' deprecated
 pipelines), conditioned on CLIP-H hidden states alone (no pooled text, no image embedding), on latents of
