@@ -144,6 +144,11 @@ def test_the_objective_is_diffusers_continuous_epsilon(cascade_model: Path) -> N
     a = torch.cos((noised.timesteps + 0.008) / 1.008 * math.pi / 2) ** 2 / math.cos(0.008 / 1.008 * math.pi / 2) ** 2
     torch.testing.assert_close(noised.noisy, a.sqrt().view(-1, 1, 1, 1) * latents
                                + (1 - a).sqrt().view(-1, 1, 1, 1) * noised.target)
+    # min-SNR-gamma as for discrete epsilon models: min(SNR, gamma) / SNR with SNR(t) = a / (1 - a).
+    weighted = build_objective("ddpm", config, ObjectiveSettings(), min_snr_gamma=5.0)
+    snr = a / (1 - a)
+    torch.testing.assert_close(weighted.loss_weights(noised), torch.clamp(snr, max=5.0) / snr)
+    assert weighted.loss_weights(noised).min() < 1  # t in [0.2, 0.4): SNR above 5 for some
     with pytest.raises(TrainingError, match=r"^model\.prediction: this model predicts epsilon"):
         build_objective("ddpm", config, prediction="v_prediction")
 
