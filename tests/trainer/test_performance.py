@@ -21,9 +21,10 @@ from tuitrain.trainer.loop import run_training
 from tuitrain.trainer.performance import repeated_block_classes
 
 
-def _run(tmp_path: Path, model: Path, data: Path, name: str, family: str = "sd15", **sections: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _run(tmp_path: Path, base: Path, data: Path, name: str, family: str = "sd15", /,  # type: ignore[no-untyped-def]
+         **sections: dict[str, Any]):
     table: dict[str, dict[str, Any]] = {
-        "model": {"family": family, "base": str(model)},
+        "model": {"family": family, "base": str(base)},
         "data": {"resolution": 64, "concepts": [{"path": str(data)}]},
         "training": {"epochs": 3, "batch_size": 1, "learning_rate": 1e-3, "seed": 5, "device": "cpu"},
         "lora": {"rank": 4, "alpha": 4},
@@ -75,6 +76,29 @@ def test_attention_kernel_and_channels_last_keep_the_losses(tmp_path: Path) -> N
     _, plain = _run(tmp_path, model, data, "plain")
     _, tuned = _run(tmp_path, model, data, "tuned", performance={"attention": "math", "channels_last": "on"})
     torch.testing.assert_close(_losses(tuned), _losses(plain), rtol=1e-4, atol=1e-6)
+
+
+def test_compiling_a_quanto_base_is_refused_by_the_config() -> None:
+    """fp8 / int4 bases (optimum-quanto tensor subclasses) stop dynamo (measured); int8 / nf4 compile."""
+    from tuitrain.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"performance.compile: \"blocks\" does not compile optimum-quanto's fp8"):
+        parse_config({"model": {"quantize": "fp8"}, "performance": {"compile": "blocks"}})
+    parse_config({"model": {"quantize": "nf4"}, "performance": {"compile": "blocks"}})
+
+
+def test_a_compiled_nf4_base_follows_the_eager_runs_losses(tmp_path: Path) -> None:
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    model = save_tiny_model("flux", tmp_path / "model")
+    data = make_dataset(tmp_path / "data", count=2)
+    quantized = {"family": "flux", "base": str(model), "quantize": "nf4"}
+    code, eager = _run(tmp_path, model, data, "eager", "flux", model=quantized)
+    assert code == 0, eager[-1]
+    code, compiled = _run(tmp_path, model, data, "compiled", "flux", model=quantized,
+                          performance={"compile": "blocks", "compile_backend": "aot_eager"})
+    assert code == 0, compiled[-1]
+    torch.testing.assert_close(_losses(compiled), _losses(eager), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(("sets", "message"), [

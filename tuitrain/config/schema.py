@@ -157,6 +157,13 @@ class Config(BaseModel):
             if editing and not prompt.reference:
                 raise ValueError(f"sampling.prompts[{i}].reference: {chosen.title} samples edit an image: "  # type: ignore[union-attr]
                                  "name it")
+        if self.performance.compile != "off" and self.model.quantize in ("fp8", "int4"):
+            # Measured: dynamo stops at optimum-quanto's quantized weight tensors ("tensor subclass inputs");
+            # the bitsandbytes int8 / nf4 layers compile, with the same losses as eager.
+            raise ValueError(
+                f"performance.compile: {show_value(self.performance.compile)} does not compile optimum-quanto's "
+                f"{self.model.quantize} weights; set performance.compile = 'off', or model.quantize = 'int8' / 'nf4'"
+            )
         d = self.distributed
         if d.gpu_ids and d.processes not in (0, len(d.gpu_ids)):
             raise ValueError(
