@@ -454,6 +454,17 @@ def test_the_previewer_has_the_released_layout_and_draws_samples_without_a_decod
     assert [r.getMessage() for r in caplog.records].count(PREVIEWER_NOTE) == 1
 
 
+def test_an_effnet_file_that_is_not_the_encoder_is_one_line(cascade_model: Path, tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", count=2)
+    other = tmp_path / "other.safetensors"
+    save_file({"mapper.0.weight": torch.zeros(16, 1280, 1, 1)}, str(other))
+    run = _new("e", cascade_model, data, tmp_path, f"cascade.effnet={other}")
+    assert train(run) == 1
+    assert events(run, "finished")[-1]["reason"] == (
+        f"cascade.effnet: '{other}' is not Stable Cascade's EfficientNet encoder: it lacks 'backbone.0.0.weight' "
+        "(783 missing, 0 of another shape)")
+
+
 @pytest.mark.parametrize(("sets", "reason"), [
     (("cascade.previewer=/nowhere/previewer.safetensors",),
      "cascade.previewer: '/nowhere/previewer.safetensors' does not exist; give Stable Cascade's previewer.safetensors "

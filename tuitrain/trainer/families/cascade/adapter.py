@@ -158,7 +158,12 @@ class CascadeAdapter(FamilyAdapter):
         prior = pipeline.prior
         flavour = self.flavour_name or ("stage-c-lite" if prior.config.conditioning_dim == LITE_WIDTH else "stage-c")
         effnet = self.effnet_file or find_effnet("", [Path(p) for p in [getattr(pipeline, "name_or_path", None)] if p])
-        encoder = load_encoder(effnet) if effnet else MissingEncoder()
+        try:
+            encoder = load_encoder(effnet) if effnet else MissingEncoder()
+        except ValueError as exc:  # not the encoder's file: one line naming it
+            from tuitrain.trainer.errors import TrainingError
+
+            raise TrainingError(str(exc)) from None
         if prediction in ("", "auto"):
             prediction = "epsilon"
         return ModelParts(
