@@ -25,20 +25,25 @@ class MaskFile:
 def find_mask(image: ImageInfo, suffix: str) -> MaskFile | None:
     """The image's mask file, if it has one, with its header checked (a problem is kept, not raised:
     runs that use no masks are not stopped by one)."""
-    from tuitrain.dataset.decode import read_header
-
     path = image.path.with_name(image.path.stem + suffix)
     if not path.is_file():
         return None
+    return MaskFile(path, *checked_sibling(path, image, "mask file", "; fix or remove it",
+                                           "a mask must have its image's size (or at least its aspect ratio)"))
+
+
+def checked_sibling(path: Path, image: ImageInfo, noun: str, unreadable_tail: str, rule: str) -> tuple[int, int, str]:
+    """(size, mtime_ns, problem) of a file that goes with `image` (a mask, an editing pair's reference): its
+    header read without decoding, and its aspect ratio within 1 % of the image's, since it is resized with
+    it. problem is "" when it can be used."""
+    from tuitrain.dataset.decode import read_header
+
     st = path.stat()
     try:
         header = read_header(path)
     except Exception as exc:  # PIL's errors for a broken file are many; the message says which file
-        return MaskFile(path, st.st_size, st.st_mtime_ns, f"mask file {path} cannot be read ({exc}); fix or remove it")
-    # The mask is resized with its image: only its aspect ratio must match.
+        return st.st_size, st.st_mtime_ns, f"{noun} {path} cannot be read ({exc}){unreadable_tail}"
     if abs(header.width * image.height - header.height * image.width) > 0.01 * image.width * image.height:
-        return MaskFile(path, st.st_size, st.st_mtime_ns, (
-            f"mask file {path} is {header.width}x{header.height} but its image {image.path.name} is "
-            f"{image.width}x{image.height}: a mask must have its image's size (or at least its aspect ratio)"
-        ))
-    return MaskFile(path, st.st_size, st.st_mtime_ns)
+        return st.st_size, st.st_mtime_ns, (f"{noun} {path} is {header.width}x{header.height} but its image "
+                                            f"{image.path.name} is {image.width}x{image.height}: {rule}")
+    return st.st_size, st.st_mtime_ns, ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuitrain.dataset.masks import checked_sibling
 from tuitrain.dataset.scan import ImageInfo
 
 # The extensions tried for a reference, in this order (the first that exists is the pair).
@@ -30,22 +31,12 @@ class ReferenceFile:
 def find_reference(image: ImageInfo, folder: Path) -> ReferenceFile | None:
     """The image's reference in `folder` (None: it has none), its header checked. The reference is resized to
     its image's size, so only the aspect ratio must match (within 1 %)."""
-    from tuitrain.dataset.decode import read_header
-
     path = next((p for ext in EXTENSIONS for p in (folder / (image.path.stem + ext),
                                                   folder / (image.path.stem + ext.upper())) if p.is_file()), None)
     if path is None:
         return None
-    st = path.stat()
-    try:
-        header = read_header(path)
-    except Exception as exc:  # PIL's errors for a broken file are many; the message says which file
-        return ReferenceFile(path, st.st_size, st.st_mtime_ns, f"reference {path} cannot be read ({exc})")
-    if abs(header.width * image.height - header.height * image.width) > 0.01 * image.width * image.height:
-        return ReferenceFile(path, st.st_size, st.st_mtime_ns, (
-            f"reference {path} is {header.width}x{header.height} but its image {image.path.name} is "
-            f"{image.width}x{image.height}: a reference must have its image's aspect ratio"))
-    return ReferenceFile(path, st.st_size, st.st_mtime_ns)
+    return ReferenceFile(path, *checked_sibling(path, image, "reference", "",
+                                                "a reference must have its image's aspect ratio"))
 
 
 def reference_problem(image: ImageInfo, folder: Path) -> str:

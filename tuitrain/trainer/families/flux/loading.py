@@ -15,13 +15,13 @@ import torch
 
 from tuitrain.trainer.families.flux.layout import from_bfl
 from tuitrain.trainer.loading.compat import dtype_kwargs
+from tuitrain.trainer.loading.denoiser_file import filled_model, first_line
 from tuitrain.trainer.loading.errors import ModelLoadError
 
 
 def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
     """FluxTransformer2DModel with the file's weights; the architecture from `folder`/transformer, except the
     guidance embedding, which the file decides (schnell files have none)."""
-    from accelerate import init_empty_weights
     from diffusers import FluxTransformer2DModel
     from safetensors.torch import load_file
 
@@ -31,27 +31,12 @@ def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None)
     except KeyError as exc:
         raise ModelLoadError(f"{field}: '{path}' is not a complete FLUX.1 transformer: it lacks {exc}") from None
     except RuntimeError as exc:  # a fused tensor of the wrong size for its block
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"{field}: '{path}' is not a FLUX.1 transformer of a shape tuitrain reads: {reason}") from None
+        raise ModelLoadError(f"{field}: '{path}' is not a FLUX.1 transformer of a shape tuitrain reads: "
+                             f"{first_line(exc)}") from None
     config = dict(FluxTransformer2DModel.load_config(str(folder), subfolder="transformer"))
     config["guidance_embeds"] = any(k.startswith("time_text_embed.guidance_embedder.") for k in state)
-    with init_empty_weights():
-        transformer = FluxTransformer2DModel.from_config(config)
-    expected = transformer.state_dict()
-    missing = sorted(set(expected) - set(state))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    if missing or wrong:
-        first = missing[0] if missing else wrong[0]
-        detail = "lacks" if missing else f"has {list(state[first].shape)} for"
-        raise ModelLoadError(
-            f"{field}: '{path}' does not fit the transformer in '{folder / 'transformer'}': the file {detail} "
-            f"'{first}' ({len(missing)} missing, {len(wrong)} of another shape); is model.config the same FLUX.1 "
-            "architecture?"
-        )
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    transformer.load_state_dict(state, strict=True, assign=True)
-    return transformer
+    return filled_model(FluxTransformer2DModel, config, state, path=path, folder=folder, family_words="a FLUX.1",
+                        dtype=dtype)
 
 
 def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torch.dtype) -> Any:
@@ -63,5 +48,5 @@ def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torc
         return FluxPipeline.from_pretrained(str(folder), transformer=transformer, local_files_only=True,
                                             **dtype_kwargs(dtype), **extra)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"model.config: cannot load the FLUX.1 components from '{folder}': {reason}") from exc
+        raise ModelLoadError(f"model.config: cannot load the FLUX.1 components from '{folder}': "
+                             f"{first_line(exc)}") from exc

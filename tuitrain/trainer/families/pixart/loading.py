@@ -17,17 +17,12 @@ import torch
 
 from tuitrain.trainer.families.pixart.layout import from_original, uses_micro_conditions
 from tuitrain.trainer.loading.compat import dtype_kwargs
+from tuitrain.trainer.loading.denoiser_file import filled_model, first_line
 from tuitrain.trainer.loading.errors import ModelLoadError
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
     """PixArtTransformer2DModel with the file's weights, shaped by `folder`/transformer/config.json."""
-    from accelerate import init_empty_weights
     from diffusers import PixArtTransformer2DModel
     from safetensors.torch import load_file
 
@@ -39,28 +34,12 @@ def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None)
         raise ModelLoadError(f"{field}: '{path}' is not a complete PixArt transformer: it lacks {exc}") from None
     except RuntimeError as exc:
         raise ModelLoadError(f"{field}: '{path}' is not a PixArt transformer of a shape tuitrain reads: "
-                             f"{_reason(exc)}") from None
+                             f"{first_line(exc)}") from None
     config = dict(PixArtTransformer2DModel.load_config(str(folder), subfolder="transformer"))
     config["use_additional_conditions"] = uses_micro_conditions(raw)
     del raw
-    with init_empty_weights():
-        transformer = PixArtTransformer2DModel.from_config(config)
-    expected = transformer.state_dict()
-    missing = sorted(set(expected) - set(state))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    extra = sorted(set(state) - set(expected))
-    if missing or wrong or extra:
-        first = (missing or wrong or extra)[0]
-        detail = "lacks" if missing else (f"has {list(state[first].shape)} for" if wrong else "has an extra")
-        raise ModelLoadError(
-            f"{field}: '{path}' does not fit the transformer in '{folder / 'transformer'}': the file {detail} "
-            f"'{first}' ({len(missing)} missing, {len(wrong)} of another shape, {len(extra)} extra); is model.config "
-            "a PixArt model of the same size?"
-        )
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    transformer.load_state_dict(state, strict=True, assign=True)
-    return transformer
+    return filled_model(PixArtTransformer2DModel, config, state, path=path, folder=folder, family_words="a PixArt",
+                        dtype=dtype)
 
 
 def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torch.dtype) -> Any:
@@ -76,4 +55,4 @@ def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torc
         return cls.from_pretrained(str(folder), transformer=transformer, local_files_only=True, **dtype_kwargs(dtype),
                                    **extra)
     except Exception as exc:
-        raise ModelLoadError(f"model.config: cannot load the PixArt components from '{folder}': {_reason(exc)}") from exc
+        raise ModelLoadError(f"model.config: cannot load the PixArt components from '{folder}': {first_line(exc)}") from exc
