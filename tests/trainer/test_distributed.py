@@ -182,3 +182,21 @@ def test_the_preflight_counts_the_effective_batch(sd15: Path, tmp_path: Path, ca
     report = json.loads(capsys.readouterr().out)["data"]
     assert report["settings"]["num_gpus"] == 2 and report["steps"]["samples_per_step"] == 2
     assert report["steps"]["total"] == 4  # 8 images, 2 per step
+
+
+def test_text_encoders_train_on_two_processes_with_an_eval_loss(tmp_path: Path) -> None:
+    """SDXL reads CLIP-L's second-to-last layer, so the LoRA on its last layer gets no gradient: DDP must be
+    told (found by review: "Expected to have finished reduction" at step 2). The eval loss, scored by rank 0
+    alone, must not run the DDP-wrapped encoders (a collective the other rank never joins)."""
+    from tuitrain.trainer.tiny import save_tiny_model
+
+    model = save_tiny_model("sdxl", tmp_path / "model")
+    data = make_dataset(tmp_path / "data", count=6)
+    run = new_run("te", model, data, *SETS, "training.epochs=2", "distributed.processes=2",
+                  "lora.train_text_encoder=true", "data.validation_split=0.2", "saving.every_steps=2",
+                  "data.cache_text_embeddings=false", preset="sdxl-lora", where=tmp_path)
+    done = train_cli(run, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, (done.stdout[-1500:], done.stderr[-1500:])
+    assert events(run, "finished")[-1]["status"] == "completed"
+    scores = events(run, "eval")
+    assert scores and all(isinstance(e["loss"], float) for e in scores), scores[:2]

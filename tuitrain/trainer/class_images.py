@@ -49,6 +49,10 @@ def draw_class_images(trainer: Trainer) -> int:
                 _draw(trainer, spec.instance_prompt, size, path)
                 drawn += 1
     trainer.accelerator.wait_for_everyone()
+    if trainer.world > 1:  # every process re-reads the folders when the main one drew into them
+        from tuitrain.trainer.distributed import broadcast
+
+        drawn = broadcast(drawn)
     return drawn
 
 

@@ -41,12 +41,23 @@ def trains(module: nn.Module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
 
-def wrap(accelerator: Any, module: nn.Module) -> nn.Module:
+def wrap(accelerator: Any, module: nn.Module, partly_used: bool = False) -> nn.Module:
     """`module` as accelerate prepares it for DDP (autocast on its forward, the run's DDP settings), made
-    attribute-transparent. Modules without trained parameters stay as they are (DDP refuses them)."""
+    attribute-transparent. Modules without trained parameters stay as they are (DDP refuses them).
+
+    `partly_used`: some trained parameters may get no gradient in a step (a text encoder whose last layers
+    the family never reads: SDXL's CLIP-L, clip_skip), which DDP allows only when told to look for them."""
     if not trains(module):
         return module
-    wrapped = accelerator.prepare_model(module, device_placement=False)
+    handler = accelerator.ddp_handler
+    before = handler.find_unused_parameters if handler is not None else None
+    if handler is not None and partly_used:
+        handler.find_unused_parameters = True  # accelerate builds DDP from this handler's settings
+    try:
+        wrapped = accelerator.prepare_model(module, device_placement=False)
+    finally:
+        if handler is not None:
+            handler.find_unused_parameters = before
     if isinstance(wrapped, DistributedDataParallel):
         wrapped.__class__ = ForwardingDDP
     return wrapped

@@ -107,7 +107,7 @@ class Evaluator:
         for sample in samples:
             # A fixed rng: the same flip / crop / random mask every evaluation.
             inputs = t.inputs.encode(sample, random.Random(f"eval:{salt}:{sample.concept}:{sample.path.name}"))
-            conditioning = t._conditioning([caption_of(sample)])
+            conditioning = t._conditioning([caption_of(sample)], scoring=True)
             batch = t.inputs.collate([sample], [inputs], conditioning, t.device)
             mask = [inputs.loss_mask.to(t.device)] if inputs.loss_mask is not None else [None]
             for draw in range(self.draws):

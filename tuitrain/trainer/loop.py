@@ -290,7 +290,7 @@ class Trainer:
         self.optimizer = self.accelerator.prepare(self.optimizer)
         self.train_parts = dataclasses.replace(
             self.parts, denoiser=wrap(self.accelerator, self.parts.denoiser),
-            text_encoders=[wrap(self.accelerator, e) for e in self.parts.text_encoders])
+            text_encoders=[wrap(self.accelerator, e, partly_used=True) for e in self.parts.text_encoders])
         self._ddp = [self.train_parts.denoiser, *self.train_parts.text_encoders]
         if self.is_main:
             self.log(f"training with {self.world} processes: {self.config.training.batch_size} x "
@@ -356,9 +356,22 @@ class Trainer:
             latents, masks = pinned(latents, masks)
         return PreparedBatch(epoch, batch_no, samples, inputs, captions, latents, masks)
 
-    def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
+    def _conditioning(self, captions: list[str], scoring: bool = False) -> dict[str, torch.Tensor]:
+        """The captions' text-encoder outputs: from the text cache, or encoded (through the training wrappers
+        and with gradients while the encoders train). `scoring` (the eval loss, on rank 0 alone): the bare
+        encoders in eval mode without gradients, so no DDP collective runs and no dropout draws."""
         clip_skip = self.config.model.clip_skip
         captions = [self.method.prepare_caption(c) for c in captions]
+        if self.text_cache is None and scoring:
+            modes = [e.training for e in self.parts.text_encoders]
+            try:
+                for encoder in self.parts.text_encoders:
+                    encoder.eval()
+                with torch.no_grad():
+                    return self.adapter.encode_text(self.parts, captions, clip_skip)
+            finally:
+                for encoder, mode in zip(self.parts.text_encoders, modes):
+                    encoder.train(mode)
         if self.text_cache is None:
             with torch.set_grad_enabled(self.method.trains_text_encoders):
                 return self.adapter.encode_text(self.train_parts, captions, clip_skip)
@@ -590,6 +603,11 @@ class Trainer:
         backup as they were.
         """
         accumulation = self.config.training.gradient_accumulation
+        if self.world > 1:
+            # Each process draws its own dropout (and other global-RNG) numbers for its own batches; seeded by
+            # (seed, step, rank), so a resume draws them again without a backup holding every rank's RNG state.
+            torch.manual_seed(random.Random(f"{self.config.training.seed}:rng:{pos.step}:"
+                                            f"{self.accelerator.process_index}").getrandbits(63))
         total: torch.Tensor | None = None
         for micro in range(accumulation):
             prepared = next(loader)  # outside the device turn: a data thread may need it to finish this
@@ -724,7 +742,10 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
     trainer.pos = pos = Position()
 
     def request_stop(signum: int, frame: Any) -> None:
-        trainer.stop_requested = True
+        # With several processes only rank 0's flag counts (it is broadcast each step): a signal reaching
+        # the ranks at different steps must not take one of them out of step with the others.
+        if launched_rank() == 0:
+            trainer.stop_requested = True
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
