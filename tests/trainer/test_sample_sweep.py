@@ -166,7 +166,7 @@ def test_an_embedding_file_is_drawn_with_its_token(tiny_model, tmp_path: Path) -
         render_sweep(run, config, run.output / "e.safetensors", 4, [0.5], prompts)
 
 
-@pytest.mark.parametrize("family", ["flux", "pixart"])
+@pytest.mark.parametrize("family", ["flux", "pixart", "cascade"])
 def test_transformer_families_draw_their_lora_file(family: str, tiny_model, tmp_path: Path) -> None:
     """FLUX.1's file goes through diffusers' loader, PixArt's (diffusers has none) through its home's peft
     loader, strengths as peft scales: 0 is the base model, 1 is not."""

@@ -63,10 +63,15 @@ class Renderer:
         dtype = resolve_precision(config.training.mixed_precision, self.device)
         self.adapter = get_adapter(config.model.family)
         self.adapter.configure(config)
-        pipeline = load_pipeline(config.model, config.model.family, config_dir=run.root)
+        # As the trainer loads it: in the compute dtype (an fp32 FLUX.1 would take 48 GB of host RAM) and,
+        # with model.quantize, quantized layer by layer as it loads.
+        from tuitrain.trainer.loading.pipeline import QuantizeOnLoad
+
+        quantize = None if config.model.quantize == "none" else QuantizeOnLoad(config.model.quantize, dtype, self.device)
+        pipeline = load_pipeline(config.model, config.model.family, config_dir=run.root, dtype=dtype, quantize=quantize)
         self.parts = self.adapter.parts(pipeline, config.model.prediction)
         self.adapter.place(self.parts, self.device, dtype)
-        self.pipe = self.parts.pipeline
+        self.pipe = self.adapter.sample_pipeline(self.parts)  # Kontext, Cascade: their own sampling pipeline
         self.pipe.set_progress_bar_config(disable=True)
         sampler = config.sampling.sampler
         if sampler != "default":
