@@ -48,3 +48,17 @@ def test_pick_copies_the_file_and_its_folder_and_keeps_the_finals(cli, workspace
         "r-diffusers", "r-step000002-diffusers", "r-step000002.safetensors", "r-step000004-final-diffusers",
         "r-step000004-final.safetensors", "r.pick.json", "r.safetensors"]
     assert "picked: step 4" in cli("runs").stdout
+
+
+def test_picking_the_final_then_another_then_the_final_again_gives_the_finals_weights(cli, workspace: Path) -> None:
+    """Found by review: a pick of the final (a note, no copy), then of step 2, renamed the final `-picked`
+    (the note said 'step 4'), so list_saves lost it and the third pick left step 2's weights as 'step 4'."""
+    run = _run(workspace)
+    o = run.output
+    for step, expected in (("4", b"file 4"), ("2", b"file 2"), ("4", b"file 4"), ("2", b"file 2"), ("4", b"file 4")):
+        done = cli("pick", "r", step)
+        assert done.returncode == 0, done.stderr
+        assert (o / "r.safetensors").read_bytes() == expected, step
+        assert json.loads((o / "r.pick.json").read_text())["step"] == int(step)
+    assert (o / "r-step000004-final.safetensors").read_bytes() == b"file 4"
+    assert (o / "r-step000002.safetensors").read_bytes() == b"file 2"

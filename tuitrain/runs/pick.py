@@ -70,7 +70,9 @@ def list_saves(run: RunDir) -> list[Save]:
             path = run.root / path
         final = bool(event.get("final"))
         if final:  # renamed since by a pick or a continued run (retire_final): `name` may now hold a pick
-            moved = sorted(run.output.glob(f"{name}-step{event['step']:06d}-final*.safetensors"))
+            stem = f"{name}-step{event['step']:06d}"
+            moved = (sorted(run.output.glob(f"{stem}-final*.safetensors"))
+                     or sorted(run.output.glob(f"{stem}-picked*.safetensors")))  # a copy of this very step
             path = moved[-1] if moved else path
         if not path.is_file():
             continue

@@ -35,7 +35,7 @@ def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
     if not entries:
         return []
     stem = free_stem(folder, f"{name}-step{step:06d}-final")
-    picked = _picked_step(folder / f"{name}.pick.json")
+    picked = _picked_step(folder / f"{name}.pick.json", f"{name}.safetensors")
     if picked is not None:  # `name` holds a pick (runs/pick.py), a copy of step `picked`: named for what it is
         stem = free_stem(folder, f"{name}-step{picked:06d}-picked")
     moved = []
@@ -46,12 +46,14 @@ def retire_final(folder: Path, name: str, step: int) -> list[tuple[Path, Path]]:
     return moved
 
 
-def _picked_step(note: Path) -> int | None:
-    """The step a pick note (runs/pick.py) says `name` holds; None without a readable note."""
+def _picked_step(note: Path, own_file: str) -> int | None:
+    """The step of the copy a pick note (runs/pick.py) says `name` holds; None without a readable note, or
+    when the pick was the final itself (its source is `own_file`: nothing was copied, `name` is the final)."""
     import json
 
     try:
-        step = json.loads(note.read_text()).get("step")
+        data = json.loads(note.read_text())
+        step, source = data.get("step"), data.get("source")
     except (OSError, ValueError, AttributeError):
         return None
-    return step if isinstance(step, int) else None
+    return step if isinstance(step, int) and source != own_file else None
