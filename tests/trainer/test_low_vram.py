@@ -104,3 +104,25 @@ def test_the_low_vram_presets_train(preset: str, tiny_model, tmp_path: Path) -> 
 
     assert run_training(run, config, run.root) == 0, events(run)[-1]
     assert (run.output / "low.safetensors").is_file() and events(run, "sample")
+
+
+def test_parking_moves_bitsandbytes_int8_state_with_the_weights() -> None:
+    """Linear8bitLt keeps its int8 matrix and scales in state.CB / SCB after its first forward, out of Module.to's
+    reach: parking re-points CB at the moved weight (no second copy) and moves SCB (a CUDA copy stood in here by a
+    clone: the logic, not the device, is what a CPU can check)."""
+    import bitsandbytes as bnb
+    import torch
+
+    from tuitrain.trainer.text_encoder_parking import move
+
+    layer = bnb.nn.Linear8bitLt(16, 8, bias=False, has_fp16_weights=False)
+    model = torch.nn.Sequential(layer)
+    model(torch.randn(2, 16))  # quantizes and fills state.CB / SCB
+    assert isinstance(layer.state.CB, torch.Tensor)
+    layer.state.CB = layer.state.CB.clone()  # as if left behind on another device
+    stale_scb = layer.state.SCB
+    move(model, torch.device("cpu"))
+    assert layer.state.CB.data_ptr() == layer.weight.data.data_ptr()
+    assert torch.equal(layer.state.SCB, stale_scb)
+    out = model(torch.randn(2, 16))
+    assert out.shape == (2, 8) and torch.isfinite(out).all()

@@ -35,7 +35,7 @@ class TextEncoderParking:
         if self.device.type == "cpu":
             return False
         for module in self.text_encoders:
-            module.to("cpu")
+            move(module, torch.device("cpu"))
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return True
@@ -46,13 +46,32 @@ class TextEncoderParking:
         moved = self.parked and self.device.type != "cpu"
         if moved:
             for module in self.text_encoders:
-                module.to(self.device)
+                move(module, self.device)
         try:
             yield
         finally:
             if moved:
                 for module in self.text_encoders:
-                    module.to("cpu")
+                    move(module, torch.device("cpu"))
+
+
+def move(module: torch.nn.Module, device: torch.device) -> None:
+    """`module.to(device)`, and bitsandbytes int8 layers' own weight copies with it: Linear8bitLt keeps the int8
+    matrix and its scales in `state.CB` / `state.SCB` after its first forward, which Module.to does not see (only
+    the layer's own .to moves them), so a parked int8 T5 kept ~4.7 GB on the GPU (found by review)."""
+    module.to(device)
+    for layer in module.modules():
+        state = getattr(layer, "state", None)
+        cb = getattr(state, "CB", None)
+        if not isinstance(cb, torch.Tensor):
+            continue
+        weight = getattr(layer, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.shape == cb.shape and weight.dtype == cb.dtype:
+            state.CB = weight.data  # the same matrix (bitsandbytes aliases them): no second copy
+        else:
+            state.CB = cb.to(device)
+        if isinstance(getattr(state, "SCB", None), torch.Tensor):
+            state.SCB = state.SCB.to(device)
 
 
 def fixed_captions(data: Any) -> list[str]:
