@@ -231,8 +231,10 @@ def _lycoris_delta(state: dict[str, torch.Tensor], name: str) -> torch.Tensor:
 
 
 def test_a_lokr_file_reproduces_the_trainer(cascade_model: Path, tmp_path: Path) -> None:
-    """LoKr under lora_prior_unet_<module path>: merged into the base weights by the loaders' formula, it computes
-    what the trainer's adapter computed."""
+    """LoKr under lora_prior_unet_<ComfyUI module path> (attention as attention_attn_to_q / out_proj, as the LoRA's):
+    merged into the base weights by the loaders' formula, it computes what the trainer's adapter computed."""
+    from tuitrain.trainer.families.cascade.layout import comfy_module
+
     data = make_dataset(tmp_path / "data", count=2)
     run = _new("k", cascade_model, data, tmp_path, "lora.type=lokr", "lora.lokr_factor=4", "training.epochs=2")
     config = load_config(run.config)
@@ -241,7 +243,8 @@ def test_a_lokr_file_reproduces_the_trainer(cascade_model: Path, tmp_path: Path)
     assert state and all(k.startswith("lora_prior_unet_") for k in state)
 
     merged = _load(cascade_model)
-    by_name = {"lora_prior_unet_" + path.replace(".", "_"): m for path, m in merged.prior.named_modules()}
+    assert any("_attention_attn_to_q." in k for k in state) and not any("_attention_to_q." in k for k in state)
+    by_name = {"lora_prior_unet_" + comfy_module(path).replace(".", "_"): m for path, m in merged.prior.named_modules()}
     with torch.no_grad():
         for name in {k.rsplit(".", 1)[0] for k in state}:
             module = by_name[name]

@@ -25,7 +25,7 @@ exactly the delta peft applied during training.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -66,12 +66,12 @@ def lycoris_tensors(layer: LycorisLayerWeights, dtype: torch.dtype = torch.float
 
 def lycoris_state_dict(
     unet: nn.Module, text_encoders: list[nn.Module], *, dtype: torch.dtype = torch.float32,
-    denoiser_prefix: str | None = None,
+    denoiser_prefix: str | None = None, denoiser_path: Callable[[str], str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The kohya-named LyCORIS tensors of every LoKr/LoHa layer in the denoiser and text encoders."""
     return kohya_named(unet, text_encoders, lambda model: {
         path: lycoris_tensors(layer, dtype) for path, layer in lycoris_layers(model).items()
-    }, denoiser_prefix)
+    }, denoiser_prefix, denoiser_path)
 
 
 def save_lycoris(
@@ -82,9 +82,11 @@ def save_lycoris(
     save_dtype: str,
     metadata: Mapping[str, str],
     denoiser_prefix: str | None = None,
+    denoiser_path: Callable[[str], str] | None = None,
 ) -> Path:
     """Write the LoKr/LoHa adapter to `path` atomically, with `metadata` plus kohya's sshs_* hashes."""
-    tensors = lycoris_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype], denoiser_prefix=denoiser_prefix)
+    tensors = lycoris_state_dict(unet, text_encoders, dtype=SAVE_DTYPES[save_dtype], denoiser_prefix=denoiser_prefix,
+                                 denoiser_path=denoiser_path)
     if not tensors:
         raise ValueError("no LoKr/LoHa layers to save: inject_lora with lora.type lokr/loha was not called")
     return write_with_hashes(path, tensors, metadata)

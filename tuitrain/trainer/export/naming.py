@@ -88,7 +88,7 @@ def text_encoder_module_name(prefix: str, path: str) -> str:
 
 def kohya_named(
     unet: nn.Module, text_encoders: list[nn.Module], layer_tensors: Callable[[nn.Module], LayerTensors],
-    denoiser_prefix: str | None = None,
+    denoiser_prefix: str | None = None, denoiser_path: Callable[[str], str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Name every adapted layer's tensors the kohya way: `<module name>.<suffix>`.
 
@@ -96,12 +96,14 @@ def kohya_named(
     the naming is the same, only the per-layer tensors differ. `text_encoders` are all of
     the model's encoders, trained or not: their count decides the prefixes. `denoiser_prefix`
     (FamilyFiles.lycoris_prefix, e.g. FLUX.1's "lycoris", PixArt's "transformer.") names the denoiser's
-    modules by that prefix and their diffusers paths instead of the UNet rules above.
+    modules by that prefix and their diffusers paths instead of the UNet rules above; `denoiser_path`
+    (FamilyAdapter.lycoris_module_path) maps a diffusers path to the one the family's loaders know.
     """
     if denoiser_prefix:
         dotted = denoiser_prefix.endswith(".")  # `transformer.<path>`, not `<prefix>_<path with _>`
+        where = denoiser_path or (lambda path: path)  # a family's own module paths (Cascade: ComfyUI's attention)
         names: list[tuple[nn.Module, Callable[[str], str]]] = [
-            (unet, lambda path: denoiser_prefix + path if dotted else kohya_name(denoiser_prefix, path))]
+            (unet, lambda path: denoiser_prefix + where(path) if dotted else kohya_name(denoiser_prefix, where(path)))]
     else:
         names = [(unet, lambda path: unet_module_name(unet, path))]
     prefixes = text_encoder_prefixes(len(text_encoders)) if text_encoders else ()

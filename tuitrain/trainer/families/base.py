@@ -90,6 +90,11 @@ class FamilyAdapter(ABC):
         writer of FamilyFiles.lora_format."""
         return None
 
+    def lycoris_module_path(self, path: str) -> str:
+        """The module path a LoKr / LoHa file names for the denoiser module at diffusers path `path`
+        (FamilyFiles.lycoris_prefix families): what the family's loaders map; the diffusers path by default."""
+        return path
+
     def sample_pipeline(self, parts: ModelParts) -> Any:
         """The pipeline samples are drawn with (an editing flavour may need another on the same components)."""
         return parts.pipeline

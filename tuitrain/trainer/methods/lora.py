@@ -336,7 +336,8 @@ class LoraMethod(TrainingMethod):
         path = request.folder / f"{request.stem}.safetensors"
         if self.files.lora_format == "peft" and kind != "lora":
             path = save_lycoris(path, self.parts.denoiser, [], save_dtype=cfg.saving.dtype, metadata=metadata,
-                                denoiser_prefix=self.files.lycoris_prefix)
+                                denoiser_prefix=self.files.lycoris_prefix,
+                                denoiser_path=self.adapter.lycoris_module_path)
         elif self.files.lora_format == "peft":
             from tuitrain.trainer.export.peft_lora import save_peft_lora
 

@@ -92,12 +92,6 @@ class CascadeAdapter(FamilyAdapter):
                 "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or writer; the saved "
                 ".safetensors is in ComfyUI's lora_prior_unet_ names: turn it off"
             )
-        if method == "lora" and config.lora.type != "lora":
-            # The generic LyCORIS writer names modules lora_prior_unet_<diffusers path>; ComfyUI maps its res blocks
-            # (channelwise_0 / _4: the same names) but not attention (attention_attn_to_q there, attention_to_q here).
-            log.warning("lora.type = %r: the file names attention layers by diffusers' paths "
-                        "(lora_prior_unet_..._attention_to_q), which ComfyUI does not map for Stable Cascade; its "
-                        "res-block layers (lora.train_ff) load", config.lora.type)
         base = Path(config.model.base).expanduser() if config.model.base else None
         roots = [p for p in (base if base and base.is_dir() else (base.parent if base else None),
                              Path(config.model.config).expanduser() if config.model.config else None) if p]
@@ -221,6 +215,12 @@ class CascadeAdapter(FamilyAdapter):
         from tuitrain.trainer.families.cascade.layout import to_original
 
         return to_original({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
+
+    def lycoris_module_path(self, path: str) -> str:
+        """LoKr / LoHa names: ComfyUI's module paths (attention as attention.attn.to_q / out_proj), as the LoRA's."""
+        from tuitrain.trainer.families.cascade.layout import comfy_module
+
+        return comfy_module(path)
 
     def lora_file_tensors(self, models: dict[str, torch.nn.Module], denoiser_name: str,
                           dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
