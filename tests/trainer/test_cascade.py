@@ -515,3 +515,25 @@ def test_masked_loss_and_ema_reach_cascade_runs(feature: str, cascade_model: Pat
     state = load_file(run.output / "m.safetensors")
     ups = [v for k, v in state.items() if k.endswith("lora_up.weight")]
     assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
+
+
+def test_the_latent_cache_is_keyed_on_the_effnet_file(cascade_model: Path, tmp_path: Path) -> None:
+    """cascade.effnet may name a file outside the model folder: the latents it makes are cached under its path,
+    size and time, so another encoder file never reuses them (found in the family's review)."""
+    import os
+    import shutil
+
+    from tuitrain.trainer.families import get_adapter
+
+    effnet = next(cascade_model.rglob("effnet_encoder.safetensors"))
+    elsewhere = tmp_path / "my-effnet.safetensors"
+    shutil.copy(effnet, elsewhere)
+    identities = []
+    for look, value in enumerate((str(effnet), str(elsewhere), str(elsewhere))):
+        if look == 2:
+            os.utime(elsewhere, ns=(1, 10**18))  # the file changed since the second look
+        adapter = get_adapter("cascade")
+        adapter.configure(parse_config({"model": {"family": "cascade", "base": str(cascade_model)},
+                                        "cascade": {"effnet": value}}))
+        identities.append(adapter.cache_identity())
+    assert identities[0] != identities[1] != identities[2] and all(i.startswith("+effnet:") for i in identities)

@@ -235,6 +235,7 @@ class Trainer:
         self.performance = Performance(cfg.performance, self.parts, self.device, self.log)
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir,
                                        cfg.model.config)
+        self.model_id += self.adapter.cache_identity()  # e.g. Cascade's EfficientNet, which makes its latents
         if self.assistant is not None and self.assistant.adapts_text_encoders:
             self.model_id += f"+assistant:{self.assistant.identity}"  # cached text embeddings include its effect
         latent_cache = SharedTensorCache(self.run.cache, "latents") if cfg.data.cache_latents else None

@@ -90,6 +90,11 @@ class FamilyAdapter(ABC):
         writer of FamilyFiles.lora_format."""
         return None
 
+    def cache_identity(self) -> str:
+        """What else the cached latents and text depend on besides the base model's files (a family that loads
+        an image encoder from elsewhere: Cascade's EfficientNet): part of the cache keys; "" when nothing."""
+        return ""
+
     def lycoris_module_path(self, path: str) -> str:
         """The module path a LoKr / LoHa file names for the denoiser module at diffusers path `path`
         (FamilyFiles.lycoris_prefix families): what the family's loaders map; the diffusers path by default."""

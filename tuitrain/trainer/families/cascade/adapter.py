@@ -216,6 +216,13 @@ class CascadeAdapter(FamilyAdapter):
 
         return to_original({k: v.detach().to("cpu") for k, v in denoiser.state_dict().items()})
 
+    def cache_identity(self) -> str:
+        """The EfficientNet file the latents come from (cascade.effnet may point outside the model folder)."""
+        if self.effnet_file is None:
+            return ""
+        stat = self.effnet_file.stat()
+        return f"+effnet:{self.effnet_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
     def lycoris_module_path(self, path: str) -> str:
         """LoKr / LoHa names: ComfyUI's module paths (attention as attention.attn.to_q / out_proj), as the LoRA's."""
         from tuitrain.trainer.families.cascade.layout import comfy_module
