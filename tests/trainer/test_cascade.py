@@ -517,6 +517,14 @@ def test_masked_loss_and_ema_reach_cascade_runs(feature: str, cascade_model: Pat
     assert ups and all(torch.count_nonzero(v) == 0 for v in ups)
 
 
+def test_a_quantized_prior_is_refused_by_the_config() -> None:
+    """diffusers' prior pipeline samples in its first weight's dtype, int8 for a quantized prior (measured)."""
+    from tuitrain.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.quantize: \"int8\": Stable Cascade's prior pipeline cannot"):
+        parse_config({"model": {"family": "cascade", "quantize": "int8"}})
+
+
 def test_the_latent_cache_is_keyed_on_the_effnet_file(cascade_model: Path, tmp_path: Path) -> None:
     """cascade.effnet may name a file outside the model folder: the latents it makes are cached under its path,
     size and time, so another encoder file never reuses them (found in the family's review)."""

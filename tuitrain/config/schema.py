@@ -157,6 +157,13 @@ class Config(BaseModel):
             if editing and not prompt.reference:
                 raise ValueError(f"sampling.prompts[{i}].reference: {chosen.title} samples edit an image: "  # type: ignore[union-attr]
                                  "name it")
+        if self.model.family == "cascade" and self.model.quantize != "none":
+            # Measured: diffusers' Stable Cascade prior pipeline takes its dtype from the prior's first weight, which
+            # a quantized prior stores as int8, and its first sample fails ("normal_kernel_cpu" not for 'Char').
+            raise ValueError(
+                f"model.quantize: {show_value(self.model.quantize)}: Stable Cascade's prior pipeline cannot sample a "
+                "quantized prior; set model.quantize = 'none' (the 3.6B prior is 7.2 GB in bf16)"
+            )
         if self.performance.compile != "off" and self.model.quantize in ("fp8", "int4"):
             # Measured: dynamo stops at optimum-quanto's quantized weight tensors ("tensor subclass inputs");
             # the bitsandbytes int8 / nf4 layers compile, with the same losses as eager.
