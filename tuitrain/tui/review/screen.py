@@ -8,6 +8,7 @@ event loop only moves the position, redraws text, and swaps in finished pictures
 from __future__ import annotations
 
 import dataclasses
+import os
 from functools import partial
 from pathlib import Path
 
@@ -80,6 +81,7 @@ class ReviewScreen(Screen[None]):
     ReviewScreen #info { border: round $primary 50%; padding: 0 1; }
     ReviewScreen #files { height: 1fr; min-height: 3; border: round $primary 50%; }
     ReviewScreen #filter { dock: bottom; display: none; margin-bottom: 1; }
+    ReviewScreen #next { height: 1; padding: 0 1; color: $text-muted; }
     ReviewScreen #filter.shown { display: block; }
     """
 
@@ -123,6 +125,7 @@ class ReviewScreen(Screen[None]):
         self._report_running = False
         self._report_again = False
         self._open_report_when_ready = False
+        self._report_seen = False  # the next step moves on from "r checks the set" once it is done
         self._previous_query = ""
         self.last_result: PreviewResult | None = None
         self._collector = IdleCollector(self)
@@ -139,6 +142,7 @@ class ReviewScreen(Screen[None]):
         yield FilterInput(
             id="filter", placeholder="caption or file name words, or is:small is:caption is:duplicate is:unreadable is:mask is:flagged"
         )
+        yield Static(id="next")
         yield ScreenFooter()
 
     def on_mount(self) -> None:
@@ -168,6 +172,7 @@ class ReviewScreen(Screen[None]):
             self.notify(problem, severity="error", timeout=10)
         self._rebuild_list()
         self._show_current()
+        self._update_next()
         self._start_report(full_check=False)
 
     # --- drawing ---------------------------------------------------------------
@@ -204,6 +209,30 @@ class ReviewScreen(Screen[None]):
         files = self.query_one("#files", FileList)
         files.border_title = f"files {len(model.visible)}"
         files.border_subtitle = f"{model.culled} culled"
+
+    def next_step(self) -> str:
+        """The next step, until it is done (issue 23: the home screen had one, the review did not):
+        go through the images and check the set, then fix what the check lists, then train."""
+        if not self.ready:
+            return ""
+        report = self.model.report
+        if not self._report_seen:
+            return "[b]Next:[/b] → next · Delete culls · c captions · then [b]r[/b] checks the whole set"
+        if report is not None and self.model.report_is_current and not report.can_train:
+            return "[b]Next:[/b] fix what [b]r[/b] lists: the set cannot train yet"
+        if self.source.config is not None:
+            return f"[b]Next:[/b] [b]esc[/b] back to the runs, then [b]t[/b] trains {escape(self.source.title)}"
+        folders = [str(concept.path) for concept in self.source.concepts]
+        folder = os.path.commonpath(folders) if folders else "DIR"
+        return f"[b]Next:[/b] make it a run: tuitrain new NAME --data {escape(folder)}"
+
+    def _update_next(self) -> None:
+        self.query_one("#next", Static).update(self.next_step())
+
+    def _show_report(self, report: PreflightReport) -> None:
+        self._report_seen = True
+        self._update_next()
+        self.app.push_screen(ReportScreen(report))
 
     def _update_info(self) -> None:
         item = self.model.current
@@ -502,7 +531,7 @@ class ReviewScreen(Screen[None]):
             return
         report = self.model.report
         if self.model.report_is_current and report is not None and report.settings.get("full_check"):
-            self.app.push_screen(ReportScreen(report))
+            self._show_report(report)
             return
         self._open_report_when_ready = True
         self.notify("Checking every image; the report opens when it is ready", timeout=3)
@@ -547,7 +576,9 @@ class ReviewScreen(Screen[None]):
             return
         if self._open_report_when_ready:
             self._open_report_when_ready = False
-            self.app.push_screen(ReportScreen(message.report))
+            self._show_report(message.report)
+        elif self._report_seen:
+            self._update_next()  # a cull or a caption changed what the check says
 
 
 def _human_bytes(size: int) -> str:
