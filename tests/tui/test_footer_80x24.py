@@ -37,3 +37,17 @@ async def test_review_and_its_report_show_every_footer_key(tmp_path: Path) -> No
         await pilot.pause()
         assert_footer_fits(app)
 
+
+
+async def test_home_shows_every_footer_key(tmp_path: Path) -> None:
+    """The home screen's keys, t among them, fit at 80 columns (with Textual's footer, ? Help was cut off)."""
+    from tuitrain.tui.app import HomeScreen, TuitrainApp
+
+    app = TuitrainApp(tmp_path / "runs", image_protocol="halfcell")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert_footer_fits(app)
+        assert "train" in {key.action for key in footer_keys(app)}
+        regions = sorted((key.region.x, key.region.right) for key in footer_keys(app))
+        assert all(right <= left for (_, right), (left, _) in zip(regions, regions[1:])), f"keys overlap: {regions}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from textual.app import ComposeResult
@@ -10,11 +11,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tuitrain.runs import RunDir, RunStatus, list_runs, run_status
 from tuitrain.runs.next_step import NO_RUNS, next_step
 from tuitrain.runs.trash import RunTrashError, find_trashed_run, live_reason, restore_run, run_trash_dir, trash_run
+from tuitrain.tui.footer import ScreenFooter
 
 from tuitrain.tomlcompat import tomllib
 
@@ -27,6 +29,7 @@ STATE_STYLE = {
     "failed": "bold red",
 }
 REFRESH_SECONDS = 2.0
+TRAIN_WAIT_SECONDS = 15.0  # t: how long the dashboard may take to read the run before its own t is pressed
 
 
 def config_summary(run: RunDir) -> tuple[str, str, str]:
@@ -83,10 +86,15 @@ class HomeScreen(Screen[None]):
         Binding("d", "review", "Review data", id="home.review"),
         Binding("e", "edit_config", "Edit config", id="home.config"),
         Binding("o", "dashboard", "Dashboard", id="home.dashboard"),
+        Binding("t", "train", "Train", id="home.train"),
         Binding("delete,x", "delete_run", "Delete run", id="home.delete"),
         Binding("u", "undo_delete", "Undo delete", id="home.undo"),
         Binding("r", "refresh", "Refresh", id="home.refresh"),
     ]
+    NARROW_LABELS = {  # the footer's, below 100 columns: with t, the full labels cut off '? Help' at 80
+        "new_run": "New", "review": "Review", "edit_config": "Config", "dashboard": "Dash", "delete_run": "Delete",
+        "undo_delete": "Undo",
+    }
 
     DEFAULT_CSS = """
     HomeScreen #workspace { height: 1; background: $panel; padding: 0 1; }
@@ -103,7 +111,7 @@ class HomeScreen(Screen[None]):
         yield Static(f"[b]tuitrain[/b]  ·  workspace {escape(str(self.workspace))}", id="workspace")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="hint")
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -221,6 +229,30 @@ class HomeScreen(Screen[None]):
             return
         protocol = self.app.image_protocol.protocol  # type: ignore[attr-defined]
         self.app.push_screen(DashboardScreen(run.root, protocol), lambda _result: self.action_refresh())
+
+    def action_train(self) -> None:
+        """t: the selected run's dashboard, then its own t once it has read the run (the quick start's
+        "o, then t" in one key): a running run is left alone, a finished one asks about more epochs,
+        exactly as the dashboard's t does there."""
+        from tuitrain.tui.dashboard import DashboardScreen
+
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected: press n to make one", severity="warning")
+            return
+        dashboard = DashboardScreen(run.root, self.app.image_protocol.protocol)  # type: ignore[attr-defined]
+        self.app.push_screen(dashboard, lambda _result: self.action_refresh())
+        deadline = monotonic() + TRAIN_WAIT_SECONDS
+
+        def press_train() -> None:
+            if self.app.screen is not dashboard or monotonic() > deadline:
+                timer.stop()  # left, covered by a dialog, or never read: t there is the way
+                return
+            if dashboard.up_to_date and dashboard.status.label != "loading":
+                timer.stop()
+                dashboard.action_train()
+
+        timer = self.app.set_interval(0.05, press_train)
 
     def action_delete_run(self) -> None:
         """Move the selected run to the workspace's trash, after asking; a live run is refused."""
