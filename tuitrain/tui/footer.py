@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -31,7 +32,27 @@ class ScreenFooter(Footer):
     ScreenFooter.-narrow FooterKey.-help-key { dock: right; margin: 0; padding-left: 1; }
     """
 
+    _composed: object = None  # what the keys shown were made from (see bindings_changed)
+
+    def _key_signature(self) -> object:
+        """Everything the footer's keys show: the width class and each shown binding's key, label and state.
+        A set: Textual orders the bindings by the focused widget's chain, so the same keys came in another
+        order as the cursor moved between a select and a text field, and the footer's keys jumped about."""
+        shown = frozenset((b.key, b.action, b.description, b.key_display, enabled, tooltip)
+                          for (_, b, enabled, tooltip) in self.screen.active_bindings.values() if b.show)
+        return self.has_class("-narrow"), self.show_command_palette, shown
+
+    def bindings_changed(self, screen: Screen) -> None:
+        """Recompose only when the keys shown change. Textual recomposes the footer whenever the
+        focus moves; in the config editor every tab switch and Tab key moved it, and rebuilding
+        the same ten keys cost 5-15 ms each time (cProfile of bench/config_editor_typing.py)."""
+        if self._bindings_ready and self.is_attached and screen is self.screen and self._key_signature() == self._composed:
+            return
+        super().bindings_changed(screen)
+
     def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._composed = self._key_signature()
         narrow = self.has_class("-narrow")
         labels: dict[str, str] = getattr(self.screen, "NARROW_LABELS", {}) if narrow else {}
         for widget in super().compose():

@@ -60,7 +60,10 @@ class ListEditor(Vertical):
 
     def refresh_title(self) -> None:
         """Keep the ● mark current as items are edited (only touches the label when it changes)."""
-        title = self.query_one(".list-title", Label)
+        titles = self.query(".list-title").results(Label)
+        title = next(titles, None)
+        if title is None:
+            return  # between an add/remove's unmount and remount: the new title is composed current
         text = self.title_text()
         if str(title.content) != text:
             title.update(text)

@@ -166,6 +166,10 @@ class FieldRow(Vertical):
         except ValueProblem as exc:
             self.document.field_errors[self.path] = str(exc)
         else:
+            if self.path not in self.document.field_errors and value == self.document.get(self.path):
+                # Nothing to take in: the document holds this value (an Input says Changed once when it
+                # mounts; a tab built after the first frame would otherwise take the help panel).
+                return
             self.document.set(self.path, value)
         self.post_message(self.Edited(self, typing=True))
 
