@@ -38,6 +38,8 @@ def ready_after(*keys: str):  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: "total steps" in str(derived.render()))
         await pilot.press(*keys)
         await settled(pilot, screen)
+        for field in screen.query(Input):  # the fields of a tab built by the keys (the editor builds tabs lazily)
+            field.cursor_blink = False
         await pilot.pause(0.2)
 
     return run_before
