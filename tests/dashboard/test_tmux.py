@@ -57,6 +57,18 @@ class Tmux:
     def keys(self, session: str, *keys: str) -> None:
         assert self("send-keys", "-t", session, *keys).returncode == 0
 
+    def kill_server(self, timeout: float = 20) -> None:
+        """Kill the server and wait until it is gone: `kill-server` returns while the server is still
+        exiting, and a `new-session` in that window fails with "server exited unexpectedly"."""
+        self("kill-server")
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = self("list-sessions")
+            if probe.returncode != 0 and "exited unexpectedly" not in probe.stderr:
+                return  # "no server running" / "error connecting": a new server can start
+            assert time.monotonic() < deadline, f"tmux server still up {timeout} s after kill-server: {probe.stderr}"
+            time.sleep(0.1)
+
 
 def test_the_run_outlives_tmux_and_a_new_login_sees_all_of_it(cli, tiny_model, tmp_path: Path,  # noqa: F811
                                                                isolated_env: Path) -> None:
@@ -71,7 +83,7 @@ def test_the_run_outlives_tmux_and_a_new_login_sees_all_of_it(cli, tiny_model, t
         trainer = read_pidfile(run.pidfile)
         assert trainer is not None
 
-        tmux("kill-server")  # the SSH connection drops: tmux and the TUI are gone
+        tmux.kill_server()  # the SSH connection drops: tmux and the TUI are gone
         assert is_alive(trainer), "the trainer died with tmux"
         wait_until(lambda: any(e["type"] == "sample" for _, e in iter_events(run.events)), "the first samples", 120)
 

@@ -410,10 +410,18 @@ class ConfigEditorScreen(Screen[bool]):
                 title.update(text)
 
     def _update_text(self, widget_id: str, text: str) -> None:
-        """Update a panel only when its text changes (an update re-lays-out the side panel)."""
+        """Update a panel only when its text changes (an update re-lays-out the side panel).
+
+        A panel missing is skipped, not an error: the step scan's thread can answer while a
+        rebuild's recompose has the panels unmounted (or the screen is closing); the rebuild
+        draws every panel again from the state this call already stored."""
         if self._shown_text.get(widget_id) != text:
+            panels = self.query(f"#{widget_id}").results(Static)
+            panel = next(panels, None)
+            if panel is None:
+                return
             self._shown_text[widget_id] = text
-            self.query_one(f"#{widget_id}", Static).update(text)
+            panel.update(text)
 
     def update_status(self) -> None:
         doc = self.document
