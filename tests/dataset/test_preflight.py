@@ -90,6 +90,8 @@ def test_gradient_accumulation_gathers_batches_across_buckets(tmp_path: Path, ca
 
 
 def test_gpus_multiply_the_batch_and_too_few_batches_block(tmp_path: Path, cache_dir: Path) -> None:
+    """Processes split the epoch's batches (trainer/data.shard): 3 batches for 2 processes is 1 each, fewer
+    than accumulation 2. The effective batch is batch x accumulation x processes."""
     folder = concept(tmp_path / "3_x", squares=1)
 
     report = preflight(
@@ -97,11 +99,30 @@ def test_gpus_multiply_the_batch_and_too_few_batches_block(tmp_path: Path, cache
     )
     solo = preflight([ConceptSpec(folder)], SPEC, batch_size=4, cache_dir=cache_dir)
 
-    assert (report.settings["samples_per_batch"], report.settings["samples_per_step"]) == (2, 4)
-    assert (report.batches_per_epoch, report.steps_per_epoch) == (1, 0)
-    assert report.blocking == ["only 1 batch(es) per epoch, fewer than gradient_accumulation 2: not one optimizer step"]
+    assert (report.settings["samples_per_batch"], report.settings["samples_per_step"]) == (1, 4)
+    assert (report.batches_per_epoch, report.steps_per_epoch) == (3, 0)
+    assert report.blocking == ["only 3 batch(es) per epoch for 2 processes, 1 each, fewer than "
+                               "gradient_accumulation 2: not one optimizer step"]
+    assert "batch 1 x accumulation 2 x 2 GPUs = 4 samples per step" in " ".join(report.render().split())
     assert solo.blocking[0].startswith("no bucket has the 4 samples one batch needs")
     assert solo.bucket_issues[0].fixes[:2] == ("lower batch_size to 3", "raise repeats of 'x' from 3 to 4")
+
+
+def test_a_bucket_needs_one_process_batch_whatever_the_process_count(tmp_path: Path, cache_dir: Path) -> None:
+    """Each process's batch comes from one bucket (trainer/data.epoch_batches), so a bucket of 3 samples
+    trains with batch 2 on 2 processes (it was called never-training against batch x processes = 4); the
+    processes share the 4 + 1 batches, 2 each, one left over."""
+    concept(tmp_path / "3_x", squares=3, wides=1)  # 9 + 3 samples
+
+    two = preflight([ConceptSpec(tmp_path / "3_x")], SPEC, batch_size=2, num_gpus=2, cache_dir=cache_dir)
+    one = preflight([ConceptSpec(tmp_path / "3_x")], SPEC, batch_size=2, cache_dir=cache_dir)
+
+    assert [(b.samples, b.batches_per_epoch, b.skipped_per_epoch) for b in two.buckets] == [(9, 4, 1), (3, 1, 1)]
+    assert not any(issue.never_trains for issue in two.bucket_issues) and two.can_train
+    assert (two.batches_per_epoch, two.steps_per_epoch) == (5, 2)
+    assert (one.batches_per_epoch, one.steps_per_epoch) == (5, 5)
+    assert "Steps: 5 batches / 2 processes = 2 per epoch" in " ".join(two.render().split())
+    assert two.settings["samples_per_step"] == 4
 
 
 def test_mixed_concepts_in_a_small_bucket(tmp_path: Path, cache_dir: Path) -> None:
@@ -201,7 +222,7 @@ def test_to_dict_is_json_with_stable_keys(tmp_path: Path, cache_dir: Path) -> No
 
     data = json.loads(json.dumps(preflight([ConceptSpec(folder)], SPEC, batch_size=2, cache_dir=cache_dir).to_dict()))
 
-    assert data["version"] == 4
+    assert data["version"] == 5
     assert sorted(data) == sorted(
         [
             "version",

@@ -184,6 +184,34 @@ def test_the_preflight_counts_the_effective_batch(sd15: Path, tmp_path: Path, ca
     assert report["steps"]["total"] == 4  # 8 images, 2 per step
 
 
+def test_the_preflight_counts_each_process_batch_from_one_bucket_as_the_trainer(sd15: Path, tmp_path: Path,
+                                                                                capsys) -> None:
+    """Two buckets of 3 images, batch 1, 2 processes: the trainer forms 6 one-bucket batches and gives each
+    process 3 (data.shard), so 3 steps per epoch and both buckets train. The check counted batches of
+    batch x processes = 2 per bucket (1 + 1: 2 steps); it must count what the trainer's own functions give."""
+    from PIL import Image
+
+    from tuitrain.cli.main import main
+    from tuitrain.config import load_config
+    from tuitrain.trainer.data import TrainingData, epoch_batches, shard
+
+    data = make_dataset(tmp_path / "data", count=3)
+    for i in range(3):  # a second bucket (80x48 at resolution 64, bucket_step 16)
+        Image.new("RGB", (100, 60), (30, 40 * i, 200)).save(data / f"wide{i}.png")
+        (data / f"wide{i}.txt").write_text("a wide blue picture")
+    run = new_run("b", sd15, data, *SETS, "training.epochs=1", "data.bucket_step=16", "distributed.processes=2",
+                  where=tmp_path)
+    capsys.readouterr()
+    main(["check", str(run.config), "--json"])
+    report = json.loads(capsys.readouterr().out)["data"]
+    assert len(report["buckets"]) == 2 and not any(i["never_trains"] for i in report["bucket_issues"])
+    config = load_config(run.config)
+    samples = TrainingData(config, run.config.parent)
+    batches = epoch_batches(samples.samples, samples.repeats, 1, config.training.seed, 0)
+    assert [len(shard(batches, rank, 2)) for rank in (0, 1)] == [3, 3]
+    assert report["steps"]["per_epoch"] == 3 and report["steps"]["samples_per_step"] == 2
+
+
 def test_text_encoders_train_on_two_processes_with_an_eval_loss(tmp_path: Path) -> None:
     """SDXL reads CLIP-L's second-to-last layer, so the LoRA on its last layer gets no gradient: DDP must be
     told (found by review: "Expected to have finished reduction" at step 2). The eval loss, scored by rank 0

@@ -1,12 +1,15 @@
 """The pre-flight check: can this data train, and what will the trainer actually do with it?
 
-Batching contract (as in tuitrain.trainer.data.epoch_batches): each batch is
-batch_size x num_gpus samples from a single bucket, a bucket's incomplete last
-batch is dropped each epoch, and gradient accumulation gathers batches from any
-buckets into one optimizer step. So a bucket with n samples (images x repeats)
-gives n // per_batch batches, skips n % per_batch samples per epoch (random
-ones, as the order is shuffled), and never trains when n < per_batch: the
-classic silent failure this report exists to name.
+Batching contract (as in tuitrain.trainer.data.epoch_batches and .shard): each
+batch is batch_size samples from a single bucket, a bucket's incomplete last
+batch is dropped each epoch, and one optimizer step takes gradient_accumulation
+batches from each of num_gpus processes, from any buckets (the effective batch
+is batch_size x gradient_accumulation x num_gpus). So a bucket with n samples
+(images x repeats) gives n // batch_size batches, skips n % batch_size samples
+per epoch (random ones, as the order is shuffled), and never trains when
+n < batch_size: the classic silent failure this report exists to name. Several
+processes split the epoch's batches (each its every num_gpus-th, the
+leftover batches dropped), so they change the steps, not which buckets train.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_conc
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
 from tuitrain.dataset.holdout import held_out_paths
+from tuitrain.dataset.references import find_reference, reference_warnings, size_note
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
 # 3: near_duplicates group around a representative (listed first), near_duplicate_bits and hash_bits added
 # 4: concepts carry role, loss_weight, resolution, balanced and share; "disabled" lists concepts left out
-REPORT_VERSION = 4
+# 5: with num_gpus > 1, samples_per_batch is one process's batch (batch_size) and batches_per_epoch counts every
+#    process's batches (the trainer's shard); a bucket needs batch_size samples, not batch_size x num_gpus
+REPORT_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,7 @@ def preflight(
     to find files that do not decode and duplicates; without it the report
     relies on headers only.
     """
-    per_batch = batch_size * num_gpus
+    per_batch = batch_size  # one process's batch, from one bucket; the processes split the batches (data.shard)
     report = PreflightReport(
         settings={
             "resolution": buckets.resolution,
@@ -252,7 +258,7 @@ def preflight(
             "gradient_accumulation": gradient_accumulation,
             "num_gpus": num_gpus,
             "samples_per_batch": per_batch,
-            "samples_per_step": per_batch * gradient_accumulation,
+            "samples_per_step": per_batch * gradient_accumulation * num_gpus,  # the effective batch
             "epochs": epochs,
             "max_steps": max_steps,
             "full_check": full_check,
@@ -270,6 +276,9 @@ def preflight(
     report.unused_folders = unused_folders(concepts)
     for scan in scans:
         report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
+        # editing pairs: a missing references folder, or references no image pairs with (all files, not just usable)
+        scan.warnings.extend(reference_warnings(scan.spec.references, [image.path for image in scan.images]
+                                                + [problem.path for problem in scan.problems]))
     # The one usable-image rule the trainer applies too (dataset.usable): what it rejects, `train` skips.
     verdict = judge(scans, buckets, cache_dir=cache_dir, decode=full_check)
     report.scans = verdict.scans
@@ -316,9 +325,14 @@ def preflight(
                 share=samples / all_samples if all_samples else 0.0,
             )
         )
-    for image, _scan in usable:
+    for image, owner in usable:
         notes = dict.fromkeys(image.notes + verdict.decode_notes(image.path))  # the header may have said it already
         report.notes.extend((image.path, note) for note in notes)
+        if owner.spec.references is not None:  # an edit pair of two sizes: the reference is resized to the image's
+            reference = find_reference(image, owner.spec.references)
+            resized = size_note(image, reference) if reference is not None else ""
+            if resized:
+                report.notes.append((image.path, resized))
 
     # Held out for the eval loss (dataset.holdout: validation concepts, data.validation_split): listed, and
     # left out of the buckets and steps, as the trainer leaves them out of training.
@@ -326,8 +340,10 @@ def preflight(
     if report.held_out:
         held = set(report.held_out)
         usable = [(image, scan) for image, scan in usable if image.path not in held]
-    _fill_buckets(report, usable, buckets, per_batch, batch_size, num_gpus)
-    report.steps_per_epoch = report.batches_per_epoch // gradient_accumulation
+    _fill_buckets(report, usable, buckets, per_batch, batch_size)
+    # Each process trains every num_gpus-th batch, as many as the others (data.shard); a step takes
+    # gradient_accumulation of its own.
+    report.steps_per_epoch = report.batches_per_epoch // num_gpus // gradient_accumulation
     _fill_steps(report, epochs, max_steps)
     if not usable:
         hint = f"; {unused_summary(report.unused_folders)}" if report.unused_folders else ""
@@ -336,6 +352,12 @@ def preflight(
         report.blocking.append(
             f"no bucket has the {per_batch} samples one batch needs, so nothing would train "
             "(see the bucket problems for fixes)"
+        )
+    elif report.steps_per_epoch == 0 and num_gpus > 1:
+        report.blocking.append(
+            f"only {report.batches_per_epoch} batch(es) per epoch for {num_gpus} processes, "
+            f"{report.batches_per_epoch // num_gpus} each, fewer than gradient_accumulation {gradient_accumulation}: "
+            "not one optimizer step"
         )
     elif report.steps_per_epoch == 0:
         report.blocking.append(
@@ -394,7 +416,6 @@ def _fill_buckets(
     spec: BucketSpec,
     per_batch: int,
     batch_size: int,
-    gpus: int,
 ) -> None:
     # Each concept's images in its own buckets (a concept may set its own resolution), counted in
     # samples as the trainer counts them: repeats per image, or a balanced concept's quota per bucket.
@@ -440,7 +461,7 @@ def _fill_buckets(
                     never_trains=batches == 0,
                     skipped_per_epoch=skipped,
                     images=tuple(sorted(a.path for a, _ in entries if a.path is not None)),
-                    fixes=tuple(_fixes(size, entries, samples, per_batch, spec, batch_size, gpus)),
+                    fixes=tuple(_fixes(size, entries, samples, per_batch, spec, batch_size)),
                 )
             )
     report.batches_per_epoch = sum(bucket.batches_per_epoch for bucket in report.buckets)
@@ -453,14 +474,13 @@ def _fixes(
     per_batch: int,
     spec: BucketSpec,
     batch_size: int,
-    gpus: int,
 ) -> list[str]:
     """Concrete ways out, with numbers, for a bucket that loses samples."""
     missing = per_batch - samples % per_batch
     if samples >= per_batch:  # only a partial last batch is lost, and different samples each epoch
         return [f"add {missing} more samples of about {size[0]}x{size[1]} to fill the last batch"]
     fixes = []
-    smaller_batch = samples // gpus
+    smaller_batch = samples  # a batch is one process's: the process count does not change what fits
     if 1 <= smaller_batch < batch_size:
         fixes.append(f"lower batch_size to {smaller_batch}")
     concepts = {scan.name: scan for _, scan in entries}

@@ -199,9 +199,14 @@ def _per_step_text(settings: dict[str, object]) -> str:
 
 def _steps_text(report: PreflightReport) -> str:
     per_epoch = f"{report.steps_per_epoch} per epoch"
-    accumulation = report.settings["gradient_accumulation"]
+    accumulation, processes = report.settings["gradient_accumulation"], report.settings.get("num_gpus", 1)
+    parts = [f"{report.batches_per_epoch} batches"]
+    if processes != 1:  # each process trains every N-th batch, as many as the others (trainer/data.shard)
+        parts.append(f"{processes} processes")
     if accumulation != 1:
-        per_epoch = f"{report.batches_per_epoch} batches / accumulation {accumulation} = {per_epoch}"
+        parts.append(f"accumulation {accumulation}")
+    if len(parts) > 1:
+        per_epoch = f"{' / '.join(parts)} = {per_epoch}"
     if report.settings.get("max_steps") is not None:
         return f"Steps: {per_epoch}; max_steps {report.total_steps} = about {report.epochs} epochs"
     epochs = "epoch" if report.epochs == 1 else "epochs"
