@@ -30,6 +30,7 @@ from tuitrain.config.fields import GROUPS, OptionInfo
 from tuitrain.config.sections.optimizer import optimizer_reads
 from tuitrain.families import FAMILIES
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
+from tuitrain.tui.config_editor.effective_batch import effective_batch_text, lr_note
 from tuitrain.tui.config_editor.document import ConfigDocument, all_options
 from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.extra_rows import EXTRAS_TITLE, ExtraKeyRow
@@ -47,7 +48,8 @@ METHOD_SECTIONS = {"lora": "lora", "embedding": "embedding", "finetune": "finetu
 # Options marked objective="ddpm" / "flow" in the schema show only while model.family trains with that objective.
 OBJECTIVE_WORDS = {"ddpm": "DDPM", "flow": "flow matching"}
 # Values the step count depends on: the pre-flight scan re-runs only when one changes.
-STEP_KEYS = ("data", "training.batch_size", "training.gradient_accumulation", "training.epochs", "training.max_steps")
+STEP_KEYS = ("data", "training.batch_size", "training.gradient_accumulation", "training.epochs", "training.max_steps",
+             "distributed.processes", "distributed.gpus")  # the processes split the batches (data.shard)
 DISK_CHECK_SECONDS = 1.0
 VALIDATE_DELAY = 0.15  # seconds of no typing before the whole config is checked
 TAB_KEYS = 8  # alt+1 .. alt+8
@@ -446,11 +448,12 @@ class ConfigEditorScreen(Screen[bool]):
             self._last_step_inputs = None
             self._steps_text = "steps: fix the config to count them"
         defaults = {o.path: o.default for o in self.options}
-        curve = lr_preview(lambda p: self.document.get(p) if self.document.get(p) is not None else defaults.get(p),
-                           self._total_steps)
+        value = lambda p: self.document.get(p) if self.document.get(p) is not None else defaults.get(p)  # noqa: E731
+        curve = lr_preview(value, self._total_steps)
         self._update_text(
-            "derived", f"[b]What follows[/b]\n{escape(self._steps_text)}\n\n[b]VRAM[/b]\n{escape(estimate.describe())}"
-            f"\n\n[b]Learning rate[/b]\n{escape(curve)}"
+            "derived", f"[b]What follows[/b]\n{escape(effective_batch_text(value))}\n{escape(self._steps_text)}"
+            f"\n\n[b]VRAM[/b]\n{escape(estimate.describe())}"
+            f"\n\n[b]Learning rate[/b]\n{escape(curve)}\n{escape(lr_note(value))}"
         )
 
     @work(thread=True, exclusive=True, group="preflight")
