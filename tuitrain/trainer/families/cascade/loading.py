@@ -3,7 +3,8 @@ model.diffusion_model.-prefixed copies) as a StableCascadePriorPipeline.
 
 The prior comes from the file (layout.from_original, diffusers' converter); CLIP-G, its tokenizer and the
 scheduler from model.config's diffusers folder, whose prior config gives the architecture (full or lite).
-Built on the meta device and the file's tensors assigned in, as the other denoiser-file loaders do.
+Built on the meta device and the file's tensors assigned in by loading/denoiser_file.py, as the other
+denoiser-file loaders do.
 """
 
 from __future__ import annotations
@@ -15,12 +16,8 @@ import torch
 
 from tuitrain.trainer.families.cascade.layout import from_original
 from tuitrain.trainer.loading.compat import dtype_kwargs
+from tuitrain.trainer.loading.denoiser_file import filled_model, first_line
 from tuitrain.trainer.loading.errors import ModelLoadError
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def prior_config(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -42,34 +39,15 @@ def prior_config(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, Any]
 
 def load_prior(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
     """StableCascadeUNet with the file's weights, shaped by `folder`/prior/config.json."""
-    from accelerate import init_empty_weights
     from diffusers import StableCascadeUNet
     from safetensors.torch import load_file
 
-    field = "model.base"
     try:
         state = from_original(load_file(str(path)))
     except Exception as exc:  # a fused attention tensor that does not split in three, a truncated file
-        raise ModelLoadError(f"{field}: '{path}' is not a stage-C prior tuitrain reads: {_reason(exc)}") from None
-    config = prior_config(folder, state)
-    with init_empty_weights():
-        prior = StableCascadeUNet.from_config(config)
-    expected = prior.state_dict()
-    missing = sorted(set(expected) - set(state))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    extra = sorted(set(state) - set(expected))
-    if missing or wrong or extra:
-        first = (missing or wrong or extra)[0]
-        detail = "lacks" if missing else (f"has {list(state[first].shape)} for" if wrong else "has an extra")
-        raise ModelLoadError(
-            f"{field}: '{path}' does not fit the prior in '{folder / 'prior'}': the file {detail} '{first}' "
-            f"({len(missing)} missing, {len(wrong)} of another shape, {len(extra)} extra); is model.config a stage C "
-            "of the same size (full or lite)?"
-        )
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    prior.load_state_dict(state, strict=True, assign=True)
-    return prior
+        raise ModelLoadError(f"model.base: '{path}' is not a stage-C prior tuitrain reads: {first_line(exc)}") from None
+    return filled_model(StableCascadeUNet, prior_config(folder, state), state, path=path, folder=folder,
+                        family_words="a Stable Cascade stage-C", dtype=dtype, component="prior")
 
 
 def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torch.dtype) -> Any:
@@ -81,4 +59,4 @@ def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torc
                                                           **dtype_kwargs(dtype))
     except Exception as exc:
         raise ModelLoadError(f"model.config: cannot load the Stable Cascade components from '{folder}': "
-                             f"{_reason(exc)}") from exc
+                             f"{first_line(exc)}") from exc
