@@ -71,6 +71,9 @@ def test_two_processes_train_what_one_process_with_accumulation_trains(method: s
         torch.testing.assert_close(mine[key], theirs[key], rtol=1e-4, atol=1e-6)
     assert not list(two.root.glob("rank-*-error.txt"))
     assert len(events(two, "started")) == 1 and events(two, "finished")[-1]["status"] == "completed"
+    started = [events(run, "started")[0] for run in (one, two)]  # the dashboard's batch row reads these
+    assert [(e["batch_size"], e["gradient_accumulation"], e["processes"], e["effective_batch"]) for e in started] == [
+        (1, 2, 1, 2), (1, 1, 2, 2)]
 
 
 def _rank_pids(launcher: int) -> dict[int, int]:
@@ -228,3 +231,17 @@ def test_text_encoders_train_on_two_processes_with_an_eval_loss(tmp_path: Path) 
     assert events(run, "finished")[-1]["status"] == "completed"
     scores = events(run, "eval")
     assert scores and all(isinstance(e["loss"], float) for e in scores), scores[:2]
+
+
+def test_gpu_utilisation_is_left_out_when_nvml_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.cuda.utilization reads NVML through nvidia-ml-py: missing, or refusing (MIG), means no figure,
+    never a failed run."""
+    from tuitrain.trainer.distributed import gpu_utilization
+
+    def missing(device: object) -> int:
+        raise ModuleNotFoundError("nvidia-ml-py does not seem to be installed or it can't be imported.")
+
+    monkeypatch.setattr(torch.cuda, "utilization", missing)
+    assert gpu_utilization(torch.device("cuda")) is None
+    monkeypatch.setattr(torch.cuda, "utilization", lambda device: 57)
+    assert gpu_utilization(torch.device("cuda")) == 57

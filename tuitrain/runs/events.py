@@ -20,10 +20,13 @@ EVENTS_VERSION = 1
 
 # Every event type, and what it carries (besides v/type/time).
 EVENT_TYPES: dict[str, str] = {
-    "started": "run, config summary, total_steps, total_epochs, pid, resumed_from",
+    "started": "run, config summary, total_steps, total_epochs, pid, resumed_from, batch_size, "
+               "gradient_accumulation, processes, effective_batch (images per optimizer step: the product of the "
+               "three; the learning rate is used as given for it)",
     "step": "step, epoch, loss, lr, grad_norm, it_per_s",
-    "memory": "allocated, reserved, peak, total (bytes; GPU) or rss (bytes; CPU); ranks: each process's own "
-              "(several processes)",
+    "memory": "allocated, reserved, peak, total (bytes; GPU) or rss (bytes; CPU); utilization (GPU only, the percent "
+              "of the last sample period a kernel ran, torch.cuda.utilization; absent when it cannot be read, e.g. "
+              "without nvidia-ml-py); ranks: each process's own, as a list of those fields (several processes)",
     "epoch": "epoch, step, mean loss",
     "sample": "step, epoch, path, prompt, index",
     "saved": "step, epoch, path, final, eval_loss (the held-out eval loss of these weights; absent without a "

@@ -78,6 +78,16 @@ def no_sync(modules: list[nn.Module]) -> Iterator[None]:
         yield
 
 
+def gpu_utilization(device: torch.device) -> int | None:
+    """The GPU's utilisation in percent (torch.cuda.utilization: the share of the last sample period, 1/6 to 1 s,
+    in which a kernel ran), or None when it cannot be read: torch reads it through NVML (nvidia-ml-py), which
+    may be missing, and NVML may refuse (a MIG slice, a container without the driver's library)."""
+    try:
+        return int(torch.cuda.utilization(device))
+    except Exception:  # noqa: BLE001 - ModuleNotFoundError, pynvml.NVMLError_*, RuntimeError: all mean "unknown"
+        return None
+
+
 def broadcast(value: Any) -> Any:
     """Rank 0's `value` on every rank (a small picklable object: the commands of one step)."""
     import torch.distributed as dist

@@ -515,12 +515,17 @@ class Trainer:
                 self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
 
     def memory(self) -> None:
-        """The memory event: this process's device memory (or RSS on a CPU); with several processes, every
-        rank's too (`ranks`, gathered: every rank calls this at the same step)."""
+        """The memory event: this process's device memory (or RSS on a CPU) and GPU utilisation; with several
+        processes, every rank's too (`ranks`, gathered: every rank calls this at the same step)."""
         if self.device.type == "cuda":
             mine = {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved(),
                     "peak": torch.cuda.max_memory_allocated(),
                     "total": torch.cuda.get_device_properties(self.device).total_memory}
+            from tuitrain.trainer.distributed import gpu_utilization
+
+            busy = gpu_utilization(self.device)  # None without nvidia-ml-py: the field is left out
+            if busy is not None:
+                mine["utilization"] = busy
         else:
             import resource
 
@@ -572,7 +577,10 @@ class Trainer:
         self.emit("started", run=self.run.name, total_steps=self.total_steps, total_epochs=self.total_epochs,
                   steps_per_epoch=self.steps_per_epoch, pid=os.getpid(), resumed_from=pos.step or None,
                   family=cfg.model.family, method=cfg.training.method, images=len(self.data.samples),
-                  device=str(self.device), dtype=str(self.compute_dtype).removeprefix("torch."))
+                  device=str(self.device), dtype=str(self.compute_dtype).removeprefix("torch."),
+                  batch_size=cfg.training.batch_size, gradient_accumulation=cfg.training.gradient_accumulation,
+                  processes=self.world, effective_batch=cfg.training.batch_size * cfg.training.gradient_accumulation
+                  * self.world)  # what one step averages over; the dashboard shows it beside the lr
         self.last_backup_time = time.monotonic()
         if cfg.sampling.before_training and pos.step == 0:
             self.sample(pos)

@@ -22,6 +22,10 @@ _NUMBER = (int, float)
 DEAD_REASON = "the trainer process ended without finishing (killed, crashed or out of memory)"
 
 
+def _percent(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100 else None
+
+
 def _short(path: Any) -> str:
     """output/x.safetensors rather than the whole absolute path: the log panel is narrow."""
     parts = str(path or "").replace("\\", "/").rstrip("/").split("/")
@@ -304,6 +308,28 @@ class RunModel:
         if self.total_steps and self.total_epochs:
             return max(1, -(-self.total_steps // self.total_epochs))
         return None
+
+    @property
+    def effective_batch(self) -> tuple[int, int, int, int] | None:
+        """(batch_size, gradient_accumulation, processes, images per step) as the trainer started with them;
+        None for logs of trainers that did not say (before issue 19)."""
+        s = self.started or {}
+        values = (s.get("batch_size"), s.get("gradient_accumulation"), s.get("processes"), s.get("effective_batch"))
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            return values  # type: ignore[return-value]
+        return None
+
+    @property
+    def utilization(self) -> list[int | None] | None:
+        """Each GPU's utilisation (%) from the last memory event, by rank (one entry for one process); None
+        when the trainer did not measure it (a CPU run, or no nvidia-ml-py on the trainer's side)."""
+        mem = self.memory or {}
+        ranks = mem.get("ranks")
+        if isinstance(ranks, list) and len(ranks) > 1:
+            found = [_percent(r.get("utilization")) if isinstance(r, dict) else None for r in ranks]
+        else:
+            found = [_percent(mem.get("utilization"))]
+        return found if any(u is not None for u in found) else None
 
     def status(self) -> Status:
         if self.launch_error:

@@ -145,6 +145,13 @@ def stats(model: RunModel, width: int, colours: Palette = DEFAULT_PALETTE) -> Re
     grid.add_row("lr", number(model.lr.last), Text(sparkline(model.lr.recent(spark), spark), colours["primary"]))
     grid.add_row("grad norm", number(model.grad_norm.last),
                  Text(sparkline(model.grad_norm.recent(spark), spark), colours["primary"]))
+    batch = model.effective_batch
+    if batch is not None:  # the lr is used as given for this many images per step (issue 19: never scaled)
+        size_, accumulation, processes, total = batch
+        spelled = [str(size_)] + ([f"{accumulation} accum"] if accumulation != 1 else []) + (
+            [f"{processes} procs"] if processes != 1 else [])
+        grid.add_row("batch", str(total), Text("images per step" if len(spelled) == 1 else " x ".join(spelled),
+                                               overflow="ellipsis", no_wrap=True))
     grid.add_row("", "", "")
     mem = model.memory or {}
     total = mem.get("total") if isinstance(mem.get("total"), (int, float)) and mem["total"] > 0 else None
@@ -167,11 +174,18 @@ def stats(model: RunModel, width: int, colours: Palette = DEFAULT_PALETTE) -> Re
         grid.add_row("RSS", size(mem.get("rss")), "process memory (CPU run)")
     else:
         grid.add_row("memory", "–", "")
+    busy = model.utilization  # torch.cuda.utilization: the share of the last moment a kernel ran
     ranks = mem.get("ranks")
-    if isinstance(ranks, list) and len(ranks) > 1:  # distributed.processes: each process's peak (or RSS)
+    if busy is not None and len(busy) == 1 and busy[0] is not None:
+        grid.add_row("GPU util", f"{busy[0]} %", ProgressBar(total=100, completed=busy[0], width=max(4, spark - 7))
+                     if spark >= 14 else "")
+    if isinstance(ranks, list) and len(ranks) > 1:  # distributed.processes: each process's peak (or RSS), busy %
         key = "peak" if all(isinstance(r, dict) and "peak" in r for r in ranks) else "rss"
-        per = "  ".join(f"{i}:{size(r.get(key)) if isinstance(r, dict) else '?'}" for i, r in enumerate(ranks))
-        grid.add_row(f"{len(ranks)} procs", key, Text(per, overflow="ellipsis", no_wrap=True))
+        per = "  ".join(f"{i}:{size(r.get(key)) if isinstance(r, dict) else '?'}"
+                        + (f" {busy[i]}%" if busy is not None and busy[i] is not None else "")
+                        for i, r in enumerate(ranks))
+        grid.add_row(f"{len(ranks)} procs", key + (" util" if busy is not None else ""),
+                     Text(per, overflow="ellipsis", no_wrap=True))
     trend = sparkline(model.mem.recent(spark), spark)
     if trend:
         grid.add_row("trend", "", Text(trend, colours["secondary"]))
