@@ -62,6 +62,36 @@ def find_effnet(setting: str, roots: list[Path], places: tuple[Path, ...] = EFFN
     return None
 
 
+def model_roots(config: Any) -> list[Path]:
+    """Where a prior's companion files are looked for: the model.base folder (a file's own folder), then model.config."""
+    base = Path(config.model.base).expanduser() if config.model.base else None
+    return [p for p in (base if base and base.is_dir() else (base.parent if base else None),
+                        Path(config.model.config).expanduser() if config.model.config else None) if p]
+
+
+def decoder_source(value: str, roots: list[Path], field: str = "cascade.decoder", words: str = "Stable Cascade",
+                   pipeline_class: str = "StableCascadeDecoderPipeline") -> str:
+    """A decoder setting as a folder path (a relative one from the model.base folder) or a hub id (owner/name that
+    is no folder here); a folder without model_index.json is refused in one line naming `field`."""
+    from tuitrain.trainer.errors import TrainingError
+
+    value = value.strip()
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [*(root / path for root in roots[:1]), path]
+    found = next((c for c in candidates if c.exists()), None)
+    if found is None:
+        if path.is_absolute() or value.startswith(".") or value.count("/") != 1:
+            raise TrainingError(f"{field}: '{value}' does not exist; give a {words} decoder diffusers folder "
+                                "(stages B and A) or a hub id")
+        return value  # a hub id; loaded when the first sample is drawn
+    if not (found / "model_index.json").is_file():
+        raise TrainingError(f"{field}: '{found}' is not a diffusers folder (no model_index.json); give a "
+                            f"{pipeline_class} folder")
+    return str(found)
+
+
 class CascadeAdapter(FamilyAdapter):
     attention_modules = ATTENTION
     feed_forward_modules = FEED_FORWARD
@@ -92,9 +122,7 @@ class CascadeAdapter(FamilyAdapter):
                 "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or writer; the saved "
                 ".safetensors is in ComfyUI's lora_prior_unet_ names: turn it off"
             )
-        base = Path(config.model.base).expanduser() if config.model.base else None
-        roots = [p for p in (base if base and base.is_dir() else (base.parent if base else None),
-                             Path(config.model.config).expanduser() if config.model.config else None) if p]
+        roots = model_roots(config)
         found = find_effnet(config.cascade.effnet, roots)
         if found is None or not found.is_file():
             where = f"'{found}' does not exist" if found else "not set, and no effnet/effnet_encoder.safetensors " \
@@ -104,7 +132,7 @@ class CascadeAdapter(FamilyAdapter):
                 "effnet_encoder.safetensors"
             )
         self.effnet_file = found
-        self.decoder = self._decoder_source(config.cascade.decoder, roots)
+        self.decoder = decoder_source(config.cascade.decoder, roots)
         previewer = find_effnet(config.cascade.previewer, roots, PREVIEWER_PLACES)
         if previewer is not None and not previewer.is_file():
             raise TrainingError(f"cascade.previewer: '{previewer}' does not exist; give Stable Cascade's "
@@ -121,28 +149,6 @@ class CascadeAdapter(FamilyAdapter):
             # Without stages B and A a drawn "image" is the latent preview: it would train the model on nonsense.
             raise TrainingError("data.concepts[].class_images: Stable Cascade draws class images through its decoder; "
                                 "set cascade.decoder (stages B and A) or set class_images to 0")
-
-    @staticmethod
-    def _decoder_source(value: str, roots: list[Path]) -> str:
-        """cascade.decoder as a folder path (a relative one from the model.base folder) or a hub id (owner/name that
-        is no folder here); a folder without model_index.json is refused in one line."""
-        from tuitrain.trainer.errors import TrainingError
-
-        value = value.strip()
-        if not value:
-            return ""
-        path = Path(value).expanduser()
-        candidates = [path] if path.is_absolute() else [*(root / path for root in roots[:1]), path]
-        found = next((c for c in candidates if c.exists()), None)
-        if found is None:
-            if path.is_absolute() or value.startswith(".") or value.count("/") != 1:
-                raise TrainingError(f"cascade.decoder: '{value}' does not exist; give a Stable Cascade decoder "
-                                    "diffusers folder (stages B and A) or a hub id")
-            return value  # a hub id; loaded when the first sample is drawn
-        if not (found / "model_index.json").is_file():
-            raise TrainingError(f"cascade.decoder: '{found}' is not a diffusers folder (no model_index.json); give a "
-                                "StableCascadeDecoderPipeline folder")
-        return str(found)
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else lite when the prior's conditioning is 1536 wide. The encoder is the
@@ -201,15 +207,12 @@ class CascadeAdapter(FamilyAdapter):
         """Pixels in [-1, 1] -> stage-C latents: resized so the encoder's 1/32 lands on the latent size (768 px
         for 1024, as ComfyUI's stage-C encode node resizes), ImageNet-normalised, encoded."""
         from tuitrain.trainer.errors import TrainingError
+        from tuitrain.trainer.families.cascade.effnet import effnet_latents
 
         encoder = parts.vae
         if isinstance(encoder, MissingEncoder):
             raise TrainingError("cascade.effnet: no EfficientNet encoder is loaded; set it to effnet_encoder.safetensors")
-        h, w = self.latent_size(parts, pixels.shape[-2], pixels.shape[-1])
-        scale = encoder.config.downscale  # type: ignore[union-attr]
-        resized = torch.nn.functional.interpolate(pixels.float(), size=(h * scale, w * scale), mode="bicubic",
-                                                  antialias=True, align_corners=False).clamp(-1, 1)
-        return encoder(encoder.normalise(resized).to(encoder.dtype))  # type: ignore[operator, union-attr]
+        return effnet_latents(encoder, pixels, self.latent_size(parts, pixels.shape[-2], pixels.shape[-1]))  # type: ignore[arg-type]
 
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         from tuitrain.trainer.families.cascade.layout import to_original

@@ -13,12 +13,17 @@ the names the original Stable Cascade code wraps it in:
 so the published `effnet_encoder.safetensors` loads with a strict load_state_dict. Inputs are RGB in
 [0, 1] normalised with ImageNet's mean and std; the output is 1/32 of the input's sides. Eval only:
 batch norm uses its running statistics and stochastic depth (training-time only) is left out.
+
+Würstchen v2's encoder (the `effnet_state_dict` of dome272/wuerstchen's model_v2_stage_b.pt, which its prior
+was trained on) is the same network except that its last batch norm is affine (`mapper.1.weight` / `.bias`,
+EffNetConfig.affine_norm): load_encoder tells the two apart by that tensor. Its prior's latents are then
+scaled by (x + 1) / 42, which the Würstchen family applies, not this encoder.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -63,6 +68,7 @@ class EffNetConfig:
     head_channels: int = 1280
     latent_channels: int = 16
     stem_stride: int = 2
+    affine_norm: bool = False  # Würstchen v2's encoder: the last batch norm has a weight and bias
 
     @property
     def downscale(self) -> int:
@@ -150,7 +156,7 @@ class EfficientNetEncoder(nn.Module):
         features.append(_conv_norm(width, c.head_channels, 1))
         self.backbone = nn.Sequential(*features)
         self.mapper = nn.Sequential(nn.Conv2d(c.head_channels, c.latent_channels, 1, bias=False),
-                                    nn.BatchNorm2d(c.latent_channels, affine=False))
+                                    nn.BatchNorm2d(c.latent_channels, affine=c.affine_norm))
         self.eval()
 
     @property
@@ -180,34 +186,46 @@ class EfficientNetEncoder(nn.Module):
         from safetensors.torch import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        if self.config != EffNetConfig():
+        if replace(self.config, affine_norm=False) != EffNetConfig():  # the file's own tensors tell affine_norm
             (folder / CONFIG_NAME).write_text(self.config.to_json(), encoding="utf-8")
         path = folder / FILE_NAME
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path))
         return path
 
 
-def load_encoder(path: Path, field_name: str = "cascade.effnet") -> EfficientNetEncoder:
+def load_encoder(path: Path, field_name: str = "cascade.effnet", words: str = "Stable Cascade's") -> EfficientNetEncoder:
     """The encoder from `effnet_encoder.safetensors` (the published one, or any file with its names; a
-    config.json beside it describes another architecture). ValueError with one line naming the file."""
+    config.json beside it describes another architecture; an affine last batch norm is Würstchen v2's).
+    ValueError with one line naming the file and `words`, whose encoder it should have been."""
     from safetensors.torch import load_file
 
-    config_file = path.with_name(CONFIG_NAME)
-    config = EffNetConfig.from_json(config_file.read_text(encoding="utf-8")) if config_file.is_file() else None
-    with torch.device("meta"):
-        encoder = EfficientNetEncoder(config)
     try:
         state = load_file(str(path))
     except Exception as exc:  # not a safetensors file
         raise ValueError(f"{field_name}: '{path}' is not a readable .safetensors file ({exc})") from None
     state = {k[len("effnet."):] if k.startswith("effnet.") else k: v for k, v in state.items()}
+    config_file = path.with_name(CONFIG_NAME)
+    config = EffNetConfig.from_json(config_file.read_text(encoding="utf-8")) if config_file.is_file() else EffNetConfig()
+    config = replace(config, affine_norm="mapper.1.weight" in state)
+    with torch.device("meta"):
+        encoder = EfficientNetEncoder(config)
     expected = encoder.state_dict()
     missing = sorted(set(expected) - set(state))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or wrong:
         first = (missing or wrong)[0]
-        raise ValueError(f"{field_name}: '{path}' is not Stable Cascade's EfficientNet encoder: it "
+        raise ValueError(f"{field_name}: '{path}' is not {words} EfficientNet encoder: it "
                          f"{'lacks' if missing else 'has another shape for'} '{first}' ({len(missing)} missing, "
                          f"{len(wrong)} of another shape)")
     encoder.load_state_dict({k: state[k] for k in expected}, strict=True, assign=True)
     return encoder.eval()
+
+
+def effnet_latents(encoder: EfficientNetEncoder, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pixels in [-1, 1] -> the encoder's latents of `size` (h, w): resized so the encoder's downscale lands on
+    it (768 px for 24 latents, as ComfyUI's stage-C encode node resizes; Würstchen's effnet_preprocess takes
+    384 px for its 12), ImageNet-normalised, encoded."""
+    scale = encoder.config.downscale
+    resized = torch.nn.functional.interpolate(pixels.float(), size=(size[0] * scale, size[1] * scale), mode="bicubic",
+                                              antialias=True, align_corners=False).clamp(-1, 1)
+    return encoder(encoder.normalise(resized).to(encoder.dtype))
