@@ -18,7 +18,9 @@ from typing import Any
 
 EVENTS_VERSION = 1
 
-# Every event type, and what it carries (besides v/type/time).
+# Every event type, and what it carries (besides v/type/time). `epoch` in step, sample, saved, eval and
+# backup events is the epoch the last step belongs to, counted from 1 (0 before the first step); in an
+# `epoch` event it is the number of epochs done.
 EVENT_TYPES: dict[str, str] = {
     "started": "run, config summary, total_steps, total_epochs, pid, resumed_from, batch_size, "
                "gradient_accumulation, processes, effective_batch (images per optimizer step: the product of the "

@@ -60,6 +60,14 @@ class Position:
     epoch: int = 0  # current epoch (0-based)
     batch: int = 0  # batches of the current epoch done
 
+    @property
+    def shown_epoch(self) -> int:
+        """The epoch the last step belonged to, counted from 1 as the step events and the dashboard's
+        header count it (0 before the first step): what samples, saves and backups are labelled with.
+        `epoch` itself is 0 until the first epoch ends, which labelled a mid-epoch sample "e0000"
+        while the header said epoch 1."""
+        return self.epoch + 1 if self.batch else self.epoch
+
 
 OOM_ADVICE = (
     "out of GPU memory. Try, in order: training.gradient_checkpointing = true; "
@@ -137,6 +145,9 @@ class Trainer:
         self.accelerator: Any = None  # made in setup()
         self.world = 1  # processes training this run (setup() asks accelerate)
         self._compile_reported = False  # performance.compile: the first step's time is logged once
+        # The step of the newest intermediate save (kept in backups): a stop right after a scheduled save,
+        # or right after resuming from a backup made there, does not write that step's file a second time.
+        self.saved_step: int | None = None
         self._main: bool | None = None
         self.control = ControlServer(run.events, run.socket if listen and launched_rank() == 0 else None)
         self.stop_requested = False
@@ -426,6 +437,7 @@ class Trainer:
             "python_rng": random.getstate(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "processes": self.world,  # the batches each process trained depend on it (data.shard)
+            "saved_step": self.saved_step,
         }
 
     def backup(self, pos: Position) -> None:
@@ -435,7 +447,7 @@ class Trainer:
         path = backups.write_backup(self.run.checkpoints, pos.step, self.method.state_dict(), self.state(pos),
                                     keep_last=s.backup_keep_last)
         self.last_backup_time = time.monotonic()
-        self.emit("backup", step=pos.step, epoch=pos.epoch, path=str(path), bytes=backups.backup_size(path))
+        self.emit("backup", step=pos.step, epoch=pos.shown_epoch, path=str(path), bytes=backups.backup_size(path))
 
     def resume(self) -> Position:
         found = backups.latest_backup(self.run.checkpoints, warn=lambda m: self.log(m, "warning"))
@@ -465,8 +477,13 @@ class Trainer:
         if st.get("cuda_rng") and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(st["cuda_rng"])
         random.setstate(st["python_rng"])
+        self.saved_step = st.get("saved_step")
         self.log(f"resumed from {found.path.name} (step {found.step})")
-        return Position(st["step"], st["epoch"], st["batch"])
+        pos = Position(st["step"], st["epoch"], st["batch"])
+        if pos.batch >= self.steps_per_epoch * self.config.training.gradient_accumulation:
+            # Made before 2026-12 at an epoch's end, ahead of that epoch's increment: count it as done.
+            pos.epoch, pos.batch = pos.epoch + 1, 0
+        return pos
 
     # -- outputs ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -484,6 +501,8 @@ class Trainer:
         """Save the trained weights (main process only: None elsewhere)."""
         if not self.is_main:
             return None
+        if not final and self.saved_step == pos.step:
+            return None  # this step's weights are saved already (a stop right after a scheduled save)
         cfg = self.config
         name = cfg.saving.name or self.run.name
         self.run.output.mkdir(parents=True, exist_ok=True)
@@ -491,14 +510,16 @@ class Trainer:
         stem = free_stem(self.run.output, wanted)
         if stem != wanted:  # an earlier attempt's save (a resume that re-trains a step) is kept, not overwritten
             self.log(f"output/{wanted}.safetensors is from an earlier attempt and stays; this save is {stem}", "warning")
-        request = SaveRequest(self.run.output, stem, final, pos.step, pos.epoch, self.started_at)
+        request = SaveRequest(self.run.output, stem, final, pos.step, pos.shown_epoch, self.started_at)
         with self.weights_for_output():
             path = self.method.save(request)
+        if not final:
+            self.saved_step = pos.step
         if not final and cfg.saving.keep_last:
             _drop_old_saves(self.run.output, name, cfg.saving.keep_last)
-        scored = self.evaluator.at(pos.step, pos.epoch) if cfg.evaluation.at_saves else None
+        scored = self.evaluator.at(pos.step, pos.shown_epoch) if cfg.evaluation.at_saves else None
         extra = {"eval_loss": scored.loss} if scored is not None else {}
-        self.emit("saved", step=pos.step, epoch=pos.epoch, path=str(path), final=final, **extra)
+        self.emit("saved", step=pos.step, epoch=pos.shown_epoch, path=str(path), final=final, **extra)
         return path
 
     def sample(self, pos: Position) -> None:
@@ -512,7 +533,7 @@ class Trainer:
                 self.performance.attention(), \
                 self.text_encoder_parking.on_device():
             for index, (path, prompt) in enumerate(draw_samples(self, pos)):
-                self.emit("sample", step=pos.step, epoch=pos.epoch, path=str(path), prompt=prompt, index=index)
+                self.emit("sample", step=pos.step, epoch=pos.shown_epoch, path=str(path), prompt=prompt, index=index)
 
     def memory(self) -> None:
         """The memory event: this process's device memory (or RSS on a CPU) and GPU utilisation; with several
@@ -559,7 +580,8 @@ class Trainer:
                 elif cmd == "stop":
                     self.stop_requested = True
                 elif cmd == "save":
-                    self.save(pos)
+                    if self.save(pos) is None and self.is_main:
+                        self.log(f"step {pos.step} is saved already (output/); train on and save again for newer weights")
                 elif cmd == "sample":
                     self.sample(pos)
                 elif cmd == "backup":
@@ -584,23 +606,16 @@ class Trainer:
         self.last_backup_time = time.monotonic()
         if cfg.sampling.before_training and pos.step == 0:
             self.sample(pos)
-        per_epoch = self.steps_per_epoch * cfg.training.gradient_accumulation
         self._trained = self.method.trainable_parameters()
         self._t_last = time.monotonic()
         self._text_encoder_schedule(pos)  # a run resumed past the stop freezes them before its first step
         with self.loader(pos) as loader:
-            while pos.step < self.total_steps and not self.stop_requested:
-                while pos.batch < per_epoch and pos.step < self.total_steps:
-                    self.handle_commands(pos)
-                    if self.stop_requested:
-                        break
-                    self.optimizer_step(pos, loader)
-                    self._text_encoder_schedule(pos)
-                if pos.batch >= per_epoch:
-                    pos.epoch += 1
-                    pos.batch = 0
-                    self.emit("epoch", epoch=pos.epoch, step=pos.step)
-                    self._on_epoch_schedules(pos)
+            while pos.step < self.total_steps:
+                self.handle_commands(pos)
+                if self.stop_requested:
+                    break
+                self.optimizer_step(pos, loader)
+                self._text_encoder_schedule(pos)
         return pos
 
     def optimizer_step(self, pos: Position, loader: Iterator[PreparedBatch]) -> None:
@@ -660,7 +675,12 @@ class Trainer:
         self._t_last = now
         if pos.step % 10 == 0:
             self.memory()
-        self._on_step_schedules(pos)
+        epoch_ended = pos.batch >= self.steps_per_epoch * accumulation
+        if epoch_ended:
+            pos.epoch += 1
+            pos.batch = 0
+            self.emit("epoch", epoch=pos.epoch, step=pos.step)
+        self._after_step(pos, epoch_ended)
 
     def _no_sync(self):  # type: ignore[no-untyped-def]
         from tuitrain.trainer.distributed import no_sync
@@ -688,24 +708,27 @@ class Trainer:
         for old, new in retire_final(self.run.output, name, pos.step):
             self.log(f"the step-{pos.step} final {old.name} is kept as {new.name}")
 
-    def _on_step_schedules(self, pos: Position) -> None:
-        s, every = self.config.saving, lambda n: n and pos.step % n == 0
-        if every(self.config.sampling.every_steps):
+    def _after_step(self, pos: Position, epoch_ended: bool) -> None:
+        """What the schedules ask for after this step, once each: a step that is due both by steps and by
+        epochs samples and saves once. The backup comes last, so a run resumed from it never makes this
+        step's samples or save again (the epoch's end is part of the step: a backup never sits between a
+        step and its epoch's schedules)."""
+        s = self.config.saving
+
+        def due(every_steps: int, every_epochs: int = 0) -> bool:
+            return bool(every_steps and pos.step % every_steps == 0) or bool(
+                epoch_ended and every_epochs and pos.epoch % every_epochs == 0)
+
+        last = pos.step >= self.total_steps  # the end of the run saves its final and backs up itself
+        if due(self.config.sampling.every_steps, self.config.sampling.every_epochs):
             self.sample(pos)
-        if every(self.config.evaluation.every_steps):
-            self.evaluator.at(pos.step, pos.epoch)
-        if every(s.every_steps) and pos.step < self.total_steps:
+        if due(self.config.evaluation.every_steps):
+            self.evaluator.at(pos.step, pos.shown_epoch)
+        if due(s.every_steps, s.every_epochs) and not last:
             self.save(pos)
         minutes = s.backup_every_minutes and time.monotonic() - self.last_backup_time > s.backup_every_minutes * 60
-        if (every(s.backup_every_steps) or minutes) and pos.step < self.total_steps:
+        if (due(s.backup_every_steps) or minutes) and not last:
             self.backup(pos)
-
-    def _on_epoch_schedules(self, pos: Position) -> None:
-        s, every = self.config.saving, lambda n: n and pos.epoch % n == 0
-        if every(self.config.sampling.every_epochs):
-            self.sample(pos)
-        if every(s.every_epochs) and pos.step < self.total_steps:
-            self.save(pos)
 
 
 def _drop_old_saves(folder: Path, name: str, keep: int) -> None:

@@ -86,10 +86,10 @@ def draw_samples(trainer: Trainer, pos: Position) -> Iterator[tuple[Path, str]]:
             generator = torch.Generator(device=trainer.device).manual_seed(p["seed"])
             with trainer.accelerator.autocast():
                 image = pipe(**trainer.adapter.sample_inputs(trainer.parts, p), generator=generator).images[0]
-            stem = f"step{pos.step:06d}-e{pos.epoch:04d}-p{index:02d}"
+            stem = f"step{pos.step:06d}-e{pos.shown_epoch:04d}-p{index:02d}"
             path = folder / f"{stem}.png"
             image.save(path)
-            (folder / f"{stem}.json").write_text(json.dumps({**p, "step": pos.step, "epoch": pos.epoch}))
+            (folder / f"{stem}.json").write_text(json.dumps({**p, "step": pos.step, "epoch": pos.shown_epoch}))
             yield path, p["prompt"]
     finally:
         pipe.scheduler = original_scheduler

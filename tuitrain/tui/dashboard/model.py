@@ -97,6 +97,9 @@ class RunModel:
         self.epoch = 0
         self.events_seen = 0
         self.last_event_time: float | None = None
+        # The time earlier attempts trained before the one this run resumed in: elapsed counts the run's
+        # training time, not the last process's (it restarted at 0 on every resume).
+        self._earlier_elapsed = 0.0
         self.loss = Series()
         self.lr = Series()
         self.grad_norm = Series()
@@ -152,6 +155,14 @@ class RunModel:
         self.v_progress += 1
 
     def _on_started(self, e: dict[str, Any]) -> None:
+        resumed = e.get("resumed_from")
+        previous = self.started
+        if not isinstance(resumed, int):
+            self._earlier_elapsed = 0.0  # a fresh start: the history starts again too
+        elif previous is not None and isinstance(previous.get("time"), (int, float)):
+            end = self.finished.get("time") if self.finished else self.last_event_time  # a killed attempt: its last word
+            if isinstance(end, (int, float)):
+                self._earlier_elapsed += max(0.0, float(end) - previous["time"])
         self.started = e
         self.lifecycle = "started"
         self.finished = None
@@ -160,7 +171,6 @@ class RunModel:
         self.launching = None
         self.launch_error = None
         self._rate_window.clear()
-        resumed = e.get("resumed_from")
         if isinstance(resumed, int):
             for series in (self.loss, self.lr, self.grad_norm):
                 series.truncate(resumed)
@@ -366,7 +376,7 @@ class RunModel:
         end = self.finished.get("time") if self.finished else None
         if not isinstance(end, (int, float)):
             end = self.last_event_time if self.alive is False else self.clock()
-        return max(0.0, float(end) - self.started["time"])
+        return self._earlier_elapsed + max(0.0, float(end) - self.started["time"])
 
     @property
     def it_per_s(self) -> float | None:
