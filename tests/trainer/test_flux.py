@@ -199,8 +199,9 @@ def test_check_knows_a_flux_folder_and_a_bfl_transformer_file(flux_model, tmp_pa
                               tmp_path / "flux1-dev.safetensors")
     with_config = parse_config({"model": {"family": "flux", "base": str(file), "config": str(folder)}}).model
     assert inspect_base(with_config, "flux", tmp_path).startswith("Flux.1 transformer file (")
-    alone = parse_config({"model": {"family": "flux", "base": str(file)}}).model
-    with pytest.raises(ModelLoadError, match=r"^model\.config: not set; a Flux\.1 transformer file as model\.base"):
+    alone = parse_config({"model": {"family": "flux", "base": str(file)}}).model  # CLIP-L, T5, VAE: from nowhere
+    with pytest.raises(ModelLoadError, match=r"^model\.text_encoder: not set, and the FLUX\.1 transformer file .* holds "
+                                             r"no CLIP-L text encoder; set model\.text_encoder to it"):
         inspect_base(alone, "flux", tmp_path)
     as_sdxl = parse_config({"model": {"family": "sdxl", "base": str(file)}}).model
     with pytest.raises(ModelLoadError, match=r"is a Flux\.1 transformer file alone, not a checkpoint of this family; "

@@ -49,12 +49,29 @@ class ModelSection(Section):
         "Optional separate VAE (hub id, diffusers folder or .safetensors), e.g. an fp16-safe SDXL VAE. "
         "Empty: the base model's VAE.",
     )
+    text_encoder: str = option(
+        "",
+        "FLUX.1's CLIP-L text encoder as its own .safetensors file (ComfyUI's clip_l.safetensors: transformers' "
+        "CLIPTextModel names), instead of the base model's. Empty: from model.base (a diffusers folder, or an "
+        "all-in-one checkpoint's text_encoders.clip_l) or model.config's folder.",
+        family="flux",
+    )
+    text_encoder_2: str = option(
+        "",
+        "FLUX.1's T5-XXL encoder as its own .safetensors file (ComfyUI's t5xxl_fp16.safetensors, "
+        "t5xxl_fp8_e4m3fn.safetensors or its _scaled variant: transformers' T5EncoderModel names), instead of the "
+        "base model's. Empty: from model.base (a diffusers folder, or an all-in-one checkpoint's "
+        "text_encoders.t5xxl) or model.config's folder.",
+        family="flux",
+    )
     variant: str = option("", "Hub weight variant to download, e.g. fp16. Empty: the default weights.")
     config: str = option(
         "",
         "Architecture configs for a single-file base model: a diffusers-format folder (model_index.json, "
         "component configs, tokenizers). Empty: the family's public configs shipped with tuitrain, so single "
-        "files load offline.",
+        "files load offline (FLUX.1: with CLIP-L, T5 and the VAE from model.text_encoder, text_encoder_2 and vae, "
+        "or from an all-in-one checkpoint). A FLUX.1 transformer file also takes the parts it is not given from "
+        "this folder's weights.",
     )
     prediction: Literal["auto", "epsilon", "v_prediction", "flow"] = option(
         "auto",
@@ -94,7 +111,7 @@ class ModelSection(Section):
         "cache is keyed on it.",
     )
 
-    _paths_are_possible = field_validator("base", "vae", "config")(a_possible_path)
+    _paths_are_possible = field_validator("base", "vae", "config", "text_encoder", "text_encoder_2")(a_possible_path)
 
     @model_validator(mode="after")
     def _flavour_and_prediction_fit_the_family(self) -> ModelSection:
@@ -113,4 +130,8 @@ class ModelSection(Section):
             raise ValueError(
                 f"prediction: {self.family} trains with flow matching: must be auto or flow, got {quote(self.prediction)}"
             )
+        for key in ("text_encoder", "text_encoder_2"):
+            if getattr(self, key) and self.family != "flux":
+                raise ValueError(f"{key}: only flux loads text encoders from their own files; leave it empty for "
+                                 f"{self.family}, got {quote(getattr(self, key))}")
         return self

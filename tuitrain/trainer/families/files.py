@@ -48,6 +48,9 @@ class FamilyFiles:
     # Shipped architecture configs: the public model's diffusers folder without weights.
     configs: Path
     public_model: str
+    # Component folders of the public model that another family's shipped configs already hold (FLUX.1's CLIP-L
+    # text encoder and tokenizer are SD 1.5's): folder name -> that folder, copied in when the config folder is built.
+    shared_configs: Mapping[str, Path] = field(default_factory=dict)
     # The pipeline attribute holding the denoiser ("unet", "transformer"): also the prefix of its weights
     # in a fine-tune's state dict and the config folder it is described in.
     denoiser_component: str = "unet"
@@ -123,6 +126,13 @@ class FamilyFiles:
     def claims_denoiser_file(self, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         """Whether a file's keys are this family's denoiser alone (families with denoiser_file)."""
         return False
+
+    def denoiser_file_parts(self, base: Path, given: Mapping[str, Path], *, has_vae: bool,
+                            folder_has_weights: bool) -> str:
+        """Where a denoiser file's other components come from, in words for `tuitrain check` (FLUX.1: their own
+        files `given` by component, an all-in-one checkpoint, or model.config's folder); ModelLoadError naming
+        the key of one found nowhere. By default all of them come from model.config's folder."""
+        return "the rest from model.config"
 
     def claims(self, has_prefix: Any, shapes: Mapping[str, tuple[int, ...]]) -> Claim | None:
         """Whether a single-file checkpoint (given its header's key test and shapes) is this family's.

@@ -5,9 +5,10 @@ component configs, tokenizer files) to know what a checkpoint's weights are; giv
 none, it asks the hub, which is why single files would not load offline. The configs
 of the public base models live in each family's home (families/<home>/configs/<family>/,
 FamilyFiles.configs; sources: configs/README.txt here).
-The CLIP BPE merges, shared by every family's tokenizers, are shipped once, gzipped;
-the first load builds a complete folder (vocab.json + merges.txt included) in the
-user cache, named by a digest of the shipped files so an upgrade rebuilds it.
+The CLIP BPE merges, shared by every family's tokenizers, are shipped once, gzipped, and so is
+the T5 tokenizer (tokenizer.json); the first load builds a complete folder (vocab.json +
+merges.txt, or a T5 tokenizer.json, in each tokenizer folder; a family's shared_configs copied
+in) in the user cache, named by a digest of the shipped files so an upgrade rebuilds it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tuitrain.trainer.loading.errors import ModelLoadError
 
 DATA_DIR = Path(__file__).resolve().parent / "configs"
 MERGES_FILE = DATA_DIR / "clip-bpe-merges.txt.gz"
+# The T5 v1.1 tokenizer (Google's SentencePiece vocabulary as transformers' tokenizer.json): FLUX.1's tokenizer_2.
+T5_TOKENIZER_FILE = DATA_DIR / "t5-tokenizer.json.gz"
 CLIP_VOCAB_SIZE = 49408
 
 def read_json(path: Path, field: str) -> dict[str, Any]:
@@ -78,17 +81,31 @@ def clip_bpe_files() -> tuple[str, str]:
 
 def _digest(files: FamilyFiles) -> str:
     sha = hashlib.sha256(MERGES_FILE.read_bytes())
-    for path in sorted(files.configs.rglob("*")):
-        if path.is_file():
-            sha.update(f"{files.family}/{path.relative_to(files.configs).as_posix()}".encode())
-            sha.update(path.read_bytes())
+    sha.update(T5_TOKENIZER_FILE.read_bytes())
+    roots = [(files.family, files.configs), *((f"{files.family}/{name}", folder)
+                                              for name, folder in sorted(files.shared_configs.items()))]
+    for label, root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                sha.update(f"{label}/{path.relative_to(root).as_posix()}".encode())
+                sha.update(path.read_bytes())
     return sha.hexdigest()[:12]
+
+
+def _is_t5_tokenizer(folder: Path) -> bool:
+    data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    return str(data.get("tokenizer_class", "")).startswith("T5")
 
 
 def _build(files: FamilyFiles, target: Path, variant: Variant | None = None) -> None:
     shutil.copytree(files.configs, target)
+    for name, folder in files.shared_configs.items():
+        shutil.copytree(folder, target / name)
     vocab, merges = clip_bpe_files()
     for tokenizer_dir in sorted(p.parent for p in target.glob("*/tokenizer_config.json")):
+        if _is_t5_tokenizer(tokenizer_dir):
+            (tokenizer_dir / "tokenizer.json").write_bytes(gzip.decompress(T5_TOKENIZER_FILE.read_bytes()))
+            continue
         (tokenizer_dir / "vocab.json").write_text(vocab, encoding="utf-8")
         (tokenizer_dir / "merges.txt").write_text(merges, encoding="utf-8")
     if variant is not None:

@@ -30,12 +30,17 @@ from tuitrain.trainer.loading.preflight import (
     check_index_family,
     refuse_single_file,
     resolve_source,
+    text_encoder_files,
     vae_file_header,
     vae_subfolder,
 )
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
+
+# The text encoder files (model.text_encoder / text_encoder_2) a loaded pipeline's encoders came from, kept on it
+# so the family adapter can put them in the cache identity (the text cache must not outlive a swapped T5).
+PART_FILES = "tuitrain_part_files"
 
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
@@ -94,11 +99,13 @@ def _component_dtypes(dtype: torch.dtype) -> torch.dtype | dict[str, torch.dtype
 
 
 def _from_folder(folder: Path, family: str, variant: str, vae: Any | None, dtype: torch.dtype,
-                 quantize: QuantizeOnLoad | None = None) -> Any:
+                 quantize: QuantizeOnLoad | None = None, encoder_files: dict[str, Path] | None = None) -> Any:
     index, unet_config = check_folder(folder, family)
     kwargs = _extras(family)
     if vae is not None:
         kwargs["vae"] = vae
+    if encoder_files:  # the folder's own text encoder configs describe the files given for them
+        kwargs.update(home_module(family, "loading").load_text_encoder_files(encoder_files, folder, dtype))
     component = family_files(family).denoiser_component
     if quantize is not None and not variant and weight_files(folder / component):
         kwargs[component] = _quantized_denoiser(folder / component, quantize)
@@ -258,22 +265,43 @@ def load_pipeline(
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
     source = resolve_source(model_cfg.base, config_dir, "model.base")
-    vae = load_vae(model_cfg, family, config_dir, torch.float32) if (model_cfg.vae or "").strip() else None
+    encoder_files = text_encoder_files(model_cfg, config_dir)
+    if encoder_files and source.kind == "hub":
+        raise ModelLoadError(f"model.{next(iter(encoder_files))}: a text encoder file goes with a local model.base "
+                             "(a transformer file, an all-in-one checkpoint or a diffusers folder), not a hub id")
+    has_vae = bool((model_cfg.vae or "").strip())
+    part_folder = None  # a denoiser file's (FLUX.1's): where its architecture and the parts not given come from
+    if source.kind == "file" and not family_files(family).single_file:
+        assert source.path is not None
+        refuse_single_file(family, source.path)
+        part_folder = check_denoiser_file(read_header(source.path, "model.base"), family, model_cfg.config, config_dir)
+        # Where each other part comes from, from headers: a part found nowhere stops here, before any weight loads.
+        family_files(family).denoiser_file_parts(source.path, encoder_files, has_vae=has_vae,
+                                                 folder_has_weights=bool((model_cfg.config or "").strip()))
+    vae = load_vae(model_cfg, family, config_dir, torch.float32) if has_vae else None
     variant = (model_cfg.variant or "").strip()
     if source.kind == "folder":
         assert source.path is not None
-        pipe = _from_folder(source.path, family, variant, vae, dtype, quantize)
+        pipe = _from_folder(source.path, family, variant, vae, dtype, quantize, encoder_files)
     elif source.kind == "file":
         assert source.path is not None
         refuse_single_file(family, source.path)
         if family_files(family).single_file:
             folder, shipped = _config_folder(model_cfg, family, config_dir)
             pipe = load_checkpoint(source.path, family, config_dir=folder, shipped=shipped, vae=vae, dtype=dtype)
-        else:  # the denoiser alone (FLUX.1's BFL file), the rest from model.config's folder
-            folder = check_denoiser_file(read_header(source.path, "model.base"), family, model_cfg.config, config_dir)
-            pipe = home_module(family, "loading").load_denoiser_file(source.path, folder, vae=vae, dtype=dtype)
+        else:  # the denoiser in its own layout (FLUX.1's BFL file); the other parts from their files or model.config
+            assert part_folder is not None
+            # Only FLUX.1's loader takes part files and the shipped config folder (the model section refuses
+            # text encoder files for other families; check_denoiser_file ships configs to no other one).
+            parts: dict[str, Any] = {"given": encoder_files} if encoder_files else {}
+            if not (model_cfg.config or "").strip():
+                parts["shipped"] = True
+            pipe = home_module(family, "loading").load_denoiser_file(source.path, part_folder, vae=vae, dtype=dtype,
+                                                                     **parts)
     else:
         pipe = _from_hub(source.hub_id, family, variant, vae, dtype, quantize)
+    if encoder_files:
+        setattr(pipe, PART_FILES, tuple(sorted(encoder_files.values())))
     prediction = model_cfg.prediction
     flavour = (getattr(model_cfg, "flavour", "") or "").strip()
     if flavour and prediction in ("", "auto"):

@@ -92,6 +92,21 @@ def resolve_source(value: str, config_dir: Path, field: str) -> Source:
     raise ModelLoadError(f"{field}: file or folder not found: '{path}'{where}")
 
 
+def text_encoder_files(model_cfg: ModelSettings, config_dir: Path) -> dict[str, Path]:
+    """model.text_encoder / text_encoder_2 (FLUX.1's CLIP-L and T5 files), resolved: component -> file."""
+    found: dict[str, Path] = {}
+    for name in ("text_encoder", "text_encoder_2"):
+        value = (getattr(model_cfg, name, "") or "").strip()
+        if not value:
+            continue
+        field = f"model.{name}"
+        source = resolve_source(value, config_dir, field)
+        if source.kind != "file" or source.path is None:
+            raise ModelLoadError(f"{field}: '{value}' is not a file; give the text encoder's .safetensors file")
+        found[name] = source.path
+    return found
+
+
 def pickle_refused(path: Path, field: str) -> ModelLoadError:
     target = path.with_suffix(".safetensors")
     return ModelLoadError(
@@ -311,8 +326,11 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
         refuse_single_file(family, source.path)
         header = read_header(source.path, "model.base")
         if not family_files(family).single_file:
-            check_denoiser_file(header, family, getattr(model_cfg, "config", ""), config_dir)
-            return f"{words} transformer file ({_size(source.path)}), the rest from model.config"
+            config = getattr(model_cfg, "config", "") or ""
+            check_denoiser_file(header, family, config, config_dir)
+            parts = family_files(family).denoiser_file_parts(source.path, text_encoder_files(model_cfg, config_dir),
+                                                             has_vae=has_vae, folder_has_weights=bool(config.strip()))
+            return f"{words} transformer file ({_size(source.path)}), {parts}"
         check_checkpoint(header, family, has_vae=has_vae)
         variant = family_files(family).variant(unet_in_channels(header))
         return f"{words}{f' {variant.name}' if variant else ''} checkpoint ({_size(source.path)})"
@@ -333,8 +351,9 @@ def refuse_single_file(family: str, path: Path) -> None:
 
 def check_denoiser_file(header: SafetensorsHeader, family: str, config: str, config_dir: Path) -> Path:
     """A family's denoiser alone as model.base (FLUX.1's BFL file): the file must be one, and model.config must
-    name the diffusers folder the other components come from. Returns that folder."""
-    from tuitrain.trainer.loading.config_folders import check_config_dir
+    name the diffusers folder the other components come from, unless the family ships a complete config folder
+    (FLUX.1: its other parts then come from their own files). Returns that folder."""
+    from tuitrain.trainer.loading.config_folders import check_config_dir, shipped_config_dir
 
     found = detect(header)
     words = FAMILIES[family].words
@@ -348,6 +367,8 @@ def check_denoiser_file(header: SafetensorsHeader, family: str, config: str, con
             f"model.base: '{header.path}' is not {with_article(words)} transformer file (its first keys are "
             f"{describe_keys(header)}); give the transformer file or a diffusers folder"
         )
+    if not (config or "").strip() and (family_files(family).configs / "model_index.json").is_file():
+        return shipped_config_dir(family)
     if not (config or "").strip():
         raise ModelLoadError(
             f"model.config: not set; a {words} transformer file as model.base takes its text encoders, VAE and "

@@ -10,6 +10,7 @@ loss see latents of the usual shape.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,6 +73,7 @@ class FluxAdapter(FamilyAdapter):
         self.lora_layout = "diffusers"
         self.t5_mask = False
         self.true_cfg = 1.0
+        self.part_files: tuple[Path, ...] = ()  # model.text_encoder / text_encoder_2, as the loader found them
 
     def configure(self, config: Any) -> None:
         """model.flavour, flux.guidance and flux.t5_max_length from the run's config."""
@@ -99,6 +101,9 @@ class FluxAdapter(FamilyAdapter):
         return chosen
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
+        from tuitrain.trainer.loading.pipeline import PART_FILES
+
+        self.part_files = tuple(getattr(pipeline, PART_FILES, ()))
         transformer = pipeline.transformer
         flavour = self.detect_flavour(transformer)
         return ModelParts(
@@ -160,6 +165,15 @@ class FluxAdapter(FamilyAdapter):
             return_dict=False,
         )[0]
         return unpack(out[:, :target_tokens], h, w)
+
+    def cache_identity(self) -> str:
+        """The CLIP-L / T5 files given beside the base (model.text_encoder / text_encoder_2): cached text
+        embeddings are theirs."""
+        said = []
+        for path in self.part_files:
+            stat = path.stat()
+            said.append(f"+encoder:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        return "".join(said)
 
     def denoiser_file_state(self, denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
         from tuitrain.trainer.families.flux.layout import to_bfl
