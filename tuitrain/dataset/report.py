@@ -30,6 +30,7 @@ from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_conc
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
 from tuitrain.dataset.holdout import held_out_paths
+from tuitrain.dataset.references import find_reference, reference_warnings, size_note
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
@@ -275,6 +276,9 @@ def preflight(
     report.unused_folders = unused_folders(concepts)
     for scan in scans:
         report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
+        # editing pairs: a missing references folder, or references no image pairs with (all files, not just usable)
+        scan.warnings.extend(reference_warnings(scan.spec.references, [image.path for image in scan.images]
+                                                + [problem.path for problem in scan.problems]))
     # The one usable-image rule the trainer applies too (dataset.usable): what it rejects, `train` skips.
     verdict = judge(scans, buckets, cache_dir=cache_dir, decode=full_check)
     report.scans = verdict.scans
@@ -321,9 +325,14 @@ def preflight(
                 share=samples / all_samples if all_samples else 0.0,
             )
         )
-    for image, _scan in usable:
+    for image, owner in usable:
         notes = dict.fromkeys(image.notes + verdict.decode_notes(image.path))  # the header may have said it already
         report.notes.extend((image.path, note) for note in notes)
+        if owner.spec.references is not None:  # an edit pair of two sizes: the reference is resized to the image's
+            reference = find_reference(image, owner.spec.references)
+            resized = size_note(image, reference) if reference is not None else ""
+            if resized:
+                report.notes.append((image.path, resized))
 
     # Held out for the eval loss (dataset.holdout: validation concepts, data.validation_split): listed, and
     # left out of the buckets and steps, as the trainer leaves them out of training.
