@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("use one of --list-trash, --undo and --empty-trash at a time")
     if args.yes and not args.empty_trash:
         raise UserError("--yes only goes with --empty-trash")
+    if chosen and args.references is not None:  # the trash holds images only: references never move
+        raise UserError("--references goes with the review, not with --list-trash, --undo or --empty-trash")
     if args.list_trash:
         return _list(folder)
     if args.undo:
@@ -125,12 +127,18 @@ def _review(args: argparse.Namespace, folder: Path) -> int:
         raise UserError(f"--resolution must be at least 64, got {args.resolution}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    references = None
+    if args.references is not None:  # an editing model's pairs: the review shows each image beside its reference
+        references = Path(args.references).expanduser()
+        if not references.is_dir():
+            raise UserError(f"--references {args.references}: no such folder")
     settings, resolver = tui_settings(args.image_protocol)
     from tuitrain.cli.common import workspace
     from tuitrain.tui.app import TuitrainApp
     from tuitrain.tui.review.source import ReviewSource
 
-    source = ReviewSource.from_folder(folder, resolution=args.resolution or 512, batch_size=args.batch_size or 1)
+    source = ReviewSource.from_folder(folder, resolution=args.resolution or 512, batch_size=args.batch_size or 1,
+                                      references=references)
     app = TuitrainApp(workspace(args), review=source, image_protocol=resolver.result(), settings=settings)
     app.run()
     return 0

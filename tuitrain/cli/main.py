@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR")
     p.add_argument("--resolution", type=int, metavar="N", help="training resolution for bucket flags (default 512)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size for bucket flags (default 1)")
+    p.add_argument("--references", metavar="REFS",
+                   help="edit pairs (FLUX.1 Kontext): a folder of reference images, paired with DIR's by file name")
     p.add_argument(
         "--image-protocol",
         choices=["auto", "kitty", "sixel", "halfcell", "unicode"],

@@ -85,4 +85,5 @@ def help_screen_for(app: App[object], extra_rows: list[tuple[str, str, str, str]
     ids = {row[3] for row in rows}
     rows += [row for row in extra_rows or [] if row[3] not in ids]
     title = f"Keys: {getattr(screen, 'HELP_GROUP', '') or type(screen).__name__}"
-    return HelpScreen(title, rows, notes or [])
+    own = getattr(screen, "help_notes", None)  # what a screen's keys do that a one-line description cannot say
+    return HelpScreen(title, rows, [*(own() if callable(own) else []), *(notes or [])])

@@ -40,6 +40,8 @@ class PreviewRequest:
 
     mask is the image's mask file when the mask overlay is on (a missing file shows the plain
     picture: the path is given without looking, so neighbours cost the event loop no I/O).
+    reference is an edit pair's reference image (pair view), drawn into reference_box in the same
+    pass, so the pair appears in one frame and neighbours are prepared as pairs.
     neighbours are the requests likely to come next, prepared ahead while the thread is idle.
     """
 
@@ -50,23 +52,48 @@ class PreviewRequest:
     crop_box: Box | None = None
     original_size: Size | None = None
     mask: Path | None = None
+    reference: Path | None = None
+    reference_box: Size | None = None
     neighbours: tuple[PreviewRequest, ...] = ()
 
     @property
     def key(self) -> tuple[object, ...]:
         """Requests with equal keys give the same picture."""
-        return (self.path, self.box, self.actual_size, self.crop_box, self.mask)
+        return (self.path, self.box, self.actual_size, self.crop_box, self.mask, self.reference, self.reference_box)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One prepared picture: the image and its on-screen form (or why there is none: error)."""
+
+    image: Image.Image | None
+    payload: object = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
 class PreviewResult:
-    """A picture (and its prepared on-screen form, if the loader has a renderer) or why there is none."""
+    """A picture (and its prepared on-screen form, if the loader has a renderer) or why there is none.
+
+    reference is the pair's reference picture when the request named one: a reference that cannot be
+    shown says why there, and the image itself is still shown."""
 
     request: PreviewRequest
     image: Image.Image | None
     payload: object
     error: str | None
     seconds: float
+    reference: Picture | None = None
+
+
+_Prepared = tuple[Image.Image, object, Picture | None]  # a picture, its rendered form, its pair's reference
+
+
+def _why(exc: Exception) -> str:
+    """A picture's error as the preview shows it."""
+    if isinstance(exc, PreviewError):
+        return str(exc) or "cannot preview"
+    return f"cannot preview: {type(exc).__name__}: {exc}"
 
 
 def dim_outside(image: Image.Image, box: Box) -> Image.Image:
@@ -126,7 +153,7 @@ class PreviewLoader:
         self._deliver = deliver
         self._render = render
         self._keep = keep
-        self._ready: OrderedDict[tuple[object, ...], tuple[Image.Image, object]] = OrderedDict()
+        self._ready: OrderedDict[tuple[object, ...], _Prepared] = OrderedDict()
         self._wish: PreviewRequest | None = None
         self._ahead: list[PreviewRequest] = []
         self._paused = False
@@ -154,10 +181,17 @@ class PreviewLoader:
             if ready is not None:
                 self._ready.move_to_end(request.key)
                 self._wish = None
-                return PreviewResult(request, ready[0], ready[1], None, 0.0)
+                return PreviewResult(request, ready[0], ready[1], None, 0.0, ready[2])
             self._wish = request
             self._condition.notify()
         return None
+
+    def ahead(self, requests: tuple[PreviewRequest, ...]) -> None:
+        """Prepare these next, the likeliest first, without changing the wish: the screen learnt more about its
+        neighbours (the pre-flight found their references) after it asked for the picture shown."""
+        with self._condition:
+            self._ahead = [request for request in requests if request.key not in self._ready]
+            self._condition.notify()
 
     def is_ready(self, request: PreviewRequest) -> bool:
         """Is this picture prepared (so `want` would return it at once)?"""
@@ -205,17 +239,16 @@ class PreviewLoader:
 
     def _show(self, request: PreviewRequest) -> None:
         started = time.perf_counter()
+        reference = None
         try:
-            image, payload = self._prepare(request)
+            image, payload, reference = self._prepare(request)
             error = None
-        except PreviewError as exc:
-            image, payload, error = None, None, str(exc) or "cannot preview"
         except Exception as exc:  # never let one bad file kill the display thread
-            image, payload, error = None, None, f"cannot preview: {type(exc).__name__}: {exc}"
-        self._deliver(PreviewResult(request, image, payload, error, time.perf_counter() - started))
+            image, payload, error = None, None, _why(exc)
+        self._deliver(PreviewResult(request, image, payload, error, time.perf_counter() - started, reference))
 
-    def _prepare(self, request: PreviewRequest) -> tuple[Image.Image, object]:
-        """The picture and its rendered form, from the ready LRU or made now."""
+    def _prepare(self, request: PreviewRequest) -> _Prepared:
+        """The picture, its rendered form and its reference's, from the ready LRU or made now."""
         with self._condition:
             ready = self._ready.get(request.key)
             if ready is not None:
@@ -223,11 +256,41 @@ class PreviewLoader:
                 return ready
         image = self._picture(request)
         payload = self._render(image) if self._render is not None else None
+        prepared = (image, payload, self._reference(request, image) if request.reference is not None else None)
         with self._condition:
-            self._ready[request.key] = (image, payload)
+            self._ready[request.key] = prepared
             while len(self._ready) > self._keep:
                 self._ready.popitem(last=False)
-        return image, payload
+        return prepared
+
+    def _reference(self, request: PreviewRequest, image: Image.Image) -> Picture:
+        """The pair's reference as the trainer sees it beside `image` (it is resized to the image's size, then
+        cut as the image is): fitted to reference_box with the bucket crop dimmed, or at 1:1 the same middle
+        of it as of the image. A reference that cannot be shown says why; it never hides the image."""
+        assert request.reference is not None
+        try:
+            if request.actual_size:
+                picture = self._actual_reference(request, image.size)
+            else:
+                picture = self.cache.get(request.reference, request.reference_box or request.box)
+                if request.crop_box is not None and request.original_size is not None:
+                    picture = dim_outside(picture, scale_box(request.crop_box, request.original_size, picture.size))
+            return Picture(picture, self._render(picture) if self._render is not None else None)
+        except Exception as exc:
+            return Picture(None, None, _why(exc))
+
+    def _actual_reference(self, request: PreviewRequest, shown: Size) -> Image.Image:
+        """The middle of the reference resized to its image's size, as much as the image shows at 1:1."""
+        assert request.reference is not None
+        try:
+            full = load_rgb(request.reference)
+        except Exception as exc:
+            raise PreviewError(f"cannot decode: {exc}") from None
+        size = request.original_size or full.size
+        if full.size != size:
+            full = full.resize(size, Image.Resampling.BICUBIC)
+        left, top = (full.width - shown[0]) // 2, (full.height - shown[1]) // 2
+        return full.crop((left, top, left + shown[0], top + shown[1]))
 
     def _picture(self, request: PreviewRequest) -> Image.Image:
         if request.actual_size:

@@ -29,12 +29,13 @@ from tuitrain.dataset import (
 )
 from tuitrain.dataset.hashing import HASH_BITS
 from tuitrain.dataset.masks import MaskFile, find_mask
+from tuitrain.dataset.references import ReferenceFile, find_reference, is_reference_problem, size_note
 from tuitrain.tui.review.source import ReviewSource
 
 PAGE = 10  # PgUp / PgDn step
 
 # Flag keys as typed after "is:" in the filter, with the spellings people reach for.
-FLAG_KEYS = ("small", "caption", "duplicate", "unreadable", "bucket", "mask", "note")
+FLAG_KEYS = ("small", "caption", "duplicate", "unreadable", "bucket", "mask", "reference", "note")
 FLAG_ALIASES = {
     "toosmall": "small",
     "upscaled": "small",
@@ -44,6 +45,9 @@ FLAG_ALIASES = {
     "dupe": "duplicate",
     "broken": "unreadable",
     "corrupt": "unreadable",
+    "ref": "reference",
+    "pair": "reference",
+    "unpaired": "reference",
     "flagged": "*",
     "any": "*",
 }
@@ -126,6 +130,7 @@ class ReviewModel:
         self._index: _ReportIndex | None = None
         self._assignments: dict[Path, BucketAssignment] = {}
         self._masks: dict[Path, MaskFile | None] = {}  # as last looked up (report thread, or the image shown)
+        self._references: dict[Path, ReferenceFile | None] = {}  # edit pairs' references, looked up as masks are
         self.generation = 0  # bumped whenever the folder changes; a report of an older generation is stale
         self.report_generation = -1
 
@@ -156,25 +161,35 @@ class ReviewModel:
 
     # --- pre-flight ------------------------------------------------------------
 
-    def compute_report(self, *, full_check: bool = True) -> tuple[int, PreflightReport, dict[Path, MaskFile | None]]:
+    def compute_report(
+        self, *, full_check: bool = True
+    ) -> tuple[int, PreflightReport, dict[Path, MaskFile | None], dict[Path, ReferenceFile | None]]:
         """Run the pre-flight on a worker thread; full_check decodes every image (once, then cached).
 
-        Every image's mask file is looked up too (headers only), for the mask flags.
+        Every image's mask file and (in a concept with references) its reference are looked up too
+        (headers only), for their flags and so that neighbours are prepared as pairs without I/O.
         """
         generation = self.generation
         items = list(self.items)
         report = self.source.preflight(cache_dir=self.cache_dir, full_check=full_check)
         masks = {item.path: find_mask(item.info, item.concept.mask_suffix) for item in items if item.info is not None}
-        return generation, report, masks
+        references = {item.path: self._find_reference(item) for item in items
+                      if item.info is not None and item.concept.references is not None}
+        return generation, report, masks, references
 
     def apply_report(
-        self, generation: int, report: PreflightReport, masks: dict[Path, MaskFile | None] | None = None
+        self,
+        generation: int,
+        report: PreflightReport,
+        masks: dict[Path, MaskFile | None] | None = None,
+        references: dict[Path, ReferenceFile | None] | None = None,
     ) -> bool:
         """Take a finished report; False (and ignored) when the folder changed since it started."""
         if generation != self.generation:
             return False
         self.report = report
         self._masks.update(masks or {})
+        self._references.update(references or {})
         self.report_generation = generation
         scanned_ok = {item.path for item in self.items if item.info is not None}
         self._index = _ReportIndex.of(report, scanned_ok)
@@ -235,6 +250,46 @@ class ReviewModel:
         """Where the item's mask file would be (data.mask_suffix beside the image)."""
         return item.path.with_name(item.path.stem + item.concept.mask_suffix)
 
+    # --- edit pairs (concepts with references) ---------------------------------------
+
+    @property
+    def has_references(self) -> bool:
+        """Whether any concept pairs its images with references (an editing model's data)."""
+        return any(spec.references is not None for spec in self.source.concepts)
+
+    @staticmethod
+    def _find_reference(item: ReviewItem) -> ReferenceFile | None:
+        folder = item.concept.references
+        return find_reference(item.info, folder) if folder is not None and item.info is not None else None
+
+    def reference(self, item: ReviewItem) -> ReferenceFile | None:
+        """The item's reference, looked up now (it may have been added or fixed since) and kept for flags()."""
+        found = self._find_reference(item)
+        self._references[item.path] = found
+        return found
+
+    def known_reference(self, item: ReviewItem) -> ReferenceFile | None:
+        """The reference as last looked up, without touching the disk (None also when never looked up)."""
+        return self._references.get(item.path)
+
+    def reference_flags(self, item: ReviewItem) -> list[Flag]:
+        """What is wrong with the item's pair, by the rule the trainer applies (dataset.references): no
+        reference or one of another shape (the image is left out), or one of another size (resized)."""
+        folder = item.concept.references
+        if folder is None or item.info is None or item.path not in self._references:
+            return []
+        found = self._references[item.path]
+        if found is None:
+            return [Flag("reference", f"no reference {item.info.path.stem}.* in {folder.name}/: not trained", "error")]
+        if found.problem:
+            return [Flag("reference", found.problem.replace(str(found.path), found.path.name) + ": not trained",
+                         "error")]
+        resized = size_note(item.info, found)
+        if not resized:
+            return []
+        softened = found.size is not None and found.size[0] < item.info.width  # upscaled: worth a look
+        return [Flag("reference", resized, "warning" if softened else "info")]
+
     # --- flags and filter --------------------------------------------------------
 
     def assignment(self, item: ReviewItem) -> BucketAssignment | None:
@@ -254,7 +309,9 @@ class ReviewModel:
             flags.append(Flag("unreadable", f"unreadable: {item.problem}", "error"))
         index = self._index
         if index is not None and item.path in index.undecodable:
-            flags.append(Flag("unreadable", f"unreadable: {index.undecodable[item.path]}", "error"))
+            reason = index.undecodable[item.path]
+            if not (item.concept.references is not None and is_reference_problem(reason)):  # said by reference_flags
+                flags.append(Flag("unreadable", f"unreadable: {reason}", "error"))
         if item.info is not None and item.concept.caption == "per-image":
             if item.info.caption is None:
                 flags.append(Flag("caption", "no caption"))
@@ -275,6 +332,7 @@ class ReviewModel:
                 flags.append(
                     Flag("bucket", f"bucket {width}x{height} never trains: {samples} sample(s), a batch needs {needed}")
                 )
+        flags.extend(self.reference_flags(item))
         mask = self._masks.get(item.path)
         if mask is not None and mask.problem:  # said by name: the panel is narrow for the full path
             flags.append(Flag("mask", mask.problem.replace(str(mask.path), mask.path.name)))

@@ -24,6 +24,7 @@ from textual.widgets import Input, OptionList, Static
 
 from tuitrain.dataset import PreflightReport, read_caption
 from tuitrain.dataset.masks import MaskFile
+from tuitrain.dataset.references import ReferenceFile
 from tuitrain.tui.footer import ScreenFooter
 from tuitrain.tui.review.halfcell import halfcell_rows
 from tuitrain.tui.review.idle_gc import IdleCollector
@@ -67,6 +68,8 @@ class ReviewScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="review.filter"),
         Binding("b", "toggle_bucket", "Bucket crop", id="review.bucket"),
         Binding("m", "toggle_mask", "Mask", id="review.mask"),
+        # Not in the footer (at 80 columns it has no room left); the title bar names it while pairs are shown.
+        Binding("e", "toggle_pairs", "Pair view: the reference beside the image", id="review.pairs", show=False),
         Binding("r", "report", "Report", id="review.report"),
         Binding("z", "toggle_zoom", "Fit/1:1", id="review.zoom"),
         Binding("escape", "back", "Back", id="review.back", show=False),
@@ -77,6 +80,9 @@ class ReviewScreen(Screen[None]):
     ReviewScreen #titlebar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     ReviewScreen #body { height: 1fr; }
     ReviewScreen #preview { width: 1fr; border: round $primary 50%; }
+    ReviewScreen #reference { width: 1fr; border: round $primary 50%; display: none; }
+    ReviewScreen.pairs #reference { display: block; }
+    ReviewScreen.pairs #side { width: 34%; min-width: 26; }
     ReviewScreen #side { width: 40%; min-width: 30; max-width: 60; }
     ReviewScreen #info { border: round $primary 50%; padding: 0 1; }
     ReviewScreen #files { height: 1fr; min-height: 3; border: round $primary 50%; }
@@ -100,12 +106,14 @@ class ReviewScreen(Screen[None]):
             report: PreflightReport | None,
             error: str | None = None,
             masks: dict[Path, MaskFile | None] | None = None,
+            references: dict[Path, ReferenceFile | None] | None = None,
         ) -> None:
             super().__init__()
             self.generation = generation
             self.report = report
             self.error = error
             self.masks = masks
+            self.references = references
 
     def __init__(self, source: ReviewSource, protocol: str, *, cache_dir: Path | None = None) -> None:
         super().__init__()
@@ -115,6 +123,7 @@ class ReviewScreen(Screen[None]):
         self.actual_size = False
         self.show_bucket = False
         self.show_mask = False
+        self.show_pairs = self.model.has_references  # an editing model's data: each image beside its reference
         self.ready = False
         self._loader: PreviewLoader | None = None
         self._token = 0
@@ -135,6 +144,7 @@ class ReviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="titlebar")
         with Horizontal(id="body"):
+            yield ImagePreview(self.protocol, id="reference", message_id="reference-message")  # left, pair view only
             yield ImagePreview(self.protocol, id="preview")
             with Vertical(id="side"):
                 yield InfoPanel(id="info")
@@ -146,6 +156,7 @@ class ReviewScreen(Screen[None]):
         yield ScreenFooter()
 
     def on_mount(self) -> None:
+        self.set_class(self.show_pairs, "pairs")
         self._collector.start()
         self._loading_timer = self.set_interval(LOADING_AFTER, self._show_loading, pause=True)
         render = None
@@ -205,6 +216,8 @@ class ReviewScreen(Screen[None]):
             parts.append("[$accent]mask[/]")
         if self.actual_size:
             parts.append("[$accent]1:1[/]")
+        if self.model.has_references:  # the pair key is not in the footer: say it here
+            parts.append("[$accent]pairs[/] (e hides)" if self.show_pairs else "e shows pairs")
         self.query_one("#titlebar", Static).update("  ·  ".join(parts))
         files = self.query_one("#files", FileList)
         files.border_title = f"files {len(model.visible)}"
@@ -260,6 +273,8 @@ class ReviewScreen(Screen[None]):
                 lines.append("[$text-muted]no mask[/]")
             else:
                 lines.append(f"mask {escape(mask.path.name)}" + (" [$text-muted](unusable)[/]" if mask.problem else ""))
+            if item.concept.references is not None:
+                lines.append(self._reference_line(item))
         for flag in self.model.flags(item):
             lines.append(f"[{SEVERITY_STYLE[flag.severity]}]{escape(flag.text)}[/]")
         if item.concept.caption != "per-image":
@@ -270,6 +285,18 @@ class ReviewScreen(Screen[None]):
             caption = "[$text-muted]caption: (none; c to write one)[/]"
         panel.show("\n".join(lines), caption)
 
+    def _reference_line(self, item: ReviewItem) -> str:
+        """The info panel's line about the pair, the reference looked up now (it may have been added since);
+        the file list's row follows a change."""
+        known = self.model.known_reference(item)
+        found = self.model.reference(item)
+        if found != known:
+            self.query_one("#files", FileList).replace_row(self.model.position, item, self.model.flags(item))
+        if found is None:
+            return "[$error]no reference[/]"
+        size = f" {found.size[0]}x{found.size[1]}" if found.size is not None else ""
+        return f"reference {escape(found.path.name)}{size}" + (" [$error](unusable)[/]" if found.problem else "")
+
     def _rebuild_list(self) -> None:
         rows = [(item, self.model.flags(item)) for item in self.model.visible]
         self.query_one("#files", FileList).set_items(rows, self.model.position)
@@ -277,6 +304,7 @@ class ReviewScreen(Screen[None]):
     def _request_picture(self) -> None:
         preview = self.query_one("#preview", ImagePreview)
         item = self.model.current
+        self._label_reference(item)
         if item is None:
             preview.border_title = ""
             preview.show_message("No image matches the filter." if self.model.query else "No images here.")
@@ -284,14 +312,15 @@ class ReviewScreen(Screen[None]):
         preview.border_title = escape(item.name)
         mode = "1:1" if self.actual_size else "fit"
         preview.border_subtitle = mode + (" · bucket crop" if self.show_bucket else "") + self._mask_note(item)
+        if self._pairs_shown():  # the pair view names both sides: "reference: a.jpg" | "target: a.png"
+            preview.border_title = f"target: {escape(item.name)}"
+            if item.info is not None:
+                preview.border_subtitle = f"{item.info.width}x{item.info.height} · {preview.border_subtitle}"
         if item.info is None:
             preview.show_message(f"cannot show this file:\n{escape(item.problem or '')}")
             return
         box = preview.box
-        neighbours = () if self.actual_size else tuple(
-            self._request_for(other, box, 0) for other in self.model.neighbours(self._direction) if other.info
-        )
-        request = dataclasses.replace(self._request_for(item, box, self._token + 1), neighbours=neighbours)
+        request = dataclasses.replace(self._request_for(item, box, self._token + 1), neighbours=self._neighbours(box))
         if request.key == preview.shown_key:
             return
         self._token = request.token
@@ -303,6 +332,38 @@ class ReviewScreen(Screen[None]):
             self._waiting_for = request
             if self._loading_timer is not None:
                 self._loading_timer.reset()  # one timer for all requests: a held key makes no new ones
+
+    def _label_reference(self, item: ReviewItem | None) -> None:
+        """The pair view's left side: the reference's name and size, and a marker when it is missing (the
+        image is then left out of training), of another shape (likewise) or of another size (resized)."""
+        if not self._pairs_shown():
+            return
+        pane = self.query_one("#reference", ImagePreview)
+        pane.border_title, pane.border_subtitle = "reference", ""
+        if item is None or item.info is None:
+            pane.show_message("")
+            return
+        folder = item.concept.references
+        if folder is None:  # another concept of the run (regularisation images, say) pairs nothing
+            pane.show_message(f"[$text-muted]concept {escape(item.concept.display_name)} has no references[/]")
+            return
+        found = self.model.known_reference(item)
+        if found is None:
+            pane.border_title = "[$error]reference: ✗ MISSING[/]"
+            pane.show_message(f"[$error]✗ no reference image[/]\n{escape(item.info.path.stem)}.* is not in "
+                              f"{escape(folder.name)}/\n\nthis image is left out of training")
+            return
+        pane.border_title = f"reference: {escape(found.path.name)}"
+        if found.size is None:
+            pane.border_subtitle = "[$error]✗ unreadable[/]"
+            return
+        width, height = found.size
+        if found.problem:
+            pane.border_subtitle = f"[$error]{width}x{height} ✗ other shape[/]"  # the info panel: not trained
+        elif found.size != item.info.size:
+            pane.border_subtitle = f"[$warning]{width}x{height} ≠ target[/]"  # the info panel: resized, by how much
+        else:
+            pane.border_subtitle = f"{width}x{height}"
 
     def _mask_note(self, item: ReviewItem) -> str:
         """What the overlay shows for this image, for the picture's frame."""
@@ -317,6 +378,7 @@ class ReviewScreen(Screen[None]):
         assignment = self.model.assignment(item) if self.show_bucket else None
         known = self.model.known_mask(item)
         usable = self.show_mask and not (known is not None and known.problem)  # a bad mask is not drawn
+        reference = self.model.known_reference(item) if self._pairs_shown() else None  # no I/O: as last looked up
         return PreviewRequest(
             token=token,
             path=item.path,
@@ -325,7 +387,18 @@ class ReviewScreen(Screen[None]):
             crop_box=assignment.crop_box if assignment is not None else None,
             original_size=item.info.size if item.info is not None else None,
             mask=self.model.mask_path(item) if usable else None,
+            reference=reference.path if reference is not None else None,
+            reference_box=self.query_one("#reference", ImagePreview).box if reference is not None else None,
         )
+
+    def _neighbours(self, box: tuple[int, int]) -> tuple[PreviewRequest, ...]:
+        """The pictures to prepare ahead (none at 1:1, where each is a full decode)."""
+        if self.actual_size:
+            return ()
+        return tuple(self._request_for(other, box, 0) for other in self.model.neighbours(self._direction) if other.info)
+
+    def _pairs_shown(self) -> bool:
+        return self.show_pairs and self.model.has_references
 
     def _show_loading(self) -> None:
         """The picture is still decoding: say so rather than keep showing the previous one."""
@@ -334,6 +407,8 @@ class ReviewScreen(Screen[None]):
         request, self._waiting_for = self._waiting_for, None
         if request is not None and request.token == self._token:
             self.query_one("#preview", ImagePreview).show_message(f"decoding {escape(request.path.name)}...")
+            if request.reference is not None:
+                self.query_one("#reference", ImagePreview).show_message(f"decoding {escape(request.reference.name)}...")
 
     def on_review_screen_preview_ready(self, message: PreviewReady) -> None:
         result = message.result
@@ -350,6 +425,15 @@ class ReviewScreen(Screen[None]):
             rows = result.payload if isinstance(result.payload, list) else None
             request = result.request
             preview.show_image(result.image, actual_size=request.actual_size, key=request.key, rows=rows)
+        reference = result.reference
+        if reference is not None:
+            pane = self.query_one("#reference", ImagePreview)
+            if reference.image is None:
+                pane.show_message(f"[$error]cannot show the reference:[/]\n{escape(reference.error or '')}")
+            else:
+                rows = reference.payload if isinstance(reference.payload, list) else None
+                pane.show_image(reference.image, actual_size=result.request.actual_size, key=result.request.key,
+                                rows=rows)
         self.last_result = result
         if self._loader is not None:
             self.call_after_refresh(self._loader.resume)  # neighbours once this frame is out
@@ -397,6 +481,7 @@ class ReviewScreen(Screen[None]):
             return
         name = self.model.current.name
         position = self.model.position
+        reference = self.model.known_reference(self.model.current)  # never moved: another image may pair with it
         try:
             self.model.cull_current()
         except OSError as error:
@@ -404,7 +489,8 @@ class ReviewScreen(Screen[None]):
             return
         self.query_one("#files", FileList).remove_option_at_index(position)
         self._show_current()
-        self.notify(f"Culled {name} to the trash (u restores it)", timeout=3)
+        kept = f"; its reference {reference.path.name} stays" if reference is not None else ""
+        self.notify(f"Culled {name} to the trash (u restores it){kept}", timeout=3)
         self._schedule_report()
 
     def action_undo(self) -> None:
@@ -514,6 +600,30 @@ class ReviewScreen(Screen[None]):
         self.show_mask = not self.show_mask
         self._show_current()
 
+    def action_toggle_pairs(self) -> None:
+        """Show or hide the reference beside the image (sets whose concepts have references only)."""
+        if self._busy():
+            return
+        if not self.model.has_references:
+            self.notify("No reference images here: pairs are an editing model's data (a concept's references "
+                        "folder, or tuitrain cull DIR --references REFS)", timeout=5)
+            return
+        self.show_pairs = not self.show_pairs
+        self.set_class(self.show_pairs, "pairs")
+        if not self.show_pairs:
+            self.query_one("#reference", ImagePreview).show_message("")
+        self._update_titlebar()
+        self._update_info()
+        self.call_after_refresh(self._request_picture)  # the panes' new widths first: the pictures fit those
+
+    def help_notes(self) -> list[str]:
+        """The `?` overlay's notes: what Delete does to an edit pair."""
+        if not self.model.has_references:
+            return []
+        return ["Edit pairs: Delete culls the image (with its caption and mask) to the trash, where u restores it; "
+                "its reference stays in the references folder, untouched (another image may pair with it). "
+                "e shows or hides the reference beside the image."]
+
     def action_toggle_zoom(self) -> None:
         if self._busy():
             return
@@ -553,11 +663,11 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, group="report")
     def _compute_report(self, full_check: bool) -> None:
         try:
-            generation, report, masks = self.model.compute_report(full_check=full_check)
+            generation, report, masks, references = self.model.compute_report(full_check=full_check)
         except Exception as error:  # the review goes on without flags from the report
             self.post_message(self.ReportDone(-1, None, f"{type(error).__name__}: {error}"))
             return
-        self.post_message(self.ReportDone(generation, report, masks=masks))
+        self.post_message(self.ReportDone(generation, report, masks=masks, references=references))
 
     def on_review_screen_report_done(self, message: ReportDone) -> None:
         self._report_running = False
@@ -565,11 +675,13 @@ class ReviewScreen(Screen[None]):
             self.notify(f"Pre-flight check failed: {message.error}", severity="error", timeout=10)
             return
         full = bool(message.report.settings.get("full_check"))
-        applied = self.model.apply_report(message.generation, message.report, message.masks)
+        applied = self.model.apply_report(message.generation, message.report, message.masks, message.references)
         if applied:
             self._rebuild_list()
             self._update_info()
             self._update_titlebar()
+            if self._pairs_shown() and self._loader is not None:  # the neighbours' references are known now
+                self._loader.ahead(self._neighbours(self.query_one("#preview", ImagePreview).box))
         if self._report_again or not applied or not full:
             self._report_again = False
             self._start_report(full_check=True)

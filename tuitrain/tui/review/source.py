@@ -7,6 +7,7 @@ tuitrain.dataspec, so the flags match what the trainer will do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,12 +39,22 @@ class ReviewSource:
                          full_check=full_check)
 
     @classmethod
-    def from_folder(cls, folder: Path, *, resolution: int = 512, batch_size: int = 1) -> ReviewSource:
-        """A folder of images, or a kohya-style parent of "10_name" concept folders."""
+    def from_folder(
+        cls, folder: Path, *, resolution: int = 512, batch_size: int = 1, references: Path | None = None
+    ) -> ReviewSource:
+        """A folder of images, or a kohya-style parent of "10_name" concept folders.
+
+        references: an editing model's reference images (`cull --references DIR`), paired by file name with
+        the images of every concept found, as data.concepts[].references pairs them in a run."""
         folder = Path(folder).expanduser().resolve()
+        concepts = discover_concepts(folder)
+        if references is not None:
+            references = Path(references).expanduser().resolve()
+            concepts = [dataclasses.replace(spec, references=references) for spec in concepts
+                        if Path(spec.path).resolve() != references]  # a refs/ sub-folder is no concept of its own
         return cls(
             title=folder.name or str(folder),
-            concepts=tuple(discover_concepts(folder)),
+            concepts=tuple(concepts),
             buckets=BucketSpec(resolution=resolution),
             batch_size=batch_size,
         )

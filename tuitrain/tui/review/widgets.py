@@ -26,17 +26,19 @@ class ImagePreview(Container):
     DEFAULT_CSS = """
     ImagePreview { align: center middle; }
     ImagePreview > .picture { width: auto; height: auto; }
-    ImagePreview > #preview-message { width: 100%; height: 100%; content-align: center middle; color: $text-muted; }
+    ImagePreview > .message { width: 100%; height: 100%; content-align: center middle; color: $text-muted; }
     """
 
-    def __init__(self, protocol: str, *, id: str | None = None) -> None:
+    def __init__(self, protocol: str, *, id: str | None = None, message_id: str = "preview-message") -> None:
+        """message_id: the id of its message line (a screen with two previews keeps the ids unique)."""
         super().__init__(id=id)
         self.protocol = protocol
+        self.message_id = message_id
         self._picture: Widget | None = None
         self.shown_key: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="preview-message")
+        yield Static("", id=self.message_id, classes="message")
 
     @property
     def box(self) -> tuple[int, int]:
@@ -67,13 +69,13 @@ class ImagePreview(Container):
                 self._picture.styles.height = "auto"
             self._picture.image = image  # type: ignore[attr-defined]
         self._picture.display = True
-        self.query_one("#preview-message", Static).display = False
+        self.query_one(f"#{self.message_id}", Static).display = False
         self.shown_key = key
 
     def show_message(self, text: str) -> None:
         if self._picture is not None:
             self._picture.display = False
-        message = self.query_one("#preview-message", Static)
+        message = self.query_one(f"#{self.message_id}", Static)
         message.update(text)
         message.display = True
         self.shown_key = None
