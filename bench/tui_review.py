@@ -20,7 +20,9 @@ Scenarios:
 The folder is pre-checked with `tuitrain check --data` (as after a first visit)
 so the pre-flight's one-off full decode does not compete; --cold skips that.
 --neighbour runs a CPU-bound process beside it (bench/neighbour.py; issue 23).
-Run: python bench/tui_review.py [--images N] [--size 160x48] [--dwell 0.25] [--neighbour]
+--references reviews edit pairs (issue 16): each photo has a 6000x4000 reference (its marker a
+hue between the photos'), and "visible" means both pictures of the pair have arrived.
+Run: python bench/tui_review.py [--images N] [--size 160x48] [--dwell 0.25] [--neighbour] [--references]
 """
 
 from __future__ import annotations
@@ -49,13 +51,14 @@ RIGHT, LEFT, HOME, END = b"\x1b[C", b"\x1b[D", b"\x1b[H", b"\x1b[F"
 _CELL = re.compile(rb"38;2;(\d+);(\d+);(\d+);48;2;(\d+);(\d+);(\d+)m((?:\xe2\x96\x80)+)")
 
 
-def marker_colour(index: int, count: int) -> tuple[int, int, int]:
+def marker_colour(index: float, count: int) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb(index / count, 1.0, 1.0)
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
 def make_photo(args: tuple[Path, int, int]) -> None:
-    """A busy 6000x4000 photo-like JPEG (about 6 MB) with a flat marker block in its top-left corner."""
+    """A busy 6000x4000 photo-like JPEG (about 6 MB) with a flat marker block in its top-left corner
+    (a reference's, with index + 0.5, a hue between the photos')."""
     path, index, count = args
     rng = random.Random(index)
     small = Image.new("RGB", (300, 200))
@@ -70,10 +73,11 @@ def make_photo(args: tuple[Path, int, int]) -> None:
     path.with_suffix(".txt").write_text(f"photo number {index}, busy texture\n")
 
 
-def dataset(count: int) -> Path:
-    folder = Path(tempfile.gettempdir()) / f"tuitrain-bench-review-{count}"
+def dataset(count: int, *, references: bool = False) -> Path:
+    """The photos (or, with references, their references: same names, in a sibling folder)."""
+    folder = Path(tempfile.gettempdir()) / f"tuitrain-bench-review-{count}{'-refs' if references else ''}"
     folder.mkdir(exist_ok=True)
-    paths = [(folder / f"photo_{i:03d}.jpg", i, count) for i in range(count)]
+    paths = [(folder / f"photo_{i:03d}.jpg", i + 0.5 if references else i, count) for i in range(count)]
     todo = [item for item in paths if not item[0].exists()]
     if todo:
         started = time.perf_counter()
@@ -83,7 +87,7 @@ def dataset(count: int) -> Path:
     return folder
 
 
-def shows(colour: tuple[int, int, int], cells: int = 30, tolerance: int = 6):  # type: ignore[no-untyped-def]
+def photo_shows(colour: tuple[int, int, int], cells: int = 30, tolerance: int = 6):  # type: ignore[no-untyped-def]
     """A matcher: at least `cells` half-cells whose both halves are `colour` (within tolerance) have arrived."""
     total = 0
     tail = b""
@@ -101,6 +105,18 @@ def shows(colour: tuple[int, int, int], cells: int = 30, tolerance: int = 6):  #
             end = match.end()
         tail = window[max(end, len(window) - 64) :]  # an escape sequence cut by the chunk boundary
         return total >= cells
+
+    return feed
+
+
+def all_of(*matchers):  # type: ignore[no-untyped-def]
+    """A matcher satisfied once each of `matchers` is (all fed every chunk)."""
+    done = [False] * len(matchers)
+
+    def feed(data: bytes) -> bool:
+        for i, matcher in enumerate(matchers):
+            done[i] = matcher(data) or done[i]
+        return all(done)
 
     return feed
 
@@ -126,10 +142,12 @@ def main() -> None:
     parser.add_argument("--dwell", type=float, default=0.5, help="seconds spent looking at each picture (step)")
     parser.add_argument("--cold", action="store_true", help="do not pre-check the folder first")
     parser.add_argument("--verbose", action="store_true", help="print every step's latency")
+    parser.add_argument("--references", action="store_true", help="edit pairs: each photo beside its reference")
     add_argument(parser)
     args = parser.parse_args()
     columns, rows = (int(v) for v in args.size.lower().split("x"))
     folder = dataset(args.images)
+    refs = dataset(args.images, references=True) if args.references else None
     colours = [marker_colour(i, args.images) for i in range(args.images)]
     base = [sys.executable, "-m", "tuitrain"]
     env = {
@@ -148,13 +166,20 @@ def main() -> None:
         print(f"pre-checked the folder in {time.perf_counter() - started:.1f} s (pre-flight cache warm)")
 
     with neighbour(args.neighbour):
-        measure(args, base, folder, colours, env, columns, rows)
+        measure(args, base, folder, colours, env, columns, rows, refs)
 
 
 def measure(args: argparse.Namespace, base: list[str], folder: Path, colours: list[tuple[int, int, int]],
-            env: dict[str, str], columns: int, rows: int) -> None:
+            env: dict[str, str], columns: int, rows: int, refs: Path | None = None) -> None:
     """Start the review and run the scenarios (beside the neighbour, when asked)."""
-    term = Terminal([*base, "cull", str(folder), "--image-protocol", "halfcell"], (columns, rows), env)
+    pairs = ["--references", str(refs)] if refs is not None else []
+    term = Terminal([*base, "cull", str(folder), "--image-protocol", "halfcell", *pairs], (columns, rows), env)
+    if refs is not None:  # a picture is visible when its reference is too
+        def shows(colour: tuple[int, int, int], cells: int = 30):  # type: ignore[no-untyped-def]
+            index = colours.index(colour)
+            return all_of(photo_shows(colour, cells), photo_shows(marker_colour(index + 0.5, len(colours)), cells))
+    else:
+        shows = photo_shows
     try:
         started = time.perf_counter()
         first = term.wait_for(shows(colours[0]), started, timeout=30)
