@@ -100,14 +100,25 @@ def config_warnings(config: Config) -> list[str]:
     """What trains fine but will not come out as trained in every tool the user may load it with."""
     warnings: list[str] = []
     if config.training.method == "lora" and config.lora.use_dora:
-        # Checked against the loaders' code (export/kohya_lora.py): none of the UIs applies peft's DoRA
-        # (magnitude over the norm of W + dW, per output channel) as trained.
-        hint = "" if config.saving.diffusers_format else " (set saving.diffusers_format = true to get it)"
-        warnings.append(
-            f"lora.use_dora: only diffusers applies DoRA as trained, from the NAME-diffusers folder{hint}; "
-            "with the .safetensors, ComfyUI and Forge normalise by the base weight's norm, A1111 per input "
-            "column and kohya ignores dora_scale, so the LoRA looks different there"
-        )
+        from tuitrain.trainer.families import family_files
+
+        if family_files(config.model.family).lora_format == "peft":
+            # FLUX.1's file holds DoRA as diffusers' lora_magnitude_vector (measured exact in diffusers); ComfyUI's
+            # and Forge's loaders read only kohya's dora_scale, so they apply the same file without the DoRA step.
+            warnings.append(
+                "lora.use_dora: only diffusers applies DoRA as trained (the .safetensors holds its magnitudes as "
+                "lora_magnitude_vector); ComfyUI and Forge read only kohya's dora_scale and apply the file as a "
+                "plain LoRA, so it looks different there"
+            )
+        else:
+            # Checked against the loaders' code (export/kohya_lora.py): none of the UIs applies peft's DoRA
+            # (magnitude over the norm of W + dW, per output channel) as trained.
+            hint = "" if config.saving.diffusers_format else " (set saving.diffusers_format = true to get it)"
+            warnings.append(
+                f"lora.use_dora: only diffusers applies DoRA as trained, from the NAME-diffusers folder{hint}; "
+                "with the .safetensors, ComfyUI and Forge normalise by the base weight's norm, A1111 per input "
+                "column and kohya ignores dora_scale, so the LoRA looks different there"
+            )
     return warnings
 
 

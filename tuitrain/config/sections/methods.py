@@ -31,8 +31,9 @@ class LoraSection(Section):
     use_dora: bool = option(
         False,
         "DoRA: weight-decomposed LoRA (slower, sometimes better). Only diffusers applies it as trained, from "
-        "the NAME-diffusers folder (saving.diffusers_format); ComfyUI, Forge, A1111 and kohya load the "
-        ".safetensors with a different or no DoRA step, so it looks different there.",
+        "the NAME-diffusers folder (saving.diffusers_format; FLUX.1: from the .safetensors too, transformer "
+        "only); ComfyUI, Forge, A1111 and kohya load the .safetensors with a different or no DoRA step, so it "
+        "looks different there.",
     )
     train_attention: bool = option(
         True, "Adapt the denoiser's attention projections (UNet; FLUX.1: the joint attention of both streams and "

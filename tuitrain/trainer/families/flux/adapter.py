@@ -51,6 +51,29 @@ def image_ids(height: int, width: int, device: torch.device, dtype: torch.dtype)
     return ids.reshape(-1, 3)
 
 
+def dora_state_dict(models: dict[str, torch.nn.Module], denoiser_name: str,
+                    dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
+    """A DoRA LoRA in diffusers' names (None for plain LoRA: export/peft_lora.py writes it): lora_A, lora_B with
+    alpha / rank folded in (scale 1 in every loader; DoRA normalises W + scale * B A, the same product), and
+    `<module>.lora_magnitude_vector`, the key diffusers' loader turns into peft's use_dora layers."""
+    from tuitrain.trainer.methods.peft_layers import lora_layers
+
+    layers = {(component, path): layer for component, model in models.items()
+              for path, layer in lora_layers(model).items()}
+    if not any(layer.magnitude is not None for layer in layers.values()):
+        return None
+    out: dict[str, torch.Tensor] = {}
+    for (component, path), layer in layers.items():
+        if component != denoiser_name:  # FluxAdapter._check_dora refuses a DoRA CLIP-L before training
+            raise ValueError(f"{component}.{path}: DoRA is written for the transformer only (lora.use_dora)")
+        key = f"{component}.{path}"
+        out[f"{key}.lora_A.weight"] = layer.down.detach().to("cpu", dtype).contiguous()
+        out[f"{key}.lora_B.weight"] = (layer.up.detach().float() * (layer.alpha / layer.rank)).to("cpu", dtype).contiguous()
+        if layer.magnitude is not None:  # fp32 whatever saving.dtype: [out] per layer, and fp16 would move it by ~5e-4
+            out[f"{key}.lora_magnitude_vector"] = layer.magnitude.detach().to("cpu", torch.float32).contiguous()
+    return out
+
+
 def joint_mask(t5_mask: torch.Tensor, image_tokens: int) -> torch.Tensor:
     """The attention mask of Flux's joint sequence (text tokens, then image tokens): [B, 1, 1, L], True where
     attention may look. Every query sees the caption's tokens and every image token, never T5's padding."""
@@ -64,6 +87,7 @@ class FluxAdapter(FamilyAdapter):
     conv_modules = ()
     text_encoder_modules = CLIP_ATTENTION_AND_MLP
     trainable_text_encoders = 1  # the CLIP encoder; T5 is never adapted (as in diffusers' and kohya's Flux trainers)
+    writes_dora = True  # the transformer's DoRA magnitudes as lora_magnitude_vector (lora_file_tensors)
 
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
@@ -84,6 +108,22 @@ class FluxAdapter(FamilyAdapter):
         self.lora_layout = config.flux.lora_layout
         self.t5_mask = config.flux.t5_attention_mask
         self.true_cfg = config.flux.true_cfg
+        if config.training.method == "lora" and config.lora.type == "lora" and config.lora.use_dora:
+            self._check_dora(config)
+
+    @staticmethod
+    def _check_dora(config: Any) -> None:
+        """DoRA on FLUX.1 saves what diffusers applies exactly: the transformer's layers, in diffusers' names."""
+        from tuitrain.trainer.errors import TrainingError
+
+        if config.flux.lora_layout == "kohya":
+            raise TrainingError("lora.use_dora: kohya's FLUX.1 layout (flux.lora_layout = 'kohya') is written without "
+                                "DoRA here; set flux.lora_layout = 'diffusers' or use_dora = false")
+        if config.lora.train_text_encoder:
+            # Measured (diffusers 0.42, transformers 5): load_lora_weights leaves CLIP-L's DoRA magnitudes
+            # unloaded (newly initialised), so the file would not reproduce the trainer's text encoder.
+            raise TrainingError("lora.use_dora: diffusers does not load DoRA magnitudes into CLIP-L, so the file "
+                                "would not apply as trained; set lora.train_text_encoder = false or use_dora = false")
 
     def detect_flavour(self, transformer: torch.nn.Module) -> str:
         """schnell has no guidance embedding; dev and krea (the same architecture) have one. model.flavour
@@ -185,7 +225,7 @@ class FluxAdapter(FamilyAdapter):
     def lora_file_tensors(self, models: dict[str, torch.nn.Module], denoiser_name: str,
                           dtype: torch.dtype) -> dict[str, torch.Tensor] | None:
         if self.lora_layout != "kohya":
-            return None
+            return dora_state_dict(models, denoiser_name, dtype)
         from tuitrain.trainer.families.flux.kohya_lora import flux_kohya_state_dict
 
         return flux_kohya_state_dict(models, denoiser_name, dtype=dtype)
