@@ -169,6 +169,33 @@ def test_a_scaled_fp8_t5_file_is_multiplied_back(comfy: dict[str, Path], tmp_pat
     assert torch.equal(t5.state_dict()[norm], stored[norm].to(torch.bfloat16))
 
 
+def test_a_scaled_fp8_transformer_file_is_multiplied_back(comfy: dict[str, Path], tmp_path: Path) -> None:
+    """flux1-dev in ComfyUI's scaled fp8 (fused qkv / linear1 scaled whole): each weight w8 * scale_weight."""
+    from safetensors.torch import load_file
+
+    from tuitrain.trainer.families.flux.layout import from_bfl
+    from tuitrain.trainer.families.flux.loading import load_transformer
+
+    bfl = load_file(comfy["transformer"])
+    scaled: dict[str, torch.Tensor] = {"model.diffusion_model.scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn)}
+    want: dict[str, torch.Tensor] = {}
+    for key, value in bfl.items():
+        if key.endswith(".weight") and value.ndim == 2:
+            scale = value.abs().max() / 448
+            scaled[key] = (value / scale).to(torch.float8_e4m3fn)
+            scaled[key.removesuffix(".weight") + ".scale_weight"] = scale.reshape(())
+            want[key] = scaled[key].float() * scale
+        else:
+            scaled[key] = want[key] = value
+    save_file(scaled, tmp_path / "flux1-dev-fp8-scaled.safetensors")
+    loaded = load_transformer(tmp_path / "flux1-dev-fp8-scaled.safetensors", comfy["arch"], torch.float32).state_dict()
+    expected = from_bfl(want)
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+    q = "transformer_blocks.0.attn.to_q.weight"  # a slice of the fused qkv, scaled with it
+    assert not torch.equal(loaded[q], from_bfl(bfl)[q]) and torch.allclose(loaded[q], from_bfl(bfl)[q], atol=0.05)
+
+
 def test_tuitrain_new_and_train_with_the_four_files(comfy: dict[str, Path], tmp_path: Path) -> None:
     """The user's path: tuitrain new --base flux1-dev.safetensors --set model.text_encoder=... and train a step;
     model.config's folder holds no weights, so the run can only have trained on the files'."""

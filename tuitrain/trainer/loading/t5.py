@@ -40,23 +40,26 @@ def read_prefixed(path: Path, prefix: str, field: str) -> dict[str, torch.Tensor
         raise ModelLoadError(f"{field}: cannot read '{path}': {reason}") from exc
 
 
-def dequantized(raw: dict[str, torch.Tensor], path: Path, field: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def dequantized(raw: dict[str, torch.Tensor], path: Path, field: str,
+                dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     """`raw` in `dtype`, ComfyUI's scaled-fp8 weights multiplied back (w * scale_weight, in `dtype` as ComfyUI
-    does it), markers dropped."""
+    does it; fp32 when `dtype` is None, which leaves the other tensors as stored), markers dropped. FLUX.1's
+    transformer files come in the same scaled-fp8 form (flux/loading.py reads them through here too)."""
     odd = sorted(k for k in raw if k.endswith(_UNREAD_QUANT_SUFFIXES))
     if odd:
         raise ModelLoadError(
             f"{field}: '{path}' is quantized with per-layer scales tuitrain does not read (e.g. '{odd[0]}'); "
-            "give an fp16 / bf16 / plain fp8 file (t5xxl_fp16.safetensors)"
+            "give an fp16 / bf16 / plain fp8 file"
         )
     out: dict[str, torch.Tensor] = {}
     for key, value in raw.items():
         if key.endswith(_IGNORED_SUFFIXES) or key.endswith(".scale_weight"):
             continue
-        if value.is_floating_point():
-            value = value.to(dtype)
         scale = raw.get(key.removesuffix(".weight") + ".scale_weight") if key.endswith(".weight") else None
-        out[key] = value if scale is None else value * scale.to(dtype)
+        into = dtype or (torch.float32 if scale is not None else None)
+        if into is not None and value.is_floating_point():
+            value = value.to(into)
+        out[key] = value if scale is None else value * scale.to(value.dtype)
     return out
 
 

@@ -36,12 +36,16 @@ from tuitrain.trainer.loading.header import read_header
 _NOT_TRANSFORMER = ("text_encoders.", "vae.")
 
 
-def _transformer_state(path: Path) -> dict[str, torch.Tensor]:
-    """The transformer's tensors of `path` (an all-in-one file's text encoders and VAE are not read)."""
+def _transformer_state(path: Path, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """The transformer's tensors of `path` (an all-in-one file's text encoders and VAE are not read), a scaled-fp8
+    file's weights multiplied back (loading/t5.py's dequantized: ComfyUI's w * scale_weight)."""
     from safetensors import safe_open
 
+    from tuitrain.trainer.loading.t5 import dequantized
+
     with safe_open(str(path), framework="pt") as handle:
-        return {k: handle.get_tensor(k) for k in handle.keys() if not k.startswith(_NOT_TRANSFORMER)}
+        raw = {k: handle.get_tensor(k) for k in handle.keys() if not k.startswith(_NOT_TRANSFORMER)}
+    return dequantized(raw, path, "model.base", dtype)
 
 
 def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None) -> Any:
@@ -51,7 +55,7 @@ def load_transformer(path: Path, folder: Path, dtype: torch.dtype | None = None)
 
     field = "model.base"
     try:
-        state = from_bfl(_transformer_state(path))
+        state = from_bfl(_transformer_state(path, dtype))
     except KeyError as exc:
         raise ModelLoadError(f"{field}: '{path}' is not a complete FLUX.1 transformer: it lacks {exc}") from None
     except RuntimeError as exc:  # a fused tensor of the wrong size for its block
