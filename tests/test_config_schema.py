@@ -89,6 +89,7 @@ def test_every_option_round_trips_through_toml(tmp_path) -> None:
     data["finetune"]["single_file"] = True  # something must be saved
     data["data"]["mask_suffix"] = "_mask.png"  # a name after the image's stem, with an image extension
     data["model"]["family"] = "sdxl"  # a DDPM family: the sampler and min-SNR options apply
+    data["model"]["text_encoder"] = data["model"]["text_encoder_2"] = ""  # files only FLUX.1 loads (refused for sdxl)
     data["training"]["method"] = "embedding"  # quantized frozen weights cannot be fine-tuned
     data["model"]["prediction"] = "v_prediction"  # sdxl trains with DDPM, not flow; v allows zero_terminal_snr
     data["model"]["flavour"] = "base"  # one of sdxl's flavours
