@@ -189,6 +189,8 @@ class Config(BaseModel):
                 "training.text_encoder_max_steps: stopping the text encoders mid-run is not supported with "
                 f"distributed.processes = {d.processes}; remove it (or train with one process)"
             )
+        if d.fsdp_problem(self):  # distributed.strategy = 'fsdp': what sharded training takes
+            raise ValueError(d.fsdp_problem(self))
         if self.lora.assistant_lora and self.training.method == "finetune":
             raise ValueError(
                 "lora.assistant_lora: a fine-tune trains the base weights themselves, which a frozen LoRA on top "

@@ -47,7 +47,9 @@ def wrap(accelerator: Any, module: nn.Module, partly_used: bool = False) -> nn.M
 
     `partly_used`: some trained parameters may get no gradient in a step (a text encoder whose last layers
     the family never reads: SDXL's CLIP-L, clip_skip), which DDP allows only when told to look for them."""
-    if not trains(module):
+    from tuitrain.trainer.fsdp import is_sharded
+
+    if not trains(module) or is_sharded(module):  # FSDP (distributed.strategy) averages its own gradients
         return module
     handler = accelerator.ddp_handler
     before = handler.find_unused_parameters if handler is not None else None

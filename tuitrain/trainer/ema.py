@@ -29,8 +29,11 @@ class Ema:
         # Normalised ("cuda" -> "cuda:0"): parameters report an index, and the two do not compare equal,
         # which would send gpu mode down the copying path on every update.
         self.device = _normalised(device) if cfg.mode == "gpu" else torch.device("cpu")
-        # foreach: one fused kernel per update instead of one per tensor.
-        self.model = EMAModel(self._view(), decay=cfg.decay, foreach=True)
+        # foreach: one fused kernel per update instead of one per tensor; not over a mix of sharded (FSDP's
+        # DTensor) and plain weights, which torch's foreach ops refuse (an FSDP denoiser with DDP text encoders).
+        from tuitrain.trainer.fsdp import mixes_sharded
+
+        self.model = EMAModel(self._view(), decay=cfg.decay, foreach=not mixes_sharded(params))
         self.model.to(self.device)
 
     def _view(self) -> list[torch.Tensor]:

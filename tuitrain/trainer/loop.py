@@ -144,6 +144,7 @@ class Trainer:
         self.display = display
         self.accelerator: Any = None  # made in setup()
         self.world = 1  # processes training this run (setup() asks accelerate)
+        self.fsdp: Any = None  # distributed.strategy = 'fsdp' (setup() shards the denoiser: trainer/fsdp.py)
         self._compile_reported = False  # performance.compile: the first step's time is logged once
         # The step of the newest intermediate save (kept in backups): a stop right after a scheduled save,
         # or right after resuming from a backup made there, does not write that step's file a second time.
@@ -235,15 +236,20 @@ class Trainer:
         if cfg.training.masked_loss and not any(s.mask is not None for s in self.data.samples):
             self.log(f"training.masked_loss: no image has a mask file (<image stem>{cfg.data.mask_suffix}); "
                      "every image weighs the same", "warning")
+        if cfg.training.gradient_checkpointing:
+            self.parts.denoiser.enable_gradient_checkpointing()
+        # [performance]: TF32, channels-last, torch.compile (after the adapters: compiled blocks run them).
+        self.performance = Performance(cfg.performance, self.parts, self.device, self.log)
+        self.fsdp = None  # distributed.strategy = 'fsdp': the denoiser sharded, before the EMA and optimizer take
+        if self.world > 1 and cfg.distributed.strategy == "fsdp":  # its (then sharded) parameters
+            from tuitrain.trainer.fsdp import ShardedDenoiser
+
+            self.fsdp = ShardedDenoiser(self)
         self.ema = None
         if cfg.ema.mode != "off":
             from tuitrain.trainer.ema import Ema
 
             self.ema = Ema(self.method.trainable_parameters(), cfg.ema, self.device)
-        if cfg.training.gradient_checkpointing:
-            self.parts.denoiser.enable_gradient_checkpointing()
-        # [performance]: TF32, channels-last, torch.compile (after the adapters: compiled blocks run them).
-        self.performance = Performance(cfg.performance, self.parts, self.device, self.log)
         self.model_id = model_identity(cfg.model.base, cfg.model.vae, cfg.model.variant, cfg.model.family, self.config_dir,
                                        cfg.model.config)
         self.model_id += self.adapter.cache_identity()  # e.g. Cascade's EfficientNet, which makes its latents
@@ -441,11 +447,13 @@ class Trainer:
         }
 
     def backup(self, pos: Position) -> None:
+        # FSDP: every rank gathers the sharded weights, optimizer and EMA state for rank 0 (a collective).
+        gathered = self.fsdp.backup_state(self, pos) if self.fsdp is not None else None
         if not self.is_main:
             return
         s = self.config.saving
-        path = backups.write_backup(self.run.checkpoints, pos.step, self.method.state_dict(), self.state(pos),
-                                    keep_last=s.backup_keep_last)
+        weights, state = gathered or (self.method.state_dict(), self.state(pos))
+        path = backups.write_backup(self.run.checkpoints, pos.step, weights, state, keep_last=s.backup_keep_last)
         self.last_backup_time = time.monotonic()
         self.emit("backup", step=pos.step, epoch=pos.shown_epoch, path=str(path), bytes=backups.backup_size(path))
 
@@ -461,6 +469,10 @@ class Trainer:
                 f"has {self.world}; each process's share of the batches depends on the count, so resume with "
                 f"distributed.processes = {made_by} (or --as-new NAME to start over with {self.world})"
             )
+        if self.world > 1:  # FSDP's optimizer state is keyed by parameter name, DDP's by position
+            from tuitrain.trainer.fsdp import check_backup_strategy
+
+            check_backup_strategy(st, self.fsdp is not None, found.path.name)
         self.method.load_state_dict(found.weights)
         if self.ema is not None:
             if not st.get("ema"):
@@ -469,7 +481,10 @@ class Trainer:
                     "(it was made with ema.mode = 'off'); set ema.mode = 'off' to resume it"
                 )
             self.ema.load_state_dict(st["ema"])
-        self.optimizer.load_state_dict(st["optimizer"])
+        if self.fsdp is not None:  # the full optimizer and EMA state, sharded as the weights are
+            self.fsdp.load_resumed(self, st)
+        else:
+            self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         if self.accelerator.scaler is not None and st["scaler"]:
             self.accelerator.scaler.load_state_dict(st["scaler"])
@@ -499,6 +514,9 @@ class Trainer:
 
     def save(self, pos: Position, final: bool = False) -> Path | None:
         """Save the trained weights (main process only: None elsewhere)."""
+        if self.fsdp is not None and not self.fsdp.gathered:  # every rank gathers the weights for rank 0 first
+            with self.fsdp.full_weights(self):
+                return self.save(pos, final)
         if not self.is_main:
             return None
         if not final and self.saved_step == pos.step:
@@ -523,6 +541,9 @@ class Trainer:
         return path
 
     def sample(self, pos: Position) -> None:
+        if self.fsdp is not None and not self.fsdp.gathered:  # every rank gathers the weights for rank 0 first
+            with self.fsdp.full_weights(self, self.config.ema.sample_with_ema):
+                return self.sample(pos)
         if not self.is_main:
             return
         from tuitrain.trainer.sampling import draw_samples
@@ -647,7 +668,12 @@ class Trainer:
         assert total is not None
         with self.device_turn:
             max_norm = self.config.training.max_grad_norm or float("inf")
-            grad_norm = self.accelerator.clip_grad_norm_(self._trained, max_norm)
+            if self.fsdp is not None:  # sharded and plain gradients (text encoders): torch's clip takes one kind
+                from tuitrain.trainer.fsdp import clip_grad_norm
+
+                grad_norm = clip_grad_norm(self._trained, max_norm)
+            else:
+                grad_norm = self.accelerator.clip_grad_norm_(self._trained, max_norm)
             values = torch.stack([total / accumulation, torch.as_tensor(grad_norm).to(total)])
             if self.world > 1:  # the step's loss over every process's batches (the norm is global already)
                 from tuitrain.trainer.distributed import mean_over_ranks
@@ -723,10 +749,16 @@ class Trainer:
         if due(self.config.sampling.every_steps, self.config.sampling.every_epochs):
             self.sample(pos)
         if due(self.config.evaluation.every_steps):
-            self.evaluator.at(pos.step, pos.shown_epoch)
+            fsdp = self.fsdp is not None and self.evaluator.active  # every rank gathers the weights for rank 0
+            with self.fsdp.full_weights(self) if fsdp else contextlib.nullcontext():  # type: ignore[union-attr]
+                self.evaluator.at(pos.step, pos.shown_epoch)
         if due(s.every_steps, s.every_epochs) and not last:
             self.save(pos)
         minutes = s.backup_every_minutes and time.monotonic() - self.last_backup_time > s.backup_every_minutes * 60
+        if self.fsdp is not None and s.backup_every_minutes:  # a backup is a collective: rank 0's clock decides
+            from tuitrain.trainer.distributed import broadcast
+
+            minutes = broadcast(minutes)
         if (due(s.backup_every_steps) or minutes) and not last:
             self.backup(pos)
 
@@ -805,7 +837,7 @@ def run_training(run: RunDir, config: Config, config_dir: Path, display: Callabl
             rank = launched_rank()
             if rank:
                 write_rank_error(run.root, rank, message)
-            else:
+            elif not isinstance(exc, TrainingError):  # rank 0's own refusal (every rank makes it) is the story
                 message = peer_error(run.root, world) or message
         rank_suffix = f"-rank{launched_rank()}" if launched_rank() else ""
         log_path = run.root / f"trainer-error{rank_suffix}.txt"

@@ -35,6 +35,7 @@ from tuitrain.trainer.export.kohya_lora import SAVE_DTYPES
 from tuitrain.trainer.families import family_files
 from tuitrain.trainer.families.base import FamilyAdapter, ModelParts
 from tuitrain.trainer.errors import TrainingError
+from tuitrain.trainer.fsdp import is_sharded, load_full_state
 from tuitrain.trainer.methods.base import SaveRequest, TrainingMethod
 from tuitrain.trainer.methods.peft_layers import TEXT_ENCODER_NAMES
 
@@ -133,7 +134,10 @@ class FinetuneMethod(TrainingMethod):
                 raise _error(f"the backup's {name} weights do not fit this model: {wrong[0]} is "
                              f"{tuple(given[wrong[0]].shape)}, the model's {tuple(expected[wrong[0]].shape)} "
                              "(was model.base changed?)")
-            model.load_state_dict(given, strict=True)
+            if is_sharded(model):  # distributed.strategy = 'fsdp': every rank keeps its shard of the full weights
+                load_full_state(model, given)
+            else:
+                model.load_state_dict(given, strict=True)
 
     def save(self, request: SaveRequest) -> Path:
         from tuitrain.trainer.export.single_file import save_denoiser_file, save_single_file
