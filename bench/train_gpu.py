@@ -43,11 +43,12 @@ import torch  # noqa: E402
 # FLUX.1-dev @1024 (4096 image + 512 T5 tokens) and SD3.5 large @1024 (4096 + 333 text tokens), counted the same
 # way through the adapters' predict() (forward 74.4 TF and 31.1 TF).
 # Stable Cascade stage C @1024 (24x24 latents + 77 CLIP-G tokens, the 3.6B prior): forward 4.08 TF, counted the
-# same way (the 1B lite prior: 1.17 / 2.41 / 4.30 TF).
+# same way (the 1B lite prior: 1.17 / 2.41 / 4.30 TF). Würstchen v2's prior @1024 (24x24 latents + 77 CLIP-bigG
+# tokens): forward 1.15 TF, counted the same way.
 FLOPS_PER_IMAGE = {"sd15": 1.73e12, "sdxl": 14.2e12, "pixart": 15.4e12, "flux": 163.6e12,
-                   "sd3": 69.5e12, "cascade": 8.31e12}  # frozen base (adapters)
+                   "sd3": 69.5e12, "cascade": 8.31e12, "wuerstchen": 2.37e12}  # frozen base (adapters)
 FLOPS_PER_IMAGE_FINETUNE = {"sd15": 2.41e12, "sdxl": 20.2e12, "pixart": 19.9e12, "flux": 223.1e12,
-                            "sd3": 93.4e12, "cascade": 15.0e12}  # all weights
+                            "sd3": 93.4e12, "cascade": 15.0e12, "wuerstchen": 4.24e12}  # all weights
 # Dense bf16 peak, TFLOP/s (vendor figures; SXM parts).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
 

@@ -26,7 +26,7 @@ def _errors(text: str) -> list[str]:
         ("[lora]\nuse_dora = \"yes\"", 'c.toml: lora.use_dora: must be true or false, got "yes"'),
         ("[lora]\ndropout = 1.0", "c.toml: lora.dropout: must be < 1, got 1"),
         ("[model]\nfamily = \"sd3.5\"",
-         "c.toml: model.family: must be one of 'sd15', 'sd2', 'sdxl', 'flux', 'sd3', 'pixart' or 'cascade', got \"sd3.5\""),
+         "c.toml: model.family: must be one of 'sd15', 'sd2', 'sdxl', 'flux', 'sd3', 'pixart', 'cascade' or 'wuerstchen', got \"sd3.5\""),
         ("[data]\nresolution = 500", "c.toml: data.resolution: must be a multiple of 8 (e.g. 512), got 500"),
         ("[data]\nresolution = 520", "c.toml: data.resolution: must be a multiple of data.bucket_step (64), got 520"),
         ("[training]\nlearnig_rate = 1e-4", "c.toml: training.learnig_rate: unknown key (did you mean training.learning_rate?)"),
@@ -101,7 +101,7 @@ LONG = "x" * 100_000
         ('[model]\nbase = "a\\u0000b"', 'c.toml: model.base: must not contain a NUL character, got "a\\x00b"'),
         ('[training]\ndevice = "\\u001b[2Jgpu"', 'c.toml: training.device: must be auto, cpu, cuda, cuda:N or mps, '
                                                   'got "\\x1b[2Jgpu"'),
-        (f'[model]\nfamily = "{LONG}"', "c.toml: model.family: must be one of 'sd15', 'sd2', 'sdxl', 'flux', 'sd3', 'pixart' or 'cascade', got "
+        (f'[model]\nfamily = "{LONG}"', "c.toml: model.family: must be one of 'sd15', 'sd2', 'sdxl', 'flux', 'sd3', 'pixart', 'cascade' or 'wuerstchen', got "
                                         f'"{"x" * 45}...{"x" * 15}" (100000 characters)'),
         (f'[saving]\nname = "{LONG}"', "c.toml: saving.name: is too long: 100000 bytes (UTF-8), at most 150, got "
                                        f'"{"x" * 45}...{"x" * 15}" (100000 characters)'),

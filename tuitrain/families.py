@@ -274,6 +274,25 @@ FAMILIES: dict[str, FamilyInfo] = {
             latent_channels=16,
             pixel_multiple=32,  # the EfficientNet's downscale; latents are ceil(side / 42.67)
         ),
+        # Würstchen v2's prior (stage C): WuerstchenPrior on EfficientNet latents, 16 channels at 1/42.67 of the image
+        # (24x24 at 1024), conditioned on CLIP-bigG's hidden states alone. 993.6M prior parameters counted on the
+        # shipped config (meta device); CLIP-bigG without projection 693.0M; "VAE": the EfficientNetV2-S encoder,
+        # 20.2M. LoRA per rank counted on the wuerstchen targets (attention q/k/v/out of the 32 blocks; ff: their
+        # channelwise MLP). Activations a first guess, between Cascade lite's and the full prior's (32 blocks of
+        # 1536 at 24x24 with 77 text tokens), until bench/train_gpu.py --families wuerstchen measures them. No
+        # kohya base-model name exists; the modelspec name is OneTrainer's.
+        FamilyInfo(
+            "wuerstchen", "Würstchen v2 (prior)", "Würstchen v2", home="wuerstchen", objective="ddpm",
+            flavours=(Flavour("v2", "Würstchen v2 prior (1B)", "epsilon", 1024, "wuerstchen-v2-prior"),),
+            ss_base_model_version="wuerstchen_v2",
+            memory=MemoryFacts(
+                (993.6e6, 693.0e6, 20.2e6), (1280,),
+                {"attention": 393_216, "ff": 491_520, "conv1x1": 0, "conv3x3": 0, "text": 737_280}, 0.6,
+            ),
+            text_encoder_names=("clip_g",),
+            latent_channels=16,
+            pixel_multiple=32,  # the EfficientNet's downscale; latents are ceil(side / 42.67)
+        ),
     )
 }
 

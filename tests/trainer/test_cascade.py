@@ -545,3 +545,17 @@ def test_the_latent_cache_is_keyed_on_the_effnet_file(cascade_model: Path, tmp_p
                                         "cascade": {"effnet": value}}))
         identities.append(adapter.cache_identity())
     assert identities[0] != identities[1] != identities[2] and all(i.startswith("+effnet:") for i in identities)
+
+
+def test_wuerstchens_encoder_given_as_cascade_effnet_is_refused_in_one_line(cascade_model: Path, tmp_path: Path) -> None:
+    """The same network with an affine last batch norm is Würstchen v2's encoder, whose latents stage C never saw."""
+    from tuitrain.trainer.errors import TrainingError
+    from tuitrain.trainer.families.wuerstchen.tiny import tiny_effnet
+
+    other = tiny_effnet().save(tmp_path / "w")
+    adapter = get_adapter("cascade")
+    adapter.configure(parse_config({"model": {"family": "cascade", "base": str(cascade_model)},
+                                    "cascade": {"effnet": str(other)}}))
+    with pytest.raises(TrainingError, match=r"^cascade\.effnet: '.*effnet_encoder\.safetensors' is Würstchen v2's "
+                                             r"EfficientNet encoder"):
+        adapter.parts(_load(cascade_model), "auto")

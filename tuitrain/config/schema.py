@@ -29,6 +29,7 @@ from tuitrain.config.sections.sampling import SamplePrompt, SamplingSection
 from tuitrain.config.sections.saving import SavingSection
 from tuitrain.config.sections.sd3 import SD3Section
 from tuitrain.config.sections.training import TrainingSection
+from tuitrain.config.sections.wuerstchen import WuerstchenSection
 
 __all__ = [
     "MAX_EPOCHS", "MAX_KEPT", "MAX_SEED", "MAX_STEPS", "SCHEMA_VERSION", "CaptionSource", "Concept", "Config",
@@ -73,6 +74,8 @@ class Config(BaseModel):
                                    help="PixArt-α / Σ's own settings (model.family = 'pixart').")
     cascade: CascadeSection = option(default_factory=CascadeSection,
                                      help="Stable Cascade stage C's own settings (model.family = 'cascade').")
+    wuerstchen: WuerstchenSection = option(default_factory=WuerstchenSection,
+                                           help="Würstchen v2's own settings (model.family = 'wuerstchen').")
     ema: EmaSection = option(default_factory=EmaSection, help="EMA of the trained weights.")
     performance: PerformanceSection = option(
         default_factory=PerformanceSection, help="Step speed: compilation, attention kernel, memory layout."

@@ -6,8 +6,8 @@ layout.py the prior's original (Stability AI / ComfyUI) names, loading.py reads 
 and reads LoRA files in ComfyUI's `lora_prior_unet_` names, preview.py draws samples (through stages B and A
 when cascade.decoder names them, else the released previewer of previewer.py, else the latents' channels). Shipped: the public prior configs (configs/cascade*/prior/config.json).
 
-Würstchen v2 is not a flavour here: its prior is another class (WuerstchenPrior, in diffusers' deprecated
-pipelines), conditioned on CLIP-H hidden states alone (no pooled text, no image embedding), on latents of
-another EfficientNet checkpoint scaled by (x + 1) / 42 (diffusers' train_text_to_image_prior.py), with its own
-pipelines and no ComfyUI LoRA names; it would be a family of its own, not yet built.
+Würstchen v2 is not a flavour here but the family wuerstchen (families/wuerstchen/): its prior is another class
+(WuerstchenPrior, in diffusers' deprecated pipelines), conditioned on CLIP-bigG's hidden states alone (no pooled
+text, no image embedding), on latents of another EfficientNet checkpoint (an affine last batch norm) scaled by
+(x + 1) / 42, with its own pipelines and no ComfyUI LoRA names. It reuses effnet.py and preview.py from here.
 """

@@ -63,7 +63,8 @@ def find_effnet(setting: str, roots: list[Path], places: tuple[Path, ...] = EFFN
 
 
 def model_roots(config: Any) -> list[Path]:
-    """Where a prior's companion files are looked for: the model.base folder (a file's own folder), then model.config."""
+    """Where a prior's companion files are looked for: the model.base folder (a file's own folder), then
+    model.config."""
     base = Path(config.model.base).expanduser() if config.model.base else None
     return [p for p in (base if base and base.is_dir() else (base.parent if base else None),
                         Path(config.model.config).expanduser() if config.model.config else None) if p]
@@ -153,17 +154,21 @@ class CascadeAdapter(FamilyAdapter):
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else lite when the prior's conditioning is 1536 wide. The encoder is the
         configured one, else the one saved in the pipeline's own folder (a tiny test model), else none."""
-        from tuitrain.trainer.families.cascade.effnet import load_encoder
+        from tuitrain.trainer.families.cascade.effnet import EfficientNetEncoder, load_encoder
 
         prior = pipeline.prior
         flavour = self.flavour_name or ("stage-c-lite" if prior.config.conditioning_dim == LITE_WIDTH else "stage-c")
         effnet = self.effnet_file or find_effnet("", [Path(p) for p in [getattr(pipeline, "name_or_path", None)] if p])
+        from tuitrain.trainer.errors import TrainingError
+
         try:
             encoder = load_encoder(effnet) if effnet else MissingEncoder()
         except ValueError as exc:  # not the encoder's file: one line naming it
-            from tuitrain.trainer.errors import TrainingError
-
             raise TrainingError(str(exc)) from None
+        if isinstance(encoder, EfficientNetEncoder) and encoder.config.affine_norm:
+            raise TrainingError(f"cascade.effnet: '{effnet}' is Würstchen v2's EfficientNet encoder (its last batch "
+                                "norm is affine); stage C learned another one's latents: give Stable Cascade's "
+                                "effnet_encoder.safetensors")
         if prediction in ("", "auto"):
             prediction = "epsilon"
         return ModelParts(

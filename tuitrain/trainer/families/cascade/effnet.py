@@ -193,7 +193,8 @@ class EfficientNetEncoder(nn.Module):
         return path
 
 
-def load_encoder(path: Path, field_name: str = "cascade.effnet", words: str = "Stable Cascade's") -> EfficientNetEncoder:
+def load_encoder(path: Path, field_name: str = "cascade.effnet",
+                 words: str = "Stable Cascade's") -> EfficientNetEncoder:
     """The encoder from `effnet_encoder.safetensors` (the published one, or any file with its names; a
     config.json beside it describes another architecture; an affine last batch norm is Würstchen v2's).
     ValueError with one line naming the file and `words`, whose encoder it should have been."""
@@ -205,7 +206,8 @@ def load_encoder(path: Path, field_name: str = "cascade.effnet", words: str = "S
         raise ValueError(f"{field_name}: '{path}' is not a readable .safetensors file ({exc})") from None
     state = {k[len("effnet."):] if k.startswith("effnet.") else k: v for k, v in state.items()}
     config_file = path.with_name(CONFIG_NAME)
-    config = EffNetConfig.from_json(config_file.read_text(encoding="utf-8")) if config_file.is_file() else EffNetConfig()
+    config = EffNetConfig.from_json(config_file.read_text(encoding="utf-8")) if config_file.is_file() \
+        else EffNetConfig()
     config = replace(config, affine_norm="mapper.1.weight" in state)
     with torch.device("meta"):
         encoder = EfficientNetEncoder(config)

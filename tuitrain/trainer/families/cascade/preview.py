@@ -1,4 +1,5 @@
-"""Samples of stage C without a decoder: the prior's 16-channel latents drawn as a picture.
+"""Samples of stage C without a decoder: the prior's 16-channel latents drawn as a picture (Stable Cascade's, and
+Würstchen v2's, whose pipelines hand out the same EfficientNet-space latents and whose decoder takes the same call).
 
 Stage C makes EfficientNet latents, not pixels; decoding them takes stages B and A (another 1.5B + 20M
 parameters), which load only when cascade.decoder names them. Without them a sample is the prior's output itself:
@@ -36,7 +37,8 @@ def latents_to_images(latents: torch.Tensor, width: int, height: int) -> list[An
     return [Image.fromarray(a) for a in arrays]
 
 
-DECODER_STEPS = 10  # StableCascadeDecoderPipeline's default, and its guidance 0 (the decoder's usual use)
+DECODER_STEPS = 10
+LORA_CALLS = ("load_lora_weights", "set_adapters", "enable_lora", "disable_lora", "unload_lora_weights")  # StableCascadeDecoderPipeline's default, and its guidance 0 (the decoder's usual use)
 
 
 def previewer_images(previewer: Any, latents: torch.Tensor, width: int, height: int) -> list[Any]:
@@ -60,6 +62,13 @@ class PriorPreviewPipeline:
         self.prior_pipeline = prior_pipeline
         self.decoder = decoder
         self.previewer = previewer  # without a decoder: the released previewer net, else the latents' channels
+
+    def __getattr__(self, name: str) -> Any:
+        """The prior pipeline's own LoRA calls where it has them (Würstchen's WuerstchenPriorPipeline; Stable
+        Cascade's has none), so `tuitrain sample` loads a file as a diffusers user does."""
+        if name in LORA_CALLS and "prior_pipeline" in self.__dict__:
+            return getattr(self.prior_pipeline, name)
+        raise AttributeError(name)
 
     @property
     def scheduler(self) -> Any:
