@@ -53,6 +53,7 @@ def test_two_fsdp_processes_train_what_one_process_with_accumulation_trains(sd15
     data = make_dataset(tmp_path / "data", count=5)  # 4 to train, 1 held out for the eval loss
     sets = (*SETS, "training.epochs=2", "ema.mode=gpu", "ema.decay=0.5", "finetune.train_text_encoder=true",
             "saving.every_steps=2", "data.validation_split=0.2", "sampling.every_steps=3", "sampling.steps=2",
+            "evaluation.every_steps=3",
             "data.cache_text_embeddings=false")
     one = new_run("one", sd15, data, *sets, "training.gradient_accumulation=2", preset="sd15-finetune",
                   where=tmp_path)
@@ -69,10 +70,10 @@ def test_two_fsdp_processes_train_what_one_process_with_accumulation_trains(sd15
     torch.testing.assert_close([e["loss"] for e in a], [e["loss"] for e in b], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close([e["grad_norm"] for e in a], [e["grad_norm"] for e in b], rtol=1e-4, atol=1e-7)
     # Rank 0 wrote everything from the gathered weights: the intermediate save (single file), the final's
-    # single file and diffusers folder, the samples and the eval loss at each save.
+    # single file and diffusers folder, the samples, and the eval loss at each save and every 3 steps.
     assert [e["step"] for e in events(two, "sample")] == [e["step"] for e in events(one, "sample")] == [3]
     evals_a, evals_b = events(two, "eval"), events(one, "eval")
-    assert [e["step"] for e in evals_a] == [e["step"] for e in evals_b] == [2, 4]
+    assert [e["step"] for e in evals_a] == [e["step"] for e in evals_b] == [2, 3, 4]
     torch.testing.assert_close([e["loss"] for e in evals_a], [e["loss"] for e in evals_b], rtol=1e-4, atol=1e-6)
     worst = {}
     for name in ("step000002.safetensors", ".safetensors"):
