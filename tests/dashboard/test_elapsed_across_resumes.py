@@ -23,7 +23,9 @@ def test_elapsed_adds_up_the_attempts_a_run_resumed_through() -> None:
     m.set_alive(False)
     assert m.elapsed() == 60.0 + 25.0
     m.set_alive(True, 3)
-    m.apply([ev("started", 5000, total_steps=30, pid=3, resumed_from=10)])  # resumed from the same backup
+    # Days later: the new trainer logs while it loads, before its `started`; that wait is not training time.
+    m.apply([ev("log", 4990, level="info", message="resumed from backup-000010"),
+             ev("started", 5000, total_steps=30, pid=3, resumed_from=10)])  # resumed from the same backup
     assert m.elapsed() == 60.0 + 25.0 + 30.0  # now (5030) - 5000, plus both earlier attempts
 
 

@@ -19,6 +19,8 @@ from tuitrain.runs.library_output import is_library_line
 from tuitrain.tui.dashboard.series import Series
 
 _NUMBER = (int, float)
+# Events only a trainer past its `started` emits: the last one dates the end of an attempt that was killed.
+_ATTEMPT_EVENTS = frozenset({"step", "epoch", "sample", "saved", "backup", "eval", "memory", "paused", "resumed"})
 DEAD_REASON = "the trainer process ended without finishing (killed, crashed or out of memory)"
 
 
@@ -100,6 +102,10 @@ class RunModel:
         # The time earlier attempts trained before the one this run resumed in: elapsed counts the run's
         # training time, not the last process's (it restarted at 0 on every resume).
         self._earlier_elapsed = 0.0
+        # The last event of the attempt running now that only a running trainer emits (a step, a save, ...):
+        # a killed attempt's end. Not just the last event: the next trainer logs while it loads, before its
+        # `started`, and that wait (a dead run can sit for days) is not training time.
+        self._attempt_last_time: float | None = None
         self.loss = Series()
         self.lr = Series()
         self.grad_norm = Series()
@@ -126,6 +132,8 @@ class RunModel:
             t = event.get("time")
             if isinstance(t, (int, float)):
                 self.last_event_time = t
+                if event["type"] in _ATTEMPT_EVENTS:
+                    self._attempt_last_time = t
 
     def _on_step(self, e: dict[str, Any]) -> None:
         # The hot path (a replay is mostly steps): exact class checks, no derived values here.
@@ -160,9 +168,10 @@ class RunModel:
         if not isinstance(resumed, int):
             self._earlier_elapsed = 0.0  # a fresh start: the history starts again too
         elif previous is not None and isinstance(previous.get("time"), (int, float)):
-            end = self.finished.get("time") if self.finished else self.last_event_time  # a killed attempt: its last word
+            end = self.finished.get("time") if self.finished else self._attempt_last_time  # killed: its last step
             if isinstance(end, (int, float)):
                 self._earlier_elapsed += max(0.0, float(end) - previous["time"])
+        self._attempt_last_time = None
         self.started = e
         self.lifecycle = "started"
         self.finished = None
