@@ -181,13 +181,19 @@ class ConfigEditorScreen(Screen[bool]):
         self._validate_timer: Timer | None = None
         self._shown_text: dict[str, str] = {}  # last text of #status, #derived, #help
         self._also_eager: set[str] = set()  # tabs a rebuild composes at once (the one shown, the focus's)
-        self._builder = FormBuilder(self._tab_forms, self._tab_built)  # the other tabs, after the first frame
+        # Rows of the tabs composed with the screen that the family or optimizer hides ([flux] for SD 1.5:
+        # half the first tab): mounted after the first frame, before the other tabs (_mount_deferred).
+        self._deferred: list[tuple[Widget, list[FieldRow], Widget | None]] = []
+        self._defer_hidden = False
+        self._builder = FormBuilder(self._tab_forms, self._tab_built, self._mount_deferred)
         self.set_class(essential_only, "essential-only")
 
     def compose(self) -> ComposeResult:
         self._extra_keys = self.document.extra_keys()
         # Only the tabs seen first are composed now; the others fill in after the first frame (tab_forms.py).
         eager = {self.groups[0], *self._also_eager, *(self.extra_group(path) for path in self._extra_keys)}
+        self._deferred = []
+        self._defer_hidden = True  # only while the screen composes: a tab built later has its frame already
         yield Static(id="status", markup=False)
         with Horizontal(id="body"):
             with TabbedContent(id="tabs"):
@@ -198,7 +204,7 @@ class ConfigEditorScreen(Screen[bool]):
             with Vertical(id="side"):
                 yield Static("Move to a field to see its help.", id="help")
                 yield Static(id="derived")
-        self._builder = FormBuilder(self._tab_forms, self._tab_built)  # the other tabs, after the first frame
+        self._builder = FormBuilder(self._tab_forms, self._tab_built, self._mount_deferred)  # after the first frame
         yield self._builder
         yield ScreenFooter()
 
@@ -213,18 +219,30 @@ class ConfigEditorScreen(Screen[bool]):
         sections = tab_sections(entries)
         titled = len([name for name in sections if name]) > 1  # e.g. [lora], [embedding], [finetune]
         for name, section_entries in sections.items():
-            with Vertical(classes="section", id=f"sec-{name or 'top'}-{group}"):
+            with Vertical(classes="section", id=f"sec-{name or 'top'}-{group}") as section:
                 if titled and name:
                     yield Static(f"\\[{name}]", classes="section-title", name=name)
+                later: list[FieldRow] = []  # hidden rows held back, mounted before the next row shown
                 for option, items in section_entries:
                     if widget_kind(option) == "list":
-                        yield ListEditor(option, items, self.document)
+                        widget: Widget = ListEditor(option, items, self.document)
                     else:
-                        yield FieldRow(option, option.path, self.document)
+                        widget = FieldRow(option, option.path, self.document)
+                        if self._defer_hidden and self.hidden_by_choice(option):
+                            widget.add_class("other-objective")  # mounted hidden, as update_objective_rows would
+                            later.append(widget)
+                            continue
+                    if later:
+                        self._deferred.append((section, later, widget))
+                        later = []
+                    yield widget
+                if later:
+                    self._deferred.append((section, later, None))
         if all(o.level == "advanced" for o, _ in entries):
             yield Static("Only advanced options here: ctrl+t shows them.", classes="empty-note essential-note")
 
     def on_mount(self) -> None:
+        self._defer_hidden = False
         self.set_class(self.app.size.width < NARROW_COLUMNS, "-narrow")  # before the first frame
         self._builder.start()
         for problem in self.document.load_problems:
@@ -241,6 +259,31 @@ class ConfigEditorScreen(Screen[bool]):
     def _tab_forms(self) -> list[TabForm]:
         body = self.query_one("#tabs", TabbedContent)
         return [node for node in body.walk_children() if isinstance(node, TabForm)]
+
+    async def _mount_deferred(self) -> None:
+        """Mount the hidden rows held back from the first frame (composing them cost ~0.4 s of a 0.8 s
+        first frame on the 2-core machine), each where the form lists it, then draw them as a built tab's."""
+        deferred, self._deferred = self._deferred, []
+        forms: list[TabForm] = []
+        for section, rows, before in deferred:
+            if not section.is_attached:
+                continue  # a rebuild replaced the form meanwhile (it defers its own hidden rows)
+            await section.mount_all(rows, before=before if before is not None and before.is_attached else None)
+            form = next((node for node in section.ancestors if isinstance(node, TabForm)), None)
+            if form is not None and form not in forms:
+                forms.append(form)
+        for form in forms:
+            self._tab_built(form)
+
+    def hidden_by_choice(self, option: OptionInfo) -> bool:
+        """Whether the family or optimizer chosen hides this option's row (update_objective_rows)."""
+        objective = self.family_objective()
+        family = str(self.document.get("model.family"))
+        optimizer = str(self.document.get("optimizer.name") or "adamw")
+        wanted = option.objective
+        return (wanted is not None and objective is not None and wanted != objective) or (
+            family in FAMILIES and option.family is not None and option.family != family) or (
+            option.path.startswith("optimizer.") and not optimizer_reads(option.name, optimizer))  # d_coef: Prodigy
 
     def _tab_built(self, form: TabForm) -> None:
         """A tab's rows were mounted: show their marks, messages and hidden rows as the others'.
@@ -377,16 +420,8 @@ class ConfigEditorScreen(Screen[bool]):
         """Hide the options of the objective model.family does not train with (flow-matching options for
         SDXL), other families' own sections ([flux] for SDXL) and other optimizers' settings (d_coef unless
         Prodigy); a hidden option with a problem shows, so that what blocks saving can be fixed."""
-        objective = self.family_objective()
-        family = str(self.document.get("model.family"))
-        known = family in FAMILIES
-        optimizer = str(self.document.get("optimizer.name") or "adamw")
         for path, row in self._row_map().items():
-            wanted = row.option.objective
-            other = (wanted is not None and objective is not None and wanted != objective) or (
-                known and row.option.family is not None and row.option.family != family) or (
-                path.startswith("optimizer.") and not optimizer_reads(row.option.name, optimizer))  # d_coef: Prodigy
-            hide = other and path not in problems and path not in self.document.field_errors
+            hide = self.hidden_by_choice(row.option) and path not in problems and path not in self.document.field_errors
             if row.has_class("other-objective") != hide:
                 row.set_class(hide, "other-objective")
 
@@ -645,6 +680,7 @@ class ConfigEditorScreen(Screen[bool]):
         self._last_step_inputs = None
         self._shown_text.clear()
         await self.recompose()
+        self._defer_hidden = False  # the tabs composed with the form are mounted; later ones build whole
         self._forget_rows()
         self.refresh_all()
         self._show_essential_notes()

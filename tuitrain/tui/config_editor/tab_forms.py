@@ -17,7 +17,7 @@ its tab was ever shown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from textual import on
 from textual.app import ComposeResult
@@ -86,10 +86,12 @@ class FormBuilder(Widget):
     DEFAULT_CSS = "FormBuilder { display: none; }"
     FIRST_FRAME_WAIT = 1.0  # seconds at most to wait for the screen's first paint
 
-    def __init__(self, forms: Callable[[], Iterable[TabForm]], built: Callable[[TabForm], object]) -> None:
+    def __init__(self, forms: Callable[[], Iterable[TabForm]], built: Callable[[TabForm], object],
+                 first: Callable[[], Awaitable[None]] | None = None) -> None:
         super().__init__()
         self._forms = forms
         self._built = built  # called after a tab's rows are mounted (the screen shows their state)
+        self._first = first  # run once the first frame is painted, before any tab is built
         self.wanted: str | None = None
         self._painted = asyncio.Event()
 
@@ -106,6 +108,8 @@ class FormBuilder(Widget):
             await asyncio.wait_for(self._painted.wait(), self.FIRST_FRAME_WAIT)
         except TimeoutError:
             pass  # build anyway: the tabs must not wait for a paint that is not coming
+        if self._first is not None:
+            await self._first()
         await self.build_rest()
 
     async def build(self, form: TabForm) -> None:
