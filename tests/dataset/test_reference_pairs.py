@@ -83,3 +83,67 @@ def test_helpers_without_a_folder_or_with_equal_sizes(tmp_path: Path) -> None:
     found = find_reference(image_a, refs)
     assert found is not None and found.size == (64, 64) and found.problem == ""
     assert size_note(image_a, found) == ""
+
+
+def shared(root: Path) -> tuple[Path, Path, Path]:
+    """Two concepts, day (a, b) and night (c, d), with their references in one folder, and refs/old.png that
+    no image of either pairs with: what `cull --references` makes of a folder of several concepts."""
+    day, night, refs = root / "day", root / "night", root / "refs"
+    for folder, names in ((day, "ab"), (night, "cd"), (refs, "abcd")):
+        folder.mkdir()
+        for name in names:
+            Image.new("RGB", (64, 64), "red").save(folder / f"{name}.png")
+    Image.new("RGB", (64, 64), "blue").save(refs / "old.png")
+    return day, night, refs
+
+
+def said_once(text: str) -> bool:
+    """Whether a report says one unpaired-references warning, the shared folder's old.png (wrapping undone)."""
+    flat = " ".join(text.split())
+    return flat.count("with no image of") == 1 and "day: 1 reference image in " in flat \
+        and "of the concepts sharing it (day, night) (not used): old.png" in flat
+
+
+def test_concepts_sharing_a_references_folder_say_its_unused_references_once(tmp_path: Path) -> None:
+    """Each concept uses its own part of a shared folder: none calls the other's references unused, and the
+    one reference no concept pairs with is said once, with its folder and the concepts that share it."""
+    day, night, refs = shared(tmp_path)
+    report = preflight([ConceptSpec(path=day, references=refs), ConceptSpec(path=night, references=refs)],
+                       BucketSpec(resolution=64), full_check=False)
+    expected = (f"1 reference image in {refs} pairs with no image of the concepts sharing it (day, night) "
+                "(not used): old.png")
+    assert [c.warnings for c in report.concepts] == [(expected,), ()]
+    assert said_once(report.render())
+    (refs / "old.png").unlink()
+    report = preflight([ConceptSpec(path=day, references=refs), ConceptSpec(path=night, references=refs)],
+                       BucketSpec(resolution=64), full_check=False)
+    assert [c.warnings for c in report.concepts] == [(), ()] and report.can_train
+
+
+def test_the_review_of_cull_references_says_a_shared_folder_once(tmp_path: Path) -> None:
+    """`tuitrain cull DIR --references REFS` gives every concept under DIR the same folder."""
+    from tuitrain.tui.review.source import ReviewSource
+
+    (tmp_path / "set").mkdir()
+    _, _, refs = shared(tmp_path / "set")  # set/refs is left out of the concepts
+    source = ReviewSource.from_folder(tmp_path / "set", resolution=64, references=refs)
+    assert [Path(spec.path).name for spec in source.concepts] == ["day", "night"]
+    assert said_once(source.preflight(full_check=False).render())
+
+
+def test_check_says_a_shared_folders_unused_references_once(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tuitrain.cli.main import main
+
+    day, night, refs = shared(tmp_path)
+    for folder in (day, night):
+        for image in folder.glob("*.png"):
+            image.with_suffix(".txt").write_text(f"{folder.name} photo\n")
+    config = tmp_path / "k.toml"
+    config.write_text(f'[model]\nfamily = "flux"\nflavour = "kontext"\nbase = "{tmp_path / "no-model"}"\n'
+                      f'[data]\nresolution = 64\n[[data.concepts]]\npath = "{day}"\nreferences = "{refs}"\n'
+                      f'[[data.concepts]]\npath = "{night}"\nreferences = "{refs}"\n')
+    try:
+        main(["check", str(config)])
+    except SystemExit:
+        pass  # the base model is not there: check refuses, after its data report
+    assert said_once(capsys.readouterr().out)

@@ -13,7 +13,7 @@ reference, and a reference left without any image is only reported, never remove
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +88,10 @@ def size_note(image: ImageInfo, reference: ReferenceFile) -> str:
 def unpaired_references(folder: Path, images: Iterable[Path]) -> list[Path]:
     """Images in the references folder whose stem no image of the concept has (never read by the trainer;
     e.g. the reference of an image culled). Sorted by name; [] when the folder cannot be listed."""
-    stems = {path.stem for path in images}
+    return _unpaired(folder, {path.stem for path in images})
+
+
+def _unpaired(folder: Path, stems: set[str]) -> list[Path]:
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
@@ -101,14 +104,38 @@ def unpaired_references(folder: Path, images: Iterable[Path]) -> list[Path]:
 def reference_warnings(folder: Path | None, images: Iterable[Path], *, listed: int = 3) -> list[str]:
     """A concept's warnings about its references folder as a whole: missing, or holding references no image
     pairs with (named, the first `listed`)."""
-    if folder is None:
-        return []
-    if not folder.is_dir():
-        return [f"references folder {folder} does not exist: no image of this concept has its reference"]
-    unpaired = unpaired_references(folder, images)
-    if not unpaired:
-        return []
-    names = ", ".join(path.name for path in unpaired[:listed]) + (", ..." if len(unpaired) > listed else "")
-    count = len(unpaired)
-    return [f"{count} reference image{'s' if count != 1 else ''} in {folder} pair{'' if count != 1 else 's'} "
-            f"with no image of this concept (not used): {names}"]
+    return folder_warnings([("", folder, images)], listed=listed)[0]
+
+
+def folder_warnings(concepts: Sequence[tuple[str, Path | None, Iterable[Path]]], *,
+                    listed: int = 3) -> list[list[str]]:
+    """Each concept's warnings about its references folder, for (name, references folder, image paths) in
+    order: a missing folder is said on every concept that names it (none of its images has a reference); a
+    folder several concepts share (`cull --references` gives every concept the same) holds the references of
+    all their images, so what no image of any of them pairs with is said once, on the first of them."""
+    warnings: list[list[str]] = [[] for _ in concepts]
+    sharing: dict[Path, list[int]] = {}
+    stems: dict[Path, set[str]] = {}
+    for index, (_, folder, images) in enumerate(concepts):
+        if folder is None:
+            continue
+        if not folder.is_dir():
+            warnings[index].append(f"references folder {folder} does not exist: no image of this concept has its "
+                                   "reference")
+            continue
+        key = folder.resolve()
+        sharing.setdefault(key, []).append(index)
+        stems.setdefault(key, set()).update(path.stem for path in images)
+    for key, users in sharing.items():
+        folder = concepts[users[0]][1]
+        assert folder is not None
+        unpaired = _unpaired(folder, stems[key])
+        if not unpaired:
+            continue
+        names = ", ".join(path.name for path in unpaired[:listed]) + (", ..." if len(unpaired) > listed else "")
+        count = len(unpaired)
+        whose = ("this concept" if len(users) == 1
+                 else "the concepts sharing it (" + ", ".join(concepts[i][0] for i in users) + ")")
+        warnings[users[0]].append(f"{count} reference image{'s' if count != 1 else ''} in {folder} "
+                                  f"pair{'' if count != 1 else 's'} with no image of {whose} (not used): {names}")
+    return warnings

@@ -30,7 +30,7 @@ from tuitrain.dataset.scan import ConceptScan, FileProblem, ImageInfo, scan_conc
 from tuitrain.dataset.spec import BucketSpec, ConceptSpec
 from tuitrain.dataset.unused import UnusedFolder, unused_folders, unused_summary
 from tuitrain.dataset.holdout import held_out_paths
-from tuitrain.dataset.references import find_reference, reference_warnings, size_note
+from tuitrain.dataset.references import find_reference, folder_warnings, size_note
 from tuitrain.dataset.usable import Judgement, judge
 
 # 2: "unreadable" lists every file not used (also shapes bucketing cannot take); notes carry Pillow's warnings
@@ -276,9 +276,11 @@ def preflight(
     report.unused_folders = unused_folders(concepts)
     for scan in scans:
         report.blocking.extend(f"concept '{scan.name}': {error}" for error in scan.errors)
-        # editing pairs: a missing references folder, or references no image pairs with (all files, not just usable)
-        scan.warnings.extend(reference_warnings(scan.spec.references, [image.path for image in scan.images]
-                                                + [problem.path for problem in scan.problems]))
+    # editing pairs: a missing references folder, or references no image pairs with (all files, not just usable),
+    # judged per folder: concepts sharing one (cull --references) each use their own part of it
+    pairing = [(s.name, s.spec.references, [i.path for i in s.images] + [p.path for p in s.problems]) for s in scans]
+    for scan, warnings in zip(scans, folder_warnings(pairing)):
+        scan.warnings.extend(warnings)
     # The one usable-image rule the trainer applies too (dataset.usable): what it rejects, `train` skips.
     verdict = judge(scans, buckets, cache_dir=cache_dir, decode=full_check)
     report.scans = verdict.scans
