@@ -79,9 +79,14 @@ def list_presets() -> list[PresetInfo]:
 
 
 def find_preset(name: str) -> PresetInfo:
-    for info in list_presets():
-        if info.name == name:
-            return info
+    # The file itself, not list_presets(): that reads every preset's description (~80 files), and the
+    # config editor looks its preset up three times before its first frame.
+    if _PRESET_NAME.match(name):
+        user, builtin = user_presets_dir() / f"{name}.toml", builtin_presets_dir() / f"{name}.toml"
+        if user.is_file():
+            return PresetInfo(name, _description(user), user, "user", builtin.is_file())
+        if builtin.is_file():
+            return PresetInfo(name, _description(builtin), builtin, "built-in")
     import difflib
 
     names = [p.name for p in list_presets()]
