@@ -57,6 +57,8 @@ def run_verdict(config: Config, config_dir: Path) -> Verdict:
 def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] | None = None) -> list[str]:
     """What keeps a valid config from training besides the data and the base model; `scans`: the
     concepts' scans when the caller has them (the pre-flight made them), else they are made when needed."""
+    from tuitrain.trainer.families import family_files
+
     problems: list[str] = []
     if not config.data.concepts:
         problems.append("data.concepts: no image folder configured ([[data.concepts]] path = ...)")
@@ -66,6 +68,9 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
         drawn = concept.class_images and not folder.exists()
         if concept.enabled and not drawn and not folder.is_dir():
             problems.append(f"data.concepts[{i}].path: {folder}: no such folder")
+    dora = family_files(config.model.family).dora_problem(config)  # the trainer's own refusal, torch-free
+    if dora:
+        problems.append(dora)
     if config.training.method == "embedding" and config.data.concepts and not problems:
         from tuitrain.dataspec import captions_without_token, concept_scans
 
@@ -98,11 +103,12 @@ def base_model(config: Config, config_dir: Path) -> tuple[str | None, str | None
 
 def config_warnings(config: Config) -> list[str]:
     """What trains fine but will not come out as trained in every tool the user may load it with."""
-    warnings: list[str] = []
-    if config.training.method == "lora" and config.lora.use_dora:
-        from tuitrain.trainer.families import family_files
+    from tuitrain.trainer.families import family_files
 
-        if family_files(config.model.family).lora_format == "peft":
+    warnings: list[str] = []
+    files = family_files(config.model.family)
+    if config.training.method == "lora" and config.lora.use_dora and not files.dora_problem(config):
+        if files.writes_dora:
             # FLUX.1's file holds DoRA as diffusers' lora_magnitude_vector (measured exact in diffusers); ComfyUI's
             # and Forge's loaders read only kohya's dora_scale, so they apply the same file without the DoRA step.
             warnings.append(

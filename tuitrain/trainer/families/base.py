@@ -59,9 +59,6 @@ class FamilyAdapter(ABC):
     # How many of the text encoders (in order) lora.train_text_encoder / finetune.train_text_encoder train
     # (None: all; Flux: 1 and SD3: 2, the CLIPs, not T5).
     trainable_text_encoders: int | None = None
-    # A "peft"-format family whose lora_file_tensors writes DoRA's magnitudes in a form diffusers applies as
-    # trained (FLUX.1: lora_magnitude_vector); the others refuse lora.use_dora at start.
-    writes_dora: bool = False
 
     quantize: str = "none"  # model.quantize: how place() stores the frozen denoiser
     quantize_text_encoders: str = "none"  # model.quantize_text_encoders: and the frozen text encoders

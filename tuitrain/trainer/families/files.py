@@ -81,6 +81,9 @@ class FamilyFiles:
     # `<prefix><diffusers path>` with the dots kept (PixArt: "transformer.", the only names ComfyUI maps for it);
     # "" for none.
     lycoris_prefix: str = ""
+    # A "peft"-format family whose LoRA files hold DoRA's magnitudes in a form diffusers applies as trained
+    # (FLUX.1: lora_magnitude_vector); the other "peft" families refuse lora.use_dora (dora_problem).
+    writes_dora: bool = False
     # kohya LoRA files name this family's UNet by LDM paths instead of diffusers' (export/naming.py).
     lora_ldm_names: bool = False
     # Textual-inversion file tensor names, one per text encoder (A1111 / ComfyUI / kohya layout).
@@ -133,6 +136,22 @@ class FamilyFiles:
         files `given` by component, an all-in-one checkpoint, or model.config's folder); ModelLoadError naming
         the key of one found nowhere. By default all of them come from model.config's folder."""
         return "the rest from model.config"
+
+    def part_files(self, given: Mapping[str, Path]) -> str:
+        """Checks that the files `given` for text encoders (model.text_encoder / text_encoder_2, by component) hold
+        them, whatever model.base is; where those parts come from, in words ("" for none). ModelLoadError naming
+        the key of a file that is not its part. By default there are none (the model section refuses them)."""
+        return ""
+
+    def dora_problem(self, config: Any) -> str | None:
+        """Why a LoRA run with lora.use_dora cannot train for this family (one line naming the key), None when it
+        can: what `tuitrain check` blocks and the trainer refuses at start, in the same words."""
+        if config.training.method != "lora" or not config.lora.use_dora:
+            return None
+        if self.lora_format == "peft" and not self.writes_dora:
+            return (f"lora.use_dora: {self.family} LoRA files are written in diffusers' naming with the scale "
+                    "folded in, which has no DoRA form in tuitrain yet; turn use_dora off")
+        return None
 
     def claims(self, has_prefix: Any, shapes: Mapping[str, tuple[int, ...]]) -> Claim | None:
         """Whether a single-file checkpoint (given its header's key test and shapes) is this family's.

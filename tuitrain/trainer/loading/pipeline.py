@@ -28,9 +28,9 @@ from tuitrain.trainer.loading.preflight import (
     check_folder,
     check_hub,
     check_index_family,
+    part_files,
     refuse_single_file,
     resolve_source,
-    text_encoder_files,
     vae_file_header,
     vae_subfolder,
 )
@@ -265,10 +265,7 @@ def load_pipeline(
     if not (model_cfg.base or "").strip():
         raise ModelLoadError("model.base: not set; give a hub id, a diffusers folder or a .safetensors file")
     source = resolve_source(model_cfg.base, config_dir, "model.base")
-    encoder_files = text_encoder_files(model_cfg, config_dir)
-    if encoder_files and source.kind == "hub":
-        raise ModelLoadError(f"model.{next(iter(encoder_files))}: a text encoder file goes with a local model.base "
-                             "(a transformer file, an all-in-one checkpoint or a diffusers folder), not a hub id")
+    encoder_files, _ = part_files(model_cfg, family, source, config_dir)  # as inspect_base checks them
     has_vae = bool((model_cfg.vae or "").strip())
     part_folder = None  # a denoiser file's (FLUX.1's): where its architecture and the parts not given come from
     if source.kind == "file" and not family_files(family).single_file:

@@ -107,6 +107,17 @@ def text_encoder_files(model_cfg: ModelSettings, config_dir: Path) -> dict[str, 
     return found
 
 
+def part_files(model_cfg: ModelSettings, family: str, source: Source, config_dir: Path) -> tuple[dict[str, Path], str]:
+    """model.text_encoder / text_encoder_2 beside any model.base, resolved and checked from their headers (each must
+    hold its part), as `tuitrain check` and the loader both see them: (component -> file, where they come from in
+    words). One line naming the key for a file not found, a hub base, or a file that is not its part."""
+    given = text_encoder_files(model_cfg, config_dir)
+    if given and source.kind == "hub":
+        raise ModelLoadError(f"model.{next(iter(given))}: a text encoder file goes with a local model.base "
+                             "(a transformer file, an all-in-one checkpoint or a diffusers folder), not a hub id")
+    return given, family_files(family).part_files(given) if given else ""
+
+
 def pickle_refused(path: Path, field: str) -> ModelLoadError:
     target = path.with_suffix(".safetensors")
     return ModelLoadError(
@@ -316,11 +327,13 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
         inspect_vae(model_cfg.vae, config_dir)
     source = resolve_source(model_cfg.base, config_dir, "model.base")
     words = FAMILIES[family].words
+    given, given_words = part_files(model_cfg, family, source, config_dir)
     if source.kind == "folder":
         assert source.path is not None
         index, unet_config = check_folder(source.path, family)
         variant = family_files(family).variant((unet_config or {}).get("in_channels"))
-        return f"{words}{f' {variant.name}' if variant else ''} diffusers folder ({index.get('_class_name')})"
+        return (f"{words}{f' {variant.name}' if variant else ''} diffusers folder ({index.get('_class_name')})"
+                + (f", {given_words}" if given_words else ""))
     if source.kind == "file":
         assert source.path is not None
         refuse_single_file(family, source.path)
@@ -328,7 +341,7 @@ def inspect_base(model_cfg: ModelSettings, family: str, config_dir: Path) -> str
         if not family_files(family).single_file:
             config = getattr(model_cfg, "config", "") or ""
             check_denoiser_file(header, family, config, config_dir)
-            parts = family_files(family).denoiser_file_parts(source.path, text_encoder_files(model_cfg, config_dir),
+            parts = family_files(family).denoiser_file_parts(source.path, given,
                                                              has_vae=has_vae, folder_has_weights=bool(config.strip()))
             return f"{words} transformer file ({_size(source.path)}), {parts}"
         check_checkpoint(header, family, has_vae=has_vae)

@@ -269,11 +269,9 @@ class LoraMethod(TrainingMethod):
                 f"{cfg.type!r}; turn it off (the .safetensors in LyCORIS names loads in ComfyUI, A1111 and kohya)"
             )
         self.files = family_files(config.model.family)
-        if self.files.lora_format == "peft" and cfg.use_dora and not adapter.writes_dora:
-            raise TrainingError(
-                f"lora.use_dora: {config.model.family} LoRA files are written in diffusers' naming with the scale "
-                "folded in, which has no DoRA form in tuitrain yet; turn use_dora off"
-            )
+        dora = self.files.dora_problem(config)  # what `tuitrain check` blocks, in the same words
+        if dora:
+            raise TrainingError(dora)
         if self.files.lora_format == "peft" and cfg.type != "lora" and (not self.files.lycoris_prefix
                                                                          or cfg.train_text_encoder):
             raise TrainingError(

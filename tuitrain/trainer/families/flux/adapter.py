@@ -87,7 +87,6 @@ class FluxAdapter(FamilyAdapter):
     conv_modules = ()
     text_encoder_modules = CLIP_ATTENTION_AND_MLP
     trainable_text_encoders = 1  # the CLIP encoder; T5 is never adapted (as in diffusers' and kohya's Flux trainers)
-    writes_dora = True  # the transformer's DoRA magnitudes as lora_magnitude_vector (lora_file_tensors)
 
     def __init__(self, name: str) -> None:
         self.info = FAMILIES[name]
@@ -113,17 +112,14 @@ class FluxAdapter(FamilyAdapter):
 
     @staticmethod
     def _check_dora(config: Any) -> None:
-        """DoRA on FLUX.1 saves what diffusers applies exactly: the transformer's layers, in diffusers' names."""
+        """DoRA on FLUX.1 saves what diffusers applies exactly: the transformer's layers, in diffusers' names
+        (FluxFiles.dora_problem, which `tuitrain check` blocks in the same words)."""
         from tuitrain.trainer.errors import TrainingError
+        from tuitrain.trainer.families import family_files
 
-        if config.flux.lora_layout == "kohya":
-            raise TrainingError("lora.use_dora: kohya's FLUX.1 layout (flux.lora_layout = 'kohya') is written without "
-                                "DoRA here; set flux.lora_layout = 'diffusers' or use_dora = false")
-        if config.lora.train_text_encoder:
-            # Measured (diffusers 0.42, transformers 5): load_lora_weights leaves CLIP-L's DoRA magnitudes
-            # unloaded (newly initialised), so the file would not reproduce the trainer's text encoder.
-            raise TrainingError("lora.use_dora: diffusers does not load DoRA magnitudes into CLIP-L, so the file "
-                                "would not apply as trained; set lora.train_text_encoder = false or use_dora = false")
+        problem = family_files("flux").dora_problem(config)
+        if problem:
+            raise TrainingError(problem)
 
     def detect_flavour(self, transformer: torch.nn.Module) -> str:
         """schnell has no guidance embedding; dev and krea (the same architecture) have one. model.flavour

@@ -119,8 +119,21 @@ def load_denoiser_file(path: Path, folder: Path, *, vae: Any | None, dtype: torc
         components[name] = load_part(name, source, folder, dtype)
     if vae is not None:
         components["vae"] = vae
+    if shipped and not components["transformer"].config.guidance_embeds:
+        components["scheduler"] = schnell_scheduler(folder)
     try:
         return FluxPipeline.from_pretrained(str(folder), local_files_only=True, **dtype_kwargs(dtype), **components)
     except Exception as exc:
         raise ModelLoadError(f"model.config: cannot load the FLUX.1 components from '{folder}': "
                              f"{first_line(exc)}") from exc
+
+
+def schnell_scheduler(folder: Path) -> Any:
+    """The shipped configs are FLUX.1-dev's; a schnell transformer (no guidance embedding) samples with schnell's
+    scheduler: `folder`'s with a static shift of 1 and no dynamic shifting."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from tuitrain.trainer.families.flux.files import SCHNELL_SCHEDULER
+
+    config = FlowMatchEulerDiscreteScheduler.load_config(str(folder), subfolder="scheduler")
+    return FlowMatchEulerDiscreteScheduler.from_config(config, **SCHNELL_SCHEDULER)

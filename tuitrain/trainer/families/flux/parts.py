@@ -100,14 +100,15 @@ def plan_parts(base: Path, given: Mapping[str, Path], *, has_vae: bool, folder_h
     return sources
 
 
-def describe(sources: Mapping[str, Source], *, has_vae: bool) -> str:
-    """Where the parts come from, in words for `tuitrain check` (CLIP-L from clip_l.safetensors, ...)."""
+def describe(sources: Mapping[str, Source], *, has_vae: bool, rest: bool = True) -> str:
+    """Where the parts come from, in words for `tuitrain check` (CLIP-L from clip_l.safetensors, ...); `rest`:
+    name model.config for the parts not in `sources` (a transformer file's), not for a diffusers folder's."""
     names = {"text_encoder": "CLIP-L", "text_encoder_2": "T5", "vae": "VAE"}
     said = [f"{names[c]} from {'the checkpoint' if s.field == 'model.base' else s.path.name}"
             for c, s in sources.items()]
     if has_vae:
         said.append("VAE from model.vae")
-    rest = [names[c] for c in names if c not in sources and not (c == "vae" and has_vae)]
-    if rest:
-        said.append(f"{', '.join(rest)} from model.config")
+    others = [names[c] for c in names if c not in sources and not (c == "vae" and has_vae)]
+    if others and rest:
+        said.append(f"{', '.join(others)} from model.config")
     return ", ".join(said)

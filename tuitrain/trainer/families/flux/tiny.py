@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tuitrain.trainer.families.flux.files import SCHNELL_SCHEDULER
 from tuitrain.trainer.tiny import TINY_TEXT_DIM, t5_tokenizer, text_config, tiny_t5, tiny_vae
 
 # The CLIP tokenizer (byte-level, written by save_tiny_model); the T5 one is written by save_extras.
@@ -24,7 +25,7 @@ def build(family: str, inpainting: bool, flavour: str) -> Any:
     )
     t5 = tiny_t5(TINY_TEXT_DIM)
     # FLUX.1-dev's scheduler config (schnell: a static shift of 1, no dynamic shifting).
-    schedule = ({"shift": 1.0, "use_dynamic_shifting": False} if flavour == "schnell" else
+    schedule = (dict(SCHNELL_SCHEDULER) if flavour == "schnell" else
                 {"shift": 3.0, "use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15,
                  "base_image_seq_len": 256, "max_image_seq_len": 4096})
     return FluxPipeline(
