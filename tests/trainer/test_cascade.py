@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from tests.trainer.conftest import make_dataset
-from tests.trainer.harness import events, new_run, train
+from tests.trainer.harness import events, new_run, train, workspace
 from tests.trainer.resume import crash_mid_run, resume_matches
 from tests.trainer.test_flux import CAPTION, _pixels
 from tuitrain.config import load_config, parse_config
@@ -481,11 +481,6 @@ def test_an_effnet_file_that_is_not_the_encoder_is_one_line(cascade_model: Path,
       "caption = 'instance', instance_prompt = 'a square'}]",),
      "data.concepts[].class_images: Stable Cascade draws class images through its decoder; set cascade.decoder "
      "(stages B and A) or set class_images to 0"),
-    (("lora.train_text_encoder=true",), "lora.train_text_encoder: Stable Cascade LoRA files hold the prior only "
-                                        "(ComfyUI's lora_prior_unet_ names); set it to false"),
-    (("saving.diffusers_format=true",), "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or "
-                                        "writer; the saved .safetensors is in ComfyUI's lora_prior_unet_ names: turn "
-                                        "it off"),
 ])
 def test_what_cascade_cannot_do_is_refused_at_start_in_one_line(sets: tuple[str, ...], reason: str,
                                                                  cascade_model: Path, tmp_path: Path) -> None:
@@ -494,6 +489,52 @@ def test_what_cascade_cannot_do_is_refused_at_start_in_one_line(sets: tuple[str,
     assert train(run) == 1
     assert events(run, "finished")[-1]["reason"] == reason
     assert not events(run, "step")
+
+
+def refused_alike(cli, family: str, model: Path, data: Path, where: Path, setting: str, code: int, line: str) -> None:
+    """`tuitrain check CONFIG --set SETTING` blocks with `line` (the key first), exit `code` (2: the config itself
+    is wrong; 1: valid, but the run cannot train), and `tuitrain train` refuses the same config with the same
+    one line before making a run; without the setting, check passes."""
+    config = where / f"{family}.toml"
+    config.write_text(f'[model]\nfamily = "{family}"\nbase = "{model}"\n\n[data]\nresolution = 64\n\n'
+                      f'[[data.concepts]]\npath = "{data}"\n')
+    passed = cli("check", str(config))
+    assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr
+    shown = f"{config}: {line}" if code == 2 else f"cannot train: {line}"
+    checked = cli("check", str(config), "--set", setting.replace("DATA", str(data)))
+    assert checked.returncode == code
+    assert shown in (checked.stderr if code == 2 else checked.stdout).splitlines()
+    trained = cli("train", str(config), "--set", setting.replace("DATA", str(data)))
+    assert (trained.returncode, trained.stderr.splitlines()) == (code, [shown])
+    assert not workspace().exists() or not any(workspace().iterdir())  # refused before a run folder was made
+
+
+CLASS_IMAGES = ("data.concepts=[{path = 'DATA'}, {path = 'DATA/../class', role = 'regularisation', class_images = 2, "
+                "caption = 'instance', instance_prompt = 'a square'}]")
+
+
+@pytest.mark.parametrize(("setting", "code", "line"), [
+    ("lora.train_text_encoder=true", 2, "lora.train_text_encoder: Stable Cascade LoRA files hold the prior only "
+                                        "(ComfyUI's lora_prior_unet_ names); set it to false"),
+    ("saving.diffusers_format=true", 2, "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or "
+                                        "writer; the saved .safetensors is in ComfyUI's lora_prior_unet_ names: turn "
+                                        "it off"),
+    ("model.quantize=nf4", 2, "model.quantize: \"nf4\": Stable Cascade's prior pipeline cannot sample a quantized "
+                              "prior; set model.quantize = 'none' (the 3.6B prior is 7.2 GB in bf16)"),
+    ("cascade.effnet=/nowhere/effnet_encoder.safetensors", 1,
+     "cascade.effnet: '/nowhere/effnet_encoder.safetensors' does not exist; stage C trains on EfficientNet latents: "
+     "set it to Stable Cascade's effnet_encoder.safetensors"),
+    ("cascade.previewer=/nowhere/previewer.safetensors", 1,
+     "cascade.previewer: '/nowhere/previewer.safetensors' does not exist; give Stable Cascade's previewer.safetensors "
+     "or leave it empty"),
+    (CLASS_IMAGES, 1, "data.concepts[].class_images: Stable Cascade draws class images through its decoder; set "
+                      "cascade.decoder (stages B and A) or set class_images to 0"),
+])
+def test_check_refuses_what_train_refuses_in_the_same_line(setting: str, code: int, line: str, cascade_model: Path,
+                                                           tmp_path: Path, cli) -> None:
+    """What the adapter refused at start only (check passed it, train refused: found in review) is check's too."""
+    refused_alike(cli, "cascade", cascade_model, make_dataset(tmp_path / "data", count=2), tmp_path, setting, code,
+                  line)
 
 
 @pytest.mark.parametrize("feature", ["masked_loss", "ema"])

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from tests.trainer.conftest import denoising_loss, make_dataset
 from tests.trainer.harness import events, new_run, train, workspace
 from tests.trainer.resume import kill_mid_run, resume_matches
-from tests.trainer.test_cascade import _lycoris_delta
+from tests.trainer.test_cascade import CLASS_IMAGES, _lycoris_delta, refused_alike
 from tests.trainer.test_flux import CAPTION
 from tuitrain.config import load_config, parse_config
 from tuitrain.runs import RunDir
@@ -339,8 +339,6 @@ def test_samples_preview_the_latents_or_go_through_the_decoder(model: Path, tmp_
     (("wuerstchen.effnet=/nowhere/effnet.safetensors",),
      "wuerstchen.effnet: '/nowhere/effnet.safetensors' does not exist; the prior trains on EfficientNet latents: set "
      "it to Würstchen v2's encoder (model_v2_stage_b.pt's effnet_state_dict as .safetensors)"),
-    (("model.quantize=int8",), "model.quantize: 'int8' cannot run Würstchen's prior (bitsandbytes' int8 layers take "
-                               "no 4-D input, which its res blocks give them); use nf4, int4 or fp8"),
     (("wuerstchen.decoder=/nowhere/decoder",), "wuerstchen.decoder: '/nowhere/decoder' does not exist; give a "
                                                "Würstchen decoder diffusers folder (stages B and A) or a hub id"),
     (("data.concepts=[{path = 'DATA'}, {path = 'DATA/../class', role = 'regularisation', class_images = 2, "
@@ -355,6 +353,26 @@ def test_what_wuerstchen_cannot_do_is_refused_at_start_in_one_line(sets: tuple[s
     assert train(run) == 1
     assert events(run, "finished")[-1]["reason"] == reason
     assert not events(run, "step")
+
+
+@pytest.mark.parametrize(("setting", "code", "line"), [
+    # The config itself is wrong (exit 2): every command reading it says so.
+    ("model.quantize=int8", 2, "model.quantize: \"int8\" cannot run Würstchen's prior (bitsandbytes' int8 layers "
+                               "take no 4-D input, which its res blocks give them); use nf4, int4 or fp8"),
+    # A valid config the files keep from training (exit 1): check's verdict, which train obeys before torch loads.
+    ("wuerstchen.effnet=/nowhere/effnet.safetensors", 1,
+     "wuerstchen.effnet: '/nowhere/effnet.safetensors' does not exist; the prior trains on EfficientNet latents: set "
+     "it to Würstchen v2's encoder (model_v2_stage_b.pt's effnet_state_dict as .safetensors)"),
+    ("wuerstchen.decoder=/nowhere/decoder", 1, "wuerstchen.decoder: '/nowhere/decoder' does not exist; give a "
+                                               "Würstchen decoder diffusers folder (stages B and A) or a hub id"),
+    (CLASS_IMAGES, 1, "data.concepts[].class_images: Würstchen draws class images through its decoder; set "
+                      "wuerstchen.decoder (stages B and A) or set class_images to 0"),
+])
+def test_check_refuses_what_train_refuses_in_the_same_line(setting: str, code: int, line: str, model: Path,
+                                                           tmp_path: Path, cli) -> None:
+    """`tuitrain check` blocks what `tuitrain train` refuses, in the same line (found in review: check passed an
+    int8 run that train refused at start); the encoder and decoder through the helper Stable Cascade shares."""
+    refused_alike(cli, "wuerstchen", model, make_dataset(tmp_path / "data", count=2), tmp_path, setting, code, line)
 
 
 def test_ema_reaches_wuerstchen_runs(model: Path, tmp_path: Path) -> None:

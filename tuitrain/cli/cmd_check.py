@@ -81,6 +81,7 @@ def config_readiness(config: Config, config_dir: Path, scans: list[ConceptScan] 
                 f"embedding.token: no caption contains {token!r}, so the embedding would learn nothing; "
                 f"write it into the captions (e.g. instance_prompt = 'photo of {token}')"
             )
+    problems += family_files(config.model.family).readiness(config, config_dir)  # files the family's trainer needs
     return problems
 
 

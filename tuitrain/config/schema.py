@@ -167,6 +167,19 @@ class Config(BaseModel):
                 f"model.quantize: {show_value(self.model.quantize)}: Stable Cascade's prior pipeline cannot sample a "
                 "quantized prior; set model.quantize = 'none' (the 3.6B prior is 7.2 GB in bf16)"
             )
+        if self.model.family == "cascade" and self.training.method == "lora":
+            if self.lora.train_text_encoder:  # its LoRA files (trainer/families/cascade/lora.py) hold the prior only
+                raise ValueError("lora.train_text_encoder: Stable Cascade LoRA files hold the prior only (ComfyUI's "
+                                 "lora_prior_unet_ names); set it to false")
+            if self.saving.diffusers_format:
+                raise ValueError("saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or writer; the "
+                                 "saved .safetensors is in ComfyUI's lora_prior_unet_ names: turn it off")
+        if self.model.family == "wuerstchen" and self.model.quantize == "int8":
+            # bitsandbytes' int8 matmul flattens 3-D inputs only; the prior's res blocks feed their channelwise MLP
+            # [B, H, W, C] (measured: "size of tensor a (8) must match ... (32)" at the first sample on CPU, the path
+            # a GPU takes at every step). nf4, int4 and fp8 train and sample.
+            raise ValueError("model.quantize: \"int8\" cannot run Würstchen's prior (bitsandbytes' int8 layers take "
+                             "no 4-D input, which its res blocks give them); use nf4, int4 or fp8")
         if self.performance.compile != "off" and self.model.quantize in ("fp8", "int4"):
             # Measured: dynamo stops at optimum-quanto's quantized weight tensors ("tensor subclass inputs");
             # the bitsandbytes int8 / nf4 layers compile, with the same losses as eager.

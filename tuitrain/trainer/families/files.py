@@ -108,6 +108,12 @@ class FamilyFiles:
             raise ValueError(f"family {self.family!r} has no {name!r} variant")
         return found
 
+    def readiness(self, config: Any, config_dir: Path) -> list[str]:
+        """Why a valid config cannot train this family for want of files besides the base model (Stable Cascade's
+        EfficientNet encoder), one line naming the key each: what `tuitrain check` blocks and the adapter's
+        configure refuses, in the same words (relative paths from `config_dir`). By default nothing."""
+        return []
+
     @property
     def trainable_channels(self) -> tuple[int, ...]:
         """Denoiser input channels tuitrain trains: the text-to-image model's and each variant's."""

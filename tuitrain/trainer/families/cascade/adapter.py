@@ -20,6 +20,7 @@ import torch
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
+from tuitrain.trainer.families.cascade.companions import CASCADE, companions_to_train, find_effnet
 
 # LoRA targets: every attention block's q/k/v/out (self-attention over image and text tokens together);
 # with lora.train_ff the res blocks' channelwise MLP too. The depthwise convolutions stay frozen.
@@ -28,8 +29,6 @@ FEED_FORWARD = ("channelwise.0", "channelwise.4")
 LITE_WIDTH = 1536  # stage C lite's conditioning width (the full prior's is 2048), as diffusers' detector reads it
 TEXT_TOKENS = 77
 RESOLUTION_MULTIPLE = 42.67  # StableCascadePriorPipeline's default: image side / latent side
-EFFNET_PLACES = (Path("effnet") / "effnet_encoder.safetensors", Path("effnet_encoder.safetensors"))
-PREVIEWER_PLACES = (Path("previewer") / "previewer.safetensors", Path("previewer.safetensors"))
 
 log = logging.getLogger(__name__)
 
@@ -45,52 +44,6 @@ class MissingEncoder(torch.nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.anchor.dtype
-
-
-def find_effnet(setting: str, roots: list[Path], places: tuple[Path, ...] = EFFNET_PLACES) -> Path | None:
-    """cascade.effnet (absolute, or from the first root) or the encoder in one of its usual places under a root
-    (`places`: the previewer's for cascade.previewer)."""
-    if setting.strip():
-        path = Path(setting).expanduser()
-        if not path.is_absolute() and roots:
-            path = roots[0] / path
-        return path
-    for root in roots:
-        for place in places:
-            if (root / place).is_file():
-                return root / place
-    return None
-
-
-def model_roots(config: Any) -> list[Path]:
-    """Where a prior's companion files are looked for: the model.base folder (a file's own folder), then
-    model.config."""
-    base = Path(config.model.base).expanduser() if config.model.base else None
-    return [p for p in (base if base and base.is_dir() else (base.parent if base else None),
-                        Path(config.model.config).expanduser() if config.model.config else None) if p]
-
-
-def decoder_source(value: str, roots: list[Path], field: str = "cascade.decoder", words: str = "Stable Cascade",
-                   pipeline_class: str = "StableCascadeDecoderPipeline") -> str:
-    """A decoder setting as a folder path (a relative one from the model.base folder) or a hub id (owner/name that
-    is no folder here); a folder without model_index.json is refused in one line naming `field`."""
-    from tuitrain.trainer.errors import TrainingError
-
-    value = value.strip()
-    if not value:
-        return ""
-    path = Path(value).expanduser()
-    candidates = [path] if path.is_absolute() else [*(root / path for root in roots[:1]), path]
-    found = next((c for c in candidates if c.exists()), None)
-    if found is None:
-        if path.is_absolute() or value.startswith(".") or value.count("/") != 1:
-            raise TrainingError(f"{field}: '{value}' does not exist; give a {words} decoder diffusers folder "
-                                "(stages B and A) or a hub id")
-        return value  # a hub id; loaded when the first sample is drawn
-    if not (found / "model_index.json").is_file():
-        raise TrainingError(f"{field}: '{found}' is not a diffusers folder (no model_index.json); give a "
-                            f"{pipeline_class} folder")
-    return str(found)
 
 
 class CascadeAdapter(FamilyAdapter):
@@ -109,47 +62,22 @@ class CascadeAdapter(FamilyAdapter):
 
     def configure(self, config: Any) -> None:
         """model.flavour, and the EfficientNet: cascade.effnet, else beside model.base / in model.config. A run
-        without one is refused here, before anything loads; so are LoRA options Cascade files cannot hold."""
+        without one is refused here, before anything loads, in the line `tuitrain check` gives (companions.py);
+        LoRA options Cascade files cannot hold are refused by the config itself."""
         from tuitrain.trainer.errors import TrainingError
 
         super().configure(config)
         self.flavour_name = config.model.flavour
-        method = config.training.method
-        if method == "lora" and config.lora.train_text_encoder:
-            raise TrainingError("lora.train_text_encoder: Stable Cascade LoRA files hold the prior only "
-                                "(ComfyUI's lora_prior_unet_ names); set it to false")
-        if method == "lora" and config.saving.diffusers_format:
-            raise TrainingError(
-                "saving.diffusers_format: diffusers has no Stable Cascade LoRA loader or writer; the saved "
-                ".safetensors is in ComfyUI's lora_prior_unet_ names: turn it off"
-            )
-        roots = model_roots(config)
-        found = find_effnet(config.cascade.effnet, roots)
-        if found is None or not found.is_file():
-            where = f"'{found}' does not exist" if found else "not set, and no effnet/effnet_encoder.safetensors " \
-                "beside model.base or in model.config"
-            raise TrainingError(
-                f"cascade.effnet: {where}; stage C trains on EfficientNet latents: set it to Stable Cascade's "
-                "effnet_encoder.safetensors"
-            )
-        self.effnet_file = found
-        self.decoder = decoder_source(config.cascade.decoder, roots)
-        previewer = find_effnet(config.cascade.previewer, roots, PREVIEWER_PLACES)
-        if previewer is not None and not previewer.is_file():
-            raise TrainingError(f"cascade.previewer: '{previewer}' does not exist; give Stable Cascade's "
-                                "previewer.safetensors or leave it empty")
+        found = companions_to_train(config, CASCADE)
+        self.effnet_file, self.decoder = found.effnet, found.decoder
         self.previewer = None
-        if previewer is not None:  # read now: a wrong file is refused at start, not at the first sample
+        if found.previewer is not None:  # read now: a wrong file is refused at start, not at the first sample
             from tuitrain.trainer.families.cascade.previewer import load_previewer
 
             try:
-                self.previewer = load_previewer(previewer)
+                self.previewer = load_previewer(found.previewer)
             except ValueError as exc:
                 raise TrainingError(str(exc)) from None
-        if not self.decoder and any(c.class_images for c in config.data.concepts if c.enabled):
-            # Without stages B and A a drawn "image" is the latent preview: it would train the model on nonsense.
-            raise TrainingError("data.concepts[].class_images: Stable Cascade draws class images through its decoder; "
-                                "set cascade.decoder (stages B and A) or set class_images to 0")
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The flavour is model.flavour, else lite when the prior's conditioning is 1536 wide. The encoder is the

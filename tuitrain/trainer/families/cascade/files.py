@@ -22,6 +22,13 @@ class CascadeFiles(FamilyFiles):
     def claims_denoiser_file(self, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         return ORIGINAL_MARKER in shapes or f"model.diffusion_model.{ORIGINAL_MARKER}" in shapes
 
+    def readiness(self, config: Any, config_dir: Path) -> list[str]:
+        """The EfficientNet encoder, decoder and previewer that the config names or the model folders hold
+        (cascade/companions.py, which the adapter's configure refuses by too)."""
+        from tuitrain.trainer.families.cascade import companions
+
+        return companions.companion_problems(config, companions.CASCADE, config_dir)
+
 
 CASCADE = CascadeFiles(
     family="cascade",

@@ -7,7 +7,8 @@ the text's last hidden state alone (no pooled text, no image embedding), on late
 checkpoint (an affine last batch norm) scaled by (x + 1) / 42, sampled by its own pipelines, and loaded by no
 tool under ComfyUI's `lora_prior_unet_` names (ComfyUI has no Würstchen v2 model). What is shared is reused:
 cascade/effnet.py (the same EfficientNetV2-S encoder), cascade/preview.py (samples as latents, or through a
-decoder), the continuous-time objective (objectives/continuous.py) and loading/denoiser_file.py.
+decoder), cascade/companions.py (finding the encoder and decoder, and the lines refusing a run without them),
+the continuous-time objective (objectives/continuous.py) and loading/denoiser_file.py.
 
 compat.py makes diffusers 0.42's own Würstchen folders loadable again, loading.py reads a prior file,
 tiny.py builds the test model. Shipped: the public prior's config (configs/wuerstchen2/prior/config.json).

@@ -22,7 +22,8 @@ import torch
 
 from tuitrain.families import FAMILIES
 from tuitrain.trainer.families.base import Conditioning, FamilyAdapter, LatentBatch, ModelParts
-from tuitrain.trainer.families.cascade.adapter import MissingEncoder, decoder_source, find_effnet, model_roots
+from tuitrain.trainer.families.cascade.adapter import MissingEncoder
+from tuitrain.trainer.families.cascade.companions import WUERSTCHEN, companions_to_train, find_effnet
 from tuitrain.trainer.families.text_encoders import CLIP_ATTENTION_AND_MLP
 from tuitrain.trainer.families.wuerstchen.compat import restore_wuerstchen_package
 
@@ -57,32 +58,11 @@ class WuerstchenAdapter(FamilyAdapter):
 
     def configure(self, config: Any) -> None:
         """The EfficientNet (wuerstchen.effnet, else beside model.base / in model.config) and the decoder; a run
-        without an encoder is refused here, before anything loads."""
-        from tuitrain.trainer.errors import TrainingError
-
+        without an encoder is refused here, before anything loads, in the line `tuitrain check` gives (cascade/
+        companions.py). model.quantize = 'int8' is refused by the config itself."""
         super().configure(config)
-        if config.model.quantize == "int8":
-            # bitsandbytes' int8 matmul flattens 3-D inputs only; the prior's res blocks feed their channelwise MLP
-            # [B, H, W, C] (measured: "size of tensor a (8) must match ... (32)" at the first sample on CPU, the path
-            # a GPU takes at every step). nf4, int4 and fp8 train and sample.
-            raise TrainingError("model.quantize: 'int8' cannot run Würstchen's prior (bitsandbytes' int8 layers take "
-                                "no 4-D input, which its res blocks give them); use nf4, int4 or fp8")
-        roots = model_roots(config)
-        found = find_effnet(config.wuerstchen.effnet, roots)
-        if found is None or not found.is_file():
-            where = f"'{found}' does not exist" if found else "not set, and no effnet/effnet_encoder.safetensors " \
-                "beside model.base or in model.config"
-            raise TrainingError(
-                f"wuerstchen.effnet: {where}; the prior trains on EfficientNet latents: set it to Würstchen v2's "
-                "encoder (model_v2_stage_b.pt's effnet_state_dict as .safetensors)"
-            )
-        self.effnet_file = found
-        self.decoder = decoder_source(config.wuerstchen.decoder, roots, "wuerstchen.decoder", "Würstchen",
-                                      "WuerstchenDecoderPipeline")
-        if not self.decoder and any(c.class_images for c in config.data.concepts if c.enabled):
-            # Without stages B and A a drawn "image" is the latent preview: it would train the model on nonsense.
-            raise TrainingError("data.concepts[].class_images: Würstchen draws class images through its decoder; "
-                                "set wuerstchen.decoder (stages B and A) or set class_images to 0")
+        found = companions_to_train(config, WUERSTCHEN)
+        self.effnet_file, self.decoder = found.effnet, found.decoder
 
     def parts(self, pipeline: Any, prediction: str) -> ModelParts:
         """The encoder is the configured one, else the one saved in the pipeline's own folder (a tiny test model),

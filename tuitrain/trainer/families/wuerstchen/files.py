@@ -21,6 +21,13 @@ class WuerstchenFiles(FamilyFiles):
     def claims_denoiser_file(self, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         return all(m in shapes for m in MARKERS)
 
+    def readiness(self, config: Any, config_dir: Path) -> list[str]:
+        """The EfficientNet encoder and decoder that the config names or the model folders hold
+        (cascade/companions.py, which the adapter's configure refuses by too)."""
+        from tuitrain.trainer.families.cascade import companions
+
+        return companions.companion_problems(config, companions.WUERSTCHEN, config_dir)
+
 
 WUERSTCHEN = WuerstchenFiles(
     family="wuerstchen",
