@@ -20,6 +20,16 @@ from tuitrain.trainer.tiny import save_tiny_model
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread in every trainer test, again: a command run in this process (the demo, a
+    foreground train) sets torch's count itself (runs/threads.limit_threads); it must not carry over."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory):
     made: dict[str, Path] = {}

@@ -32,14 +32,6 @@ SETS = ("data.resolution=64", "training.epochs=15", "training.learning_rate=5e-3
         "training.gradient_checkpointing=false", "saving.dtype=fp32")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def cascade_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tuitrain.trainer.tiny import save_tiny_model

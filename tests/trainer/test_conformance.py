@@ -33,14 +33,6 @@ CASES = [(name, method) for name in FAMILIES for method in METHODS if method != 
 TOKEN = "<conf>"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("conformance") / "data", count=2)
