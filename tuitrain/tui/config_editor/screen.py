@@ -151,6 +151,7 @@ class ConfigEditorScreen(Screen[bool]):
     ConfigEditorScreen.essential-only .advanced { display: none; }
     ConfigEditorScreen.essential-only .section.unused { display: none; }
     ConfigEditorScreen FieldRow.other-objective { display: none; }
+    ConfigEditorScreen .section.other-objective { display: none; }
     ConfigEditorScreen.-narrow #body { layout: vertical; }
     ConfigEditorScreen.-narrow TabbedContent { height: 1fr; }
     ConfigEditorScreen.-narrow #side {
@@ -194,7 +195,12 @@ class ConfigEditorScreen(Screen[bool]):
         eager = {self.groups[0], *self._also_eager, *(self.extra_group(path) for path in self._extra_keys)}
         self._deferred = []
         self._defer_hidden = True  # only while the screen composes: a tab built later has its frame already
-        yield Static(id="status", markup=False)
+        # The panels' texts go in now, not from on_mount: those updates landed a frame after the form
+        # (0.04-0.09 s later in a pty), so the first frame showed an empty status line and side panel.
+        first = next((o for o, _ in tab_options(self.options, self.groups[0]) if o.level == "essential"), None)
+        self._shown_text = {"status": self.status_text(), "derived": self.derived_text(),
+                            "help": self.help_text(first, first.path) if first else "Move to a field to see its help."}
+        yield Static(self._shown_text["status"], id="status", markup=False)
         with Horizontal(id="body"):
             with TabbedContent(id="tabs"):
                 for number, group in enumerate(self.groups, 1):
@@ -202,8 +208,8 @@ class ConfigEditorScreen(Screen[bool]):
                     with TabPane(f"{number} {title}" if number <= TAB_KEYS else title, id=f"tab-{group}"):
                         yield TabForm(group, self._compose_tab, built=group in eager)
             with Vertical(id="side"):
-                yield Static("Move to a field to see its help.", id="help")
-                yield Static(id="derived")
+                yield Static(self._shown_text["help"], id="help")
+                yield Static(self._shown_text["derived"], id="derived")
         self._builder = FormBuilder(self._tab_forms, self._tab_built, self._mount_deferred)  # after the first frame
         yield self._builder
         yield ScreenFooter()
@@ -238,6 +244,8 @@ class ConfigEditorScreen(Screen[bool]):
                     yield widget
                 if later:
                     self._deferred.append((section, later, None))
+                    if len(later) == len(section_entries):  # [flux] for SD 1.5: no title over nothing
+                        section.add_class("other-objective")
         if all(o.level == "advanced" for o, _ in entries):
             yield Static("Only advanced options here: ctrl+t shows them.", classes="empty-note essential-note")
 
@@ -426,7 +434,8 @@ class ConfigEditorScreen(Screen[bool]):
                 row.set_class(hide, "other-objective")
 
     def update_sections(self) -> None:
-        """Dim the sections the chosen training.method does not use, and say so in their title."""
+        """Dim the sections the chosen training.method does not use, and say so in their title; hide those
+        whose every row the family hides."""
         method = self.document.get("training.method")
         self._row_map()
         for title in self._section_titles or []:
@@ -434,6 +443,11 @@ class ConfigEditorScreen(Screen[bool]):
             used_by = METHOD_SECTIONS.get(name)
             unused = used_by is not None and used_by != method
             section = title.parent
+            if isinstance(section, Widget):  # another family's section ([flux] for SDXL): its title goes too
+                rows = [node for node in section.children if isinstance(node, FieldRow)]
+                others = bool(rows) and all(row.has_class("other-objective") for row in rows)
+                if section.has_class("other-objective") != others:
+                    section.set_class(others, "other-objective")
             if section is not None and section.has_class("unused") != unused:
                 section.set_class(unused, "unused")
             text = f"\\[{name}]"
@@ -461,6 +475,9 @@ class ConfigEditorScreen(Screen[bool]):
             panel.update(text)
 
     def update_status(self) -> None:
+        self._update_text("status", self.status_text())
+
+    def status_text(self) -> str:
         doc = self.document
         parts = [shown_path(doc.path)]
         preset = doc.get("preset")
@@ -470,10 +487,9 @@ class ConfigEditorScreen(Screen[bool]):
             parts.append("problem: " + self._unplaced[0])
         if self._disk_warned:
             parts.append("CHANGED ON DISK: ctrl+l reloads")
-        self._update_text("status", "  ·  ".join(parts))
+        return "  ·  ".join(parts)
 
     def update_derived(self, result: object) -> None:
-        estimate = estimate_vram(self.document.data)
         step_inputs = [repr(self.document.get(k)) for k in STEP_KEYS]
         if not isinstance(result, ConfigError) and step_inputs != self._last_step_inputs:
             self._last_step_inputs = step_inputs
@@ -482,14 +498,17 @@ class ConfigEditorScreen(Screen[bool]):
         elif isinstance(result, ConfigError):
             self._last_step_inputs = None
             self._steps_text = "steps: fix the config to count them"
+        self._update_text("derived", self.derived_text())
+
+    def derived_text(self) -> str:
+        """The side panel's derived values: effective batch, steps (as last scanned), VRAM, LR curve."""
+        estimate = estimate_vram(self.document.data)
         defaults = {o.path: o.default for o in self.options}
         value = lambda p: self.document.get(p) if self.document.get(p) is not None else defaults.get(p)  # noqa: E731
         curve = lr_preview(value, self._total_steps)
-        self._update_text(
-            "derived", f"[b]What follows[/b]\n{escape(effective_batch_text(value))}\n{escape(self._steps_text)}"
-            f"\n\n[b]VRAM[/b]\n{escape(estimate.describe())}"
-            f"\n\n[b]Learning rate[/b]\n{escape(curve)}\n{escape(lr_note(value))}"
-        )
+        return (f"[b]What follows[/b]\n{escape(effective_batch_text(value))}\n{escape(self._steps_text)}"
+                f"\n\n[b]VRAM[/b]\n{escape(estimate.describe())}"
+                f"\n\n[b]Learning rate[/b]\n{escape(curve)}\n{escape(lr_note(value))}")
 
     @work(thread=True, exclusive=True, group="preflight")
     def scan_steps(self, config: object) -> None:
@@ -578,13 +597,15 @@ class ConfigEditorScreen(Screen[bool]):
         self._update_text("help", "\n".join(lines))
 
     def show_help(self, row: FieldRow) -> None:
+        self._update_text("help", self.help_text(row.option, row.path))
+
+    def help_text(self, option: OptionInfo, path: str) -> str:
         """Help text, default, preset value and allowed range of the field being edited."""
-        option = row.option
-        lines = [f"[b]{escape(row.path)}[/b]  ({escape(option.type_name)}, {option.level})", escape(option.help)]
+        lines = [f"[b]{escape(path)}[/b]  ({escape(option.type_name)}, {option.level})", escape(option.help)]
         default = "required" if repr(option.default) == "PydanticUndefined" else format_value(option.default) or "(empty)"
         lines.append(f"default: {escape(default)}")
-        preset_value = self.document.baseline_value(row.path)
-        if self.document.get("preset") and "[" not in row.path:
+        preset_value = self.document.baseline_value(path)
+        if self.document.get("preset") and "[" not in path:
             lines.append(f"preset: {escape(format_value(preset_value) or '(empty)')}")
         if rng := range_text(option):
             lines.append(f"allowed: {escape(rng)}")
@@ -595,9 +616,9 @@ class ConfigEditorScreen(Screen[bool]):
             lines.append(f"used by {OBJECTIVE_WORDS.get(option.objective, option.objective)} families only")
         if option.family is not None:
             lines.append(f"used by {escape(option.family)} models only")
-        if row.changed:
+        if "[" not in path and self.document.differs_from_preset(path):  # FieldRow.changed
             lines.append("[b]●[/b] differs from the preset: ctrl+r resets it")
-        self._update_text("help", "\n".join(lines))
+        return "\n".join(lines)
 
     # --- tabs ------------------------------------------------------------------------------
 
