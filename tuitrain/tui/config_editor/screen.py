@@ -255,7 +255,9 @@ class ConfigEditorScreen(Screen[bool]):
         self._builder.start()
         for problem in self.document.load_problems:
             self.notify(problem, title="The config has errors", severity="warning", timeout=10)
-        self.refresh_all()
+        # The whole-config check after the first frame: compose drew the panels and marks already, and the
+        # check (with the step scan's thread it starts) held that frame back by ~40 ms.
+        self.call_after_refresh(self.refresh_all)
         self._show_essential_notes()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
         if self.focus_extra():
