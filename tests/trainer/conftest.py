@@ -54,8 +54,10 @@ def make_dataset(folder: Path, count: int = 8, colour: tuple[int, int, int] = (2
 
 @torch.no_grad()
 def denoising_loss(pipe: Any, family: str, data: Path, caption: str = "a red square with a blue mark",
-                   rounds: int = 8) -> float:
-    """Mean denoising loss of `pipe` on the images in `data` at fixed noise and timesteps (seed 123)."""
+                   rounds: int = 8, config: Any = None) -> float:
+    """Mean denoising loss of `pipe` on the images in `data` at fixed noise and timesteps (seed 123): it moves
+    only when the weights do. With a run's `config`: the family's settings and the objective's options as
+    the run trained with them (adapter.configure, config.objective)."""
     import numpy as np
 
     from tuitrain.families import FAMILIES
@@ -64,9 +66,11 @@ def denoising_loss(pipe: Any, family: str, data: Path, caption: str = "a red squ
     from tuitrain.trainer.objectives import build_objective
 
     adapter = get_adapter(family)
+    if config is not None:
+        adapter.configure(config)
     parts = adapter.parts(pipe, "auto")
-    objective = build_objective(FAMILIES[family].objective, dict(parts.noise_scheduler.config), None,
-                                parts.prediction_type)
+    objective = build_objective(FAMILIES[family].objective, dict(parts.noise_scheduler.config),
+                                config.objective if config is not None else None, parts.prediction_type)
     images = sorted(data.glob("*.png"))
     pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
                           for p in images]) / 127.5 - 1

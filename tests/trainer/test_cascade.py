@@ -18,10 +18,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from tests.trainer.conftest import make_dataset
+from tests.trainer.conftest import denoising_loss, make_dataset
 from tests.trainer.harness import events, new_run, train, workspace
 from tests.trainer.resume import crash_mid_run, resume_matches
-from tests.trainer.test_flux import CAPTION, _pixels
+from tests.trainer.test_flux import CAPTION
 from tuitrain.config import load_config, parse_config
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
@@ -61,23 +61,8 @@ def _output(pipe: Any, t: float = 0.6) -> torch.Tensor:
     return adapter.predict(parts, latents, torch.tensor([t]), batch)
 
 
-@torch.no_grad()
 def _eval_loss(pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
-    """The epsilon loss on `data` at fixed noise and times (seed 123): it moves only when the weights do."""
-    from tuitrain.trainer.objectives import build_objective
-
-    adapter = get_adapter("cascade")
-    parts = adapter.parts(pipe, "auto")
-    latents = adapter.encode_images(parts, _pixels(data))
-    batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION] * len(latents)))
-    objective = build_objective("ddpm", dict(parts.noise_scheduler.config), config.objective)
-    gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(rounds):
-        noised = objective.noise(latents, gen)
-        pred = adapter.predict(parts, noised.noisy, noised.timesteps, batch)
-        losses.append(torch.nn.functional.mse_loss(pred, noised.target).item())
-    return sum(losses) / len(losses)
+    return denoising_loss(pipe, "cascade", data, CAPTION, rounds, config)
 
 
 def _trainers_prior(run: Any, config: Any, model: Path) -> Any:

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from tests.trainer.conftest import make_dataset
+from tests.trainer.conftest import denoising_loss, make_dataset
 from tests.trainer.harness import events, new_run, train
 from tuitrain.config import ConfigError, load_config, parse_config
 from tuitrain.families import FAMILIES
@@ -55,25 +55,9 @@ def eval_loss(pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
     return eval_loss_for("flux", pipe, config, data, rounds)
 
 
-@torch.no_grad()
 def eval_loss_for(family: str, pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
-    """The flow-matching loss of `pipe` on `data` at fixed noise and noise levels (seed 123): it moves only
-    when the weights do."""
-    from tuitrain.trainer.objectives import build_objective
-
-    adapter = get_adapter(family)
-    adapter.configure(config)
-    parts = adapter.parts(pipe, "auto")
-    latents = adapter.encode_images(parts, _pixels(data))
-    batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION] * len(latents)))
-    objective = build_objective("flow", dict(parts.noise_scheduler.config), config.objective)
-    gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(rounds):
-        noised = objective.noise(latents, gen)
-        pred = adapter.predict(parts, noised.noisy, noised.timesteps, batch)
-        losses.append(torch.nn.functional.mse_loss(pred, noised.target).item())
-    return sum(losses) / len(losses)
+    """conftest.denoising_loss as the run trained (its flow-matching options and family settings)."""
+    return denoising_loss(pipe, family, data, CAPTION, rounds, config)
 
 
 @torch.no_grad()

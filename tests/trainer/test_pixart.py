@@ -17,10 +17,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from tests.trainer.conftest import make_dataset
+from tests.trainer.conftest import denoising_loss, make_dataset
 from tests.trainer.harness import events, new_run, train
 from tests.trainer.resume import crash_mid_run, resume_matches
-from tests.trainer.test_flux import CAPTION, _pixels
+from tests.trainer.test_flux import CAPTION
 from tuitrain.config import load_config, parse_config
 from tuitrain.trainer.families import get_adapter
 from tuitrain.trainer.families.base import LatentBatch
@@ -68,22 +68,8 @@ def _output(adapter: Any, pipe: Any, timestep: int = 700) -> torch.Tensor:
     return adapter.predict(parts, latents, torch.tensor([timestep]), batch)
 
 
-@torch.no_grad()
-def _eval_loss(adapter: Any, pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
-    """The epsilon loss on `data` at fixed noise and timesteps (seed 123): it moves only when the weights do."""
-    from tuitrain.trainer.objectives import build_objective
-
-    parts = adapter.parts(pipe, "auto")
-    latents = adapter.encode_images(parts, _pixels(data))
-    batch = LatentBatch(latents, adapter.encode_text(parts, [CAPTION] * len(latents)))
-    objective = build_objective("ddpm", dict(parts.noise_scheduler.config), config.objective)
-    gen = torch.Generator().manual_seed(123)
-    losses = []
-    for _ in range(rounds):
-        noised = objective.noise(latents, gen)
-        pred = adapter.predict(parts, noised.noisy, noised.timesteps, batch)
-        losses.append(torch.nn.functional.mse_loss(pred, noised.target).item())
-    return sum(losses) / len(losses)
+def _eval_loss(pipe: Any, config: Any, data: Path, rounds: int = 6) -> float:
+    return denoising_loss(pipe, "pixart", data, CAPTION, rounds, config)
 
 
 def _trainers_transformer(run: Any, config: Any, model: Path) -> Any:
@@ -162,10 +148,10 @@ def test_each_flavour_trains_from_its_preset_learns_and_the_lora_reproduces_the_
     assert meta["modelspec.architecture"] == f"pixart-{flavour}/lora"
 
     adapter = _adapter(config)
-    before = _eval_loss(adapter, _load(model), config, data)
+    before = _eval_loss(_load(model), config, data)
     loaded = _load(model)
     load_lora_weights(loaded, path)  # peft into PixArtTransformer2DModel: diffusers has no PixArt LoRA loader
-    after = _eval_loss(adapter, loaded, config, data)
+    after = _eval_loss(loaded, config, data)
     assert after < 0.9 * before, (before, after)
 
     base, trained = _output(adapter, _load(model)), _output(adapter, _trainers_transformer(run, config, model))
