@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,3 +51,32 @@ def save_peft_lora(path: str | os.PathLike[str], models: Mapping[str, nn.Module]
     if not tensors:
         raise ValueError("no LoRA layers to save: inject_lora was not called on these models")
     return write_with_hashes(path, tensors, metadata)
+
+
+def folded_lora_config(state: Mapping[str, torch.Tensor]) -> Any:
+    """peft's LoraConfig for a state in this module's layout (scale folded into lora_B): its modules, per-module
+    ranks, alpha = rank so that peft applies scale 1."""
+    import re
+
+    from peft import LoraConfig
+
+    ranks = {k[: -len(".lora_A.weight")]: int(v.shape[0]) for k, v in state.items() if k.endswith(".lora_A.weight")}
+    if not ranks:
+        raise ValueError("no LoRA layers in the file")
+    rank = max(set(ranks.values()), key=list(ranks.values()).count)
+    others = {re.escape(name): r for name, r in ranks.items() if r != rank}
+    return LoraConfig(r=rank, lora_alpha=rank, target_modules=sorted(ranks), rank_pattern=others,
+                      alpha_pattern=dict(others))
+
+
+def load_folded_lora(model: nn.Module, state: Mapping[str, torch.Tensor], adapter_name: str = "default",
+                     what: str = "model") -> None:
+    """Add a folded-scale LoRA `state` (keys relative to `model`) as peft adapter `adapter_name`: the loader a
+    diffusers user writes for a family diffusers has none for (PixArt, Stable Cascade's prior)."""
+    from peft import inject_adapter_in_model, set_peft_model_state_dict
+
+    inject_adapter_in_model(folded_lora_config(state), model, adapter_name=adapter_name)
+    result = set_peft_model_state_dict(model, dict(state), adapter_name=adapter_name)
+    unexpected = getattr(result, "unexpected_keys", None) or []
+    if unexpected:
+        raise ValueError(f"the LoRA file does not fit the {what}: unexpected {unexpected[:3]}")

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tuitrain.trainer.export.peft_lora import load_folded_lora
 from tuitrain.trainer.families.cascade.layout import comfy_module
 
 PREFIX = "lora_prior_unet"
@@ -85,32 +86,11 @@ def peft_state(prior: nn.Module, tensors: Mapping[str, torch.Tensor]) -> dict[st
     return out
 
 
-def lora_config_for(state: Mapping[str, torch.Tensor]) -> Any:
-    """peft's LoraConfig for a folded-scale state: its modules, per-module ranks, alpha = rank."""
-    import re
-
-    from peft import LoraConfig
-
-    ranks = {k[: -len(".lora_A.weight")]: int(v.shape[0]) for k, v in state.items() if k.endswith(".lora_A.weight")}
-    if not ranks:
-        raise ValueError("no LoRA layers in the file")
-    rank = max(set(ranks.values()), key=list(ranks.values()).count)
-    others = {re.escape(name): r for name, r in ranks.items() if r != rank}
-    return LoraConfig(r=rank, lora_alpha=rank, target_modules=sorted(ranks), rank_pattern=others,
-                      alpha_pattern=dict(others))
-
-
 def load_lora_into(prior: nn.Module, path: str | os.PathLike[str], adapter_name: str = "default") -> None:
     """Add the file's LoRA to `prior` (a StableCascadeUNet) as peft adapter `adapter_name`."""
-    from peft import inject_adapter_in_model, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    state = peft_state(prior, load_file(str(path)))
-    inject_adapter_in_model(lora_config_for(state), prior, adapter_name=adapter_name)
-    result = set_peft_model_state_dict(prior, state, adapter_name=adapter_name)
-    unexpected = getattr(result, "unexpected_keys", None) or []
-    if unexpected:
-        raise ValueError(f"the LoRA file does not fit the prior: unexpected {unexpected[:3]}")
+    load_folded_lora(prior, peft_state(prior, load_file(str(path))), adapter_name, "prior")
 
 
 def load_lora_weights(pipeline: Any, path: str | os.PathLike[str]) -> None:
