@@ -20,6 +20,14 @@ DA1_QUERY = b"\x1b[c"
 XTERM_DA1 = b"\x1b[?62;22c"  # what an xterm without Sixel answers: a VT220 with ANSI colour
 
 
+def _own_terminal() -> None:
+    """In the child: a session of its own with the pty as its controlling terminal, as a login shell has.
+    Then a bench that dies hangs the app up (SIGHUP) as a closed terminal would; without it, an app
+    left behind read EOF forever at 100 % CPU and slowed every later measurement."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     """The app in a pseudo-terminal; a thread keeps every chunk it writes, with its arrival time.
 
@@ -37,7 +45,7 @@ class Terminal:
         env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            command, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+            command, stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=_own_terminal
         )
         os.close(slave)
         self.chunks: list[tuple[float, bytes]] = []

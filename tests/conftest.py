@@ -32,6 +32,33 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
+@pytest.fixture(autouse=True)
+def pilot_waits_for_the_first_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_test hands over a pilot once the app's first screen is mounted, as it did when apps pushed it.
+
+    The apps open on their default screen (tuitrain/tui/base_app.py), which Textual composes after the
+    app reports ready: Pilot's wait for pending messages then saw a screen with no children yet, and
+    tests looked for rows the editor had not built. Textual is pinned, so its private wait is patched here.
+    """
+    if "textual.app" not in sys.modules:
+        return  # a test that never starts an app
+    import asyncio
+
+    from textual.pilot import Pilot
+
+    original = Pilot._wait_for_screen
+
+    async def wait_for_screen(self: Pilot[object], timeout: float = 30.0) -> bool:
+        try:
+            screen = self.app.screen
+        except Exception:
+            return await original(self, timeout)
+        await asyncio.wait_for(screen._mounted_event.wait(), timeout)
+        return await original(self, timeout)
+
+    monkeypatch.setattr(Pilot, "_wait_for_screen", wait_for_screen)
+
+
 @pytest.fixture
 def workspace(isolated_env: Path) -> Path:
     return isolated_env / "runs"

@@ -30,6 +30,7 @@ def ready_after(*keys: str):  # type: ignore[no-untyped-def]
     """run_before for snap_compare: wait for the step count, press keys, let validation settle."""
 
     async def run_before(pilot: Pilot[object]) -> None:
+        await pilot.pause()  # the editor is the app's first screen, composed after the app is ready
         screen = pilot.app.screen
         assert isinstance(screen, ConfigEditorScreen)
         for field in screen.query(Input):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import events
-
 from tuitrain.runs.layout import RunDir
 from tuitrain.tui.app import TuitrainApp
 from tuitrain.tui.home import HomeScreen
@@ -33,14 +31,12 @@ class DemoApp(TuitrainApp):
         super().__init__(workspace, **kwargs)
         self.demo_run = run
 
-    def on_mount(self, event: events.Mount) -> None:
-        # Textual calls every class's on_mount in turn; this one does the base's work itself.
-        event.prevent_default()
+    def on_mount(self) -> None:
+        # Textual calls every class's on_mount in turn: the bases' ones notify settings problems and apply keys.
         from tuitrain.tui.review.screen import ReviewScreen
         from tuitrain.tui.review.source import ReviewSource
 
-        super().on_mount()  # settings, themes, keys, and the home screen (review_source is None)
-        home = self.screen
+        home = self.screen  # the first screen (review_source is None)
         if isinstance(home, HomeScreen):
             self.call_after_refresh(self._select_demo_run, home)
         source = ReviewSource.from_config(self.demo_run.config, title=self.demo_run.name)

@@ -11,18 +11,17 @@ import difflib
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
+from tuitrain.settings import LoadedSettings, load_settings
+from tuitrain.tui.base_app import BaseApp
 from tuitrain.tui.home import ConfirmDelete, HomeScreen
 from tuitrain.tui.image_protocol import CONCRETE, ProtocolChoice, requested_protocol
-from tuitrain.tui.key_order import KeyOrderApp
-from tuitrain.tui.themes import available_themes
 
 if TYPE_CHECKING:
     from tuitrain.tui.review.source import ReviewSource
@@ -71,7 +70,7 @@ def default_protocol(loaded: LoadedSettings) -> ProtocolChoice:
     return ProtocolChoice(protocol, requested, "not probed: half-cells" if protocol != requested else "chosen")
 
 
-class TuitrainApp(KeyOrderApp[None]):
+class TuitrainApp(BaseApp[None]):
     TITLE = "tuitrain"
     HELP_GROUP = "Everywhere"
     BINDINGS = [
@@ -91,44 +90,26 @@ class TuitrainApp(KeyOrderApp[None]):
         loaded = settings or load_settings()
         if palette := loaded.settings.keys.get(PALETTE_ID):
             self.COMMAND_PALETTE_BINDING = palette  # read by App.__init__
-        super().__init__()
+        super().__init__(settings=loaded)
         self.workspace = workspace
         self.review_source = review
-        self.loaded_settings = loaded
         self.image_protocol = image_protocol or default_protocol(self.loaded_settings)
         self.cache_dir = cache_dir
         self._reported_clashes: set[frozenset[str]] = set()
 
     # --- start-up --------------------------------------------------------------------
 
-    def on_mount(self) -> None:
-        problems = list(self.loaded_settings.problems)
-        problems += self._apply_themes()
-        problems += self._apply_keymap()
-        for message in problems:
-            self.notify(message, title="Settings", severity="warning", timeout=12)
-        self.theme_changed_signal.subscribe(self, self._remember_theme)
+    def first_screen(self) -> Screen[Any]:
+        """`tuitrain cull DIR` opens on the review; `tuitrain` on the runs of the workspace."""
         if self.review_source is not None:
             from tuitrain.tui.review.screen import ReviewScreen
 
-            self.push_screen(ReviewScreen(self.review_source, self.image_protocol.protocol, cache_dir=self.cache_dir))
-        else:
-            self.push_screen(HomeScreen(self.workspace))
+            return ReviewScreen(self.review_source, self.image_protocol.protocol, cache_dir=self.cache_dir)
+        return HomeScreen(self.workspace)
 
-    def _apply_themes(self) -> list[str]:
-        themes, problems = available_themes()
-        for theme in themes:
-            self.register_theme(theme)
-        wanted = self.loaded_settings.settings.theme
-        if wanted in self.available_themes:
-            self.theme = wanted
-        else:
-            near = difflib.get_close_matches(wanted, list(self.available_themes), n=1)
-            hint = f"did you mean {near[0]}?" if near else "see the command palette's Theme list"
-            problems.append(f"theme: no theme named {wanted!r} ({hint})")
-            if DEFAULT_THEME in self.available_themes:
-                self.theme = DEFAULT_THEME
-        return problems
+    def on_mount(self) -> None:
+        for message in self._apply_keymap():
+            self.notify(message, title="Settings", severity="warning", timeout=12)
 
     def _apply_keymap(self) -> list[str]:
         if not self.loaded_settings.settings.keys:
@@ -161,14 +142,6 @@ class TuitrainApp(KeyOrderApp[None]):
             severity="warning",
             timeout=12,
         )
-
-    def _remember_theme(self, theme: object) -> None:
-        name = getattr(theme, "name", str(theme))
-        problem = save_setting("theme", name, self.loaded_settings.path)
-        if problem:
-            self.notify(problem, title="Settings", severity="warning", timeout=10)
-        else:
-            self.loaded_settings.settings.theme = name
 
     # --- help and command palette ---------------------------------------------------
 

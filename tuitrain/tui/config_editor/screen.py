@@ -29,6 +29,7 @@ from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
 from tuitrain.config.sections.optimizer import optimizer_reads
 from tuitrain.families import FAMILIES
+from tuitrain.tui.base_app import dismiss_or_exit
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
 from tuitrain.tui.config_editor.effective_batch import effective_batch_text, lr_note
 from tuitrain.tui.config_editor.document import ConfigDocument, all_options
@@ -267,7 +268,10 @@ class ConfigEditorScreen(Screen[bool]):
         first.editor.focus()  # the first value a user sets (the base model), not some hidden tab's
 
     def _tab_forms(self) -> list[TabForm]:
-        body = self.query_one("#tabs", TabbedContent)
+        try:
+            body = self.query_one("#tabs", TabbedContent)
+        except NoMatches:  # the app is closing: the editor, its first screen, is being taken down
+            return []
         return [node for node in body.walk_children() if isinstance(node, TabForm)]
 
     async def _mount_deferred(self) -> None:
@@ -797,4 +801,4 @@ class ConfigEditorScreen(Screen[bool]):
             self._close_armed = True
             self.notify("Unsaved changes: escape again discards them, ctrl+s saves.", severity="warning")
             return
-        self.dismiss(self.saved_once)
+        dismiss_or_exit(self, self.saved_once)

@@ -26,6 +26,7 @@ from tuitrain.runs.control import send_command
 from tuitrain.runs.follow import FollowBatch, RunFollower
 from tuitrain.runs.layout import RunDir
 from tuitrain.runs.pidfile import TrainerProcess, is_alive
+from tuitrain.tui.base_app import dismiss_or_exit
 from tuitrain.tui.dashboard import render
 from tuitrain.tui.dashboard.dialogs import ConfirmStop, FinishedChoice, QuitChoice
 from tuitrain.tui.dashboard.model import RunModel, Sample, SampleRound, Status
@@ -391,7 +392,7 @@ class DashboardScreen(Screen[str]):
 
     def _open_run(self, root: Path) -> None:
         """The new run's dashboard on top; leaving it leaves this one the same way."""
-        self.app.push_screen(DashboardScreen(root, self._protocol), self.dismiss)
+        self.app.push_screen(DashboardScreen(root, self._protocol), self._leave)
 
     @work(thread=True, exclusive=True, group="launch")
     def _start_worker(self, *extra: str) -> None:
@@ -434,25 +435,29 @@ class DashboardScreen(Screen[str]):
         panel.browse_prompt(delta)
         self._show_samples()
 
+    def _leave(self, how: str | None) -> None:
+        """Close the dashboard, saying how ("detach", "quit", "stop"); as `tuitrain attach`'s first screen, end it."""
+        dismiss_or_exit(self, how)
+
     def action_detach(self) -> None:
-        self.dismiss("detach")
+        self._leave("detach")
 
     def action_quit_dashboard(self) -> None:
         if not self._status.live:
-            self.dismiss("quit")
+            self._leave("quit")
             return
         self.app.push_screen(QuitChoice(), self._quit_answer)
 
     def _quit_answer(self, answer: str | None) -> None:
         if answer == "detach":
-            self.dismiss("detach")
+            self._leave("detach")
         elif answer == "stop":
             try:  # here, not on a worker: the screen is about to go
                 send_command(self.run.socket, "stop")
             except OSError as exc:
                 self.notify(f"stop: the trainer did not answer ({exc})", severity="error")
                 return
-            self.dismiss("stop")
+            self._leave("stop")
 
 
 def _rgb(colour: str, alpha: float = 1.0) -> tuple[int, int, int]:

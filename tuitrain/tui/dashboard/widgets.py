@@ -142,6 +142,7 @@ class SampleCard(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._image_class = image_class
         self.sample: Sample | None = None
+        self._problem = ""
 
     def compose(self) -> ComposeResult:
         yield self._image_class(classes="picture")
@@ -149,16 +150,26 @@ class SampleCard(Vertical):
 
     def show(self, sample: Sample | None, picture: Image.Image | None, problem: str = "") -> None:
         self.sample = sample
+        self._problem = problem
         picture_widget = self.query_one(".picture")
         picture_widget.image = picture  # type: ignore[attr-defined]
+        self._show_caption()
+
+    def _show_caption(self) -> None:
         caption = self.query_one(".caption", Static)
+        sample = self.sample
         if sample is None:
             caption.update("")
             return
         text = Text.assemble((f"#{sample.index} ", "bold"), f"step {sample.step} · epoch {sample.epoch}\n",
-                             (problem or sample.prompt or "(empty prompt)", "italic"))
+                             (self._problem or sample.prompt or "(empty prompt)", "italic"))
         text.truncate(max(10, 2 * (self.size.width or 40)), overflow="ellipsis")
         caption.update(text, layout=False)
+
+    def on_resize(self) -> None:
+        """Cut the caption for the card's new width: cards widen when fewer fit beside each other, and a
+        caption cut for the width the card had when its picture arrived stayed cut ('epoch…', no prompt)."""
+        self._show_caption()
 
 
 class SamplesPanel(Vertical):

@@ -631,7 +631,7 @@ class ReviewScreen(Screen[None]):
         self._show_current()
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:  # the default screen, then whatever opened the review
+        if self.app.screen_stack[0] is not self:  # opened from the runs; `cull` opens on the review itself
             self.app.pop_screen()
 
     # --- pre-flight report -------------------------------------------------------------
