@@ -20,7 +20,6 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import DescendantFocus
 from textual.markup import escape
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static, TabbedContent, TabPane
@@ -29,6 +28,7 @@ from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
 from tuitrain.config.sections.optimizer import optimizer_reads
 from tuitrain.families import FAMILIES
+from tuitrain.tui.app_screen import AppScreen
 from tuitrain.tui.base_app import dismiss_or_exit
 from tuitrain.tui.config_editor.dialogs import ConfirmDialog, PresetPicker, SavePresetDialog
 from tuitrain.tui.config_editor.effective_batch import effective_batch_text, lr_note
@@ -114,7 +114,7 @@ def tab_bindings() -> list[Binding]:
     ]
 
 
-class ConfigEditorScreen(Screen[bool]):
+class ConfigEditorScreen(AppScreen[bool]):
     """Edits one config file; dismisses with True when it was saved at least once."""
 
     HELP_GROUP = "Config editor"

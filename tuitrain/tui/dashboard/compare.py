@@ -22,11 +22,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Static
 
 from tuitrain.runs.layout import RunDir
+from tuitrain.tui.app_screen import AppScreen
 from tuitrain.tui.dashboard.model import RunModel
 from tuitrain.tui.dashboard.widgets import fit_picture
 from tuitrain.tui.footer import ScreenFooter
@@ -180,7 +181,7 @@ class ZoomScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(AppScreen[None]):
     """The grid of saves x prompts (see the module docstring)."""
 
     HELP_GROUP = "Compare"

@@ -19,13 +19,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import RichLog, Static
 
 from tuitrain.runs.control import send_command
 from tuitrain.runs.follow import FollowBatch, RunFollower
 from tuitrain.runs.layout import RunDir
 from tuitrain.runs.pidfile import TrainerProcess, is_alive
+from tuitrain.tui.app_screen import AppScreen
 from tuitrain.tui.base_app import dismiss_or_exit
 from tuitrain.tui.dashboard import render
 from tuitrain.tui.dashboard.dialogs import ConfirmStop, FinishedChoice, QuitChoice
@@ -40,7 +40,7 @@ PLOT_EVERY = 1.0  # seconds between loss-plot redraws while steps stream in
 STATS_EVERY = 0.5
 
 
-class DashboardScreen(Screen[str]):
+class DashboardScreen(AppScreen[str]):
     """Dismissed with "detach", "stop" or "quit" (the caller decides where to go next)."""
 
     HELP_GROUP = "Dashboard"

@@ -18,13 +18,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 
 from tuitrain.dataset import PreflightReport, read_caption
 from tuitrain.dataset.masks import MaskFile
 from tuitrain.dataset.references import ReferenceFile
+from tuitrain.tui.app_screen import AppScreen
 from tuitrain.tui.footer import ScreenFooter
 from tuitrain.tui.review.halfcell import halfcell_rows
 from tuitrain.tui.review.idle_gc import IdleCollector
@@ -50,7 +50,7 @@ class FilterInput(Input):
         self.post_message(self.Cancelled())
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(AppScreen[None]):
     """Go through a dataset image by image: cull, restore, caption, and see what the trainer sees."""
 
     HELP_GROUP = "Review"
