@@ -8,7 +8,10 @@ screen draws, waits --dwell seconds, goes back, and waits for the home screen's 
 
   e / escape   the config editor (its first tab's form), and back
   o / d        the dashboard (its status line), and back (d detaches)
-  d / escape   the data review (its title with the image count), and back
+  d / escape   the data review (its frame: "scanning..." or, when the scan is quicker than that
+               frame, the image count), and back; "filled" times the count (the folder scanned)
+Going back with Escape includes the terminal input parser's wait for the rest of a possible escape
+sequence (Textual's ESCDELAY, 100 ms by default), as a user's Escape does.
 
 Run: python bench/tui_screen_change.py [--rounds 5] [--neighbour]
 """
@@ -22,35 +25,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from neighbour import add_argument, describe, neighbour  # noqa: E402
 from tui_pty import Terminal, contains  # noqa: E402
-from tui_startup import folder_of_images  # noqa: E402
+from tui_startup import folder_of_images, history  # noqa: E402
 
 HOME_TEXT = ("workspace", "faery")  # the home screen's header and its table's run
 # key, what the new screen draws, key back
 CHANGES = {
     "config editor": (b"e", ("preset sd15-lora", "model.family"), b"\x1b"),
-    "dashboard": (b"o", ("loss",), b"d"),
-    "data review": (b"d", ("1/200",), b"\x1b"),
+    "dashboard": (b"o", ("learning rate",), b"d"),
+    "data review": (b"d", ("scanning", "1/200"), b"\x1b"),
 }
+FILLED = {"data review": "1/200"}
 
 
-def history(run: Path) -> None:
-    """An earlier attempt's events (a finished 50-step run), so the dashboard replays a curve."""
-    from tuitrain.runs.events import encode_event, make_event
-
-    started = time.time() - 600
-    events = [make_event("started", run=run.name, total_steps=50, total_epochs=1, pid=1, resumed_from=None)]
-    for step in range(1, 51):
-        events.append(make_event("step", step=step, epoch=1, loss=0.2 - step / 1000, lr=1e-4, grad_norm=1.0,
-                                 it_per_s=2.0))
-    events.append(make_event("finished", status="completed", reason="done", step=50))
-    for offset, event in enumerate(events):
-        event["time"] = started + offset
-    (run / "events.jsonl").write_bytes(b"".join(encode_event(event) for event in events))
+def any_of(*texts: str) -> Callable[[bytes], bool]:
+    """A matcher: one of the texts has arrived."""
+    matchers = [contains(text) for text in texts]
+    return lambda data: any([matcher(data) for matcher in matchers])
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -80,6 +76,7 @@ def main() -> None:
     history(home / "runs" / "faery")
     there: dict[str, list[float]] = {name: [] for name in CHANGES}
     back: dict[str, list[float]] = {name: [] for name in CHANGES}
+    filled: dict[str, list[float]] = {}
     with neighbour(args.neighbour):
         term = Terminal(base, (120, 40), env, answer_da1=True)
         try:
@@ -89,7 +86,11 @@ def main() -> None:
             for round_ in range(args.rounds + 1):  # the first round imports each screen's modules: reported apart
                 for name, (key, text, back_key) in CHANGES.items():
                     sent = term.send(key)
-                    shown = term.wait_for(contains(*text), sent, timeout=30)
+                    shown = term.wait_for(any_of(*text), sent, timeout=30)
+                    if name in FILLED:
+                        done = term.wait_for(contains(FILLED[name]), sent, timeout=30)
+                        if done is not None and round_:
+                            filled.setdefault(name, []).append(done - sent)
                     if shown is None:
                         raise SystemExit(f"{name}: {text} never shown")
                     time.sleep(args.dwell)
@@ -114,6 +115,9 @@ def main() -> None:
         verdict = "OK" if statistics.median(there[name]) <= 0.1 and statistics.median(back[name]) <= 0.1 else "OVER"
         print(f"{name:<16} {statistics.median(there[name]) * 1000:10.0f} ms {percentile(there[name], 0.9) * 1000:4.0f} ms"
               f" {statistics.median(back[name]) * 1000:10.0f} ms {percentile(back[name], 0.9) * 1000:4.0f} ms  {verdict}")
+    for name, times in filled.items():
+        print(f"{name}: filled (the count shown) median {statistics.median(times) * 1000:.0f} ms, "
+              f"p90 {percentile(times, 0.9) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from tuitrain.runs import RunDir, RunStatus, list_runs, run_status
 from tuitrain.runs.next_step import NO_RUNS, next_step
 from tuitrain.runs.trash import RunTrashError, find_trashed_run, live_reason, restore_run, run_trash_dir, trash_run
+from tuitrain.tui.app_screen import AppScreen
 from tuitrain.tui.footer import ScreenFooter
 
 from tuitrain.tomlcompat import tomllib
@@ -29,6 +32,10 @@ STATE_STYLE = {
     "failed": "bold red",
 }
 REFRESH_SECONDS = 2.0
+# Imported in a thread once the runs are on screen: the first e, o or d paid 0.1-0.15 s of imports before
+# anything moved (bench/tui_screen_change.py, first round). None of them imports torch.
+SCREEN_MODULES = ("tuitrain.tui.config_editor", "tuitrain.tui.dashboard", "tuitrain.tui.review.screen")
+IMPORT_SCREENS_AFTER = 0.5  # seconds after the first frame
 TRAIN_WAIT_SECONDS = 15.0  # t: how long the dashboard may take to read the run before its own t is pressed
 
 
@@ -77,7 +84,7 @@ class ConfirmDelete(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(AppScreen[None]):
     """Runs and their state (refreshed every few seconds); n, d, e, o, Del act on them, u undoes a delete."""
 
     HELP_GROUP = "Home"
@@ -118,6 +125,12 @@ class HomeScreen(Screen[None]):
         table.add_columns("run", "state", "step", "family", "preset", "data")
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
+        self.set_timer(IMPORT_SCREENS_AFTER, self._import_screens)
+
+    @work(thread=True, exclusive=True, group="import-screens")
+    def _import_screens(self) -> None:
+        for name in SCREEN_MODULES:
+            importlib.import_module(name)
 
     def action_refresh(self) -> None:
         table = self.query_one("#runs", DataTable)
