@@ -38,6 +38,7 @@ from neighbour import add_argument, describe, neighbour  # noqa: E402
 from tui_pty import Terminal, contains  # noqa: E402
 
 HALF_CELLS = "\u2580" * 8
+ATTACH_TEXT = ("faery", "learning rate")  # the dashboard's header and its side panel
 
 
 def folder_of_images(count: int = 200) -> Path:
@@ -48,6 +49,21 @@ def folder_of_images(count: int = 200) -> Path:
         Image.new("RGB", (768, 512), (index % 256, 80, 160)).save(folder / f"img_{index:03d}.jpg", quality=85)
         (folder / f"img_{index:03d}.txt").write_text(f"photo {index}\n")
     return folder
+
+
+def history(run: Path) -> None:
+    """An earlier attempt's events (a finished 50-step run), so the dashboard replays a curve."""
+    from tuitrain.runs.events import encode_event, make_event
+
+    started = time.time() - 600
+    events = [make_event("started", run=run.name, total_steps=50, total_epochs=1, pid=1, resumed_from=None)]
+    for step in range(1, 51):
+        events.append(make_event("step", step=step, epoch=1, loss=0.2 - step / 1000, lr=1e-4, grad_norm=1.0,
+                                 it_per_s=2.0))
+    events.append(make_event("finished", status="completed", reason="done", step=50))
+    for offset, event in enumerate(events):
+        event["time"] = started + offset
+    (run / "events.jsonl").write_bytes(b"".join(encode_event(event) for event in events))
 
 
 def run_once(
@@ -90,6 +106,7 @@ def main() -> None:
     subprocess.run([*base, "new", "faery", "--preset", "sd15-lora", "--data", str(folder)], env=env, check=True,
                    capture_output=True)
     subprocess.run([*base, "check", "--data", str(folder)], env=env, capture_output=True)  # warm the scan cache
+    history(home / "runs" / "faery")  # the dashboard replays a finished attempt
     halfcell = {**env, "TUITRAIN_IMAGE_PROTOCOL": "halfcell"}
     cases = {
         "tuitrain (halfcell)": ([*base], halfcell, ("workspace", "faery"), False),
@@ -98,6 +115,7 @@ def main() -> None:
         "tuitrain cull DIR (auto)": ([*base, "cull", str(folder)], env, ("10_faery", "1/200"), True),
         "tuitrain config RUN": ([*base, "config", "faery"], halfcell, ("preset sd15-lora", "model.family", "1 Model"),
                                 False),
+        "tuitrain attach RUN": ([*base, "attach", "faery"], halfcell, ATTACH_TEXT, False),
     }
     cases = {name: case for name, case in cases.items() if args.only in name}
     for command, case_env, frame, picture in cases.values():
