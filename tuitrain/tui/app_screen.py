@@ -5,12 +5,15 @@ every widget of the screen again. For a screen shown for the first time that rep
 its widgets got a moment before, at mount: profiled, 0.18 of the 0.60 s from `e` on the runs
 screen to the config editor's first frame. So the first resume keeps the styles; later ones (back
 from a screen on top, after which a theme may have changed) restyle as Textual does.
+A screen taken down has its garbage collected soon after, while the user looks (tui/garbage.py).
 """
 
 from __future__ import annotations
 
 from textual import events
 from textual.screen import Screen, ScreenResultType
+
+from tuitrain.tui.base_app import BaseApp
 
 
 class AppScreen(Screen[ScreenResultType]):
@@ -21,3 +24,8 @@ class AppScreen(Screen[ScreenResultType]):
         if not self._shown_before:
             self._shown_before = True
             event.refresh_styles = False
+
+    def _on_unmount(self) -> None:
+        # The screen's widgets are garbage now: collected once the screen under it is drawn (tui/garbage.py).
+        if isinstance(self.app, BaseApp):
+            self.app.settle_garbage_soon()

@@ -22,6 +22,7 @@ from textual.app import ReturnType
 from textual.screen import Screen
 
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
+from tuitrain.tui.garbage import SETTLE_AFTER_CLOSE, SETTLE_AFTER_START, release_garbage_collector, settle_garbage
 from tuitrain.tui.key_order import KeyOrderApp
 from tuitrain.tui.themes import available_themes
 
@@ -45,6 +46,19 @@ class BaseApp(KeyOrderApp[ReturnType]):
         for message in self._start_problems:
             self.notify(message, title="Settings", severity="warning", timeout=12)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.set_timer(SETTLE_AFTER_START, settle_garbage)
+
+    def on_unmount(self) -> None:
+        release_garbage_collector()
+
+    def settle_garbage_soon(self) -> None:
+        """A screen was taken down: free its widgets once the screen under it is drawn (tui/garbage.py)."""
+        if self.is_running:
+            self.set_timer(SETTLE_AFTER_CLOSE, self._settle_if_running)
+
+    def _settle_if_running(self) -> None:
+        if self.is_running:
+            settle_garbage()
 
     def _apply_themes(self) -> list[str]:
         """Register the shipped and the user's themes and choose the settings' one; a problem per line."""

@@ -8,7 +8,9 @@ object (60-100 ms here), starts every few pictures in the middle of whatever
 happens to be running: a keypress that lands on one misses the 50 ms budget.
 
 So while the review screen is open, automatic collection is off, and what
-lived before it opened is frozen out of the collections (gc.freeze). A full
+lived before it opened is frozen out of the collections (gc.freeze), once its
+first frame is out (collecting first held that frame back: tui/garbage.py has
+the app's side of this, which also unfreezes when the review closes). A full
 collection runs right after every few pictures have been drawn, while the user
 looks at the picture (a keypress rarely comes within the collection's tens of
 milliseconds), and after a quiet second, so a paused review leaves no garbage.
@@ -39,21 +41,26 @@ class IdleCollector:
         self._pictures = 0
 
     def start(self) -> None:
-        """Collect once, then leave everything alive now out of later collections (gc.freeze)."""
+        """Collect once the screen is drawn, then leave everything alive then out of later collections."""
         self._was_enabled = gc.isenabled()
         gc.disable()
-        gc.collect()
-        gc.freeze()
+        self._owner.call_after_refresh(self._freeze)
         self._quiet = self._owner.set_interval(QUIET_AFTER, self.collect, pause=True)
         self._young = self._owner.set_interval(YOUNG_EVERY, lambda: gc.collect(1))
+
+    @staticmethod
+    def _freeze() -> None:
+        gc.collect()  # what is not frozen yet: the app froze what lived before (tui/garbage.py)
+        gc.freeze()
 
     def stop(self) -> None:
         for timer in (self._quiet, self._young):
             if timer is not None:
                 timer.stop()
-        gc.unfreeze()
         if self._was_enabled:
             gc.enable()
+        # The frozen objects are the app's to release: it collects them soon after this screen is taken
+        # down, and unfreezes when it ends (tui/garbage.py). `tuitrain cull` ends the app with this screen.
 
     def poke(self) -> None:
         """A picture is about to be drawn."""
