@@ -140,7 +140,7 @@ class ConfigEditorScreen(AppScreen[bool]):
     ConfigEditorScreen TabbedContent { width: 1fr; }
     ConfigEditorScreen TabPane { padding: 0 1; }
     ConfigEditorScreen #side { width: 34%; max-width: 60; border-left: vkey $primary 50%; padding: 0 1; }
-    ConfigEditorScreen #help { height: auto; margin: 0 0 1 0; }
+    ConfigEditorScreen #help { height: 1fr; margin: 0 0 1 0; }
     ConfigEditorScreen #derived { height: auto; }
     ConfigEditorScreen .empty-note { color: $text-muted; }
     ConfigEditorScreen .section { height: auto; }
@@ -158,6 +158,7 @@ class ConfigEditorScreen(AppScreen[bool]):
     ConfigEditorScreen.-narrow #side {
         width: 1fr; max-width: 100%; height: 7; overflow-y: auto; border-left: none; border-top: hkey $primary 50%;
     }
+    ConfigEditorScreen.-narrow #help { height: auto; }
     """
 
     def __init__(self, config_path: Path, *, essential_only: bool = False) -> None:
@@ -467,7 +468,7 @@ class ConfigEditorScreen(AppScreen[bool]):
                 title.update(text)
 
     def _update_text(self, widget_id: str, text: str) -> None:
-        """Update a panel only when its text changes (an update re-lays-out the side panel).
+        """Update a panel only when its text changes, and lay the screen out only when the panel's height does.
 
         A panel missing is skipped, not an error: the step scan's thread can answer while a
         rebuild's recompose has the panels unmounted (or the screen is closing); the rebuild
@@ -478,7 +479,15 @@ class ConfigEditorScreen(AppScreen[bool]):
             if panel is None:
                 return
             self._shown_text[widget_id] = text
-            panel.update(text)
+            # A layout re-arranges the whole screen (90 ms on the Training tab): only when the panel's height
+            # follows its text and that height changes. The help panel fills the side panel above the derived
+            # values (beside the form), so moving from field to field redraws the help alone.
+            height = panel.size.height
+            panel.update(text, layout=False)
+            fits_text = panel.styles.height is None or panel.styles.height.is_auto
+            if not panel.size.width or (
+                    fits_text and panel.get_content_height(panel.size, self.app.size, panel.size.width) != height):
+                panel.refresh(layout=True)
 
     def update_status(self) -> None:
         self._update_text("status", self.status_text())
