@@ -291,7 +291,9 @@ def test_the_shipped_config_builds_the_published_prior() -> None:
 def test_a_run_killed_mid_way_resumes_bit_for_bit(model: Path, tmp_path: Path, cli) -> None:
     """SIGKILL a detached trainer (`tuitrain train --detach`), `tuitrain train` again: the uninterrupted run's file."""
     data = make_dataset(tmp_path / "data", count=4)
-    common = ("training.epochs=3", "training.batch_size=2", "saving.backup_every_steps=2", "saving.backup_keep_last=2")
+    # 12 steps: the kill comes at step 3-5, and the steps after it must outlast the kill's 20 ms polling (with
+    # 6 steps the tiny prior finished and saved before the signal landed, once in a full CI run).
+    common = ("training.epochs=6", "training.batch_size=2", "saving.backup_every_steps=2", "saving.backup_keep_last=2")
     straight = _new("straight", model, data, workspace(), *common)
     assert train(straight) == 0, events(straight)[-1]
     broken = _new("broken", model, data, workspace(), *common)
