@@ -110,9 +110,12 @@ def main() -> None:
             term.close()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"{args.rounds} rounds, 120x40 pty, {describe(args.neighbour)}; load average {load} on {os.cpu_count()} cores")
-    print(f"{'screen':<16} {'open: median':>13} {'p90':>7} {'back: median':>13} {'p90':>7}")
-    for name in CHANGES:
-        verdict = "OK" if statistics.median(there[name]) <= 0.1 and statistics.median(back[name]) <= 0.1 else "OVER"
+    print(f"{'screen':<16} {'open: median':>13} {'p90':>7} {'back: median':>13} {'p90':>7}  "
+          "(back with Escape includes its 100 ms wait; the verdict leaves it out)")
+    escape_wait = int(os.environ.get("ESCDELAY", "100")) / 1000  # Textual's wait after a lone Escape byte
+    for name, (_key, _text, back_key) in CHANGES.items():
+        work_back = statistics.median(back[name]) - (escape_wait if back_key == b"\x1b" else 0.0)
+        verdict = "OK" if statistics.median(there[name]) <= 0.1 and work_back <= 0.1 else "OVER"
         print(f"{name:<16} {statistics.median(there[name]) * 1000:10.0f} ms {percentile(there[name], 0.9) * 1000:4.0f} ms"
               f" {statistics.median(back[name]) * 1000:10.0f} ms {percentile(back[name], 0.9) * 1000:4.0f} ms  {verdict}")
     for name, times in filled.items():
