@@ -46,7 +46,7 @@ class BaseApp(KeyOrderApp[ReturnType]):
         for message in self._start_problems:
             self.notify(message, title="Settings", severity="warning", timeout=12)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        self.set_timer(SETTLE_AFTER_START, settle_garbage)
+        self.set_timer(SETTLE_AFTER_START, self._settle_if_running)
 
     def on_unmount(self) -> None:
         release_garbage_collector()
@@ -57,8 +57,14 @@ class BaseApp(KeyOrderApp[ReturnType]):
             self.set_timer(SETTLE_AFTER_CLOSE, self._settle_if_running)
 
     def _settle_if_running(self) -> None:
-        if self.is_running:
-            settle_garbage()
+        """Collect now, unless a typed key is still travelling (KeyOrderApp): a long collection then would
+        outlast its marker's give-up time and send the keys behind it astray; try again a moment later."""
+        if not self.is_running:
+            return
+        if self.keys_pending:
+            self.set_timer(SETTLE_AFTER_CLOSE, self._settle_if_running)
+            return
+        settle_garbage()
 
     def _apply_themes(self) -> list[str]:
         """Register the shipped and the user's themes and choose the settings' one; a problem per line."""

@@ -8,9 +8,9 @@ object (60-100 ms here), starts every few pictures in the middle of whatever
 happens to be running: a keypress that lands on one misses the 50 ms budget.
 
 So while the review screen is open, automatic collection is off, and what
-lived before it opened is frozen out of the collections (gc.freeze), once its
-first frame is out (collecting first held that frame back: tui/garbage.py has
-the app's side of this, which also unfreezes when the review closes). A full
+lived before it opened is frozen out of the collections (gc.freeze); the app
+settles the garbage of a screen closed before (tui/garbage.py), so that first
+collection is short, and it unfreezes when the app ends. A full
 collection runs right after every few pictures have been drawn, while the user
 looks at the picture (a keypress rarely comes within the collection's tens of
 milliseconds), and after a quiet second, so a paused review leaves no garbage.
@@ -41,17 +41,14 @@ class IdleCollector:
         self._pictures = 0
 
     def start(self) -> None:
-        """Collect once the screen is drawn, then leave everything alive then out of later collections."""
+        """Collect once, then leave everything alive now out of later collections (gc.freeze). Cheap when the
+        app has settled its garbage since the last screen closed (tui/garbage.py): only newer objects are walked."""
         self._was_enabled = gc.isenabled()
         gc.disable()
-        self._owner.call_after_refresh(self._freeze)
+        gc.collect()
+        gc.freeze()
         self._quiet = self._owner.set_interval(QUIET_AFTER, self.collect, pause=True)
         self._young = self._owner.set_interval(YOUNG_EVERY, lambda: gc.collect(1))
-
-    @staticmethod
-    def _freeze() -> None:
-        gc.collect()  # what is not frozen yet: the app froze what lived before (tui/garbage.py)
-        gc.freeze()
 
     def stop(self) -> None:
         for timer in (self._quiet, self._young):
