@@ -148,6 +148,10 @@ class ConfigDocument:
     def differs_from_preset(self, path: str) -> bool:
         return self.get(path) != self.baseline_value(path)
 
+    def row_differs_from_preset(self, path: str) -> bool:
+        """A row's ● mark: an item of a list is never marked alone, the list is compared as a whole (ListEditor)."""
+        return "[" not in path and self.differs_from_preset(path)
+
     def validate(self) -> Config | ConfigError:
         """The Config the data makes, or every problem (typing errors first, each naming its key)."""
         if self.field_errors:

@@ -631,7 +631,7 @@ class ConfigEditorScreen(AppScreen[bool]):
             lines.append(f"used by {OBJECTIVE_WORDS.get(option.objective, option.objective)} families only")
         if option.family is not None:
             lines.append(f"used by {escape(option.family)} models only")
-        if "[" not in path and self.document.differs_from_preset(path):  # FieldRow.changed
+        if self.document.row_differs_from_preset(path):  # the row's ● mark
             lines.append("[b]●[/b] differs from the preset: ctrl+r resets it")
         return "\n".join(lines)
 

@@ -144,7 +144,7 @@ class FieldRow(Widget):
     @property
     def changed(self) -> bool:
         """Differs from the preset; list items are compared as a whole list (see ListEditor)."""
-        return "[" not in self.path and self.document.differs_from_preset(self.path)
+        return self.document.row_differs_from_preset(self.path)
 
     @property
     def editor(self) -> Widget:
