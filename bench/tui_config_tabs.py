@@ -55,6 +55,7 @@ def main() -> None:
                    capture_output=True)
     switches: list[float] = []
     firsts: list[float] = []
+    visits: dict[tuple[bool, int], list[float]] = {}  # (first visit, tab) -> seconds, counted starts only
     with neighbour(args.neighbour):
         for _ in range(args.runs + 1):  # the first start writes bytecode caches: not counted
             term = Terminal([*base, "config", "faery"], (120, 40), env, answer_da1=True)
@@ -64,13 +65,15 @@ def main() -> None:
                     raise SystemExit("no first frame")
                 time.sleep(args.settle)
                 times = []
-                for _ in range(args.rounds):
+                for round_ in range(args.rounds):
                     for number, section in TABS.items():
                         sent = term.send(b"\x1b" + str(number).encode())
                         shown = term.wait_for(contains(section), sent, timeout=20)
                         if shown is None:
                             raise SystemExit(f"alt+{number}: {section} never shown")
                         times.append(shown - sent)
+                        # tab 1 is on screen from the start: its first switch back is a revisit
+                        visits.setdefault((round_ == 0 and number != 1, number), []).append(shown - sent)
                         time.sleep(0.3)
                 term.send(b"\x11")
                 term.process.wait(timeout=10)
@@ -79,6 +82,7 @@ def main() -> None:
             firsts.append(first - term.started)
             switches.extend(times)
     firsts, switches = firsts[1:], switches[len(TABS) * args.rounds:]
+    visits = {key: values[1:] for key, values in visits.items()}  # the uncounted first start
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"{args.runs} starts x {args.rounds} rounds of 7 tabs, 120x40 pty, {describe(args.neighbour)}; "
           f"load average {load} on {os.cpu_count()} cores")
@@ -88,6 +92,10 @@ def main() -> None:
     verdict = "OK" if statistics.median(switches) <= 0.1 else "OVER"
     print(f"tab switch: median {statistics.median(switches) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
           f"max {ordered[-1] * 1000:.0f} ms  {verdict}")
+    for first_visit, label in ((True, "first visit"), (False, "revisit")):
+        cells = [f"{number} {statistics.median(values) * 1000:.0f}" for (was_first, number), values in sorted(visits.items())
+                 if was_first == first_visit and values]
+        print(f"{label}, median ms by tab: " + ", ".join(cells))
 
 
 if __name__ == "__main__":
