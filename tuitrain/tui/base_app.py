@@ -24,6 +24,7 @@ from textual.screen import Screen
 from tuitrain.settings import DEFAULT_THEME, LoadedSettings, load_settings, save_setting
 from tuitrain.tui.garbage import SETTLE_AFTER_CLOSE, SETTLE_AFTER_START, release_garbage_collector, settle_garbage
 from tuitrain.tui.key_order import KeyOrderApp
+from tuitrain.tui.layout_once import install as install_layout_once
 from tuitrain.tui.themes import available_themes
 
 
@@ -31,6 +32,7 @@ class BaseApp(KeyOrderApp[ReturnType]):
     """An app with the user's themes, opening on `first_screen()`; subclasses say which screen."""
 
     def __init__(self, settings: LoadedSettings | None = None, **kwargs: Any) -> None:
+        install_layout_once()  # one layout, not two, when widgets change size (tui/layout_once.py)
         super().__init__(**kwargs)
         self.loaded_settings = settings or load_settings()
         self._start_problems = [*self.loaded_settings.problems, *self._apply_themes()]

@@ -190,7 +190,7 @@ class CompareScreen(AppScreen[None]):
     CompareScreen #compare-head {{ height: 1; padding: 0 1; background: $panel; }}
     CompareScreen #grid {{ height: 1fr; }}
     CompareScreen .grid-row {{ height: {CELL_HEIGHT}; }}
-    CompareScreen .row-label {{ width: {LABEL_WIDTH}; padding: 1 1 0 1; }}
+    CompareScreen .row-label {{ width: {LABEL_WIDTH}; height: 1fr; padding: 1 1 0 1; }}
     CompareScreen .row-label.-cursor {{ background: $boost; }}
     CompareScreen #compare-empty {{ padding: 1 2; color: $text-muted; }}
     """
