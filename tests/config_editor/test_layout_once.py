@@ -4,8 +4,9 @@ Textual asked for a second full layout whenever any widget's size changed, becau
 virtual size is a reactive that lays out again. The first visit of the config editor's Training tab
 took three full reflows (the rows, again for their virtual sizes, and again one column narrower
 once the scrollbar appeared); it now takes the one that places the rows and a small one for the
-form's own scrollbar. A container that scrolls keeps Textual's behaviour: its scrollbar still
-appears when its content grows, and its children still make room for it.
+form's own scrollbar. Only the tab forms opt in; elsewhere, and for any container that scrolls,
+Textual's behaviour stays: a scrollbar still appears when content grows, and the children still
+make room for it.
 """
 
 from __future__ import annotations
@@ -77,3 +78,19 @@ async def test_a_scrolling_container_still_gets_its_scrollbar() -> None:
         assert scroll.show_vertical_scrollbar
         assert scroll.max_scroll_y > 0  # its virtual size was taken in
         assert first.region.width == wide - scroll.scrollbar_size_vertical  # the rows made room for it
+
+
+async def test_only_the_forms_rows_skip_the_second_layout(run_config: Path) -> None:
+    app = ConfigEditorApp(run_config)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: all(form.ready.is_set() for form in screen.query(TabForm)))
+        row = screen.row("training.learning_rate")
+        assert layout_once.cannot_scroll(row) and layout_once.inside_opted_container(row)
+        status = screen.query_one("#status")  # outside the forms: Textual's way
+        assert layout_once.cannot_scroll(status) and not layout_once.inside_opted_container(status)
+        app.notify("a toast")
+        await pilot.pause(0.2)
+        toasts = list(app.screen.query("Toast"))
+        assert toasts and not any(layout_once.inside_opted_container(toast) for toast in toasts)
+        assert all(toast.region.height > 0 for toast in toasts)

@@ -46,6 +46,7 @@ class TabForm(FormScroll):
     """
 
     DEFAULT_CSS = "TabForm { scrollbar-gutter: stable; }"
+    LAYOUT_ONCE_INSIDE = True  # its rows take a new size in one layout, not two (tui/layout_once.py)
 
     def __init__(self, group: str, rows: Callable[[str], ComposeResult], *, built: bool) -> None:
         super().__init__(id=f"form-{group}")
