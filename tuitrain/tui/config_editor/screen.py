@@ -146,7 +146,7 @@ class ConfigEditorScreen(AppScreen[bool]):
     ConfigEditorScreen .section { height: auto; }
     ConfigEditorScreen .section-title { height: 1; text-style: bold; color: $accent; margin: 1 0 0 0; }
     ConfigEditorScreen .section.unused .section-title { color: $text-muted; text-style: none; }
-    ConfigEditorScreen .section.unused FieldRow .name { color: $text-muted; }
+    ConfigEditorScreen .section.unused FieldRow > .field-row--name { color: $text-muted; }
     ConfigEditorScreen .extras { height: auto; margin: 0 0 1 0; }
     ConfigEditorScreen .extras-title { height: auto; text-style: bold; color: $error; margin: 1 0 0 0; }
     ConfigEditorScreen.essential-only .advanced { display: none; }

@@ -14,10 +14,12 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.content import Content
+from textual.widgets import Input, Select, Static, Switch
 
 from tuitrain.config.fields import OptionInfo
 from tuitrain.tui.config_editor.document import ConfigDocument
+from tuitrain.tui.config_editor.form_select import FormSelect
 from tuitrain.tui.config_editor.values import (
     ValueProblem,
     format_value,
@@ -46,6 +48,9 @@ class FormInput(Input):
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         return key not in ALT_DIGIT_CHARACTERS and super().check_consume_key(key, character)
+
+
+LABEL_WIDTH = 26  # columns of a row's label, its mark and a space included
 
 
 def widget_id(path: str) -> str:
@@ -92,18 +97,20 @@ class FieldRow(Widget):
             self.row = row
             self.typing = typing
 
-    # A grid, not a Vertical holding a Horizontal, and the message line mounted only when there is a message:
-    # two widgets fewer per row, of the ~200 Textual styles and lays out before the editor's first frame.
-    DEFAULT_CSS = """
-    FieldRow { layout: grid; grid-size: 2; grid-columns: 26 1fr; grid-rows: auto; height: auto; margin: 0 0 0 0; }
-    FieldRow .name { width: 26; height: 1; padding: 0 1 0 0; }
-    FieldRow.changed .name { color: $warning; text-style: bold; }
-    FieldRow Input, FieldRow Select { width: 1fr; }
-    FieldRow Switch { height: 1; border: none; padding: 0; width: auto; }
-    FieldRow Switch:focus { border: none; background-tint: $foreground 10%; }
-    FieldRow .message { column-span: 2; height: auto; color: $error; padding: 0 0 0 26; display: none; }
-    FieldRow .message.warning { color: $warning; }
-    FieldRow .message.shown { display: block; }
+    # The row draws its label itself (render) and holds the editor and, once there is one, the message line:
+    # the label was a widget of its own, and a Vertical holding a Horizontal before that. Of the ~240 widgets of
+    # the Training tab, one in four was a label, each styled when the tab is built and laid out when it is shown.
+    COMPONENT_CLASSES = {"field-row--name"}
+    DEFAULT_CSS = f"""
+    FieldRow {{ height: auto; }}
+    FieldRow.changed > .field-row--name {{ color: $warning; text-style: bold; }}
+    FieldRow > .editor {{ margin: 0 0 0 {LABEL_WIDTH}; }}
+    FieldRow > Input, FieldRow > Select {{ width: 1fr; }}
+    FieldRow > Switch {{ height: 1; border: none; padding: 0; width: auto; }}
+    FieldRow > Switch:focus {{ border: none; background-tint: $foreground 10%; }}
+    FieldRow > .message {{ height: auto; color: $error; padding: 0 0 0 {LABEL_WIDTH}; display: none; }}
+    FieldRow > .message.warning {{ color: $warning; }}
+    FieldRow > .message.shown {{ display: block; }}
     """
 
     def __init__(self, option: OptionInfo, path: str, document: ConfigDocument) -> None:
@@ -113,12 +120,16 @@ class FieldRow(Widget):
         self.document = document
         self.kind = widget_kind(option)
         self._shown: tuple[bool, str, str] | None = None  # what show() last displayed
-        self._parts: tuple[Label, Widget] | None = None
+        self._editor: Widget | None = None
         self._message: Static | None = None  # mounted with the first message
 
     def compose(self) -> ComposeResult:
-        yield Label(self._label_text(), classes="name")
         yield self._make_editor()
+
+    def render(self) -> Content:
+        """The label, in the label column (the editor's margin leaves it free)."""
+        label = Content(self._label_text()).truncate(LABEL_WIDTH - 1)
+        return Content.assemble((label.plain, self.get_visual_style("field-row--name")))
 
     def _make_editor(self) -> Widget:
         value = self.document.get(self.path)
@@ -130,8 +141,8 @@ class FieldRow(Widget):
             # A value that is not a choice (a typo in the file) shows as blank, with its error:
             # without a blank, Select would quietly pick the first choice in its place.
             blank = is_optional(self.option) or not valid
-            return Select(options, value=value if valid else Select.NULL, allow_blank=blank, compact=True,
-                          classes="editor")
+            return FormSelect(options, value=value if valid else Select.NULL, allow_blank=blank, compact=True,
+                              classes="editor")
         suggester = PathSuggester(self.document.base_dir) if self.kind == "path" else None
         placeholder = "unset" if is_optional(self.option) else ""
         return FormInput(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
@@ -148,13 +159,10 @@ class FieldRow(Widget):
 
     @property
     def editor(self) -> Widget:
-        return self._widgets()[1]
-
-    def _widgets(self) -> tuple[Label, Widget]:
-        """Label and editor, looked up once (show() runs for every row often)."""
-        if self._parts is None:
-            self._parts = (self.query_one(".name", Label), self.query_one(".editor"))
-        return self._parts
+        """The value's widget, looked up once (show() runs for every row often)."""
+        if self._editor is None:
+            self._editor = self.query_one(".editor")
+        return self._editor
 
     def _message_line(self) -> Static:
         if self._message is None:
@@ -207,9 +215,9 @@ class FieldRow(Widget):
         if state == self._shown:
             return
         self._shown = state
-        label, editor = self._widgets()
+        editor = self.editor
         self.set_class(changed, "changed")
-        label.update(self._label_text())
+        self.refresh()  # the label and its mark
         if message or warning or self._message is not None:
             line = self._message_line()
             line.update(message or warning)
