@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from tests.conftest import run_cli
 from tuitrain.tui.config_editor.app import ConfigEditorApp
@@ -38,6 +39,19 @@ async def wait_for(pilot: Pilot[object], condition: Callable[[], bool], timeout:
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not met in time")
+
+
+def count_layouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, a 1 per full layout of any screen (Textual's Screen._refresh_layout)."""
+    layouts: list[int] = []
+    refresh_layout = Screen._refresh_layout
+
+    def counting(self: Screen[object], *args: object, **kwargs: object) -> None:
+        layouts.append(1)
+        refresh_layout(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counting)
+    return layouts
 
 
 def editor(app: ConfigEditorApp) -> ConfigEditorScreen:

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Label
 
-from tests.config_editor.conftest import SIZE, editor, wait_for
+from tests.config_editor.conftest import SIZE, count_layouts, editor, wait_for
 from tuitrain.tui import layout_once
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 from tuitrain.tui.config_editor.tab_forms import TabForm
@@ -33,13 +32,6 @@ def test_the_pinned_textual_takes_the_change() -> None:
 
 
 async def test_first_visit_of_a_tab_is_laid_out_once(run_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    layouts: list[int] = []
-    refresh_layout = Screen._refresh_layout
-
-    def counting(self: Screen[object], *args: object, **kwargs: object) -> None:
-        layouts.append(1)
-        refresh_layout(self, *args, **kwargs)  # type: ignore[arg-type]
-
     app = ConfigEditorApp(run_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = editor(app)
@@ -47,7 +39,7 @@ async def test_first_visit_of_a_tab_is_laid_out_once(run_config: Path, monkeypat
         await pilot.pause(0.3)
         form = screen.query_one("#form-training", TabForm)
         assert not form.region  # never shown yet
-        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        layouts = count_layouts(monkeypatch)
         await pilot.press("alt+3")
         await pilot.pause(0.5)
         assert form.region and form.show_vertical_scrollbar  # shown, and its rows overflow at this size

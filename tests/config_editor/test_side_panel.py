@@ -11,22 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.screen import Screen
 from textual.widgets import Static
 
-from tests.config_editor.conftest import SIZE, editor
+from tests.config_editor.conftest import SIZE, count_layouts, editor
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 
 
 async def test_moving_between_fields_redraws_the_help_without_a_layout(run_config: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    layouts: list[int] = []
-    refresh_layout = Screen._refresh_layout
-
-    def counting(self: Screen[object], *args: object, **kwargs: object) -> None:
-        layouts.append(1)
-        refresh_layout(self, *args, **kwargs)  # type: ignore[arg-type]
-
     app = ConfigEditorApp(run_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = editor(app)
@@ -36,7 +28,7 @@ async def test_moving_between_fields_redraws_the_help_without_a_layout(run_confi
         derived = screen.query_one("#derived", Static)
         where = derived.region
         helps: set[int] = set()
-        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        layouts = count_layouts(monkeypatch)
         for _ in range(8):
             await pilot.press("tab")
             await pilot.pause()
