@@ -78,3 +78,17 @@ async def test_the_drawn_label_and_select_face_show_what_the_widgets_did(run_con
         await pilot.press("ctrl+r")  # back to the preset: the mark goes
         await settled(pilot, screen)
         assert line_of(row).startswith("  name ") and "adamw" in line_of(row)
+
+
+async def test_a_name_longer_than_the_label_column_is_cut_with_an_ellipsis(run_config: Path) -> None:
+    app = ConfigEditorApp(run_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: all(form.ready.is_set() for form in screen.query(TabForm)))
+        long_rows = [row for row in screen.query(FieldRow) if len(row.option.name) > 23]
+        assert long_rows  # e.g. schedulefree_warmup_steps: as a wrapped Label it showed no name at all
+        row = long_rows[0]
+        screen.query_one("#tabs").active = f"tab-{row.option.group}"  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        label = line_of(row)[:26]
+        assert label.rstrip().endswith("…") and row.option.name[:20] in label, label

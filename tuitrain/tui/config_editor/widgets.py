@@ -128,7 +128,7 @@ class FieldRow(Widget):
 
     def render(self) -> Content:
         """The label, in the label column (the editor's margin leaves it free)."""
-        label = Content(self._label_text()).truncate(LABEL_WIDTH - 1)
+        label = Content(self._label_text()).truncate(LABEL_WIDTH - 1, ellipsis=True)  # the few longer names
         return Content.assemble((label.plain, self.get_visual_style("field-row--name")))
 
     def _make_editor(self) -> Widget:
