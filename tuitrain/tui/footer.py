@@ -56,10 +56,18 @@ class ScreenFooter(Footer):
         narrow = self.has_class("-narrow")
         labels: dict[str, str] = getattr(self.screen, "NARROW_LABELS", {}) if narrow else {}
         for widget in super().compose():
-            if narrow and isinstance(widget, FooterKey):
-                widget.description = labels.get(widget.action, widget.description)
-                if is_help_action(widget.action):
-                    widget.add_class("-help-key")
+            if isinstance(widget, FooterKey):
+                if "compact" in (widget._reactive_connect or {}):
+                    # The value its binding to the footer's `compact` will bring, before the key is mounted:
+                    # a FooterKey starts compact and toggled its class at mount (a stylesheet pass on a key
+                    # not yet mounted), then again when the binding arrived: ~60 wasted passes per screen.
+                    # (The palette key is not bound: it stays compact, as Textual draws it.)
+                    widget.set_reactive(FooterKey.compact, self.compact)
+                    widget.set_class(self.compact, "-compact", update=False)
+                if narrow:
+                    widget.description = labels.get(widget.action, widget.description)
+                    if is_help_action(widget.action):
+                        widget.add_class("-help-key", update=False)
             yield widget
 
     def on_resize(self, event: events.Resize) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.content import Content
-from textual.widgets import Select
+from textual.widgets import OptionList, Select
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
+
+from tuitrain.tui.config_editor.compact import compact_before_mount
 
 
 class FormSelectCurrent(SelectCurrent):
@@ -36,6 +38,9 @@ class FormSelectCurrent(SelectCurrent):
 
     def compose(self) -> ComposeResult:
         return iter(())
+
+    def _watch_has_value(self, has_value: bool) -> None:
+        self.refresh()  # drawn here: no -has-value class to restyle the widget for (Textual's styles its label)
 
     def update(self, label: RenderableType | NoSelection) -> None:
         self.label = label
@@ -56,9 +61,17 @@ class FormSelectCurrent(SelectCurrent):
 class FormSelect(Select[Any]):
     """A Select whose closed face is a FormSelectCurrent."""
 
+    def __init__(self, *args: Any, compact: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if compact:
+            compact_before_mount(self, Select.compact)
+
     def compose(self) -> ComposeResult:
         yield FormSelectCurrent(self.prompt)
-        yield SelectOverlay(type_to_search=self._type_to_search).data_bind(compact=Select.compact)
+        overlay = SelectOverlay(type_to_search=self._type_to_search)
+        if self.compact:  # as the binding below will set it, without a class change once mounted
+            compact_before_mount(overlay, OptionList.compact)
+        yield overlay.data_bind(compact=Select.compact)
 
     def _watch_expanded(self, expanded: bool) -> None:
         super()._watch_expanded(expanded)

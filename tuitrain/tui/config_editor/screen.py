@@ -236,8 +236,10 @@ class ConfigEditorScreen(AppScreen[bool]):
                         widget: Widget = ListEditor(option, items, self.document)
                     else:
                         widget = FieldRow(option, option.path, self.document)
-                        if self._defer_hidden and self.hidden_by_choice(option):
-                            widget.add_class("other-objective")  # mounted hidden, as update_objective_rows would
+                        hidden = self.hidden_by_choice(option)
+                        if hidden:  # mounted hidden, as update_objective_rows would; styled once, when mounted
+                            widget.add_class("other-objective", update=False)
+                        if self._defer_hidden and hidden:
                             later.append(widget)
                             continue
                     if later:
@@ -247,7 +249,7 @@ class ConfigEditorScreen(AppScreen[bool]):
                 if later:
                     self._deferred.append((section, later, None))
                     if len(later) == len(section_entries):  # [flux] for SD 1.5: no title over nothing
-                        section.add_class("other-objective")
+                        section.add_class("other-objective", update=False)
         if all(o.level == "advanced" for o, _ in entries):
             yield Static("Only advanced options here: ctrl+t shows them.", classes="empty-note essential-note")
 

@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Input, Select, Static, Switch
 
 from tuitrain.config.fields import OptionInfo
+from tuitrain.tui.config_editor.compact import compact_before_mount
 from tuitrain.tui.config_editor.document import ConfigDocument
 from tuitrain.tui.config_editor.form_select import FormSelect
 from tuitrain.tui.config_editor.values import (
@@ -45,6 +46,13 @@ class FormInput(Input):
     (Screen._binding_chain asks check_consume_key), and an Input consumes every printable
     character: without this, alt+3 in a text field typed '£' into the value.
     """
+
+    def __init__(self, *args: Any, compact: bool = False, classes: str | None = None, **kwargs: Any) -> None:
+        # "-valid" from the start: with no validators Input sets it when its value is first set, in __init__,
+        # and that class change was a stylesheet pass on a field not yet mounted (see compact.py).
+        super().__init__(*args, classes=f"{classes or ''} -valid", **kwargs)
+        if compact:
+            compact_before_mount(self, Input.compact)
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         return key not in ALT_DIGIT_CHARACTERS and super().check_consume_key(key, character)
