@@ -94,6 +94,11 @@ class Terminal:
             time.sleep(0.002)
         return None
 
+    def output_since(self, since: float) -> bytes:
+        """Every byte the app wrote from `since` on (for a report when an expected text never came)."""
+        with self._lock:
+            return b"".join(data for arrived, data in self.chunks if arrived >= since)
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

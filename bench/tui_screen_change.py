@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,12 @@ CHANGES = {
     "data review": (b"d", ("scanning", "1/200"), b"\x1b"),
 }
 FILLED = {"data review": "1/200"}
+
+
+def visible_text(output: bytes) -> str:
+    """The printable text of terminal output, escape sequences taken out (enough to see which screen it drew)."""
+    text = re.sub(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-_]", b" ", output)
+    return re.sub(r" {2,}", "  ", text.decode("utf-8", "replace"))
 
 
 def any_of(*texts: str) -> Callable[[bytes], bool]:
@@ -92,7 +99,8 @@ def main() -> None:
                         if done is not None and round_:
                             filled.setdefault(name, []).append(done - sent)
                     if shown is None:
-                        raise SystemExit(f"{name}: {text} never shown")
+                        raise SystemExit(f"{name}: {text} never shown; the text the app wrote after the key:\n"
+                                         + visible_text(term.output_since(sent))[-3000:])
                     time.sleep(args.dwell)
                     sent_back = term.send(back_key)
                     home_again = term.wait_for(contains(*HOME_TEXT), sent_back, timeout=30)
