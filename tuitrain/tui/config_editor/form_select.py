@@ -40,7 +40,7 @@ class FormSelectCurrent(SelectCurrent):
         return iter(())
 
     def _watch_has_value(self, has_value: bool) -> None:
-        self.refresh()  # drawn here: no -has-value class to restyle the widget for (Textual's styles its label)
+        self.refresh()  # the value is drawn here: no -has-value class (Textual's face uses it for its label Static)
 
     def update(self, label: RenderableType | NoSelection) -> None:
         self.label = label
