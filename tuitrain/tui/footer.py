@@ -57,7 +57,7 @@ class ScreenFooter(Footer):
         labels: dict[str, str] = getattr(self.screen, "NARROW_LABELS", {}) if narrow else {}
         for widget in super().compose():
             if isinstance(widget, FooterKey):
-                if "compact" in (widget._reactive_connect or {}):
+                if "compact" in (getattr(widget, "_reactive_connect", None) or {}):  # bound by Footer.compose
                     # The value its binding to the footer's `compact` will bring, before the key is mounted:
                     # a FooterKey starts compact and toggled its class at mount (a stylesheet pass on a key
                     # not yet mounted), then again when the binding arrived: ~60 wasted passes per screen.
