@@ -17,6 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from tuitrain.tui.before_mount import set_before_mount
+
 NARROW_COLUMNS = 100  # below this width the footer is narrow (80x24 is the smallest terminal we support)
 
 
@@ -60,10 +62,9 @@ class ScreenFooter(Footer):
                 if "compact" in (getattr(widget, "_reactive_connect", None) or {}):  # bound by Footer.compose
                     # The value its binding to the footer's `compact` will bring, before the key is mounted:
                     # a FooterKey starts compact and toggled its class at mount (a stylesheet pass on a key
-                    # not yet mounted), then again when the binding arrived: ~60 wasted passes per screen.
+                    # not yet mounted), then again when the binding arrived (tui/before_mount.py).
                     # (The palette key is not bound: it stays compact, as Textual draws it.)
-                    widget.set_reactive(FooterKey.compact, self.compact)
-                    widget.set_class(self.compact, "-compact", update=False)
+                    set_before_mount(widget, FooterKey.compact, self.compact, "-compact")
                 if narrow:
                     widget.description = labels.get(widget.action, widget.description)
                     if is_help_action(widget.action):

@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.widgets import OptionList, Select
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
-from tuitrain.tui.config_editor.compact import compact_before_mount
+from tuitrain.tui.before_mount import compact_before_mount
 
 
 class FormSelectCurrent(SelectCurrent):

@@ -18,7 +18,7 @@ from textual.content import Content
 from textual.widgets import Input, Select, Static, Switch
 
 from tuitrain.config.fields import OptionInfo
-from tuitrain.tui.config_editor.compact import compact_before_mount
+from tuitrain.tui.before_mount import compact_before_mount
 from tuitrain.tui.config_editor.document import ConfigDocument
 from tuitrain.tui.config_editor.form_select import FormSelect
 from tuitrain.tui.config_editor.values import (
@@ -49,7 +49,7 @@ class FormInput(Input):
 
     def __init__(self, *args: Any, compact: bool = False, classes: str | None = None, **kwargs: Any) -> None:
         # "-valid" from the start: with no validators Input sets it when its value is first set, in __init__,
-        # and that class change was a stylesheet pass on a field not yet mounted (see compact.py).
+        # and that class change was a stylesheet pass on a field not yet mounted (see tui/before_mount.py).
         super().__init__(*args, classes=f"{classes or ''} -valid", **kwargs)
         if compact:
             compact_before_mount(self, Input.compact)
