@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Input, Select
 
 from tests.conftest import run_cli
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
-from tuitrain.tui.config_editor.widgets import FieldRow
+from tuitrain.tui.config_editor.widgets import LABEL_WIDTH, FieldRow
 
 SIZE = (160, 48)
 PASTE_OVER = 12  # type_into pastes longer texts (one key each would make the tests slow)
@@ -52,6 +53,18 @@ def count_layouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(Screen, "_refresh_layout", counting)
     return layouts
+
+
+def shown_value(row: FieldRow) -> str:
+    """The value as the row shows it on screen: its editor's, or the text it draws before it has one."""
+    if row.has_editor:
+        widget = row.editor
+        if isinstance(widget, Select):
+            return "" if widget.value is Select.NULL else str(widget.value)
+        assert isinstance(widget, Input), widget
+        return widget.value
+    drawn = row.face(SIZE[0] - LABEL_WIDTH).plain
+    return drawn.removesuffix(" ").removesuffix("▼").strip() if row.kind == "select" else drawn.strip()
 
 
 def editor(app: ConfigEditorApp) -> ConfigEditorScreen:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from textual.widgets import Select
 
 from tests.config_editor.conftest import SIZE, editor, type_into
 from tuitrain.config import load_config
@@ -22,10 +21,10 @@ async def test_a_concepts_own_settings_edit_and_unset(run_config: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = editor(app)
-        flip = screen.row("data.concepts[0].flip").query_one(Select)
+        flip = (await screen.row("data.concepts[0].flip").open_editor())
         assert flip.is_blank()  # unset: [data]'s flip decides
         flip.value = True
-        screen.row("data.concepts[0].crop_jitter").query_one(Select).value = False
+        (await screen.row("data.concepts[0].crop_jitter").open_editor()).value = False
         await type_into(pilot, screen.row("data.concepts[0].resolution"), "768")
         await type_into(pilot, screen.row("data.concepts[0].loss_weight"), "0.5")
         await pilot.pause()
@@ -40,7 +39,7 @@ async def test_a_concepts_own_settings_edit_and_unset(run_config: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = editor(app)
-        flip = screen.row("data.concepts[0].flip").query_one(Select)
+        flip = (await screen.row("data.concepts[0].flip").open_editor())
         assert flip.value is True
         flip.clear()  # back to unset
         await pilot.pause()

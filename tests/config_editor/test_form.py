@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from textual.widgets import Input, Select, Switch
 
-from tests.config_editor.conftest import SIZE, editor, type_into, wait_for
+from tests.config_editor.conftest import SIZE, editor, shown_value, type_into, wait_for
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data, read_toml
 from tuitrain.config.options import iter_options
@@ -45,8 +44,8 @@ async def test_each_widget_type_edits_and_saves(run_config: Path, tmp_path: Path
         await type_into(pilot, screen.row("training.learning_rate"), "0.5")  # number
         await type_into(pilot, screen.row("saving.name"), "fae")  # text
         await type_into(pilot, screen.row("model.base"), str(tmp_path))  # path
-        screen.row("training.gradient_checkpointing").query_one(Switch).toggle()  # switch
-        screen.row("optimizer.name").query_one(Select).value = "prodigy"  # select
+        (await screen.row("training.gradient_checkpointing").open_editor()).toggle()  # switch
+        (await screen.row("optimizer.name").open_editor()).value = "prodigy"  # select
         await pilot.pause()
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -131,7 +130,7 @@ async def test_help_marks_reset_and_essential_view(run_config: Path) -> None:
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert screen.document.get("lora.rank") == 32
-        assert row.query_one(Input).value == "32" and not row.has_class("changed")
+        assert shown_value(row) == "32" and not row.has_class("changed")
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert screen.has_class("essential-only")
@@ -164,7 +163,7 @@ async def test_changed_on_disk_is_reported_and_reloads(run_config: Path) -> None
         await pilot.press("ctrl+l")
         await pilot.pause()
         assert screen.document.get("lora.rank") == 48
-        assert screen.row("lora.rank").query_one(Input).value == "48"
+        assert shown_value(screen.row("lora.rank")) == "48"
 
 
 async def test_the_done_when_walkthrough(run_config: Path, tmp_path: Path) -> None:
@@ -186,7 +185,7 @@ async def test_the_done_when_walkthrough(run_config: Path, tmp_path: Path) -> No
         await type_into(pilot, screen.row("model.base"), str(base))
         await type_into(pilot, screen.row("data.concepts[0].path"), str(new_data))
         await type_into(pilot, screen.row("lora.rank"), "8")
-        screen.row("optimizer.name").query_one(Select).value = "prodigy"
+        (await screen.row("optimizer.name").open_editor()).value = "prodigy"
         await type_into(pilot, screen.row("training.learning_rate"), "1")
         await wait_for(pilot, lambda: str(derived.render()) != before and "estimate" in str(derived.render()))
         await pilot.press("ctrl+s")

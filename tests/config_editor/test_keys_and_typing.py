@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Footer, Select, TabbedContent
+from textual.widgets import Footer, TabbedContent
 
 from tests.config_editor.conftest import SIZE, editor, settled, wait_for
 from tuitrain.tui.config_editor import screen as screen_module
@@ -74,7 +74,7 @@ async def test_method_sections_are_titled_and_follow_training_method(run_config:
         assert embedding.has_class("unused") and not screen.query_one("#sec-lora-lora").has_class("unused")
         assert "not used: training.method is lora" in str(embedding.query_one(".section-title").render())
 
-        screen.row("training.method").query_one(Select).value = "embedding"
+        (await screen.row("training.method").open_editor()).value = "embedding"
         await settled(pilot, screen)
         assert not embedding.has_class("unused") and screen.query_one("#sec-lora-lora").has_class("unused")
         await pilot.press("ctrl+t")  # essential view: the unused [lora] section is hidden

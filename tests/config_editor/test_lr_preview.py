@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Select
 
 from tests.config_editor.conftest import SIZE, editor, settled, type_into, wait_for
 from tuitrain.schedules import Schedule
@@ -44,7 +43,7 @@ async def test_the_panel_draws_the_runs_curve_and_follows_edits(run_config: Path
         await wait_for(pilot, lambda: "total steps" in derived(screen))
         await wait_for(pilot, lambda: "cosine over 500 steps, warm-up 50" in derived(screen))
         before = derived(screen)
-        screen.row("training.lr_scheduler").query_one(Select).value = "cosine_with_min_lr"
+        (await screen.row("training.lr_scheduler").open_editor()).value = "cosine_with_min_lr"
         await settled(pilot, screen)
         await type_into(pilot, screen.row("training.lr_min_ratio"), "0.5")
         await wait_for(pilot, lambda: "cosine_with_min_lr over 500 steps" in derived(screen))
@@ -60,9 +59,9 @@ async def test_optimizer_rows_follow_the_chosen_optimizer(run_config: Path) -> N
         shown = lambda path: screen.row(path).display  # noqa: E731
         assert shown("optimizer.kernel") and shown("optimizer.beta1") and shown("optimizer.weight_decay")
         assert not shown("optimizer.d_coef") and not shown("optimizer.momentum") and not shown("optimizer.paged")
-        screen.row("optimizer.name").query_one(Select).value = "prodigy"
+        (await screen.row("optimizer.name").open_editor()).value = "prodigy"
         await wait_for(pilot, lambda: shown("optimizer.d_coef"))
         assert not shown("optimizer.kernel") and shown("optimizer.weight_decay")
-        screen.row("optimizer.name").query_one(Select).value = "sgd"
+        (await screen.row("optimizer.name").open_editor()).value = "sgd"
         await wait_for(pilot, lambda: shown("optimizer.momentum") and shown("optimizer.nesterov"))
         assert not shown("optimizer.beta1") and not shown("optimizer.d_coef")

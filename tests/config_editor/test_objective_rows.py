@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from textual.widgets import Select
 
 from tests.config_editor.conftest import SIZE, editor, wait_for
 from tuitrain.families import FAMILIES
@@ -41,12 +40,12 @@ async def test_rows_follow_model_family(run_config: Path, monkeypatch: pytest.Mo
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = editor(app)
-        screen.row("model.family").query_one(Select).value = "sd15"
+        (await screen.row("model.family").open_editor()).value = "sd15"
         await wait_for(pilot, lambda: shown(screen, "objective.shift"))
         assert all(shown(screen, key) for key in FLOW_KEYS)
         assert not shown(screen, "objective.zero_terminal_snr")
         assert "sd15 trains with flow matching" in title(screen)
-        screen.row("model.family").query_one(Select).value = "sdxl"
+        (await screen.row("model.family").open_editor()).value = "sdxl"
         await wait_for(pilot, lambda: not shown(screen, "objective.shift"))
         assert shown(screen, "objective.zero_terminal_snr")
 

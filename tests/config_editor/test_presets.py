@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input, OptionList, Select
+from textual.widgets import OptionList
 
-from tests.config_editor.conftest import SIZE, editor, settled, type_into, wait_for
+from tests.config_editor.conftest import SIZE, editor, settled, shown_value, type_into, wait_for
 from tuitrain.config import load_config
 from tuitrain.config.io import read_toml
 from tuitrain.config.presets import preset_body, user_presets_dir
@@ -51,7 +51,7 @@ async def test_load_preset_asks_over_unsaved_edits_then_replaces_values(run_conf
         assert screen.document.get("optimizer.name") == "prodigy"
         assert screen.document.get("data.concepts") == data_before
         assert screen.document.get("model.base") == "stabilityai/stable-diffusion-xl-base-1.0"
-        assert screen.row("optimizer.name").query_one(Select).value == "prodigy"
+        assert shown_value(screen.row("optimizer.name")) == "prodigy"
         assert not [r.path for r in rows if r.has_class("changed")]  # everything is the preset's now
         assert "preset sdxl-lora-prodigy" in str(screen.query_one("#status").render())
         await pilot.press("ctrl+s")
@@ -74,7 +74,7 @@ async def test_load_preset_of_another_family_takes_its_base_model(run_config: Pa
         await wait_for(pilot, lambda: screen.document.get("preset") == "sd15-lora")
         assert screen.document.get("model.family") == "sd15"
         assert screen.document.get("model.base") != str(tmp_path)
-        assert screen.row("model.base").query_one(Input).value == screen.document.get("model.base")
+        assert shown_value(screen.row("model.base")) == screen.document.get("model.base")
         assert screen.document.dirty
 
 

@@ -128,6 +128,9 @@ class ConfigEditorScreen(AppScreen[bool]):
         Binding("ctrl+l", "reload", "Reload from disk", id="config.reload", priority=True, show=False),
         Binding("f1", "app.help", "Keys", id="config.help"),
         Binding("escape", "close", "Close", id="config.close"),
+        # Textual's tab/shift+tab, with the row's editor made before the next key is read (FieldRow).
+        Binding("tab", "next_field(1)", "Next field", id="config.next_field", show=False),
+        Binding("shift+tab", "next_field(-1)", "Previous field", id="config.previous_field", show=False),
     ]
     NARROW_LABELS = {  # the footer's, below 100 columns
         "load_preset": "Preset", "save_preset": "Save preset", "switch_tab(1)": "Tab", "toggle_view": "All",
@@ -183,6 +186,7 @@ class ConfigEditorScreen(AppScreen[bool]):
         self._section_titles: list[Static] | None = None
         self._validate_timer: Timer | None = None
         self._shown_text: dict[str, str] = {}  # last text of #status, #derived, #help
+        self._opens_on = ""  # the key whose row has its editor from the start (compose)
         self._also_eager: set[str] = set()  # tabs a rebuild composes at once (the one shown, the focus's)
         # Rows of the tabs composed with the screen that the family or optimizer hides ([flux] for SD 1.5:
         # half the first tab): mounted after the first frame, before the other tabs (_mount_deferred).
@@ -200,6 +204,7 @@ class ConfigEditorScreen(AppScreen[bool]):
         # The panels' texts go in now, not from on_mount: those updates landed a frame after the form
         # (0.04-0.09 s later in a pty), so the first frame showed an empty status line and side panel.
         first = next((o for o, _ in tab_options(self.options, self.groups[0]) if o.level == "essential"), None)
+        self._opens_on = first.path if first else ""  # its row is composed with its editor: the cursor starts there
         self._shown_text = {"status": self.status_text(), "derived": self.derived_text(),
                             "help": self.help_text(first, first.path) if first else "Move to a field to see its help."}
         yield Static(self._shown_text["status"], id="status", markup=False)
@@ -235,7 +240,7 @@ class ConfigEditorScreen(AppScreen[bool]):
                     if widget_kind(option) == "list":
                         widget: Widget = ListEditor(option, items, self.document)
                     else:
-                        widget = FieldRow(option, option.path, self.document)
+                        widget = FieldRow(option, option.path, self.document, with_editor=option.path == self._opens_on)
                         hidden = self.hidden_by_choice(option)
                         if hidden:  # mounted hidden, as update_objective_rows would; styled once, when mounted
                             widget.add_class("other-objective", update=False)
@@ -639,6 +644,14 @@ class ConfigEditorScreen(AppScreen[bool]):
 
     # --- tabs ------------------------------------------------------------------------------
 
+    async def action_next_field(self, step: int) -> None:
+        """Move the cursor as Textual's tab and shift+tab do; a row reached gets its editor, and the key
+        after this one lands in it (the row's own hand-over on focus runs later, from its queue)."""
+        widget = self.focus_next() if step > 0 else self.focus_previous()
+        if isinstance(widget, FieldRow):
+            self.set_focus(await widget.open_editor())
+            self.show_help(widget)  # in this frame (see show_pane)
+
     async def action_switch_tab(self, step: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
         ids = [f"tab-{g}" for g in self.groups]
@@ -660,14 +673,23 @@ class ConfigEditorScreen(AppScreen[bool]):
         form = pane.query_one(TabForm)
         self._builder.wanted = form.group
         await self._builder.build(form)
-        self.query_one("#tabs", TabbedContent).active = pane_id
         essential = self.has_class("essential-only")
+        first = None
         for row in form.query(FieldRow):
             hidden = row.has_class("other-objective") or (essential and (
                 row.has_class("advanced") or (row.parent is not None and row.parent.has_class("unused"))))
             if not hidden and shown_within(row, pane):  # classes: a row built just now has no new styles yet
-                row.editor.focus()
-                return
+                first = row
+                break
+        # The row's editor is mounted while the tab is still hidden, so showing the tab lays it out with the
+        # others: mounted after, it cost a second layout and frame before the cursor appeared.
+        editor = await first.open_editor() if first is not None else None
+        self.query_one("#tabs", TabbedContent).active = pane_id
+        if first is not None and editor is not None:
+            self.set_focus(editor)
+            # Now, not from DescendantFocus: that message climbs the DOM one queue at a time and reached the
+            # screen after the tab's frame was drawn, so the help panel followed a frame (30-60 ms) later.
+            self.show_help(first)
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -726,7 +748,7 @@ class ConfigEditorScreen(AppScreen[bool]):
         target = self._row_map().get(focus or "")
         if target is not None:
             await self.show_pane(f"tab-{target.option.group}")
-            target.editor.focus()
+            self.set_focus(await target.open_editor())
         elif not self.focus_extra(focus) and not self.focus_extra() and active:
             await self.show_pane(active)
         if message:

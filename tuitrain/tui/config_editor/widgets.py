@@ -1,4 +1,4 @@
-"""One form row per option, with the widget its type calls for.
+"""One form row per option, with the widget its type calls for (made when the row is first focused).
 
 Rows are generated from OptionInfo, never written per option: a new schema
 option shows up in the form with no UI code.
@@ -7,9 +7,11 @@ option shows up in the form with no UI code.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.suggester import Suggester
@@ -20,6 +22,7 @@ from textual.widgets import Input, Select, Static, Switch
 from tuitrain.config.fields import OptionInfo
 from tuitrain.tui.before_mount import compact_before_mount
 from tuitrain.tui.config_editor.document import ConfigDocument
+from tuitrain.tui.config_editor.faces import FACE_CLASSES, FACE_CSS, input_face, select_face, switch_face
 from tuitrain.tui.config_editor.form_select import FormSelect
 from tuitrain.tui.config_editor.values import (
     ValueProblem,
@@ -90,8 +93,14 @@ class PathSuggester(Suggester):
         return None
 
 
-class FieldRow(Widget):
-    """Label, widget and message line of one option at one key."""
+class FieldRow(Widget, can_focus=True):
+    """Label, value and message line of one option at one key.
+
+    The row draws its value as the editing widget would (faces.py) and makes that widget (an Input, a
+    Select or a Switch) only when the cursor first comes to it: then the row hands the focus on and
+    steps out of the focus chain. Most rows of a tab are never edited, so a tab is built, laid out and
+    first shown with one widget per row instead of two to four.
+    """
 
     class Edited(Message):
         """The row wrote a new value (or a typing error) into the document.
@@ -108,7 +117,7 @@ class FieldRow(Widget):
     # The row draws its label itself (render) and holds the editor and, once there is one, the message line:
     # the label was a widget of its own, and a Vertical holding a Horizontal before that. Of the ~240 widgets of
     # the Training tab, one in four was a label, each styled when the tab is built and laid out when it is shown.
-    COMPONENT_CLASSES = {"field-row--name"}
+    COMPONENT_CLASSES = {"field-row--name", *FACE_CLASSES}
     DEFAULT_CSS = f"""
     FieldRow {{ height: auto; }}
     FieldRow.changed > .field-row--name {{ color: $warning; text-style: bold; }}
@@ -119,30 +128,55 @@ class FieldRow(Widget):
     FieldRow > .message {{ height: auto; color: $error; padding: 0 0 0 {LABEL_WIDTH}; display: none; }}
     FieldRow > .message.warning {{ color: $warning; }}
     FieldRow > .message.shown {{ display: block; }}
+    {FACE_CSS}
     """
 
-    def __init__(self, option: OptionInfo, path: str, document: ConfigDocument) -> None:
+    def __init__(self, option: OptionInfo, path: str, document: ConfigDocument, *, with_editor: bool = False) -> None:
         super().__init__(id=widget_id(path), classes=f"field {option.level}")
         self.option = option
         self.path = path
         self.document = document
         self.kind = widget_kind(option)
         self._shown: tuple[bool, str, str] | None = None  # what show() last displayed
-        self._editor: Widget | None = None
+        self._editor: Widget | None = None  # made when the cursor first comes to the row (or with_editor)
+        self._editor_mounted: Awaitable[None] | None = None
         self._message: Static | None = None  # mounted with the first message
+        if with_editor:  # composed with the row: the field the editor opens on
+            self._editor = self._make_editor()
+            self.can_focus = False
 
     def compose(self) -> ComposeResult:
-        yield self._make_editor()
+        if self._editor is not None:
+            yield self._editor
 
     def render(self) -> Content:
-        """The label, in the label column (the editor's margin leaves it free)."""
+        """The label in the label column and, until the row has its editor, the value as the editor draws it."""
         label = Content(self._label_text()).truncate(LABEL_WIDTH - 1, ellipsis=True)  # the few longer names
-        return Content.assemble((label.plain, self.get_visual_style("field-row--name")))
+        name = Content.assemble((label.plain, self.get_visual_style("field-row--name")))
+        if self._editor is not None:
+            return name  # the editor sits in the rest of the row (its margin leaves the label column free)
+        return Content.assemble(name.pad_right(LABEL_WIDTH - name.cell_length), self.face(self.size.width - LABEL_WIDTH))
+
+    def face(self, width: int) -> Content:
+        """The value as the row's editor would show it, unfocused, in `width` cells (faces.py)."""
+        value = self.document.get(self.path)
+        if width <= 0:
+            return Content("")
+        if self.kind == "switch":
+            return switch_face(bool(value), self.get_visual_style)
+        if self.kind == "select":
+            label = str(value) if value in (self.option.choices or ()) else None
+            return select_face(label, width, self.get_visual_style)
+        return input_face(format_value(value), self._placeholder(), width, self.get_visual_style)
+
+    def _placeholder(self) -> str:
+        return "unset" if is_optional(self.option) else ""
 
     def _make_editor(self) -> Widget:
         value = self.document.get(self.path)
+        invalid = "-invalid" if self._shown and self._shown[1] else ""
         if self.kind == "switch":
-            return Switch(bool(value), animate=False, classes="editor")
+            return Switch(bool(value), animate=False, classes=f"editor {invalid}")
         if self.kind == "select":
             options = [(str(c), c) for c in self.option.choices or ()]
             valid = value in (self.option.choices or ())
@@ -150,11 +184,10 @@ class FieldRow(Widget):
             # without a blank, Select would quietly pick the first choice in its place.
             blank = is_optional(self.option) or not valid
             return FormSelect(options, value=value if valid else Select.NULL, allow_blank=blank, compact=True,
-                              classes="editor")
+                              classes=f"editor {invalid}")
         suggester = PathSuggester(self.document.base_dir) if self.kind == "path" else None
-        placeholder = "unset" if is_optional(self.option) else ""
-        return FormInput(format_value(value), placeholder=placeholder, suggester=suggester, compact=True,
-                         select_on_focus=False, classes="editor")
+        return FormInput(format_value(value), placeholder=self._placeholder(), suggester=suggester, compact=True,
+                         select_on_focus=False, classes=f"editor {invalid}")
 
     def _label_text(self) -> str:
         mark = "● " if self.changed else "  "
@@ -166,14 +199,48 @@ class FieldRow(Widget):
         return self.document.row_differs_from_preset(self.path)
 
     @property
+    def has_editor(self) -> bool:
+        """The row has made its editing widget (the cursor has been here)."""
+        return self._editor is not None
+
+    @property
     def editor(self) -> Widget:
-        """The value's widget, looked up once (show() runs for every row often)."""
+        """The value's widget, made and mounted on first use (`await open_editor()` waits for the mount)."""
         if self._editor is None:
-            self._editor = self.query_one(".editor")
+            self._editor = self._make_editor()
+            self.can_focus = False  # the editor takes the row's place in the focus chain
+            self._editor_mounted = self.mount(self._editor)  # before any message line (_message_line makes the editor first)
+            self.refresh()  # the label only, from now on
         return self._editor
+
+    async def open_editor(self) -> Widget:
+        """The value's widget, mounted: what the cursor goes to on this row."""
+        editor = self.editor
+        if self._editor_mounted is not None:
+            await self._editor_mounted
+        return editor
+
+    async def _on_focus(self, event: events.Focus) -> None:
+        """The cursor came to the row (a click, or a focus change not made by the screen's keys): hand it on."""
+        editor = await self.open_editor()
+        if self.has_focus:
+            self.screen.set_focus(editor)
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click on the drawn value acts as on the widget: a select opens, a switch flips."""
+        if event.widget is not self or event.x < LABEL_WIDTH:
+            return  # the editor had the click itself, or the label was clicked
+        editor = await self.open_editor()
+        if isinstance(editor, Select):
+            editor.expanded = True
+        elif isinstance(editor, Switch):
+            editor.toggle()
 
     def _message_line(self) -> Static:
         if self._message is None:
+            # The message goes on the line under the editor: a row with a message has its editor (which shows
+            # the error tint), so the drawn face never needs one.
+            self.editor
             self._message = Static("", classes="message", markup=False)
             self.mount(self._message)
         return self._message
@@ -223,20 +290,23 @@ class FieldRow(Widget):
         if state == self._shown:
             return
         self._shown = state
-        editor = self.editor
         self.set_class(changed, "changed")
-        self.refresh()  # the label and its mark
+        self.refresh()  # the label and its mark (and the value's error tint, while the row draws it)
         if message or warning or self._message is not None:
             line = self._message_line()
             line.update(message or warning)
             line.set_class(bool(message or warning), "shown")
             line.set_class(bool(warning) and not message, "warning")
-        editor.set_class(bool(message), "-invalid")
+        if self._editor is not None:
+            self._editor.set_class(bool(message), "-invalid")
 
     def reload(self) -> None:
         """Put the document's value back into the widget (after a reset or a preset load)."""
         value = self.document.get(self.path)
-        editor = self.editor
+        editor = self._editor
+        if editor is None:
+            self.refresh()  # the row draws the document's value
+            return
         with editor.prevent(Input.Changed, Switch.Changed, Select.Changed):
             if isinstance(editor, Switch):
                 editor.value = bool(value)
