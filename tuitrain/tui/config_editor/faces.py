@@ -6,9 +6,11 @@ were ~150 widgets (an Input is one but a heavy one, a Select three), and Textual
 widget when a tab is built, and lays out and renders every one when the tab is first shown. A
 tab's first showing took ~150-220 ms on the 2-core machine, two thirds of it those editors.
 
-The colours come from the row's component classes, whose CSS repeats Textual 8.2.8's own rules for
-a compact Input, Select and Switch (tests/config_editor/test_faces.py compares the cells drawn here
-with the real widgets', so a Textual that draws them differently fails there, not in a user's eyes).
+The colours come from the component classes of one hidden FaceStyles widget per screen, whose CSS
+repeats Textual 8.2.8's own rules for a compact Input, Select and Switch (tests/config_editor/
+test_faces.py compares the cells drawn here with the real widgets', so a Textual that draws them
+differently fails there, not in a user's eyes). One widget, not each row: Textual styles every
+component class of a widget when it is mounted, and eight per row cost more than the editors saved.
 """
 
 from __future__ import annotations
@@ -17,21 +19,13 @@ from collections.abc import Callable
 
 from rich.color import Color as RichColor
 from textual.content import Content
+from textual.css.styles import RulesMap
 from textual.scrollbar import ScrollBarRender
+from textual.strip import Strip
 from textual.style import Style
+from textual.visual import RenderOptions, Visual
+from textual.widget import Widget
 
-# The component classes a row draws its face with (FieldRow.COMPONENT_CLASSES), and their CSS.
-FACE_CLASSES = {"field-row--value", "field-row--placeholder", "field-row--prompt",
-                "field-row--arrow", "field-row--switch", "field-row--slider", "field-row--slider-on"}
-FACE_CSS = """
-FieldRow > .field-row--value { background: $surface; color: $foreground; }
-FieldRow > .field-row--placeholder { background: $surface; color: $text-disabled; }
-FieldRow > .field-row--prompt { background: $surface; color: $foreground 50%; }
-FieldRow > .field-row--arrow { background: $surface; color: $foreground 50%; }
-FieldRow > .field-row--switch { background: $surface; }
-FieldRow > .field-row--slider { color: $panel; background: $panel-darken-2; }
-FieldRow > .field-row--slider-on { color: $success; background: $panel-darken-2; }
-"""
 
 SWITCH_WIDTH = 4  # Textual's Switch.get_content_width
 SELECT_PROMPT = "Select"  # Textual's Select(prompt=...) default, shown while nothing is chosen
@@ -39,12 +33,31 @@ SELECT_PROMPT = "Select"  # Textual's Select(prompt=...) default, shown while no
 StyleOf = Callable[..., Style]  # Widget.get_visual_style: component class names -> a style
 
 
+class FaceStyles(Widget):
+    """Holds the colours of the drawn faces (never shown): rows draw with its get_visual_style."""
+
+    COMPONENT_CLASSES = {"face--value", "face--placeholder", "face--prompt", "face--arrow", "face--switch",
+                         "face--slider", "face--slider-on"}
+    DEFAULT_CSS = """
+    FaceStyles {
+        display: none;
+        & > .face--value { background: $surface; color: $foreground; }
+        & > .face--placeholder { background: $surface; color: $text-disabled; }
+        & > .face--prompt { background: $surface; color: $foreground 50%; }
+        & > .face--arrow { background: $surface; color: $foreground 50%; }
+        & > .face--switch { background: $surface; }
+        & > .face--slider { color: $panel; background: $panel-darken-2; }
+        & > .face--slider-on { color: $success; background: $panel-darken-2; }
+    }
+    """
+
+
 def input_face(text: str, placeholder: str, width: int, style_of: StyleOf) -> Content:
     """A compact Input without focus: its text from the start, cut at the width (an Input scrolls, it
     does not wrap), or its placeholder when empty. (No error tint: a row with a message has its editor.)"""
     if text:
-        return Content(text).truncate(width, pad=True).stylize(style_of("field-row--value"))
-    return Content(placeholder).truncate(width, pad=True).stylize(style_of("field-row--placeholder"))
+        return Content(text).truncate(width, pad=True).stylize(style_of("face--value"))
+    return Content(placeholder).truncate(width, pad=True).stylize(style_of("face--placeholder"))
 
 
 def select_face(label: str | None, width: int, style_of: StyleOf) -> Content:
@@ -52,21 +65,43 @@ def select_face(label: str | None, width: int, style_of: StyleOf) -> Content:
     value_width = max(width - 3, 0)
     if label is None:
         value = Content(SELECT_PROMPT).truncate(value_width, ellipsis=True, pad=True).stylize(
-            style_of("field-row--prompt"))
+            style_of("face--prompt"))
     else:
-        value = Content(label).truncate(value_width, ellipsis=True, pad=True).stylize(style_of("field-row--value"))
-    return Content.assemble(value, (" ", style_of("field-row--value")), ("▼", style_of("field-row--arrow")),
-                            (" ", style_of("field-row--value")))
+        value = Content(label).truncate(value_width, ellipsis=True, pad=True).stylize(style_of("face--value"))
+    return Content.assemble(value, (" ", style_of("face--value")), ("▼", style_of("face--arrow")),
+                            (" ", style_of("face--value")))
 
 
 def switch_face(on: bool, style_of: StyleOf) -> Content:
     """A Switch at rest: the slider bar Textual draws (a ScrollBarRender half the switch wide)."""
-    slider = style_of("field-row--slider-on" if on else "field-row--slider").rich_style
+    slider = style_of("face--slider-on" if on else "face--slider").rich_style
     segments = ScrollBarRender.render_bar(
         size=SWITCH_WIDTH, virtual_size=100, window_size=50, position=50 if on else 0, vertical=False,
         back_color=slider.bgcolor or RichColor.parse("#555555"), bar_color=slider.color or RichColor.parse("bright_magenta"),
     )
-    background = style_of("field-row--switch")
+    background = style_of("face--switch")
     parts = [(segment.text, background + Style.from_rich_style(segment.style))
              for segment in segments.segments if segment.text.strip("\n") and segment.style is not None]
     return Content.assemble(*parts)
+
+
+class RowLine(Visual):
+    """One line drawn for the width it is given (a row's label and value face).
+
+    Why not a Content made in render(): that needs the row's width, and Widget.size looks the row up
+    in the compositor, which during a layout (when Textual renders to measure height) rebuilt its
+    whole map for every row: a quarter of the time of opening the editor went there. A Visual is
+    told its width when it is drawn, and its height is one line at any width.
+    """
+
+    def __init__(self, line: Callable[[int], Content]) -> None:
+        self._line = line
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        return self._line(width).render_strips(width, height, style, options)
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return container_width
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return 1

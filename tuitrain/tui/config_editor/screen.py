@@ -36,6 +36,7 @@ from tuitrain.tui.config_editor.document import ConfigDocument, all_options
 from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.extra_rows import EXTRAS_TITLE, ExtraKeyRow
 from tuitrain.tui.config_editor.extras import is_known
+from tuitrain.tui.config_editor.faces import FaceStyles
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.tab_forms import FormBuilder, TabForm, built_forms
 from tuitrain.tui.config_editor.lr_preview import lr_preview
@@ -207,6 +208,7 @@ class ConfigEditorScreen(AppScreen[bool]):
         self._opens_on = first.path if first else ""  # its row is composed with its editor: the cursor starts there
         self._shown_text = {"status": self.status_text(), "derived": self.derived_text(),
                             "help": self.help_text(first, first.path) if first else "Move to a field to see its help."}
+        yield FaceStyles()  # the colours of the values rows draw (first: rows look it up)
         yield Static(self._shown_text["status"], id="status", markup=False)
         with Horizontal(id="body"):
             with TabbedContent(id="tabs"):

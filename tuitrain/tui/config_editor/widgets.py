@@ -22,7 +22,7 @@ from textual.widgets import Input, Select, Static, Switch
 from tuitrain.config.fields import OptionInfo
 from tuitrain.tui.before_mount import compact_before_mount
 from tuitrain.tui.config_editor.document import ConfigDocument
-from tuitrain.tui.config_editor.faces import FACE_CLASSES, FACE_CSS, input_face, select_face, switch_face
+from tuitrain.tui.config_editor.faces import FaceStyles, RowLine, input_face, select_face, switch_face
 from tuitrain.tui.config_editor.form_select import FormSelect
 from tuitrain.tui.config_editor.values import (
     ValueProblem,
@@ -117,7 +117,7 @@ class FieldRow(Widget, can_focus=True):
     # The row draws its label itself (render) and holds the editor and, once there is one, the message line:
     # the label was a widget of its own, and a Vertical holding a Horizontal before that. Of the ~240 widgets of
     # the Training tab, one in four was a label, each styled when the tab is built and laid out when it is shown.
-    COMPONENT_CLASSES = {"field-row--name", *FACE_CLASSES}
+    COMPONENT_CLASSES = {"field-row--name"}
     DEFAULT_CSS = f"""
     FieldRow {{ height: auto; }}
     FieldRow.changed > .field-row--name {{ color: $warning; text-style: bold; }}
@@ -128,7 +128,6 @@ class FieldRow(Widget, can_focus=True):
     FieldRow > .message {{ height: auto; color: $error; padding: 0 0 0 {LABEL_WIDTH}; display: none; }}
     FieldRow > .message.warning {{ color: $warning; }}
     FieldRow > .message.shown {{ display: block; }}
-    {FACE_CSS}
     """
 
     def __init__(self, option: OptionInfo, path: str, document: ConfigDocument, *, with_editor: bool = False) -> None:
@@ -149,25 +148,32 @@ class FieldRow(Widget, can_focus=True):
         if self._editor is not None:
             yield self._editor
 
-    def render(self) -> Content:
+    def render(self) -> Content | RowLine:
         """The label in the label column and, until the row has its editor, the value as the editor draws it."""
-        label = Content(self._label_text()).truncate(LABEL_WIDTH - 1, ellipsis=True)  # the few longer names
-        name = Content.assemble((label.plain, self.get_visual_style("field-row--name")))
         if self._editor is not None:
-            return name  # the editor sits in the rest of the row (its margin leaves the label column free)
-        return Content.assemble(name.pad_right(LABEL_WIDTH - name.cell_length), self.face(self.size.width - LABEL_WIDTH))
+            return self._drawn_label()  # the editor sits in the rest of the row (its margin leaves the label column free)
+        return RowLine(self._drawn_line)
+
+    def _drawn_label(self) -> Content:
+        label = Content(self._label_text()).truncate(LABEL_WIDTH - 1, ellipsis=True)  # the few longer names
+        return Content.assemble((label.plain, self.get_visual_style("field-row--name")))
+
+    def _drawn_line(self, width: int) -> Content:
+        name = self._drawn_label()
+        return Content.assemble(name.pad_right(LABEL_WIDTH - name.cell_length), self.face(width - LABEL_WIDTH))
 
     def face(self, width: int) -> Content:
         """The value as the row's editor would show it, unfocused, in `width` cells (faces.py)."""
         value = self.document.get(self.path)
         if width <= 0:
             return Content("")
+        style_of = self.screen.query_one(FaceStyles).get_visual_style  # one per screen (faces.py says why)
         if self.kind == "switch":
-            return switch_face(bool(value), self.get_visual_style)
+            return switch_face(bool(value), style_of)
         if self.kind == "select":
             label = str(value) if value in (self.option.choices or ()) else None
-            return select_face(label, width, self.get_visual_style)
-        return input_face(format_value(value), self._placeholder(), width, self.get_visual_style)
+            return select_face(label, width, style_of)
+        return input_face(format_value(value), self._placeholder(), width, style_of)
 
     def _placeholder(self) -> str:
         return "unset" if is_optional(self.option) else ""
