@@ -131,12 +131,15 @@ class FieldRow(Widget, can_focus=True):
     """
 
     def __init__(self, option: OptionInfo, path: str, document: ConfigDocument, *, with_editor: bool = False) -> None:
-        super().__init__(id=widget_id(path), classes=f"field {option.level}")
+        changed = document.row_differs_from_preset(path)
+        super().__init__(id=widget_id(path), classes=f"field {option.level}{' changed' if changed else ''}")
         self.option = option
         self.path = path
         self.document = document
         self.kind = widget_kind(option)
-        self._shown: tuple[bool, str, str] | None = None  # what show() last displayed
+        # What show() last displayed; a row is composed showing its mark and no message, so the first show()
+        # of a row with nothing to add touches nothing (it re-rendered every row of a tab once it was built).
+        self._shown: tuple[bool, str, str] = (changed, "", "")
         self._editor: Widget | None = None  # made when the cursor first comes to the row (or with_editor)
         self._editor_mounted: Awaitable[None] | None = None
         self._message: Static | None = None  # mounted with the first message
