@@ -143,6 +143,7 @@ class FieldRow(Widget, can_focus=True):
         self._editor: Widget | None = None  # made when the cursor first comes to the row (or with_editor)
         self._editor_mounted: Awaitable[None] | None = None
         self._message: Static | None = None  # mounted with the first message
+        self._face_styles: FaceStyles | None = None  # the screen's, looked up once
         if with_editor:  # composed with the row: the field the editor opens on
             self._editor = self._make_editor()
             self.can_focus = False
@@ -170,7 +171,9 @@ class FieldRow(Widget, can_focus=True):
         value = self.document.get(self.path)
         if width <= 0:
             return Content("")
-        style_of = self.screen.query_one(FaceStyles).get_visual_style  # one per screen (faces.py says why)
+        if self._face_styles is None:
+            self._face_styles = self.screen.query_one(FaceStyles)  # one per screen (faces.py says why)
+        style_of = self._face_styles.get_visual_style
         if self.kind == "switch":
             return switch_face(bool(value), style_of)
         if self.kind == "select":
@@ -183,7 +186,7 @@ class FieldRow(Widget, can_focus=True):
 
     def _make_editor(self) -> Widget:
         value = self.document.get(self.path)
-        invalid = "-invalid" if self._shown and self._shown[1] else ""
+        invalid = "-invalid" if self._shown[1] else ""  # a row with a message has its editor made now
         if self.kind == "switch":
             return Switch(bool(value), animate=False, classes=f"editor {invalid}")
         if self.kind == "select":
@@ -218,7 +221,7 @@ class FieldRow(Widget, can_focus=True):
         if self._editor is None:
             self._editor = self._make_editor()
             self.can_focus = False  # the editor takes the row's place in the focus chain
-            self._editor_mounted = self.mount(self._editor)  # before any message line (_message_line makes the editor first)
+            self._editor_mounted = self.mount(self._editor)  # a message line, if any, is mounted after it
             self.refresh()  # the label only, from now on
         return self._editor
 
@@ -249,9 +252,9 @@ class FieldRow(Widget, can_focus=True):
         if self._message is None:
             # The message goes on the line under the editor: a row with a message has its editor (which shows
             # the error tint), so the drawn face never needs one.
-            self.editor
+            editor = self.editor
             self._message = Static("", classes="message", markup=False)
-            self.mount(self._message)
+            self.mount(self._message, after=editor)
         return self._message
 
     # --- edits -------------------------------------------------------------------------
