@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from tests.trainer.conftest import make_dataset
-from tests.trainer.harness import events, new_run, train
+from tests.trainer.harness import assert_outputs_agree, assert_same_weights, events, new_run, train
 from tests.trainer.test_flux import denoiser_output
 from tuitrain.config import ConfigError, parse_config
 from tuitrain.trainer.families import get_adapter
@@ -102,19 +102,16 @@ def _assert_same_model(loaded: Any, original: Any, t5_dtype: torch.dtype = torch
     """Each part holds the original's weights (T5 as rounded to `t5_dtype` in its file), and the family adapter's
     prediction for one caption (CLIP-L pooled + T5 tokens into the transformer) and the VAE's latents agree."""
     for name in ("transformer", "text_encoder", "vae"):
-        mine, theirs = getattr(loaded, name).state_dict(), getattr(original, name).state_dict()
-        assert mine.keys() == theirs.keys(), name
-        assert all(torch.equal(mine[k], theirs[k]) for k in theirs), name
+        assert_same_weights(getattr(loaded, name), getattr(original, name))
     t5, t5_original = loaded.text_encoder_2.state_dict(), original.text_encoder_2.state_dict()
     assert t5.keys() == t5_original.keys()
     assert all(torch.equal(t5[k], t5_original[k].to(t5_dtype).float()) for k in t5)
     assert loaded.text_encoder_2.shared.weight is loaded.text_encoder_2.encoder.embed_tokens.weight  # tied
     original.text_encoder_2.load_state_dict(t5)  # the file's rounding, so outputs compare exactly
     adapter = get_adapter("flux")
-    torch.testing.assert_close(denoiser_output(adapter, loaded), denoiser_output(adapter, original), rtol=0, atol=0)
+    assert_outputs_agree(denoiser_output(adapter, loaded), denoiser_output(adapter, original))
     pixels = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    torch.testing.assert_close(loaded.vae.encode(pixels).latent_dist.mean, original.vae.encode(pixels).latent_dist.mean,
-                               rtol=0, atol=0)
+    assert_outputs_agree(loaded.vae.encode(pixels).latent_dist.mean, original.vae.encode(pixels).latent_dist.mean)
 
 
 def _original(comfy: dict[str, Path]) -> Any:
