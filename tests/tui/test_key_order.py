@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from textual.app import App, ComposeResult
+from textual.screen import Screen
 from textual.widgets import Input
 
 from tests.tui.conftest import burst, wait_until
+from tuitrain.tui import key_order
 from tuitrain.tui.key_order import GIVE_UP_AFTER, KeyDispatched, KeyOrderApp
 
 
@@ -20,7 +25,7 @@ class TextualAlone(App[None]):
 
 
 def values(app: App[None]) -> list[str]:
-    return [field.value for field in app.query(Input)]
+    return [field.value for field in app.screen.query(Input)]
 
 
 async def test_tab_and_a_digit_in_one_burst_go_to_the_next_field() -> None:
@@ -65,3 +70,42 @@ async def test_keys_go_on_when_a_marker_is_lost() -> None:
                          timeout=5 * GIVE_UP_AFTER)
         assert app.query_one(SwallowingField).value == "1"
         assert app.query_one("#next", Input).value == "2"
+
+
+class EnterMovesOn(Screen[None]):
+    """Enter in the first field moves on to the second, as the review screen's filter hands the keys back: the
+    Input posts Submitted to itself when its binding runs, and the screen moves the focus when that arrives.
+    With `slow`, the screen first awaits something for longer than a marker may travel (a mount, a worker, a
+    busy machine): the marker of the Enter is late behind it, not lost."""
+
+    def __init__(self, slow: bool) -> None:
+        super().__init__()
+        self.slow = slow
+
+    def compose(self) -> ComposeResult:
+        yield Input("0.9", select_on_focus=False)
+        yield Input("0.99", select_on_focus=False)
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.slow:
+            await asyncio.sleep(3 * key_order.GIVE_UP_AFTER)
+        self.query(Input)[1].focus()
+
+
+class EnterApp(KeyOrderApp[None]):
+    def __init__(self, slow: bool) -> None:
+        super().__init__()
+        self.slow = slow
+
+    def on_mount(self) -> None:
+        self.push_screen(EnterMovesOn(self.slow))
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["at-once", "after-a-wait"])
+async def test_keys_after_enter_go_where_the_enter_sent_the_focus(slow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_order, "GIVE_UP_AFTER", 0.05)
+    app = EnterApp(slow)
+    async with app.run_test() as pilot:
+        burst(app, "enter", "1", "shift+tab", "2")
+        await wait_until(pilot, lambda: app.keys_pending == 0 and values(app)[0] != "0.9")
+        assert values(app) == ["0.92", "0.991"]
