@@ -43,7 +43,7 @@ async def test_every_drawn_value_looks_as_its_editor_does(run_config: Path) -> N
         for number in range(1, len(screen.groups) + 1):
             await pilot.press(f"alt+{number}")
             await pilot.pause(0.3)
-            form = screen.query_one(f"#form-{screen.groups[number - 1]}", TabForm)
+            form = screen.query_one(f"#tab-{screen.groups[number - 1]}", TabForm)
             rows = [row for row in form.query(FieldRow) if not row.has_editor and row.region
                     and form.region.contains_region(row.region)]
             drawn = {row.path: (row.region, cells(screen, row.region)) for row in rows}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from tests.config_editor.conftest import SIZE, editor, wait_for
 from tests.tmux import Tmux
@@ -18,6 +18,7 @@ from tests.tui.conftest import burst
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data
 from tuitrain.tui.config_editor.app import ConfigEditorApp
+from tuitrain.tui.config_editor.form_tabs import FormTabs
 
 
 def save_and_close(tmux: Tmux) -> None:
@@ -83,7 +84,7 @@ async def test_a_burst_in_pilot_types_into_the_field_tab_moves_to(run_config: Pa
         # batch_size 1 -> 4; then alt+4 as most terminals send it (ESC 4, read as '¢')
         burst(app, "tab", "5", "shift+tab", "backspace", "8", "alt+3", "tab", "tab", "tab", "backspace", "4",
               "cent_sign")
-        tabs = screen.query_one("#tabs", TabbedContent)
+        tabs = screen.query_one("#tabs", FormTabs)
         await wait_for(pilot, lambda: tabs.active == "tab-optimizer" and app.focused is not None
                        and screen.row("optimizer.name").editor.has_focus)
         assert beta2.value == "0.9995"

@@ -6,17 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Footer, TabbedContent
+from textual.widgets import Footer
 
 from tests.config_editor.conftest import SIZE, editor, settled, wait_for
 from tuitrain.tui.config_editor import screen as screen_module
 from tuitrain.tui.config_editor.app import ConfigEditorApp
+from tuitrain.tui.config_editor.form_tabs import FormTabs
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
 from tuitrain.tui.help import HelpScreen
 
 
 def active_tab(screen: ConfigEditorScreen) -> str:
-    return screen.query_one("#tabs", TabbedContent).active
+    return screen.query_one("#tabs", FormTabs).active
 
 
 def focused_key(screen: ConfigEditorScreen) -> str:

@@ -37,7 +37,7 @@ async def test_first_visit_of_a_tab_is_laid_out_once(run_config: Path, monkeypat
         screen = editor(app)
         await wait_for(pilot, lambda: all(form.ready.is_set() for form in screen.query(TabForm)))
         await pilot.pause(0.3)
-        form = screen.query_one("#form-training", TabForm)
+        form = screen.query_one("#tab-training", TabForm)
         assert not form.region  # never shown yet
         layouts = count_layouts(monkeypatch)
         await pilot.press("alt+3")

@@ -45,7 +45,7 @@ async def test_the_first_frame_has_only_the_first_tab_and_a_key_builds_the_next(
         # built by the key that asks for it and the rest land in its fields, in order
         burst(app, "alt+3", "tab", "tab", "tab", "backspace", "4")
         await wait_for(pilot, lambda: screen.document.get("training.batch_size") == 4)
-        assert screen.query_one("#form-training", TabForm).built
+        assert screen.query_one("#tab-training", TabForm).built
         assert screen.row("training.batch_size").editor.has_focus
         await settled(pilot, screen)
         await pilot.press("ctrl+s")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Tab
-
 from tests.tui.test_footer_80x24 import assert_footer_fits
 from tuitrain.tui.config_editor.app import ConfigEditorApp
+from tuitrain.tui.config_editor.form_tabs import TabStrip
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
 
 
@@ -17,9 +16,10 @@ async def test_every_tab_and_footer_key_shows_at_80x24(run_config: Path) -> None
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfigEditorScreen)
-        tabs = list(screen.query(Tab))
-        assert len(tabs) == len(screen.groups) >= 7
-        cut = [str(tab.label) for tab in tabs if tab.region.width == 0 or tab.region.right > 80]
+        strip = screen.query_one(TabStrip)
+        assert len(strip.titles) == len(screen.groups) >= 7
+        right = min(80, strip.region.right)
+        cut = [title for (_, title), (_, _, end) in zip(strip.titles, strip.spans()) if strip.region.x + end > right]
         assert not cut, f"tabs cut off at 80 columns: {cut}"
         assert_footer_fits(app)
         help_panel = screen.query_one("#help")

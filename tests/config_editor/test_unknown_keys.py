@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Select, TabbedContent
+from textual.widgets import Select
 
 from tests.config_editor.conftest import SIZE, editor, settled, wait_for
 from tests.tmux import Tmux
@@ -13,6 +13,7 @@ from tests.tui.conftest import notifications
 from tuitrain.config import load_config
 from tuitrain.config.io import config_data
 from tuitrain.tui.config_editor.app import ConfigEditorApp
+from tuitrain.tui.config_editor.form_tabs import FormTabs
 from tuitrain.tui.config_editor.extra_rows import ExtraKeyRow
 from tuitrain.tui.config_editor.screen import ConfigEditorScreen
 
@@ -55,7 +56,7 @@ async def test_unknown_keys_are_rows_to_rename_and_the_config_then_saves(run_con
         assert screen.document.get("lora.dropout") == 0.1  # merged into [lora]
         # the key: its Rename button (the suggestion), reached with Tab from the name
         rnak = extra(screen, "lora.rnak")
-        assert screen.query_one("#tabs", TabbedContent).active == "tab-lora" and rnak.name_input.has_focus
+        assert screen.query_one("#tabs", FormTabs).active == "tab-lora" and rnak.name_input.has_focus
         await pilot.press("tab", "tab", "enter")
         await wait_for(pilot, lambda: not screen.extra_rows())
         assert screen.row("lora.rank").editor.has_focus  # the cursor follows the value
@@ -79,7 +80,7 @@ async def test_an_unknown_key_can_be_deleted(run_config: Path) -> None:
         await settled(pilot, screen)
         row = extra(screen, "optimizer.learning_rate")
         assert message(row).startswith("unknown key (did you mean ")
-        assert screen.query_one("#tabs", TabbedContent).active == "tab-optimizer"
+        assert screen.query_one("#tabs", FormTabs).active == "tab-optimizer"
         await pilot.press("tab", "tab", "tab", "enter")  # value, Rename, Delete
         await wait_for(pilot, lambda: not screen.extra_rows())
         assert "optimizer.learning_rate deleted" in notifications(app)  # type: ignore[arg-type]

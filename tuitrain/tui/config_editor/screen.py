@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from textual import events, on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,7 +22,7 @@ from textual.events import DescendantFocus
 from textual.markup import escape
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Static
 
 from tuitrain.config.errors import ConfigError
 from tuitrain.config.fields import GROUPS, OptionInfo
@@ -37,6 +37,7 @@ from tuitrain.tui.config_editor.estimate import estimate_vram
 from tuitrain.tui.config_editor.extra_rows import EXTRAS_TITLE, ExtraKeyRow
 from tuitrain.tui.config_editor.extras import is_known
 from tuitrain.tui.config_editor.faces import FaceStyles
+from tuitrain.tui.config_editor.form_tabs import FormTabs, TabStrip
 from tuitrain.tui.config_editor.lists import ListEditor
 from tuitrain.tui.config_editor.tab_forms import FormBuilder, TabForm, built_forms
 from tuitrain.tui.config_editor.lr_preview import lr_preview
@@ -141,8 +142,8 @@ class ConfigEditorScreen(AppScreen[bool]):
     DEFAULT_CSS = """
     ConfigEditorScreen #status { height: 1; background: $panel; padding: 0 1; }
     ConfigEditorScreen #body { height: 1fr; }
-    ConfigEditorScreen TabbedContent { width: 1fr; }
-    ConfigEditorScreen TabPane { padding: 0 1; }
+    ConfigEditorScreen FormTabs { width: 1fr; }
+    ConfigEditorScreen TabForm { margin: 0 1; }
     ConfigEditorScreen #side { width: 34%; max-width: 60; border-left: vkey $primary 50%; padding: 0 1; }
     ConfigEditorScreen #help { height: 1fr; margin: 0 0 1 0; }
     ConfigEditorScreen #derived { height: auto; }
@@ -158,7 +159,7 @@ class ConfigEditorScreen(AppScreen[bool]):
     ConfigEditorScreen FieldRow.other-objective { display: none; }
     ConfigEditorScreen .section.other-objective { display: none; }
     ConfigEditorScreen.-narrow #body { layout: vertical; }
-    ConfigEditorScreen.-narrow TabbedContent { height: 1fr; }
+    ConfigEditorScreen.-narrow FormTabs { height: 1fr; }
     ConfigEditorScreen.-narrow #side {
         width: 1fr; max-width: 100%; height: 7; overflow-y: auto; border-left: none; border-top: hkey $primary 50%;
     }
@@ -211,11 +212,10 @@ class ConfigEditorScreen(AppScreen[bool]):
         yield FaceStyles()  # the colours of the values rows draw (first: rows look it up)
         yield Static(self._shown_text["status"], id="status", markup=False)
         with Horizontal(id="body"):
-            with TabbedContent(id="tabs"):
-                for number, group in enumerate(self.groups, 1):
-                    title = TAB_TITLES.get(group, group.capitalize())
-                    with TabPane(f"{number} {title}" if number <= TAB_KEYS else title, id=f"tab-{group}"):
-                        yield TabForm(group, self._compose_tab, built=group in eager)
+            titles = [TAB_TITLES.get(group, group.capitalize()) for group in self.groups]
+            yield FormTabs([(f"{number} {title}" if number <= TAB_KEYS else title,
+                             TabForm(group, self._compose_tab, built=group in eager))
+                            for number, (group, title) in enumerate(zip(self.groups, titles), 1)], id="tabs")
             with Vertical(id="side"):
                 yield Static(self._shown_text["help"], id="help")
                 yield Static(self._shown_text["derived"], id="derived")
@@ -279,7 +279,7 @@ class ConfigEditorScreen(AppScreen[bool]):
 
     def _tab_forms(self) -> list[TabForm]:
         try:
-            body = self.query_one("#tabs", TabbedContent)
+            body = self.query_one("#tabs", FormTabs)
         except NoMatches:  # the app is closing: the editor, its first screen, is being taken down
             return []
         return [node for node in body.walk_children() if isinstance(node, TabForm)]
@@ -329,13 +329,14 @@ class ConfigEditorScreen(AppScreen[bool]):
             return
         self._show_essential_notes()
 
-    @on(TabbedContent.TabActivated)
-    def _tab_clicked(self, event: TabbedContent.TabActivated) -> None:
-        """A tab shown by the mouse: build it now if its turn has not come."""
-        form = event.pane.query_one(TabForm) if event.pane is not None else None
-        if form is not None and not form.built:
-            self._builder.wanted = form.group
-            self.run_worker(self._builder.build(form), group="build-tab")
+    async def on_tab_strip_chosen(self, message: TabStrip.Chosen) -> None:
+        """A title clicked: that tab, with the cursor in it, as alt+n shows it. Left/right on the focused strip:
+        the next tab, the cursor staying on the strip to go on browsing (as Textual's tabs do)."""
+        message.stop()
+        if message.pane_id is None:
+            await self.action_switch_tab(message.step, into_form=False)
+        else:
+            await self.show_pane(message.pane_id)
 
     def on_resize(self, event: events.Resize) -> None:
         # Narrow: help and derived values under the form, not beside it, where they left the tab
@@ -386,7 +387,7 @@ class ConfigEditorScreen(AppScreen[bool]):
         extras = [row for row in self.extra_rows() if path is None or row.path == path]
         if not extras:
             return False
-        self.query_one("#tabs", TabbedContent).active = f"tab-{self.extra_group(extras[0].path)}"
+        self.query_one("#tabs", FormTabs).active = f"tab-{self.extra_group(extras[0].path)}"
         extras[0].name_input.focus()
         return True
 
@@ -654,39 +655,41 @@ class ConfigEditorScreen(AppScreen[bool]):
             self.set_focus(await widget.open_editor())
             self.show_help(widget)  # in this frame (see show_pane)
 
-    async def action_switch_tab(self, step: int) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        ids = [f"tab-{g}" for g in self.groups]
+    async def action_switch_tab(self, step: int, into_form: bool = True) -> None:
+        tabs = self.query_one("#tabs", FormTabs)
+        ids = tabs.pane_ids
         current = ids.index(tabs.active) if tabs.active in ids else 0
-        await self.show_pane(ids[(current + step) % len(ids)])
+        await self.show_pane(ids[(current + step) % len(ids)], into_form=into_form)
 
     async def action_show_tab(self, number: int) -> None:
         if 1 <= number <= len(self.groups):
             await self.show_pane(f"tab-{self.groups[number - 1]}")
 
-    async def show_pane(self, pane_id: str) -> None:
-        """Show a tab and put the cursor in its first visible field, so typing goes there.
+    async def show_pane(self, pane_id: str, into_form: bool = True) -> None:
+        """Show a tab and put the cursor in its first visible field (unless not `into_form`), so typing goes there.
 
         A tab not built yet is built first; the key that asked waits for it (the app reads the
         next key after), and focus is asked for now, not after the next refresh: a key typed
         right after the tab key must already land in the new tab.
         """
-        pane = self.query_one(f"#{pane_id}")
-        form = pane.query_one(TabForm)
+        form = self.query_one(f"#{pane_id}", TabForm)
         self._builder.wanted = form.group
         await self._builder.build(form)
+        if not into_form:
+            self.query_one("#tabs", FormTabs).active = pane_id
+            return
         essential = self.has_class("essential-only")
         first = None
         for row in form.query(FieldRow):
             hidden = row.has_class("other-objective") or (essential and (
                 row.has_class("advanced") or (row.parent is not None and row.parent.has_class("unused"))))
-            if not hidden and shown_within(row, pane):  # classes: a row built just now has no new styles yet
+            if not hidden and shown_within(row, form):  # classes: a row built just now has no new styles yet
                 first = row
                 break
         # The row's editor is mounted while the tab is still hidden, so showing the tab lays it out with the
         # others: mounted after, it cost a second layout and frame before the cursor appeared.
         editor = await first.open_editor() if first is not None else None
-        self.query_one("#tabs", TabbedContent).active = pane_id
+        self.query_one("#tabs", FormTabs).active = pane_id
         if first is not None and editor is not None:
             self.set_focus(editor)
             # Now, not from DescendantFocus: that message climbs the DOM one queue at a time and reached the
@@ -734,7 +737,7 @@ class ConfigEditorScreen(AppScreen[bool]):
     async def _rebuild(self, message: str = "", focus: str | None = None) -> None:
         """Recompose the form from the document, staying on the same tab; the cursor goes to
         the row of `focus` when there is one, else to a key the form cannot show."""
-        active = self.query_one("#tabs", TabbedContent).active
+        active = self.query_one("#tabs", FormTabs).active
         focus_group = next((o.group for o in self.options if o.path == focus), None)
         self._also_eager = {g for g in (active.removeprefix("tab-"), focus_group) if g}  # composed with the screen
         self._builder.wanted = None

@@ -49,7 +49,7 @@ class TabForm(FormScroll):
     LAYOUT_ONCE_INSIDE = True  # its rows take a new size in one layout, not two (tui/layout_once.py)
 
     def __init__(self, group: str, rows: Callable[[str], ComposeResult], *, built: bool) -> None:
-        super().__init__(id=f"form-{group}")
+        super().__init__(id=f"tab-{group}")
         self.group = group
         self._rows = rows
         self.built = built  # compose yields the rows (set before the recompose that mounts them)
