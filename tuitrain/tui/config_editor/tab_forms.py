@@ -26,7 +26,6 @@ from textual.compose import compose
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Static
 
 
 class FormScroll(VerticalScroll, inherit_bindings=False):
@@ -38,7 +37,8 @@ class FormScroll(VerticalScroll, inherit_bindings=False):
 
 
 class TabForm(FormScroll):
-    """One tab's form: its rows once built, a placeholder line before.
+    """One tab's form: its rows once built, empty before (never shown so: show_pane builds a tab first; a
+    placeholder line in each tab not built was 6 of the widgets styled for the editor's first frame).
 
     The scrollbar's column is kept whether or not the rows overflow: otherwise a tab's first
     showing laid its rows out at full width, found they overflow, showed the scrollbar and laid
@@ -61,8 +61,6 @@ class TabForm(FormScroll):
     def compose(self) -> ComposeResult:
         if self.built:
             yield from self._rows(self.group)
-        else:
-            yield Static("…", classes="empty-note")
 
     async def build(self) -> bool:
         """Mount the rows (once; a second caller waits for the first). True when this call built them."""
@@ -76,7 +74,6 @@ class TabForm(FormScroll):
         try:
             # Not recompose(): it holds the whole app's painting (a batch) until every row is mounted,
             # so the first frame waited for all the tabs. Mounted this way, frames go on between rows.
-            await self.query_children().remove()
             if self.is_attached:
                 await self.mount_all(compose(self))
         finally:
