@@ -13,10 +13,10 @@ from pathlib import Path
 from textual.geometry import Region
 from textual.screen import Screen
 
-from tests.config_editor.conftest import SIZE, editor, wait_for
+from tests.config_editor.conftest import SIZE, editor, settled, wait_for
 from tuitrain.tui.config_editor.app import ConfigEditorApp
 from tuitrain.tui.config_editor.tab_forms import TabForm
-from tuitrain.tui.config_editor.widgets import FieldRow
+from tuitrain.tui.config_editor.widgets import LABEL_WIDTH, FieldRow
 
 Cell = tuple[str, object, object, bool]
 
@@ -58,3 +58,25 @@ async def test_every_drawn_value_looks_as_its_editor_does(run_config: Path) -> N
         # every kind of editor was compared, with rows enough to include values and empty ones
         assert {"select", "switch", "integer", "number", "text", "path"} <= set(compared), compared
         assert sum(compared.values()) > 100, compared
+
+
+def label_colour(screen: Screen[object], row: FieldRow) -> object:
+    """The colour of the row's name on screen (the name starts after the two columns of the ● mark)."""
+    return next(colour for _, colour, _, _ in cells(screen, row.region.crop_size((LABEL_WIDTH, 1))) if colour)
+
+
+async def test_names_are_muted_in_the_sections_the_training_method_does_not_use(run_config: Path) -> None:
+    app = ConfigEditorApp(run_config)
+    async with app.run_test(size=(120, 90)) as pilot:  # tall: the [lora] and [embedding] rows on screen at once
+        screen = editor(app)
+        await screen.show_pane("tab-lora")
+        await pilot.pause()
+        token = screen.row("embedding.token")
+        lora_row = next(row for row in screen.query_one("#sec-lora-lora").query_children(FieldRow)
+                        if not row.has_class("changed"))
+        assert not token.has_class("changed") and token.region.bottom < 90 and lora_row.region.bottom < 90
+        muted, full = label_colour(screen, token), label_colour(screen, lora_row)
+        assert muted != full
+        (await screen.row("training.method").open_editor()).value = "embedding"
+        await settled(pilot, screen)
+        assert (label_colour(screen, token), label_colour(screen, lora_row)) == (full, muted)

@@ -11,6 +11,9 @@ repeats Textual 8.2.8's own rules for a compact Input, Select and Switch (tests/
 test_faces.py compares the cells drawn here with the real widgets', so a Textual that draws them
 differently fails there, not in a user's eyes). One widget, not each row: Textual styles every
 component class of a widget when it is mounted, and eight per row cost more than the editors saved.
+The label's colours are here too (a component class of each row was 15 of the 43 component classes
+styled for the editor's first frame): as it is in the preset, differs from it (bold, in the warning
+colour), in a section the training method does not use (muted), or both.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class FaceStyles(Widget):
     """Holds the colours of the drawn faces (never shown): rows draw with its get_visual_style."""
 
     COMPONENT_CLASSES = {"face--value", "face--placeholder", "face--prompt", "face--arrow", "face--switch",
-                         "face--slider", "face--slider-on"}
+                         "face--slider", "face--slider-on", "face--name", "face--name-changed", "face--name-unused",
+                         "face--name-unused-changed"}
     DEFAULT_CSS = """
     FaceStyles {
         display: none;
@@ -48,6 +52,9 @@ class FaceStyles(Widget):
         & > .face--switch { background: $surface; }
         & > .face--slider { color: $panel; background: $panel-darken-2; }
         & > .face--slider-on { color: $success; background: $panel-darken-2; }
+        & > .face--name-changed { color: $warning; text-style: bold; }
+        & > .face--name-unused { color: $text-muted; }
+        & > .face--name-unused-changed { color: $text-muted; text-style: bold; }
     }
     """
 

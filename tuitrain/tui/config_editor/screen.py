@@ -151,7 +151,6 @@ class ConfigEditorScreen(AppScreen[bool]):
     ConfigEditorScreen .section { height: auto; }
     ConfigEditorScreen .section-title { height: 1; text-style: bold; color: $accent; margin: 1 0 0 0; }
     ConfigEditorScreen .section.unused .section-title { color: $text-muted; text-style: none; }
-    ConfigEditorScreen .section.unused FieldRow > .field-row--name { color: $text-muted; }
     ConfigEditorScreen .extras { height: auto; margin: 0 0 1 0; }
     ConfigEditorScreen .extras-title { height: auto; text-style: bold; color: $error; margin: 1 0 0 0; }
     ConfigEditorScreen.essential-only .advanced { display: none; }
@@ -467,6 +466,8 @@ class ConfigEditorScreen(AppScreen[bool]):
                     section.set_class(others, "other-objective")
             if section is not None and section.has_class("unused") != unused:
                 section.set_class(unused, "unused")
+                for row in section.query_children(FieldRow):
+                    row.refresh()  # its label's colour (FieldRow._drawn_label)
             text = f"\\[{name}]"
             if used_by is not None:
                 text += f"  not used: training.method is {method}" if unused else "  used by training.method"

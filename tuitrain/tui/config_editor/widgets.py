@@ -117,10 +117,8 @@ class FieldRow(Widget, can_focus=True):
     # The row draws its label itself (render) and holds the editor and, once there is one, the message line:
     # the label was a widget of its own, and a Vertical holding a Horizontal before that. Of the ~240 widgets of
     # the Training tab, one in four was a label, each styled when the tab is built and laid out when it is shown.
-    COMPONENT_CLASSES = {"field-row--name"}
     DEFAULT_CSS = f"""
     FieldRow {{ height: auto; }}
-    FieldRow.changed > .field-row--name {{ color: $warning; text-style: bold; }}
     FieldRow > .editor {{ margin: 0 0 0 {LABEL_WIDTH}; }}
     FieldRow > Input, FieldRow > Select {{ width: 1fr; }}
     FieldRow > Switch {{ height: 1; border: none; padding: 0; width: auto; }}
@@ -160,7 +158,15 @@ class FieldRow(Widget, can_focus=True):
 
     def _drawn_label(self) -> Content:
         label = Content(self._label_text()).truncate(LABEL_WIDTH - 1, ellipsis=True)  # the few longer names
-        return Content.assemble((label.plain, self.get_visual_style("field-row--name")))
+        unused = self.parent is not None and self.parent.has_class("unused")  # the section (screen.update_sections)
+        name = "face--name" + ("-unused" if unused else "") + ("-changed" if self.has_class("changed") else "")
+        return Content.assemble((label.plain, self.face_styles().get_visual_style(name)))
+
+    def face_styles(self) -> FaceStyles:
+        """The screen's FaceStyles, looked up once (faces.py says why there is one per screen)."""
+        if self._face_styles is None:
+            self._face_styles = self.screen.query_one(FaceStyles)
+        return self._face_styles
 
     def _drawn_line(self, width: int) -> Content:
         name = self._drawn_label()
@@ -171,9 +177,7 @@ class FieldRow(Widget, can_focus=True):
         value = self.document.get(self.path)
         if width <= 0:
             return Content("")
-        if self._face_styles is None:
-            self._face_styles = self.screen.query_one(FaceStyles)  # one per screen (faces.py says why)
-        style_of = self._face_styles.get_visual_style
+        style_of = self.face_styles().get_visual_style
         if self.kind == "switch":
             return switch_face(bool(value), style_of)
         if self.kind == "select":
