@@ -31,15 +31,14 @@ PAD = 1  # cells either side of a title (Textual's Tab: padding 0 1)
 class TabStrip(Widget, can_focus=True):
     """The titles, and the bar under the active one. Left and right step through them when it has the focus."""
 
-    COMPONENT_CLASSES = {"tab-strip--title", "tab-strip--active", "tab-strip--cursor", "tab-strip--hover",
-                         "tab-strip--bar", "tab-strip--bar-focused"}
+    COMPONENT_CLASSES = {"tab-strip--title", "tab-strip--active", "tab-strip--cursor", "tab-strip--bar",
+                         "tab-strip--bar-focused"}
     DEFAULT_CSS = """
     TabStrip {
         width: 1fr;
         height: 2;
         pointer: pointer;
         & > .tab-strip--title { color: $foreground 50%; }
-        & > .tab-strip--hover { color: $foreground; }
         & > .tab-strip--active { color: $foreground; }
         & > .tab-strip--cursor {
             text-style: $block-cursor-text-style;
@@ -83,13 +82,16 @@ class TabStrip(Widget, can_focus=True):
         return out
 
     def render(self) -> Group:
-        title, active = self.get_component_rich_style("tab-strip--title"), self.get_component_rich_style(
-            "tab-strip--cursor" if self.has_focus else "tab-strip--active")
-        hover = self.get_component_rich_style("tab-strip--hover")
+        title, hover = self.get_component_rich_style("tab-strip--title"), self.get_component_rich_style(
+            "tab-strip--active")  # a title under the mouse is drawn as the active one (Tab:hover, Tab.-active)
+        active = self.get_component_rich_style("tab-strip--cursor") if self.has_focus else hover
         line = Text(no_wrap=True, overflow="crop")
         for pane_id, text in self.titles:
             style = active if pane_id == self.active else hover if pane_id == self._hover else title
-            line.append(" " * PAD + text + " " * PAD, style)
+            pad = Style(bgcolor=style.bgcolor)  # padding takes the background only, as a Tab's does
+            line.append(" " * PAD, pad)
+            line.append(text, style)
+            line.append(" " * PAD, pad)
         bar = self.get_component_rich_style("tab-strip--bar-focused" if self.has_focus else "tab-strip--bar")
         start, end = next(((s, e) for pane_id, s, e in self.spans() if pane_id == self.active), (0, 0))
         return Group(line, Bar((start, end), Style.from_color(bar.color), Style.from_color(bar.bgcolor)))
