@@ -109,3 +109,37 @@ async def test_keys_after_enter_go_where_the_enter_sent_the_focus(slow: bool, mo
         burst(app, "enter", "1", "shift+tab", "2")
         await wait_until(pilot, lambda: app.keys_pending == 0 and values(app)[0] != "0.9")
         assert values(app) == ["0.92", "0.991"]
+
+
+class NextStep(Screen[None]):
+    """Takes a moment to mount (a screen that reads a file, or simply has many widgets)."""
+
+    def compose(self) -> ComposeResult:
+        yield Input("", id="next-step")
+
+    async def on_mount(self) -> None:
+        await asyncio.sleep(0.05)
+        self.query_one(Input).focus()
+
+
+class EnterOpensAScreen(KeyOrderApp[None]):
+    """Enter in a field opens another screen, whose field takes the focus when it is mounted: the key's
+    handling posts Submitted to the field, the screen that gets it pushes a screen, and that one mounts.
+    (With the second lap through the screen instead of behind Submitted, x went into the first field.)"""
+
+    def compose(self) -> ComposeResult:
+        yield Input("first", id="first")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "first":
+            self.push_screen(NextStep())
+
+
+async def test_keys_after_a_key_that_opens_a_screen_go_to_that_screen() -> None:
+    app = EnterOpensAScreen()
+    async with app.run_test() as pilot:
+        burst(app, "enter", "x", "y")
+        await wait_until(pilot, lambda: app.keys_pending == 0 and isinstance(app.screen, NextStep))
+        await pilot.pause()
+        assert app.screen.query_one("#next-step", Input).value == "xy"
+        assert app.screen_stack[0].query_one("#first", Input).value == "first"
