@@ -50,7 +50,7 @@ def _safetensors(path: Path, tensors: dict[str, tuple[int, ...]]) -> Path:
 def _bases(tmp_path: Path) -> dict[str, tuple[str, str]]:
     """name -> (model.base value, what the one-line refusal must say)."""
     garbage = tmp_path / "garbage.safetensors"
-    garbage.write_bytes(os.urandom(4096))
+    garbage.write_bytes(bytes(range(256)) * 16)  # not random: 1 random file in 256 began as a pickle does
     lora = _safetensors(tmp_path / "lora.safetensors", {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 8)})
     random_model = _safetensors(tmp_path / "llm.safetensors", {"model.layers.0.mlp.up_proj.weight": (8, 8)})
     sdxl = _safetensors(tmp_path / "sdxl.safetensors", {

@@ -382,6 +382,12 @@ def test_pickle_checkpoint_is_refused_with_a_conversion(tmp_path: Path) -> None:
     renamed = tmp_path / "renamed.safetensors"  # a torch.save zip with a new name
     renamed.write_bytes(b"PK\x03\x04" + b"\x00" * 200)
     expect_error(settings(renamed), "sd15", tmp_path, str(renamed), "pickle (torch.save) file")
+    legacy = tmp_path / "legacy.safetensors"  # torch.save(..., _use_new_zipfile_serialization=False): a bare pickle
+    legacy.write_bytes(b"\x80\x02\x8a\x0alfc" + b"\x00" * 200)
+    expect_error(settings(legacy), "sd15", tmp_path, str(legacy), "pickle (torch.save) file")
+    noise = tmp_path / "noise.safetensors"  # 0x80 first, but no pickle protocol after it: just not safetensors
+    noise.write_bytes(b"\x80\xf3" + bytes(range(256)) * 4)
+    expect_error(settings(noise), "sd15", tmp_path, str(noise), "is not a valid .safetensors file")
 
 
 def test_truncated_and_garbage_files(exported, tmp_path: Path) -> None:

@@ -49,7 +49,9 @@ class Detected:
 
 
 def _not_safetensors(path: Path, field: str, head: bytes, why: str) -> ModelLoadError:
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch.save zip, or a bare pickle
+    # torch.save's zip, or a bare pickle: its PROTO opcode (0x80) and a protocol 2-5. (0x80 alone called one
+    # random file in 256 a pickle.)
+    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and 2 <= head[1] <= 5):
         return ModelLoadError(
             f"{field}: '{path}' is a pickle (torch.save) file with a .safetensors name; tuitrain does not "
             "load pickle files (they can run code). Convert it to a real .safetensors file."
