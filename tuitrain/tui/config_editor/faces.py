@@ -67,16 +67,21 @@ def input_face(text: str, placeholder: str, width: int, style_of: StyleOf) -> Co
     return Content(placeholder).truncate(width, pad=True).stylize(style_of("face--placeholder"))
 
 
+def select_line(text: str, width: int, text_style: Style, arrow: str, arrow_style: Style,
+                gap_style: Style | None = None) -> Content:
+    """A closed select's line in `width` cells: the text (cut with an ellipsis, padded), a space, the arrow.
+    Drawn by the row for a select it has not made yet and by the select itself (FormSelectCurrent)."""
+    value = Content(text).truncate(max(width - 2, 0), ellipsis=True, pad=True)
+    return Content.assemble((value.plain, text_style), " " if gap_style is None else (" ", gap_style),
+                            (arrow, arrow_style))
+
+
 def select_face(label: str | None, width: int, style_of: StyleOf) -> Content:
     """A compact Select, closed: the choice (or the prompt), a space, the arrow and the right padding."""
-    value_width = max(width - 3, 0)
-    if label is None:
-        value = Content(SELECT_PROMPT).truncate(value_width, ellipsis=True, pad=True).stylize(
-            style_of("face--prompt"))
-    else:
-        value = Content(label).truncate(value_width, ellipsis=True, pad=True).stylize(style_of("face--value"))
-    return Content.assemble(value, (" ", style_of("face--value")), ("▼", style_of("face--arrow")),
-                            (" ", style_of("face--value")))
+    text_style = style_of("face--prompt" if label is None else "face--value")
+    line = select_line(SELECT_PROMPT if label is None else label, width - 1, text_style, "▼",
+                       style_of("face--arrow"), style_of("face--value"))
+    return Content.assemble(line, (" ", style_of("face--value")))
 
 
 def switch_face(on: bool, style_of: StyleOf) -> Content:

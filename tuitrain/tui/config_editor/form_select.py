@@ -20,6 +20,7 @@ from textual.widgets import OptionList, Select
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 from tuitrain.tui.before_mount import compact_before_mount
+from tuitrain.tui.config_editor.faces import select_line
 
 
 class FormSelectCurrent(SelectCurrent):
@@ -51,11 +52,9 @@ class FormSelectCurrent(SelectCurrent):
         placeholder = isinstance(self.label, NoSelection)
         text = self.placeholder if placeholder else str(self.label)
         expanded = isinstance(self.parent, Select) and self.parent.expanded
-        width = max(self.content_size.width - 2, 0)  # the arrow and the space before it
         value_style = self.get_visual_style("form-select--value" if self.has_value else "form-select--placeholder")
-        value = Content(text).truncate(width, ellipsis=True, pad=True)
-        return Content.assemble((value.plain, value_style), " ", ("▲" if expanded else "▼",
-                                                                   self.get_visual_style("form-select--arrow")))
+        return select_line(text, self.content_size.width, value_style, "▲" if expanded else "▼",
+                           self.get_visual_style("form-select--arrow"))
 
 
 class FormSelect(Select[Any]):
